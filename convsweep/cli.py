@@ -1,0 +1,78 @@
+"""The `convsweep` command line.
+
+Each group of commands lives in its own module under ``convsweep.commands`` and
+registers itself on the one Typer app here.  This module owns only the error
+policy, so every command behaves the same way on failure:
+
+* bad input (``ValueError``/``TypeError`` from the library, or a usage error)
+  -> one line on stderr, exit code 2;
+* a runtime failure (data unreadable, server unreachable, ...) -> one line
+  naming the cause, exit code 1;
+* never a traceback wall (``CONVSWEEP_DEBUG=1`` shows it for bug reports).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+
+app = typer.Typer(
+    name="convsweep",
+    help="CNN-style image filtering: kernels, stride, padding, Sobel magnitude and pooling, "
+    "as cached Prefect sweeps over image datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_commands() -> None:
+    # Imported here so that `convsweep --help` stays fast and each module stays optional
+    # while it is being built.
+    import importlib
+
+    for module_name in ("core", "run", "ops"):
+        try:
+            module = importlib.import_module(f"convsweep.commands.{module_name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"convsweep.commands.{module_name}":
+                raise
+            continue
+        module.register(app)
+
+
+_register_commands()
+
+
+def _fail(message: str, code: int) -> None:
+    first_line = " ".join(str(message).split()) or "unknown error"
+    click.echo(f"convsweep: error: {first_line}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app with the error policy above."""
+    debug = os.environ.get("CONVSWEEP_DEBUG") == "1"
+    try:
+        app(args=argv, standalone_mode=False, prog_name="convsweep")
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 1)
+    except click.UsageError as error:
+        _fail(error.format_message(), 2)
+    except (ValueError, TypeError) as error:
+        if debug:
+            raise
+        _fail(str(error), 2)
+    except Exception as error:  # runtime failure: one line with the cause
+        if debug:
+            raise
+        _fail(f"{type(error).__name__}: {error}", 1)
+
+
+if __name__ == "__main__":
+    main()
