@@ -1,0 +1,105 @@
+"""Explicit cache keys for the sweep's task runs.
+
+Prefect's DEFAULT policy includes the flow run id (so it never hits across
+runs) and ``TASK_SOURCE`` ignores the helpers a task calls.  A sweep task's key
+is therefore built here from exactly what determines its result:
+
+* the task's name and the **code version** (a hash of the source of
+  ``conv_core`` and the ``tasks`` package, so editing either invalidates the
+  cache),
+* the task's key inputs — dataset fingerprint, chunk range, settings —
+  normalised to plain JSON (``2``, ``np.int64(2)`` and ``2.0`` are one key),
+  never large arrays.
+
+Results are small JSON records (``result_serializer="json"``: a cache folder
+must never be a way to run code through unpickling), stored under the cache
+folder with a file lock per key and SERIALIZABLE isolation, so two sweeps
+computing the same key at once compute it once.  A record whose output files
+have gone missing is dropped before lookup, so the task recomputes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+from prefect.cache_policies import CachePolicy
+from prefect.filesystems import LocalFileSystem
+from prefect.locking.filesystem import FileSystemLockManager
+
+from convsweep.settings import canonical_json
+
+CACHE_DIR_ENV = "CONVSWEEP_CACHE_DIR"
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Packages whose source decides every cached result.
+_VERSIONED_PACKAGES = ("conv_core", "tasks")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Hash of the source of ``conv_core`` and ``tasks`` (file names and bytes)."""
+    digest = hashlib.sha256()
+    for package in _VERSIONED_PACKAGES:
+        for source in sorted((_PROJECT_ROOT / package).rglob("*.py")):
+            digest.update(str(source.relative_to(_PROJECT_ROOT)).encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def default_cache_dir(out: str | Path) -> Path:
+    """``$CONVSWEEP_CACHE_DIR`` if set, else ``<output root>/.cache``."""
+    configured = os.environ.get(CACHE_DIR_ENV)
+    return Path(configured).expanduser() if configured else Path(out) / ".cache"
+
+
+@dataclass
+class SweepCachePolicy(CachePolicy):
+    """Key = sha256(task name, code version, plain-JSON key inputs).
+
+    Parameters
+    ----------
+    key_inputs
+        ``inputs -> JSON-able value`` selecting what determines the result.
+    expected_outputs
+        ``inputs -> paths`` the task writes; if any is missing, the cached
+        record is dropped so that the task runs again and rewrites them.
+    """
+
+    key_inputs: Optional[Callable[[dict[str, Any]], Any]] = None
+    expected_outputs: Optional[Callable[[dict[str, Any]], Iterable[Path]]] = None
+
+    def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any) -> str:
+        selected = self.key_inputs(inputs) if self.key_inputs else inputs
+        payload = {"task": task_ctx.task.name, "code": code_version(), "inputs": selected}
+        key = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+        if self.expected_outputs is not None:
+            if not all(Path(path).exists() for path in self.expected_outputs(inputs)):
+                _forget_record(task_ctx.task, key)
+        return key
+
+
+def _forget_record(task: Any, key: str) -> None:
+    storage = getattr(task, "result_storage", None)
+    if isinstance(storage, LocalFileSystem) and storage.basepath:
+        (Path(storage.basepath) / key).unlink(missing_ok=True)
+
+
+def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False) -> Any:
+    """``task`` configured to keep its records under ``cache_dir`` (results + locks)."""
+    root = Path(cache_dir).expanduser().resolve()
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    policy = task.cache_policy.configure(
+        lock_manager=FileSystemLockManager(lock_files_directory=root / "locks"),
+        isolation_level="SERIALIZABLE",
+    )
+    return task.with_options(
+        cache_policy=policy,
+        result_storage=LocalFileSystem(basepath=str(root / "results")),
+        result_serializer="json",
+        persist_result=True,
+        refresh_cache=refresh,
+    )

@@ -1,0 +1,184 @@
+"""The sweep's compute task: one chunk of images through one conv setting.
+
+Per chunk it resizes, cross-correlates with every kernel, combines each h/v
+pair into its magnitude, pools every map with every pool setting and returns
+the shapes and mergeable statistics — a small JSON record, never the arrays.
+Full feature maps are written to ``.npy`` only when asked (``maps_dir``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prefect import task
+
+import conv_core
+from convsweep.settings import magnitude_pairs
+from tasks import files
+from tasks.caching import SweepCachePolicy
+from tasks.datasets import open_dataset
+
+
+def open_selection(dataset: dict[str, Any]):
+    """Reopen the selection a ``load_dataset`` record describes (memoised per process)."""
+    return open_dataset(dataset["spec"], **dataset["selection"])
+
+
+def compute_maps(
+    images: np.ndarray, *, conv: dict[str, Any], kernels: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Resize, then every kernel's map and every pair's magnitude.
+
+    Parameters
+    ----------
+    images : (N, H, W) uint8
+    conv : a ``ConvSetting`` in plain form (resize, stride, padding, pad_mode, dilation).
+    kernels : name -> 2-D matrix.
+
+    Returns
+    -------
+    resized : (N, H', W') uint8
+    maps : name -> (N, conv_h, conv_w) float32, kernels first, then magnitudes.
+    """
+    resized = images if conv["resize"] is None else conv_core.resize(images, tuple(conv["resize"]))
+    padding = conv["padding"]
+    padding = tuple(padding) if isinstance(padding, list) else padding
+    maps: dict[str, np.ndarray] = {}
+    for name, matrix in kernels.items():
+        maps[name] = conv_core.conv2d(
+            resized,
+            np.asarray(matrix, dtype=np.float64),
+            stride=tuple(conv["stride"]),
+            padding=padding,
+            pad_mode=conv["pad_mode"],
+            dilation=tuple(conv["dilation"]),
+        )
+    for name, (horizontal, vertical) in magnitude_pairs(kernels).items():
+        maps[name] = conv_core.sobel_magnitude(maps[horizontal], maps[vertical])
+    return resized, maps
+
+
+def apply_pool(feature_map: np.ndarray, pool: dict[str, Any]) -> np.ndarray:
+    """Pool (N, H, W) maps with a ``PoolSetting`` in plain form; mode 'none' returns them as they are."""
+    if pool["mode"] == "none":
+        return feature_map
+    padding = pool["padding"]
+    padding = tuple(padding) if isinstance(padding, list) else padding
+    return conv_core.pool2d(
+        feature_map, tuple(pool["size"]), stride=tuple(pool["stride"]), mode=pool["mode"], padding=padding
+    )
+
+
+def pool_label(pool: dict[str, Any]) -> str:
+    from convsweep.settings import PoolSetting
+
+    return PoolSetting(
+        pool["mode"],
+        None if pool["size"] is None else tuple(pool["size"]),
+        None if pool["stride"] is None else tuple(pool["stride"]),
+        tuple(pool["padding"]) if isinstance(pool["padding"], list) else pool["padding"],
+    ).label
+
+
+def summarize(values: np.ndarray) -> dict[str, float]:
+    """Mergeable statistics of an array: count, mean, M2 (sum of squared deviations), min, max, zeros."""
+    flat = values.astype(np.float64, copy=False).ravel()
+    mean = float(flat.mean())
+    return {
+        "count": int(flat.size),
+        "mean": mean,
+        "m2": float(np.square(flat - mean).sum()),
+        "min": float(flat.min()),
+        "max": float(flat.max()),
+        "zeros": int(np.count_nonzero(flat == 0)),
+    }
+
+
+def merge_summaries(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Combine :func:`summarize` records of disjoint chunks (Chan et al.'s parallel variance)."""
+    total = dict(parts[0])
+    for part in parts[1:]:
+        count = total["count"] + part["count"]
+        delta = part["mean"] - total["mean"]
+        total["mean"] += delta * part["count"] / count
+        total["m2"] += part["m2"] + delta * delta * total["count"] * part["count"] / count
+        total["count"] = count
+        total["min"] = min(total["min"], part["min"])
+        total["max"] = max(total["max"], part["max"])
+        total["zeros"] += part["zeros"]
+    return total
+
+
+def _chunk_key(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "fingerprint": inputs["dataset"]["fingerprint"],
+        "chunk": inputs["chunk"],
+        "conv": inputs["conv"],
+        "kernels": inputs["kernels"],
+        "pools": inputs["pools"],
+        "maps_dir": inputs["maps_dir"],
+    }
+
+
+def _chunk_outputs(inputs: dict[str, Any]) -> list[Path]:
+    if inputs["maps_dir"] is None:
+        return []
+    start, stop = inputs["chunk"]
+    return [map_path(inputs["maps_dir"], name, start, stop) for name in _map_names(inputs["kernels"])]
+
+
+def _map_names(kernels: dict[str, Any]) -> list[str]:
+    return list(kernels) + list(magnitude_pairs(kernels))
+
+
+def map_path(maps_dir: str | Path, name: str, start: int, stop: int) -> Path:
+    return Path(maps_dir) / name / f"{start:07d}-{stop:07d}.npy"
+
+
+@task(
+    name="process-chunk",
+    cache_policy=SweepCachePolicy(key_inputs=_chunk_key, expected_outputs=_chunk_outputs),
+    result_serializer="json",
+    persist_result=True,
+)
+def process_chunk(
+    dataset: dict[str, Any],
+    chunk: list[int],
+    conv: dict[str, Any],
+    kernels: dict[str, Any],
+    pools: list[dict[str, Any]],
+    maps_dir: str | None = None,
+) -> dict[str, Any]:
+    """Images ``chunk[0]:chunk[1]`` of the selection through one conv setting and every pool setting.
+
+    Returns
+    -------
+    dict
+        ``chunk``, ``input_shape`` (after resize), ``seconds`` and ``maps``:
+        map name -> pool label -> ``conv_shape``, ``pool_shape`` + :func:`summarize` stats.
+    """
+    start, stop = chunk
+    images = open_selection(dataset).read(start, stop)
+    began = time.perf_counter()
+    resized, maps = compute_maps(images, conv=conv, kernels=kernels)
+    record: dict[str, Any] = {
+        "chunk": [start, stop],
+        "input_shape": list(resized.shape[1:]),
+        "maps": {},
+    }
+    for name, feature_map in maps.items():
+        if maps_dir is not None:
+            files.write_npy(map_path(maps_dir, name, start, stop), feature_map)
+        record["maps"][name] = {}
+        for pool in pools:
+            pooled = apply_pool(feature_map, pool)
+            record["maps"][name][pool_label(pool)] = {
+                "conv_shape": list(feature_map.shape[1:]),
+                "pool_shape": list(pooled.shape[1:]),
+                **summarize(pooled),
+            }
+    record["seconds"] = time.perf_counter() - began
+    return record

@@ -1,0 +1,54 @@
+"""The load task: open a dataset selection and describe it in a small record.
+
+The pixels stay in the worker's memory (``tasks.datasets`` memoises them per
+process); what goes to Prefect is the spec, the selection, the shape and the
+fingerprint that every later cache key is built on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+
+from tasks.datasets import DatasetError, open_dataset
+
+
+def _retry_on_dataset_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry when the data could not be read (network, a file being copied); bad arguments fail at once."""
+    try:
+        state.result()
+    except DatasetError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="load-dataset",
+    retries=2,
+    retry_delay_seconds=[2, 8],
+    retry_condition_fn=_retry_on_dataset_error,
+    persist_result=False,
+)
+def load_dataset(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
+    """Open ``spec`` with ``selection`` (split, start, stop, limit, classes).
+
+    Returns
+    -------
+    dict
+        spec, split, selection, n, height, width, fingerprint, source, class_names.
+    """
+    view = open_dataset(spec, **selection)
+    return {
+        "spec": view.spec,
+        "split": view.split,
+        "selection": selection,
+        "n": int(view.n),
+        "height": int(view.height),
+        "width": int(view.width),
+        "fingerprint": view.fingerprint,
+        "source": view.source,
+        "class_names": list(view.class_names) if view.class_names else None,
+    }

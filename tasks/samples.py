@@ -1,0 +1,116 @@
+"""The sweep's picture task: every stage of a few sample images, for one conv setting.
+
+Writes, under the sweep's folder,
+
+* ``samples/<conv label>/<index>-<stage>.png``: the input (after resize), each
+  kernel's map, each magnitude, and each map after each pool setting;
+* ``contact/<conv label>.png``: one matplotlib contact sheet of all of them,
+
+and returns the paths and the gray scaling of every picture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prefect import task
+
+from convsweep.settings import magnitude_pairs
+from tasks import files, render
+from tasks.caching import SweepCachePolicy
+from tasks.compute import apply_pool, compute_maps, open_selection, pool_label
+
+
+def conv_label(conv: dict[str, Any]) -> str:
+    from convsweep.settings import ConvSetting
+
+    padding = conv["padding"]
+    return ConvSetting(
+        resize=None if conv["resize"] is None else tuple(conv["resize"]),
+        stride=tuple(conv["stride"]),
+        padding=tuple(padding) if isinstance(padding, list) else padding,
+        pad_mode=conv["pad_mode"],
+        dilation=tuple(conv["dilation"]),
+    ).label
+
+
+def sample_paths(out_dir: str | Path, conv: dict[str, Any], kernels: dict[str, Any], pools: list[dict], samples: list[int]) -> dict[str, Path]:
+    """Every file the task writes, by stage name ``<index>-<stage>``, plus ``contact``."""
+    label = conv_label(conv)
+    folder = Path(out_dir) / "samples" / label
+    maps = list(kernels) + list(magnitude_pairs(kernels))
+    stages = ["input"] + maps + [f"{name}-{pool_label(pool)}" for name in maps for pool in pools if pool["mode"] != "none"]
+    paths = {f"{index}-{stage}": folder / f"{index}-{stage}.png" for index in samples for stage in stages}
+    paths["contact"] = Path(out_dir) / "contact" / f"{label}.png"
+    return paths
+
+
+def _sample_key(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "fingerprint": inputs["dataset"]["fingerprint"],
+        "conv": inputs["conv"],
+        "kernels": inputs["kernels"],
+        "pools": inputs["pools"],
+        "samples": inputs["samples"],
+        "out_dir": str(Path(inputs["out_dir"]).resolve()),
+    }
+
+
+def _sample_outputs(inputs: dict[str, Any]) -> list[Path]:
+    return list(
+        sample_paths(inputs["out_dir"], inputs["conv"], inputs["kernels"], inputs["pools"], inputs["samples"]).values()
+    )
+
+
+@task(
+    name="write-samples",
+    cache_policy=SweepCachePolicy(key_inputs=_sample_key, expected_outputs=_sample_outputs),
+    result_serializer="json",
+    persist_result=True,
+)
+def write_samples(
+    dataset: dict[str, Any],
+    conv: dict[str, Any],
+    kernels: dict[str, Any],
+    pools: list[dict[str, Any]],
+    samples: list[int],
+    out_dir: str,
+) -> dict[str, Any]:
+    """PNGs of every stage for ``samples`` (indices into the selection) and a contact sheet."""
+    paths = sample_paths(out_dir, conv, kernels, pools, samples)
+    view = open_selection(dataset)
+    images = np.stack([view.read(index, index + 1)[0] for index in samples])
+    resized, maps = compute_maps(images, conv=conv, kernels=kernels)
+    magnitudes = set(magnitude_pairs(kernels))
+    scaling: dict[str, float] = {}
+    sheet_rows = []
+    for position, index in enumerate(samples):
+        cells = []
+        stage_images: list[tuple[str, np.ndarray, bool]] = [("input", resized[position], False)]
+        for name, feature_map in maps.items():
+            stage_images.append((name, feature_map[position], name not in magnitudes))
+        for name, feature_map in maps.items():
+            for pool in pools:
+                if pool["mode"] == "none":
+                    continue
+                pooled = apply_pool(feature_map[position : position + 1], pool)[0]
+                stage_images.append((f"{name}-{pool_label(pool)}", pooled, name not in magnitudes))
+        for stage, values, signed in stage_images:
+            gray, scale = render.to_gray(values, signed=signed)
+            files.write_png(paths[f"{index}-{stage}"], gray)
+            scaling[f"{index}-{stage}"] = scale
+            cells.append((stage, gray))
+        sheet_rows.append((f"#{index}", cells))
+    figure = render.contact_sheet(sheet_rows, title=conv_label(conv))
+    try:
+        files.write_figure(paths["contact"], figure, dpi=110)
+    finally:
+        render.close(figure)
+    return {
+        "conv": conv_label(conv),
+        "contact": str(paths["contact"]),
+        "images": {stage: str(path) for stage, path in paths.items() if stage != "contact"},
+        "scaling": scaling,
+    }
