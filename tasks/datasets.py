@@ -942,12 +942,10 @@ def _sorted_class_names(names: set[str]) -> tuple[str, ...]:
 
 
 def _image_size(path: Path) -> tuple[tuple[int, int], tuple]:
-    """((height, width), stat key) from the file header, memoised by the file's identity."""
-    try:
-        stat = path.stat()
-    except OSError as error:
-        raise DatasetError(f"cannot read image {path}: {error.strerror or error}") from None
-    stat_key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    """((height, width), file identity) from the file header, memoised by the file's identity."""
+    stat_key = _file_identity(path)
+    if stat_key is None:
+        raise DatasetError(f"cannot read image {path}: it disappeared or cannot be opened")
     size = _IMAGE_SIZES.get(stat_key)
     if size is None:
         from PIL import Image, UnidentifiedImageError
@@ -1064,15 +1062,35 @@ def _existing_folder(spec: DatasetSpec) -> Path:
 
 
 def _files_key(paths: list[Path]) -> tuple | None:
-    """Identity of files (path, size, mtime, inode), or None when one is missing."""
+    """Identity of files (see :func:`_file_identity`), or None when one is missing."""
     key = []
     for path in paths:
-        try:
-            stat = path.stat()
-        except OSError:
+        identity = _file_identity(path)
+        if identity is None:
             return None
-        key.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino))
+        key.append(identity)
     return tuple(key)
+
+
+# A file modified less than this long ago also gets its content hashed into its identity.
+_RACY_SECONDS = 2.0
+
+
+def _file_identity(path: Path) -> tuple | None:
+    """(path, size, mtime, inode[, content hash]) of a file, or None when it is missing.
+
+    File timestamps tick coarsely (milliseconds), so a file rewritten right after it was
+    read can keep its size, mtime and even inode.  As git does for "racily clean" files,
+    a recently modified file is identified by its content as well.
+    """
+    try:
+        stat = path.stat()
+        identity = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if time.time_ns() - stat.st_mtime_ns < _RACY_SECONDS * 1e9:
+            identity += (hashlib.sha256(path.read_bytes()).hexdigest(),)
+    except OSError:
+        return None
+    return identity
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:
