@@ -1,0 +1,41 @@
+"""conv_core: the exact, batched numeric core of convsweep (numpy + OpenCV, no I/O).
+
+>>> import numpy as np, conv_core
+>>> images = np.zeros((2, 28, 28), np.uint8)
+>>> gx = conv_core.conv2d(images, conv_core.kernels.get("sobel_h"))
+>>> gy = conv_core.conv2d(images, conv_core.kernels.get("sobel_v"))
+>>> conv_core.pool2d(conv_core.sobel_magnitude(gx, gy), 2).shape
+(2, 13, 13)
+>>> conv_core.output_size(27, 3)
+25
+"""
+
+from conv_core import kernels
+from conv_core.arithmetic import (
+    conv_formula,
+    effective_kernel_size,
+    output_size,
+    receptive_field,
+    resolve_padding,
+    resolve_pool_padding,
+)
+from conv_core.conv import PAD_MODES, conv2d, sobel_magnitude
+from conv_core.pooling import POOL_MODES, pool2d
+from conv_core.resize import INTERPOLATIONS, resize
+
+__all__ = [
+    "INTERPOLATIONS",
+    "PAD_MODES",
+    "POOL_MODES",
+    "conv2d",
+    "conv_formula",
+    "effective_kernel_size",
+    "kernels",
+    "output_size",
+    "pool2d",
+    "receptive_field",
+    "resize",
+    "resolve_padding",
+    "resolve_pool_padding",
+    "sobel_magnitude",
+]

@@ -1,0 +1,157 @@
+"""Named filter kernels, the rule for user kernels, and kernel parsing for the CLI.
+
+All kernels are correlation kernels (conv2d does not flip them).  ``sobel_h`` and ``sobel_v`` are
+exactly the notebook's: ``sobel_h`` responds to horizontal edges (top minus bottom), ``sobel_v``
+to vertical edges (left minus right); the Scharr and Prewitt pairs follow the same orientation.
+
+>>> from conv_core import kernels
+>>> kernels.get("sobel_h")
+array([[ 1.,  2.,  1.],
+       [ 0.,  0.,  0.],
+       [-1., -2., -1.]])
+>>> kernels.parse_text("1,2,1; 0,0,0; -1,-2,-1").shape
+(3, 3)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+
+_binomial5 = np.array([1.0, 4.0, 6.0, 4.0, 1.0])
+
+_KERNELS: dict[str, np.ndarray] = {
+    "sobel_h": np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], dtype=np.float64),
+    "sobel_v": np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.float64),
+    "scharr_h": np.array([[3, 10, 3], [0, 0, 0], [-3, -10, -3]], dtype=np.float64),
+    "scharr_v": np.array([[3, 0, -3], [10, 0, -10], [3, 0, -3]], dtype=np.float64),
+    "prewitt_h": np.array([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], dtype=np.float64),
+    "prewitt_v": np.array([[1, 0, -1], [1, 0, -1], [1, 0, -1]], dtype=np.float64),
+    "laplacian": np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64),
+    "identity": np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float64),
+    "box3": np.full((3, 3), 1.0 / 9.0),
+    "gaussian3": np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float64) / 16.0,
+    "gaussian5": np.outer(_binomial5, _binomial5) / 256.0,
+}
+for _kernel in _KERNELS.values():
+    _kernel.setflags(write=False)
+
+
+def names() -> tuple[str, ...]:
+    """Names of the built-in kernels, in a fixed order (edge pairs first)."""
+    return tuple(_KERNELS)
+
+
+def get(name: str) -> np.ndarray:
+    """A fresh float64 copy of the named kernel (safe to modify)."""
+    if not isinstance(name, str):
+        raise TypeError(f"kernel name must be a str, got {name!r} ({type(name).__name__})")
+    try:
+        return _KERNELS[name].copy()
+    except KeyError:
+        raise ValueError(f"unknown kernel name={name!r}; known: {', '.join(_KERNELS)}") from None
+
+
+def validate(kernel, name: str = "kernel") -> np.ndarray:
+    """Check a user kernel and return it as a fresh, C-contiguous float64 array.
+
+    The rule: 2-D, numeric, finite, not empty, and both sides odd (an even filter has no
+    centre pixel to put the result on).
+
+    Parameters
+    ----------
+    kernel : array_like, shape (kh, kw)
+    name : str
+        Argument name used in error messages.
+    """
+    try:
+        array = np.array(kernel)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular 2-D array, got {kernel!r}") from error
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise TypeError(f"{name} must hold real numbers (int or float), got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {array.ndim}-D {name} of shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty: shape {array.shape}")
+    if array.shape[0] % 2 == 0 or array.shape[1] % 2 == 0:
+        raise ValueError(
+            f"{name} sides must be odd (an even filter has no centre), got {name} of shape {array.shape}"
+        )
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite, got {name}={array.tolist()}")
+    return np.ascontiguousarray(array)
+
+
+def _number(token: str, where: str) -> float:
+    try:
+        if "/" in token:  # "1/16" reads better than 0.0625 for normalised kernels
+            return float(Fraction(token))
+        value = float(token)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"kernel text has a bad number {token!r} {where}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"kernel text has a non-finite number {token!r} {where}")
+    return value
+
+
+def parse_text(text: str) -> np.ndarray:
+    """Parse ``"1,2,1;0,0,0;-1,-2,-1"``: rows split by ``;`` or newlines, values by ``,`` or spaces.
+
+    Values may be fractions (``1/16``).  Returns a validated float64 array.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"kernel text must be a str, got {text!r} ({type(text).__name__})")
+    lines = [line.strip() for line in text.replace("\n", ";").split(";")]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise ValueError(f"kernel text is empty: {text!r}")
+    rows = []
+    for row_index, line in enumerate(lines):
+        tokens = line.replace(",", " ").split()
+        rows.append([_number(token, f"in row {row_index}") for token in tokens])
+    widths = {len(row) for row in rows}
+    if len(widths) != 1:
+        raise ValueError(f"kernel text rows have different lengths {[len(r) for r in rows]}: {text!r}")
+    return validate(rows)
+
+
+def parse_json(text: str) -> np.ndarray:
+    """Parse a kernel from JSON text: ``[[1, 2, 1], ...]`` or ``{"kernel": [[...]]}``.
+
+    The caller reads the file (the core does no I/O).  Returns a validated float64 array.
+    """
+    if not isinstance(text, (str, bytes)):
+        raise TypeError(f"kernel JSON must be str or bytes, got {type(text).__name__}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"kernel JSON is not valid JSON: {error}") from None
+    if isinstance(data, dict):
+        if "kernel" not in data:
+            raise ValueError(f"kernel JSON object needs a 'kernel' key, got keys {sorted(data)}")
+        data = data["kernel"]
+    if not isinstance(data, list) or not all(isinstance(row, list) for row in data):
+        raise ValueError(f"kernel JSON must be a list of rows, got {data!r}")
+    for row in data:
+        for value in row:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"kernel JSON values must be numbers, got {value!r}")
+    return validate(data)
+
+
+def resolve(spec) -> np.ndarray:
+    """A kernel from a name (``"sobel_h"``), kernel text (``"1,2,1;0,0,0;-1,-2,-1"``) or an array."""
+    if isinstance(spec, str):
+        if spec in _KERNELS:
+            return get(spec)
+        if any(separator in spec for separator in ",; \n"):
+            return parse_text(spec)
+        raise ValueError(f"unknown kernel name={spec!r}; known: {', '.join(_KERNELS)}, or kernel text like '1,2,1;0,0,0;-1,-2,-1'")
+    return validate(spec)

@@ -1,0 +1,113 @@
+"""Max and average pooling over image batches.
+
+Each of the ``size_y * size_x`` window offsets is one strided view of the (padded) batch, so
+pooling is a handful of whole-batch ``np.maximum`` / ``+=`` calls.  Padded cells never count:
+max pads with -inf, and avg divides by the number of real pixels in each window (Keras "same";
+PyTorch ``count_include_pad=False``), which is also what the overhanging last window of
+``ceil_mode`` gets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conv_core._checks import choice, image_batch, positive_pair
+from conv_core.arithmetic import output_size, resolve_pool_padding
+
+POOL_MODES = ("max", "avg")
+
+
+def _window_views(canvas, window, out_shape, stride):
+    """Yield, for each offset (i, j) in the window (row-major), the strided view of its cells."""
+    out_h, out_w = out_shape
+    stride_y, stride_x = stride
+    for row in range(window[0]):
+        for col in range(window[1]):
+            yield canvas[..., row : row + (out_h - 1) * stride_y + 1 : stride_y,
+                         col : col + (out_w - 1) * stride_x + 1 : stride_x]
+
+
+def _place(batch, fill, dtype, top, left, shape):
+    """The batch placed at (top, left) on a canvas of ``shape`` (rows, cols) filled with ``fill``."""
+    n, height, width = batch.shape
+    canvas = np.full((n, *shape), fill, dtype)
+    canvas[:, top : top + height, left : left + width] = batch
+    return canvas
+
+
+def pool2d(x, size=2, *, stride=None, mode="max", padding="valid", ceil_mode=False) -> np.ndarray:
+    """Max or average pooling of one image or a batch.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W) or (N, H, W)
+        Any real dtype; float input must be finite.
+    size : int or (y, x)
+        Window size.
+    stride : int or (y, x), optional
+        Defaults to ``size`` (non-overlapping windows).
+    mode : {"max", "avg"}
+    padding : {"valid", "same"} or int or (ph, pw) or (top, bottom, left, right)
+        ``"same"`` as Keras/TensorFlow; explicit padding at most ``size // 2`` per axis (PyTorch).
+        Padded cells are ignored by both modes.
+    ceil_mode : bool
+        PyTorch's rounding: keep a last, overhanging window unless it would start in the right
+        padding (see :func:`conv_core.output_size`).
+
+    Returns
+    -------
+    ndarray of float32, shape (H', W') or (N, H', W')
+        ``H' = output_size(H, size_y, stride=stride_y, padding=(top, bottom), ceil_mode=ceil_mode)``.
+        Max is exact; avg sums in float64 in window order and rounds once.
+    """
+    batch, single = image_batch(x, "x")
+    window = positive_pair(size, "size")
+    stride = positive_pair(window if stride is None else stride, "stride")
+    mode = choice(mode, "mode", POOL_MODES)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode must be a bool, got ceil_mode={ceil_mode!r}")
+    n, height, width = batch.shape
+    top, bottom, left, right = resolve_pool_padding(padding, image_size=(height, width),
+                                                    pool_size=window, stride=stride)
+    out_shape = []
+    for axis, side, length, before, after, step in (
+        ("height", height, window[0], top, bottom, stride[0]),
+        ("width", width, window[1], left, right, stride[1]),
+    ):
+        try:
+            out_shape.append(output_size(side, length, stride=step, padding=(before, after),
+                                         ceil_mode=bool(ceil_mode)))
+        except ValueError as error:
+            raise ValueError(
+                f"x of shape {np.shape(x)} is too small along the {axis} for size={size!r} with "
+                f"padding={padding!r}: {error}"
+            ) from None
+
+    # Canvas rows/cols the windows reach (ceil_mode may overhang the right padding).
+    reach_h = (out_shape[0] - 1) * stride[0] + window[0]
+    reach_w = (out_shape[1] - 1) * stride[1] + window[1]
+    canvas_shape = (max(reach_h, top + height), max(reach_w, left + width))
+    needs_canvas = top or left or canvas_shape != (height, width)
+
+    if mode == "max":
+        values = batch.astype(np.float32, copy=False)  # rounding is monotonic: max commutes with it
+        if needs_canvas:
+            values = _place(values, -np.inf, np.float32, top, left, canvas_shape)
+        views = _window_views(values, window, out_shape, stride)
+        result = np.array(next(views), dtype=np.float32)
+        for view in views:
+            np.maximum(result, view, out=result)
+    else:
+        values = batch.astype(np.float64, copy=False)
+        real = np.ones((height, width), np.float64)  # 1 for a real pixel, 0 for padding
+        if needs_canvas:
+            values = _place(values, 0.0, np.float64, top, left, canvas_shape)
+            real = _place(real[np.newaxis], 0.0, np.float64, top, left, canvas_shape)[0]
+        total = np.zeros((n, *out_shape), np.float64)
+        count = np.zeros(out_shape, np.float64)
+        for view in _window_views(values, window, out_shape, stride):
+            total += view
+        for view in _window_views(real, window, out_shape, stride):
+            count += view
+        result = (total / count).astype(np.float32)
+    return result[0] if single else result
