@@ -110,8 +110,12 @@ def sweep(
 
     progress = Progress(settings.name, total=len(chunk_futures))
     chunk_records: dict[str, list[dict[str, Any]]] = {conv_label(conv): [] for conv in convs_plain}
+    seconds_computed = 0.0  # by the chunk tasks that ran now, not those served from the cache
     for future in as_completed(list(chunk_futures)):
-        chunk_records[chunk_futures[future]].append(future.result())
+        record = future.result()
+        chunk_records[chunk_futures[future]].append(record)
+        if not future.state.is_completed() or future.state.name != "Cached":
+            seconds_computed += record["seconds"]
         progress.advance()
     for records in chunk_records.values():
         records.sort(key=lambda record: record["chunk"][0])
@@ -136,5 +140,6 @@ def sweep(
         "configurations": settings.n_configurations,
         "chunks": len(chunks),
         "task_runs": 1 + len(chunk_futures) + len(sample_futures) + 1,
+        "chunk_compute_seconds": round(seconds_computed, 3),
         **written,
     }

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from prefect.cache_policies import CachePolicy
-from prefect.filesystems import LocalFileSystem
 from prefect.locking.filesystem import FileSystemLockManager
 
 from convsweep.settings import canonical_json
@@ -84,8 +83,8 @@ class SweepCachePolicy(CachePolicy):
 
 def _forget_record(task: Any, key: str) -> None:
     storage = getattr(task, "result_storage", None)
-    if isinstance(storage, LocalFileSystem) and storage.basepath:
-        (Path(storage.basepath) / key).unlink(missing_ok=True)
+    if isinstance(storage, Path):
+        (storage / key).unlink(missing_ok=True)
 
 
 def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False) -> Any:
@@ -98,7 +97,7 @@ def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False) -> An
     )
     return task.with_options(
         cache_policy=policy,
-        result_storage=LocalFileSystem(basepath=str(root / "results")),
+        result_storage=root / "results",  # a Path: Prefect makes it a LocalFileSystem, no saved block needed
         result_serializer="json",
         persist_result=True,
         refresh_cache=refresh,

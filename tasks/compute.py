@@ -138,8 +138,19 @@ def map_path(maps_dir: str | Path, name: str, start: int, stop: int) -> Path:
     return Path(maps_dir) / name / f"{start:07d}-{stop:07d}.npy"
 
 
+def _chunk_run_name() -> str:
+    from prefect.runtime import task_run
+
+    from tasks.samples import conv_label
+
+    parameters = task_run.parameters
+    start, stop = parameters["chunk"]
+    return f"chunk-{conv_label(parameters['conv'])}-{start}-{stop}"
+
+
 @task(
     name="process-chunk",
+    task_run_name=_chunk_run_name,
     cache_policy=SweepCachePolicy(key_inputs=_chunk_key, expected_outputs=_chunk_outputs),
     result_serializer="json",
     persist_result=True,

@@ -118,6 +118,7 @@ def summary_figure(frame: Any) -> Any:
     for axis in axes:
         axis.set_xlabel("stride (y)")
         axis.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=6, loc="best")
     axes[2].legend(fontsize=6, loc="best")
     figure.tight_layout()
     return figure

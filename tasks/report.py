@@ -287,8 +287,12 @@ def write_report(
     return {"csv": str(csv_path), "summary": str(summary_path), "report": str(report_path), "rows": len(rows)}
 
 
+# In-process observers of sweep progress (the CLI's progress bar): callables (done, total).
+progress_listeners: list[Any] = []
+
+
 class Progress:
-    """A progress artifact for the sweep, advanced as chunk tasks finish."""
+    """A progress artifact for the sweep, advanced as chunk tasks finish; also tells ``progress_listeners``."""
 
     def __init__(self, name: str, total: int) -> None:
         self.total = max(total, 1)
@@ -300,3 +304,5 @@ class Progress:
     def advance(self, count: int = 1) -> None:
         self.done += count
         update_progress_artifact(self.artifact_id, progress=100.0 * self.done / self.total)
+        for listener in list(progress_listeners):
+            listener(self.done, self.total)

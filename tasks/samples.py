@@ -64,8 +64,15 @@ def _sample_outputs(inputs: dict[str, Any]) -> list[Path]:
     )
 
 
+def _samples_run_name() -> str:
+    from prefect.runtime import task_run
+
+    return f"samples-{conv_label(task_run.parameters['conv'])}"
+
+
 @task(
     name="write-samples",
+    task_run_name=_samples_run_name,
     cache_policy=SweepCachePolicy(key_inputs=_sample_key, expected_outputs=_sample_outputs),
     result_serializer="json",
     persist_result=True,

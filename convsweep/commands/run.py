@@ -163,6 +163,8 @@ def _quiet_prefect(verbose: bool) -> None:
     # Prefect logs every task run at INFO; the CLI shows its own progress instead.
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # The temporary API server would try to phone home; this network has no route out.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def sweep(

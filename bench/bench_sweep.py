@@ -1,0 +1,146 @@
+"""Benchmark: the default sweep over 70,000 (and 140,000) images, cold and warm.
+
+The real MNIST test set (../shared/datasets/mnist-t10k, 10,000 images; synthetic
+images of the same shape when absent) is repeated and written as Fashion-MNIST
+IDX files into a temporary Keras cache, so the sweep reads it through the real
+``keras.datasets.fashion_mnist`` path with ``--split all``.
+
+Each run is a fresh process (``convsweep sweep`` as a user runs it, ephemeral
+Prefect API in a temporary PREFECT_HOME).  Reported per run: wall seconds, the
+seconds the chunk tasks spent computing in this run (cached ones count 0),
+the rest (loading, pictures, report, Prefect orchestration, process start-up), and the peak RSS of the sweep process.
+
+    .venv/bin/python bench/bench_sweep.py            # 70k cold+warm, 140k cold
+    .venv/bin/python bench/bench_sweep.py --quick    # 20k, to try it out
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+MNIST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
+
+
+def real_or_synthetic_images() -> np.ndarray:
+    path = MNIST / "t10k-images-idx3-ubyte.gz"
+    if path.exists():
+        data = gzip.decompress(path.read_bytes())
+        return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(-1, 28, 28)
+    print(f"note: {MNIST} not found; using synthetic 28x28 images", file=sys.stderr)
+    return np.random.default_rng(0).integers(0, 256, size=(10_000, 28, 28), dtype=np.uint8)
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int) -> None:
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        handle.write(header + np.ascontiguousarray(array).tobytes())
+
+
+def make_keras_home(folder: Path, total: int) -> None:
+    """Fashion-MNIST-named IDX files holding ``total`` images (6/7 train, 1/7 test)."""
+    base = real_or_synthetic_images()
+    repeats = -(-total // len(base))
+    images = np.concatenate([base] * repeats)[:total]
+    labels = (np.arange(total) % 10).astype(np.uint8)
+    n_test = total // 7
+    target = folder / "datasets" / "fashion-mnist"
+    target.mkdir(parents=True, exist_ok=True)
+    write_idx(target / "train-images-idx3-ubyte.gz", images[n_test:], 2051)
+    write_idx(target / "train-labels-idx1-ubyte.gz", labels[n_test:], 2049)
+    write_idx(target / "t10k-images-idx3-ubyte.gz", images[:n_test], 2051)
+    write_idx(target / "t10k-labels-idx1-ubyte.gz", labels[:n_test], 2049)
+
+
+CHILD = r"""
+import json, resource, sys, time
+began = time.perf_counter()
+from convsweep.running import run_sweep
+from convsweep.commands.run import sweep_options_to_parameters
+from rich.console import Console
+import io
+parameters = json.loads(sys.argv[1])
+result = run_sweep(parameters, console=Console(file=io.StringIO()))
+compute = result["chunk_compute_seconds"]
+print(json.dumps({
+    "wall": time.perf_counter() - began,
+    "compute": float(compute),
+    "cached": result["cached_task_runs"],
+    "task_runs": result["task_runs"],
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def run_once(env: dict[str, str], parameters: dict) -> dict:
+    began = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(parameters)], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - began
+    if completed.returncode != 0:
+        raise SystemExit(f"sweep failed:\n{completed.stderr[-3000:]}")
+    record = json.loads(completed.stdout.strip().splitlines()[-1])
+    record["process_wall"] = wall
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="20,000 images, one warm run")
+    parser.add_argument("--warm-runs", type=int, default=3)
+    args = parser.parse_args()
+    sizes = [20_000] if args.quick else [70_000, 140_000]
+
+    rows = []
+    for total in sizes:
+        work = Path(tempfile.mkdtemp(prefix=f"convsweep-bench-{total}-"))
+        try:
+            make_keras_home(work / "keras", total)
+            env = {
+                **os.environ,
+                "KERAS_HOME": str(work / "keras"),
+                "PREFECT_HOME": str(work / "prefect"),
+                "CONVSWEEP_CACHE_DIR": str(work / "cache"),
+            }
+            env.pop("PREFECT_API_URL", None)
+            parameters = {"dataset": "fashion_mnist", "split": "all", "out": str(work / "out"), "name": "bench"}
+            cold = run_once(env, parameters)
+            rows.append((total, "cold", cold))
+            if total == sizes[0]:
+                warm = [run_once(env, parameters) for _ in range(1 if args.quick else args.warm_runs)]
+                median = {key: statistics.median(run[key] for run in warm) for key in warm[0]}
+                rows.append((total, f"warm (median of {len(warm)})", median))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    cold_wall = rows[0][2]["process_wall"]
+    print(f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; default sweep, split=all\n")
+    print(f"| images | run | wall s | chunk compute s | everything else s | cached task runs | peak RSS MB | wall / cold |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for total, kind, record in rows:
+        wall = record["process_wall"]
+        print(
+            f"| {total:,} | {kind} | {wall:.1f} | {record['compute']:.1f} | {wall - record['compute']:.1f} | "
+            f"{record['cached']:.0f}/{record['task_runs']:.0f} | {record['rss_mb']:.0f} | {wall / cold_wall:.2f} |"
+        )
+    if len(sizes) > 1:
+        rss = {total: record["rss_mb"] for total, kind, record in rows if kind == "cold"}
+        print(f"\npeak RSS 140k / 70k (cold): {rss[140_000] / rss[70_000]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

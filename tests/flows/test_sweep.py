@@ -1,0 +1,170 @@
+"""The sweep flow on generated IDX data: shapes, values, caching, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import conv_core
+from convsweep.running import wait_until_recorded
+from flows.sweep import sweep
+from tasks import caching
+
+SMALL = dict(
+    strides=[1, 2],
+    paddings=["valid", "same"],
+    pool_modes=["max", "avg"],
+    pool_sizes=[2],
+    samples=[0, 3],
+    chunk_size=16,  # 40 images -> chunks 0-16, 16-32, 32-40
+)
+
+
+def run(tmp_path: Path, folder: Path, **overrides):
+    """Run the sweep; return (result, {task run name: state name}) once the API has recorded it all."""
+    parameters = dict(dataset=f"idx:{folder}", out=str(tmp_path / "out"), name="t", cache_dir=str(tmp_path / "cache"))
+    parameters.update(SMALL)
+    parameters.update(overrides)
+    state = sweep(**parameters, return_state=True)
+    result = state.result()
+    runs = wait_until_recorded(state.state_details.flow_run_id, result["task_runs"])
+    assert len(runs) == result["task_runs"]
+    return result, {run.name: run.state.name for run in runs}
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_sweep_rows_equal_output_size_and_maps(tmp_path, idx_folder):
+    folder, images = idx_folder
+    result, _ = run(tmp_path, folder, keep_maps=True)
+    frame = pd.read_csv(result["csv"])
+    # 2 strides x 2 paddings (conv) x 2 pools, 3 maps each (sobel_h, sobel_v, sobel)
+    assert len(frame) == 2 * 2 * 2 * 3
+    assert set(frame["kernel"]) == {"sobel_h", "sobel_v", "sobel"}
+    for row in frame.itertuples():
+        padding = row.padding
+        expected_h = conv_core.output_size(28, 3, stride=row.stride_y, padding=padding)
+        assert (row.conv_h, row.conv_w) == (expected_h, expected_h)
+        assert (row.pad_top + row.pad_bottom) == (0 if padding == "valid" else max((expected_h - 1) * row.stride_y + 3 - 28, 0))
+        assert row.pool_h == conv_core.output_size(row.conv_h, 2, stride=2)
+        assert row.conv_formula.endswith(f"= {row.conv_h}")
+        assert row.n_images == 40
+    # The kept maps, chunk by chunk, equal conv_core on the whole batch.
+    out = Path(result["output_dir"])
+    for stride in (1, 2):
+        for padding in ("valid", "same"):
+            label = f"rnative-s{stride}-p{padding}-zeros-d1"
+            for name, kernel in (("sobel_h", "sobel_h"), ("sobel_v", "sobel_v")):
+                parts = sorted((out / "maps" / label / name).glob("*.npy"))
+                assert len(parts) == 3
+                kept = np.concatenate([np.load(part) for part in parts])
+                direct = conv_core.conv2d(images, conv_core.kernels.get(kernel), stride=stride, padding=padding)
+                np.testing.assert_array_equal(kept, direct)
+    # Statistics of the magnitude over the whole selection, merged across chunks.
+    row = frame[(frame.kernel == "sobel") & (frame.stride == "1") & (frame.padding == "valid") & (frame.pool_mode == "max")].iloc[0]
+    magnitude = conv_core.sobel_magnitude(
+        conv_core.conv2d(images, conv_core.kernels.get("sobel_h")), conv_core.conv2d(images, conv_core.kernels.get("sobel_v"))
+    )
+    pooled = conv_core.pool2d(magnitude, 2, mode="max").astype(np.float64)
+    assert row["mean"] == pytest.approx(pooled.mean(), rel=1e-6)
+    assert row["std"] == pytest.approx(pooled.std(), rel=1e-5)
+    assert row["max"] == pytest.approx(pooled.max(), rel=1e-6)
+    assert row["zero_fraction"] == pytest.approx(np.mean(pooled == 0), abs=1e-6)
+    # Pictures and the report.
+    assert (out / "report.md").read_text().count("contact sheet") == 4
+    assert (out / "summary.png").stat().st_size > 0
+    assert len(list((out / "contact").glob("*.png"))) == 4
+
+
+def test_sweep_rerun_is_all_cached_and_byte_identical(tmp_path, idx_folder):
+    folder, _ = idx_folder
+    first, states_first = run(tmp_path, folder)
+    before = tree_bytes(Path(first["output_dir"]))
+    second, states_second = run(tmp_path, folder)
+    after = tree_bytes(Path(second["output_dir"]))
+    assert before == after
+    compute = {name: state for name, state in states_second.items() if name.startswith(("chunk", "samples"))}
+    assert len(compute) == 4 * 3 + 4
+    assert set(compute.values()) == {"Cached"}
+    assert "Cached" not in {state for name, state in states_first.items() if name.startswith(("chunk", "samples"))}
+
+
+def test_sweep_added_stride_computes_only_new_configurations(tmp_path, idx_folder):
+    folder, _ = idx_folder
+    run(tmp_path, folder, strides=[1])
+    _, states = run(tmp_path, folder, strides=[1, 3])
+    chunk_states = {name: state for name, state in states.items() if name.startswith("chunk")}
+    assert len(chunk_states) == 2 * 2 * 3
+    for name, state in chunk_states.items():
+        assert state == ("Cached" if "-s1-" in name else "Completed"), name
+
+
+def test_sweep_equivalent_numbers_share_cache_keys(tmp_path, idx_folder):
+    folder, _ = idx_folder
+    run(tmp_path, folder, strides=[1])
+    _, states = run(tmp_path, folder, strides=[np.int64(1)], chunk_size=np.int64(16))
+    _, states_float = run(tmp_path, folder, strides=[1.0])
+    for found in (states, states_float):
+        assert {state for name, state in found.items() if name.startswith("chunk")} == {"Cached"}
+
+
+def test_sweep_refresh_recomputes(tmp_path, idx_folder):
+    folder, _ = idx_folder
+    run(tmp_path, folder, strides=[1])
+    _, states = run(tmp_path, folder, strides=[1], refresh=True)
+    assert {state for name, state in states.items() if name.startswith(("chunk", "samples"))} == {"Completed"}
+
+
+def test_sweep_missing_output_file_recomputes_it(tmp_path, idx_folder):
+    folder, _ = idx_folder
+    first, _ = run(tmp_path, folder, strides=[1], paddings=["valid"])
+    picture = Path(first["output_dir"]) / "samples" / "rnative-s1-pvalid-zeros-d1" / "3-sobel.png"
+    original = picture.read_bytes()
+    picture.unlink()
+    _, states = run(tmp_path, folder, strides=[1], paddings=["valid"])
+    assert {state for name, state in states.items() if name.startswith("samples")} == {"Completed"}
+    assert {state for name, state in states.items() if name.startswith("chunk")} == {"Cached"}
+    assert picture.read_bytes() == original
+
+
+def test_sweep_code_change_invalidates_cache(tmp_path, idx_folder, monkeypatch):
+    folder, _ = idx_folder
+    run(tmp_path, folder, strides=[1], paddings=["valid"])
+    monkeypatch.setattr(caching, "code_version", lambda: "edited-source")
+    _, states = run(tmp_path, folder, strides=[1], paddings=["valid"])
+    assert {state for name, state in states.items() if name.startswith(("chunk", "samples"))} == {"Completed"}
+
+
+def test_sweep_data_change_invalidates_cache(tmp_path, idx_folder):
+    from tests.helpers.idx import write_idx_images
+
+    folder, images = idx_folder
+    run(tmp_path, folder, strides=[1], paddings=["valid"])
+    changed = images.copy()
+    changed[20, 5, 5] ^= 1  # one pixel of chunk 16-32
+    write_idx_images(folder / "t10k-images-idx3-ubyte.gz", changed)
+    _, states = run(tmp_path, folder, strides=[1], paddings=["valid"])
+    assert {state for name, state in states.items() if name.startswith("chunk")} == {"Completed"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"strides": [0]}, "strides=0 must be positive"),
+        ({"paddings": ["wide"]}, "paddings='wide' is not a padding"),
+        ({"kernels": ["nope"]}, "unknown kernel 'nope'"),
+        ({"name": "../escape"}, "name='../escape' is not a valid name"),
+        ({"dilations": [20]}, "impossible settings for 28x28 images"),
+    ],
+)
+def test_sweep_bad_parameters_fail_before_work(tmp_path, idx_folder, overrides, message):
+    folder, _ = idx_folder
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        run(tmp_path, folder, **overrides)
+    assert not (tmp_path / "out" / "t").exists()
+    assert not (tmp_path / "cache" / "results").exists() or not any((tmp_path / "cache" / "results").iterdir())
