@@ -40,11 +40,11 @@ def positive_pair(value, name: str) -> tuple[int, int]:
     return number, number
 
 
-def image_batch(images, name: str) -> tuple[np.ndarray, bool]:
+def image_batch(images, name: str, *, finite: bool = False) -> tuple[np.ndarray, bool]:
     """``images`` as an (N, H, W) real-valued array, and whether the input was a single (H, W) image.
 
-    Float inputs must be finite: OpenCV skips zero kernel taps, so a NaN would leak differently
-    from the literal formula, and a silent NaN map is worse than a clear error.
+    ``finite=True`` refuses NaN and infinities in float input (conv2d needs it: OpenCV skips
+    zero kernel taps, so a NaN would leak differently from the literal formula).
     """
     array = np.asarray(images)
     if array.dtype == object or not (
@@ -64,7 +64,7 @@ def image_batch(images, name: str) -> tuple[np.ndarray, bool]:
         raise ValueError(f"{name} is an empty batch: shape {array.shape}")
     if batch.shape[1] == 0 or batch.shape[2] == 0:
         raise ValueError(f"{name} has an empty side: shape {array.shape}")
-    if np.issubdtype(batch.dtype, np.floating):
+    if finite and np.issubdtype(batch.dtype, np.floating):
         # Two SIMD reductions instead of an isfinite mask: NaN propagates into min/max.
         low, high = batch.min(), batch.max()
         if not (np.isfinite(low) and np.isfinite(high)):

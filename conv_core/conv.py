@@ -139,7 +139,7 @@ def conv2d(images, kernel, *, stride=1, padding="valid", pad_mode="zeros", dilat
         ``H' = output_size(H, kh, stride=sy, padding=(top, bottom), dilation=dy)``, likewise W'.
         Exact (the true sum rounded once to float32) for integer kernels on integer images.
     """
-    batch, single = image_batch(images, "images")
+    batch, single = image_batch(images, "images", finite=True)
     kernel = _kernels.validate(kernel)
     stride = positive_pair(stride, "stride")
     dilation = positive_pair(dilation, "dilation")
@@ -188,11 +188,22 @@ def conv2d(images, kernel, *, stride=1, padding="valid", pad_mode="zeros", dilat
 def sobel_magnitude(gx, gy) -> np.ndarray:
     """Gradient magnitude ``sqrt(gx**2 + gy**2)`` as float32, elementwise, any shape.
 
-    float32 inputs (what conv2d returns) are computed in float32 with IEEE ``sqrt``: exact, i.e.
-    equal to the float64 value rounded once, whenever ``gx**2 + gy**2`` is representable (e.g.
-    Sobel or Prewitt of 8-bit images, where it is an integer below 2**24), and within 2 ulp
-    otherwise.  Any other dtype is computed in float64 and rounded once.  (``cv2.magnitude`` is
-    not used: it is up to 2 ulp off even on those exact integer inputs.)
+    float32 inputs (what conv2d returns) are computed in float32 with IEEE ``sqrt``.  That is
+    exact, i.e. the float64 value rounded once, whenever ``gx**2 + gy**2`` is representable in
+    float32 (e.g. Sobel or Prewitt of 8-bit images: integers below 2**24); otherwise it is within
+    2 ulp for magnitudes >= 2**-61, and within 2**-61 (4e-19) in absolute terms below that, where
+    the float32 squares underflow.  If a square overflows (an infinite result), the call is redone
+    in float64.  Any other dtype is computed in float64 and rounded once.  (``cv2.magnitude`` is
+    not used: it is up to 2 ulp off even on exact integer inputs.)
+
+    Parameters
+    ----------
+    gx, gy : array_like, same shape
+        Gradients along y and x (e.g. conv2d with ``sobel_h`` and ``sobel_v``).
+
+    Returns
+    -------
+    ndarray of float32, same shape as ``gx``
     """
     gx = np.asarray(gx)
     gy = np.asarray(gy)
@@ -206,9 +217,17 @@ def sobel_magnitude(gx, gy) -> np.ndarray:
         raise ValueError(f"gx and gy must have the same shape, got gx {gx.shape} and gy {gy.shape}")
     if gx.dtype == np.float32 and gy.dtype == np.float32:
         magnitude = np.empty(gx.shape, np.float32)
-        np.multiply(gx, gx, out=magnitude)
-        magnitude += np.multiply(gy, gy)
-        return np.sqrt(magnitude, out=magnitude)
+        with np.errstate(over="ignore", under="ignore"):  # both are detected or bounded below
+            np.multiply(gx, gx, out=magnitude)
+            magnitude += np.multiply(gy, gy)
+        np.sqrt(magnitude, out=magnitude)
+        if _float32_magnitude_in_range(magnitude):
+            return magnitude
     wide_x = gx.astype(np.float64)
     wide_y = gy.astype(np.float64)
     return np.sqrt(wide_x * wide_x + wide_y * wide_y).astype(np.float32)
+
+
+def _float32_magnitude_in_range(magnitude: np.ndarray) -> bool:
+    """False if a float32 square overflowed (or the input held NaN): redo in float64."""
+    return magnitude.size == 0 or bool(np.isfinite(magnitude.max()))

@@ -41,7 +41,7 @@ def pool2d(x, size=2, *, stride=None, mode="max", padding="valid", ceil_mode=Fal
     Parameters
     ----------
     x : array_like, shape (H, W) or (N, H, W)
-        Any real dtype; float input must be finite.
+        Any real dtype (NaN propagates to the windows that contain it).
     size : int or (y, x)
         Window size.
     stride : int or (y, x), optional

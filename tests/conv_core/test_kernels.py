@@ -1,0 +1,170 @@
+"""Named kernels, the user-kernel rule, and kernel parsing."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conv_core import kernels
+
+REQUIRED = ["sobel_h", "sobel_v", "scharr_h", "scharr_v", "prewitt_h", "prewitt_v",
+            "laplacian", "identity", "box3", "gaussian3", "gaussian5"]
+
+
+def test_kernels_sobel_exactly_as_the_notebook():
+    np.testing.assert_array_equal(kernels.get("sobel_h"), [[1, 2, 1], [0, 0, 0], [-1, -2, -1]])
+    np.testing.assert_array_equal(kernels.get("sobel_v"), [[1, 0, -1], [2, 0, -2], [1, 0, -1]])
+
+
+def test_kernels_names_cover_the_issue_list():
+    assert set(REQUIRED) <= set(kernels.names())
+    assert len(set(kernels.names())) == len(kernels.names())
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_kernels_get_returns_fresh_float64_copy(name):
+    first = kernels.get(name)
+    assert first.dtype == np.float64 and first.ndim == 2
+    assert first.shape[0] % 2 == 1 and first.shape[1] % 2 == 1
+    first[...] = 99
+    assert not np.any(kernels.get(name) == 99)
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_kernels_named_pass_validation(name):
+    np.testing.assert_array_equal(kernels.validate(kernels.get(name)), kernels.get(name))
+
+
+def test_kernels_edge_pairs_are_transposes_and_sum_to_zero():
+    for family in ("sobel", "scharr", "prewitt"):
+        horizontal, vertical = kernels.get(f"{family}_h"), kernels.get(f"{family}_v")
+        np.testing.assert_array_equal(horizontal.T, vertical)
+        assert horizontal.sum() == 0
+    assert kernels.get("laplacian").sum() == 0
+
+
+def test_kernels_smoothing_kernels_sum_to_one():
+    for name in ("box3", "gaussian3", "gaussian5"):
+        assert kernels.get(name).sum() == pytest.approx(1.0, abs=1e-15)
+    np.testing.assert_array_equal(kernels.get("gaussian3") * 16, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+    assert kernels.get("gaussian5").shape == (5, 5)
+    np.testing.assert_array_equal(kernels.get("gaussian5")[2] * 256, [6, 24, 36, 24, 6])
+
+
+def test_kernels_identity_has_single_centre_one():
+    identity = kernels.get("identity")
+    assert identity[1, 1] == 1 and identity.sum() == 1
+
+
+def test_kernels_validate_returns_float64_copy():
+    user = np.array([[1, 2, 3]], dtype=np.int32)
+    checked = kernels.validate(user)
+    assert checked.dtype == np.float64 and checked.flags.c_contiguous
+    checked[0, 0] = 7
+    assert user[0, 0] == 1
+
+
+def test_kernels_parse_text_notebook_sobel():
+    np.testing.assert_array_equal(kernels.parse_text("1,2,1;0,0,0;-1,-2,-1"), kernels.get("sobel_h"))
+
+
+def test_kernels_parse_text_spaces_newlines_fractions():
+    parsed = kernels.parse_text("1/16 2/16 1/16\n 2/16 4/16 2/16\n1/16 2/16 1/16\n")
+    np.testing.assert_array_equal(parsed, kernels.get("gaussian3"))
+
+
+def test_kernels_parse_json_list_and_object():
+    rows = [[1, 0, -1], [2, 0, -2], [1, 0, -1]]
+    np.testing.assert_array_equal(kernels.parse_json(json.dumps(rows)), kernels.get("sobel_v"))
+    np.testing.assert_array_equal(kernels.parse_json(json.dumps({"kernel": rows})), kernels.get("sobel_v"))
+
+
+def test_kernels_resolve_name_text_and_array():
+    np.testing.assert_array_equal(kernels.resolve("laplacian"), kernels.get("laplacian"))
+    np.testing.assert_array_equal(kernels.resolve("0,0,0;0,1,0;0,0,0"), kernels.get("identity"))
+    np.testing.assert_array_equal(kernels.resolve([[2.5]]), [[2.5]])
+
+
+# --- bad kernels: the message names the argument and the value -------------------------------
+
+
+def test_kernels_get_unknown_name():
+    with pytest.raises(ValueError, match=r"unknown kernel name='sobel'; known: sobel_h"):
+        kernels.get("sobel")
+
+
+def test_kernels_get_non_string():
+    with pytest.raises(TypeError, match="kernel name must be a str, got 3"):
+        kernels.get(3)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (3, 2), (4, 4)])
+def test_kernels_validate_even_side(shape):
+    with pytest.raises(ValueError, match=rf"odd.*shape \({shape[0]}, {shape[1]}\)"):
+        kernels.validate(np.ones(shape))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_kernels_validate_non_finite(bad):
+    kernel = np.zeros((3, 3))
+    kernel[1, 2] = bad
+    with pytest.raises(ValueError, match=r"kernel must be finite, got kernel=.*(nan|inf)"):
+        kernels.validate(kernel)
+
+
+def test_kernels_validate_empty():
+    with pytest.raises(ValueError, match=r"kernel is empty: shape \(0, 3\)"):
+        kernels.validate(np.ones((0, 3)))
+
+
+@pytest.mark.parametrize("kernel", [[1, 2, 1], np.ones((3, 3, 3)), 5])
+def test_kernels_validate_not_2d(kernel):
+    with pytest.raises(ValueError, match="kernel must be 2-D, got"):
+        kernels.validate(kernel)
+
+
+def test_kernels_validate_ragged():
+    with pytest.raises(ValueError, match="kernel must be a rectangular 2-D array"):
+        kernels.validate([[1, 2, 3], [4, 5]])
+
+
+@pytest.mark.parametrize("kernel", [[["a", "b", "c"]], np.ones((3, 3), bool), np.ones((1, 1), complex)])
+def test_kernels_validate_non_numeric_is_type_error(kernel):
+    with pytest.raises(TypeError, match="kernel must hold real numbers"):
+        kernels.validate(kernel)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1,2;3", "rows have different lengths"),
+        ("1,x,1", r"bad number 'x' in row 0"),
+        ("1,1/0,1", r"bad number '1/0'"),
+        ("1,nan,1", "non-finite number 'nan'"),
+        (" ; ", "kernel text is empty"),
+        ("1,1;1,1", "odd"),
+    ],
+)
+def test_kernels_parse_text_errors(text, message):
+    with pytest.raises(ValueError, match=message):
+        kernels.parse_text(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[1, 2", "not valid JSON"),
+        ('{"weights": [[1]]}', r"needs a 'kernel' key, got keys \['weights'\]"),
+        ("[1, 2, 3]", "must be a list of rows"),
+        ('[["1"]]', "values must be numbers, got '1'"),
+        ("[[true]]", "values must be numbers, got True"),
+    ],
+)
+def test_kernels_parse_json_errors(text, message):
+    with pytest.raises(ValueError, match=message):
+        kernels.parse_json(text)
+
+
+def test_kernels_resolve_unknown_word():
+    with pytest.raises(ValueError, match="unknown kernel name='edges'"):
+        kernels.resolve("edges")
