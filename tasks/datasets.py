@@ -387,9 +387,10 @@ def open_dataset(
     what = f"{parsed} split={base.split}"
     positions = _select(base.n, base.labels, base.class_names, start=start, stop=stop,
                         limit=limit, classes=classes, what=what)
-    labels = None if base.labels is None else base.labels[positions]
-    if labels is not None:
-        labels.flags.writeable = False
+    labels = None
+    if base.labels is not None:
+        chosen = slice(positions.start, positions.stop) if isinstance(positions, range) else positions
+        labels = _frozen(base.labels[chosen])
     height, width, data_key = base.store.describe(positions, what)
     return DatasetView(spec=str(parsed), split=base.split, source=base.source, store=base.store,
                        positions=positions, labels=labels, class_names=base.class_names,
