@@ -58,17 +58,26 @@ def _compute_dtype(batch: np.ndarray, kernel: np.ndarray) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _pad(chunk: np.ndarray, pads: tuple[int, int, int, int], pad_mode: str, dtype: np.dtype) -> np.ndarray:
-    """(n, H, W) -> padded (n, H + top + bottom, W + left + right), contiguous, in ``dtype``."""
+def _padded_chunks(batch: np.ndarray, pads: tuple[int, int, int, int], pad_mode: str, dtype: np.dtype,
+                   per_chunk: int):
+    """Yield ``(start, padded)``: chunks of the batch, padded and cast, each (m, H + t + b, W + l + r).
+
+    Zero (or no) padding reuses one buffer whose border stays zero, so only the interior is
+    rewritten per chunk; the yielded array is overwritten by the next chunk.
+    """
+    n, height, width = batch.shape
     top, bottom, left, right = pads
-    if not any(pads):
-        return chunk.astype(dtype)  # astype copies: the result is contiguous and ours
-    n, height, width = chunk.shape
-    if pad_mode == "zeros":
-        padded = np.zeros((n, height + top + bottom, width + left + right), dtype)
-        padded[:, top : top + height, left : left + width] = chunk
-        return padded
-    return np.pad(chunk.astype(dtype), ((0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD_MODE[pad_mode])
+    if pad_mode == "zeros" or not any(pads):
+        buffer = np.zeros((min(per_chunk, n), height + top + bottom, width + left + right), dtype)
+        for start in range(0, n, per_chunk):
+            chunk = batch[start : start + per_chunk]
+            padded = buffer[: len(chunk)]
+            padded[:, top : top + height, left : left + width] = chunk
+            yield start, padded
+        return
+    for start in range(0, n, per_chunk):
+        chunk = batch[start : start + per_chunk].astype(dtype)
+        yield start, np.pad(chunk, ((0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD_MODE[pad_mode])
 
 
 def _dilate(kernel: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
@@ -80,15 +89,19 @@ def _dilate(kernel: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
     return dense
 
 
-def _correlate_opencv(padded, dense_kernel, out_shape, stride):
-    """Valid correlation of every image in ``padded`` with one filter2D call on the stacked batch."""
+def _correlate_opencv(padded, dense_kernel, out_shape, stride, scratch):
+    """Valid correlation of every image in ``padded`` with one filter2D call on the stacked batch.
+
+    ``scratch`` is a reusable (rows >= n * H, W) buffer for filter2D's output.
+    """
     n, padded_h, padded_w = padded.shape
     out_h, out_w = out_shape
     stride_y, stride_x = stride
     tall = padded.reshape(n * padded_h, padded_w)
     # anchor (0, 0): output (y, x) is the window whose top-left corner is (y, x), so each image's
     # valid outputs are the first rows/columns of its own block; the border is never used.
-    filtered = cv2.filter2D(tall, -1, dense_kernel, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    filtered = cv2.filter2D(tall, -1, dense_kernel, dst=scratch[: n * padded_h], anchor=(0, 0),
+                            borderType=cv2.BORDER_CONSTANT)
     filtered = filtered.reshape(n, padded_h, padded_w)
     return filtered[:, : (out_h - 1) * stride_y + 1 : stride_y, : (out_w - 1) * stride_x + 1 : stride_x]
 
@@ -175,13 +188,15 @@ def conv2d(images, kernel, *, stride=1, padding="valid", pad_mode="zeros", dilat
     per_chunk = max(1, _CHUNK_BYTES // padded_bytes)
 
     result = np.empty((n, *out_shape), np.float32)
-    for start in range(0, n, per_chunk):
-        padded = _pad(batch[start : start + per_chunk], pads, pad_mode, dtype)
+    if use_opencv:
+        padded_h = height + top + bottom
+        scratch = np.empty((min(per_chunk, n) * padded_h, width + left + right), dtype)
+    for start, padded in _padded_chunks(batch, pads, pad_mode, dtype, per_chunk):
         if use_opencv:
-            block = _correlate_opencv(padded, dense_kernel, out_shape, stride)
+            block = _correlate_opencv(padded, dense_kernel, out_shape, stride, scratch)
         else:
             block = _correlate_shifted(padded, typed_kernel, out_shape, stride, dilation)
-        result[start : start + per_chunk] = block  # float64 -> float32: the one rounding
+        result[start : start + len(padded)] = block  # float64 -> float32: the one rounding
     return result[0] if single else result
 
 
@@ -216,16 +231,31 @@ def sobel_magnitude(gx, gy) -> np.ndarray:
     if gx.shape != gy.shape:
         raise ValueError(f"gx and gy must have the same shape, got gx {gx.shape} and gy {gy.shape}")
     if gx.dtype == np.float32 and gy.dtype == np.float32:
-        magnitude = np.empty(gx.shape, np.float32)
-        with np.errstate(over="ignore", under="ignore"):  # both are detected or bounded below
-            np.multiply(gx, gx, out=magnitude)
-            magnitude += np.multiply(gy, gy)
-        np.sqrt(magnitude, out=magnitude)
+        magnitude = _float32_magnitude(gx, gy)
         if _float32_magnitude_in_range(magnitude):
             return magnitude
     wide_x = gx.astype(np.float64)
     wide_y = gy.astype(np.float64)
     return np.sqrt(wide_x * wide_x + wide_y * wide_y).astype(np.float32)
+
+
+_MAGNITUDE_BLOCK = 1 << 15  # elements per block: three float32 blocks stay in L2 cache
+
+
+def _float32_magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """sqrt(gx * gx + gy * gy) in float32, block by block so the temporaries stay in cache."""
+    magnitude = np.empty(gx.shape, np.float32)
+    flat_x, flat_y, flat_out = gx.reshape(-1), gy.reshape(-1), magnitude.reshape(-1)
+    square = np.empty(min(_MAGNITUDE_BLOCK, flat_out.size), np.float32)
+    with np.errstate(over="ignore", under="ignore"):  # overflow is detected, underflow bounded
+        for start in range(0, flat_out.size, _MAGNITUDE_BLOCK):
+            stop = start + _MAGNITUDE_BLOCK
+            out, y_squared = flat_out[start:stop], square[: len(flat_out[start:stop])]
+            np.multiply(flat_x[start:stop], flat_x[start:stop], out=out)
+            np.multiply(flat_y[start:stop], flat_y[start:stop], out=y_squared)
+            out += y_squared
+            np.sqrt(out, out=out)
+    return magnitude
 
 
 def _float32_magnitude_in_range(magnitude: np.ndarray) -> bool:

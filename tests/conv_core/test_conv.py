@@ -170,14 +170,17 @@ def test_conv2d_int32_beyond_float32_range_still_exact():
     np.testing.assert_array_equal(conv2d(batch, kernel), expected_batch(batch, kernel, (1, 1), (0, 0, 0, 0), "zeros", (1, 1)))
 
 
+@pytest.mark.parametrize("pad_mode", conv_core.PAD_MODES)
 @pytest.mark.parametrize("chunk_bytes", [1, 10_000, 1 << 30])
-def test_conv2d_chunking_does_not_change_results(monkeypatch, chunk_bytes):
+def test_conv2d_chunking_does_not_change_results(monkeypatch, chunk_bytes, pad_mode):
+    # 10_000 bytes: chunks of 22 padded 11x10 float32 images, the last one partial (18), so a
+    # reused zero-padding buffer must keep its border and handle the short chunk.
     rng = np.random.default_rng(11)
     batch = rng.integers(0, 256, (40, 9, 8)).astype(np.uint8)
     kernel = kernels.get("scharr_h")
-    want = expected_batch(batch, kernel, (2, 1), (1, 1, 1, 1), "replicate", (1, 1))
+    want = expected_batch(batch, kernel, (2, 1), (1, 1, 1, 1), pad_mode, (1, 1))
     monkeypatch.setattr(conv_core.conv, "_CHUNK_BYTES", chunk_bytes)
-    np.testing.assert_array_equal(conv2d(batch, kernel, stride=(2, 1), padding=1, pad_mode="replicate"), want)
+    np.testing.assert_array_equal(conv2d(batch, kernel, stride=(2, 1), padding=1, pad_mode=pad_mode), want)
 
 
 def test_conv2d_many_images_in_many_chunks_match_image_by_image():
@@ -331,6 +334,11 @@ def test_conv2d_non_real_or_non_finite_images():
 
 
 # --- sobel_magnitude -------------------------------------------------------------------------
+
+
+def test_sobel_magnitude_keeps_shape_for_empty_and_scalar():
+    assert sobel_magnitude(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32)).shape == (0, 3)
+    assert sobel_magnitude(np.float32(3), np.float32(4)) == 5
 
 
 def test_sobel_magnitude_3_4_5():
