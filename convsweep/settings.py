@@ -26,6 +26,7 @@ import numpy as np
 
 import conv_core
 from conv_core import kernels as kernel_library
+from tasks.datasets import parse_spec
 
 # Names that end up in file paths: letters, digits, '.', '_', '-'; no leading dot,
 # so a sweep or kernel name can never climb out of the output folder.
@@ -325,6 +326,9 @@ def build_settings(**params: Any) -> SweepSettings:
     dataset = str(values["dataset"]).strip()
     if not dataset:
         raise ValueError("dataset='' is empty: give a dataset spec such as 'fashion_mnist'")
+    spec = parse_spec(dataset)
+    if spec.path is not None and not spec.path.is_dir():
+        raise ValueError(f"dataset={dataset!r}: folder {spec.path} does not exist")
     split = str(values["split"]).strip().lower()
     if split not in ("train", "test", "all"):
         raise ValueError(f"split={values['split']!r} must be one of train, test, all")
@@ -344,7 +348,9 @@ def build_settings(**params: Any) -> SweepSettings:
         )
 
     kernels: dict[str, tuple[tuple[float, ...], ...]] = {}
-    for name in _as_list(values["kernels"], argument="kernels"):
+    # An empty list is allowed: custom kernels alone replace the built-in ones.
+    kernel_names = [] if values["kernels"] == [] else _as_list(values["kernels"], argument="kernels")
+    for name in kernel_names:
         if name in (None, ""):
             continue
         if name not in kernel_library.names() and name not in values["custom_kernels"]:

@@ -16,13 +16,7 @@ from tasks.datasets import DatasetError, open_dataset
 
 def _retry_on_dataset_error(task: Any, task_run: Any, state: Any) -> bool:
     """Retry when the data could not be read (network, a file being copied); bad arguments fail at once."""
-    try:
-        state.result()
-    except DatasetError:
-        return True
-    except Exception:
-        return False
-    return False
+    return isinstance(state.result(raise_on_failure=False), DatasetError)
 
 
 @task(

@@ -160,9 +160,11 @@ def sweep_options_to_parameters(
 
 
 def _quiet_prefect(verbose: bool) -> None:
-    # Prefect logs every task run at INFO; the CLI shows its own progress instead.
+    # Prefect logs every task run, and a failure with its traceback, to the console; the CLI
+    # shows its own progress and one line per error instead. The logs still go to the API,
+    # so the Prefect UI has them in full; --verbose shows them here too.
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     # The temporary API server would try to phone home; this network has no route out.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

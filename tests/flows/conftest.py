@@ -21,7 +21,7 @@ def analytic_images(count: int, size: int = 28, seed: int = 7) -> np.ndarray:
     images = rng.integers(0, 40, size=(count, size, size), dtype=np.uint8)
     for index in range(count):
         column = 4 + index % (size - 8)
-        images[index, :, column:] = 200  # a vertical step edge
+        images[index, :, column : column + 6] = 200  # a bright vertical bar: a rising and a falling edge
         images[index, (index * 5) % size, (index * 3) % size] = 255  # an impulse
     return images
 

@@ -66,7 +66,7 @@ def test_sweep_rows_equal_output_size_and_maps(tmp_path, idx_folder):
                 direct = conv_core.conv2d(images, conv_core.kernels.get(kernel), stride=stride, padding=padding)
                 np.testing.assert_array_equal(kept, direct)
     # Statistics of the magnitude over the whole selection, merged across chunks.
-    row = frame[(frame.kernel == "sobel") & (frame.stride == "1") & (frame.padding == "valid") & (frame.pool_mode == "max")].iloc[0]
+    row = frame[(frame.kernel == "sobel") & (frame.stride.astype(str) == "1") & (frame.padding == "valid") & (frame.pool_mode == "max")].iloc[0]
     magnitude = conv_core.sobel_magnitude(
         conv_core.conv2d(images, conv_core.kernels.get("sobel_h")), conv_core.conv2d(images, conv_core.kernels.get("sobel_v"))
     )

@@ -1,0 +1,165 @@
+"""`convsweep sweep` and `convsweep notebook` as a user runs them: a real process, ephemeral Prefect API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.helpers.idx import make_keras_home, make_split, write_idx_folder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def convsweep(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from convsweep.cli import main; main()", *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=300,
+    )
+
+
+@pytest.fixture
+def env(tmp_path):
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    environment.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        KERAS_HOME=str(tmp_path / "no-keras-home"),
+        CONVSWEEP_CACHE_DIR=str(tmp_path / "cache"),
+        PYTHONPATH=str(ROOT),
+        COLUMNS="160",
+    )
+    return environment
+
+
+@pytest.fixture
+def idx_folder(tmp_path):
+    return write_idx_folder(tmp_path / "idx", test=make_split(20, seed=3))
+
+
+def recorded_task_runs(env: dict[str, str], cwd: Path) -> tuple[int, list[str]]:
+    """In a new process on the same PREFECT_HOME: the last flow run's task-run count and states."""
+    script = """
+import json
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.sorting import FlowRunSort
+from convsweep.running import recorded_task_runs
+with get_client(sync_client=True) as client:
+    flow_run = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
+runs = recorded_task_runs(flow_run.id)
+print(json.dumps([flow_run.state.name, [run.state.name for run in runs]]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    flow_state, states = json.loads(done.stdout.strip().splitlines()[-1])
+    return flow_state, states
+
+
+def test_sweep_cli_runs_records_every_task_run_and_prints_no_traceback(tmp_path, env, idx_folder):
+    args = ["sweep", "--dataset", f"idx:{idx_folder}", "--strides", "1,2", "--chunk-size", "8", "--out", str(tmp_path / "out"), "--name", "cli"]
+    first = convsweep(*args, env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Traceback" not in first.stderr + first.stdout
+    assert "outputs in" in first.stderr
+    frame = pd.read_csv(tmp_path / "out" / "cli" / "sizes.csv")
+    assert sorted(set(frame["stride"].astype(str))) == ["1", "2"]
+    # 20 images in chunks of 8 -> 3 chunks x 4 conv settings, 4 sample tasks, load, report.
+    expected = 1 + 3 * 4 + 4 + 1
+    assert f"{expected} task runs (0 cached)" in first.stderr
+    # After the process exited, the API's database holds every task run (the ephemeral server used to lose them).
+    flow_state, states = recorded_task_runs(env, tmp_path)
+    assert flow_state == "Completed"
+    assert len(states) == expected
+    second = convsweep(*args, env=env, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert f"{expected} task runs ({3 * 4 + 4} cached)" in second.stderr
+    flow_state, states = recorded_task_runs(env, tmp_path)
+    assert len(states) == expected and states.count("Cached") == 3 * 4 + 4
+
+
+def test_sweep_cli_config_file_and_custom_kernel(tmp_path, env, idx_folder):
+    config = tmp_path / "saved.yaml"
+    config.write_text(f"dataset: idx:{idx_folder}\nstrides: [1, 3]\npaddings: [full]\npool-modes: [max]\nsamples: [0]\n")
+    done = convsweep(
+        "sweep", "--config", str(config), "--strides", "2", "--kernel", "edge=1,0,-1;2,0,-2;1,0,-1",
+        "--out", str(tmp_path / "out"), "--name", "cfg", env=env, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(tmp_path / "out" / "cfg" / "sizes.csv")
+    assert set(frame["kernel"]) == {"edge"}  # custom kernels alone replace the default pair
+    assert set(frame["stride"].astype(str)) == {"2"}  # the option overrides the file
+    assert set(frame["padding"]) == {"full"} and set(frame["pool_mode"]) == {"max"}
+    assert list(frame["conv_h"]) == [15]  # floor((28 + 2 + 2 - 3) / 2) + 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strides", "0"], "convsweep: error: strides=0 must be positive"),
+        (["--paddings", "wide"], "convsweep: error: paddings='wide' is not a padding"),
+        (["--kernels", "sobel_h,nope"], "convsweep: error: kernels: unknown kernel 'nope'"),
+        (["--kernel", "odd=1,2;3,4"], "convsweep: error:"),
+        (["--name", "../up"], "convsweep: error: name='../up' is not a valid name"),
+        (["--pool-modes", "median"], "convsweep: error: pool_modes: 'median' must be one of max, avg, none"),
+        (["--split", "validation"], "convsweep: error: split='validation' must be one of train, test, all"),
+        (["--config", "missing.yaml"], "convsweep: error: config='missing.yaml': no such file"),
+        (["--dataset", "nonsense:spec"], "convsweep: error:"),
+    ],
+)
+def test_sweep_cli_bad_input_exits_2_with_one_line(tmp_path, env, idx_folder, args, message):
+    if "--dataset" not in args:
+        args = ["--dataset", f"idx:{idx_folder}", *args]
+    done = convsweep("sweep", *args, "--out", str(tmp_path / "out"), env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), done.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_sweep_cli_missing_dataset_folder_exits_2(tmp_path, env):
+    done = convsweep("sweep", "--dataset", f"idx:{tmp_path / 'nowhere'}", "--out", str(tmp_path / "out"), env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nowhere" in lines[0], done.stderr
+
+
+def test_sweep_cli_corrupt_data_exits_1_naming_the_file(tmp_path, env, idx_folder):
+    images = idx_folder / "t10k-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[:100])  # truncated gzip
+    done = convsweep("sweep", "--dataset", f"idx:{idx_folder}", "--out", str(tmp_path / "out"), env=env, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("convsweep: error:") and "t10k-images-idx3-ubyte.gz" in last
+    assert "Traceback" not in done.stderr
+
+
+def test_sweep_cli_default_dataset_offline_exits_1_with_the_ways_out(tmp_path, env):
+    done = convsweep("sweep", "--limit", "4", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(tmp_path / "empty-keras")}, cwd=tmp_path)
+    # This machine has no route to the dataset host: the real keras download fails.
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "fashion_mnist" in last and "idx:" in last
+
+
+def test_notebook_cli_on_keras_fashion_mnist_cache(tmp_path, env):
+    home = make_keras_home(tmp_path)
+    done = convsweep("notebook", "--index", "3", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(home)}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    folder = tmp_path / "out" / "notebook"
+    assert {path.name for path in folder.iterdir()} >= {
+        "resized.png", "horizontal.png", "vertical.png", "sobel.png", "max_pool.png", "avg_pool.png", "figure.png", "arrays.npz",
+    }
+    assert "25x25" in done.stderr and "12x12" in done.stderr
+
+
+def test_notebook_cli_bad_index_exits_2(tmp_path, env):
+    home = make_keras_home(tmp_path)
+    done = convsweep("notebook", "--index", "99", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(home)}, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("convsweep: error: index=99 is out of range")
