@@ -808,3 +808,33 @@ def test_resize_wrapper_takes_height_then_width():
     assert datasets._resize(image, 3, 2).shape == (3, 2)
     assert datasets._center_crop_to_aspect(np.zeros((10, 40)), 600, 512).shape == (10, 9)
     assert datasets._center_crop_to_aspect(np.zeros((40, 10)), 600, 512).shape == (12, 10)
+
+
+# ---------------------------------------------------------------------------------------
+# tasks.idx writer and header reader; the Keras cache folder
+# ---------------------------------------------------------------------------------------
+
+
+def test_write_idx_matches_the_format_and_leaves_no_temporary_file(tmp_path):
+    from tasks.idx import read_idx_header, write_idx
+
+    images, labels = make_split(3)
+    gz = write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    raw = write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels)
+    assert gzip.decompress(gz.read_bytes()) == idx_bytes(images, 2051)
+    assert raw.read_bytes() == idx_bytes(labels, 2049)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([raw.name, gz.name])
+    assert read_idx_header(gz) == (2051, (3, 28, 28))
+    assert read_idx_header(raw) == (2049, (3,))
+    with pytest.raises(TypeError, match="array: IDX files here hold uint8 data, got dtype float64"):
+        write_idx(tmp_path / "bad", images.astype(float))
+
+
+def test_keras_cache_folder_defaults_to_home_dot_keras(tmp_path, monkeypatch):
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".keras").mkdir()
+    assert datasets.keras_cache_folder() == tmp_path / ".keras" / "datasets" / "fashion-mnist"
+    assert datasets.keras_cache_folder("mnist") == tmp_path / ".keras" / "datasets"
+    with pytest.raises(ValueError, match="name: 'cifar10' is not a Keras dataset"):
+        datasets.keras_cache_folder("cifar10")
