@@ -150,7 +150,8 @@ def conv2d(images, kernel, *, stride=1, padding="valid", pad_mode="zeros", dilat
     -------
     ndarray of float32, shape (H', W') or (N, H', W')
         ``H' = output_size(H, kh, stride=sy, padding=(top, bottom), dilation=dy)``, likewise W'.
-        Exact (the true sum rounded once to float32) for integer kernels on integer images.
+        Exact (the true sum rounded once to float32) for integer kernels on integer images
+        (sums below 2**53); otherwise the float64 sum rounded once.
     """
     batch, single = image_batch(images, "images", finite=True)
     kernel = _kernels.validate(kernel)

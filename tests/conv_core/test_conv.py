@@ -162,6 +162,31 @@ def test_conv2d_large_kernels_match_oracle(dtype, kernel_side, dilation):
         assert_matches_oracle(got, want, batch, kernel)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "kernel_shape"),
+    [
+        ("uint8", (1, 129)),  # float32: OpenCV filters directly up to area 129 ...
+        ("uint8", (131, 1)),  # ... and uses a DFT from 130 on: conv_core switches to shifted slices
+        ("int32", (1, 49)),   # float64 (values beyond 2**24 / sum|k|): direct up to area 49 ...
+        ("int32", (51, 1)),   # ... DFT from 50 on
+    ],
+)
+def test_conv2d_exact_on_both_sides_of_opencv_dft_threshold(dtype, kernel_shape):
+    rng = np.random.default_rng(sum(kernel_shape))
+    shape = (2, kernel_shape[0] + 4, kernel_shape[1] + 5)
+    if dtype == "uint8":
+        batch = rng.integers(0, 256, shape).astype(np.uint8)
+    else:
+        batch = rng.integers(-(10**6), 10**6, shape).astype(np.int32)
+    batch[0] = batch[0, 0, 0]  # a flat image: with a zero-sum kernel every output is exactly 0
+    kernel = rng.integers(-3, 4, kernel_shape).astype(np.float64)
+    kernel.flat[0] -= kernel.sum()
+    got = conv2d(batch, kernel)
+    # OpenCV's DFT path would leave ~1e-12 residues where the exact answer is 0.
+    assert not np.any(got[0])
+    np.testing.assert_array_equal(got, expected_batch(batch, kernel, (1, 1), (0, 0, 0, 0), "zeros", (1, 1)))
+
+
 def test_conv2d_int32_beyond_float32_range_still_exact():
     # |values| * sum|k| > 2**24: computed in float64, then rounded once like the oracle.
     rng = np.random.default_rng(3)
