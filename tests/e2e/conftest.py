@@ -1,0 +1,294 @@
+"""End-to-end fixtures: a real ``prefect server start``, the CLI in subprocesses, small IDX data.
+
+The server runs on 127.0.0.1 and a free port with a temporary ``PREFECT_HOME``
+(so its SQLite database is thrown away), in its own process group; it is
+stopped by that group's id (= its PID) when the session ends, pass or fail.
+Every other process a test starts is stopped the same way (:func:`stop_process`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers.idx import make_split, write_idx_folder
+
+SERVER_START_TIMEOUT = 120.0
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+    """Stop ``process`` and its children by its process group (started with ``start_new_session``).
+
+    Sends ``sig`` to the group whose id is the process's PID, waits up to
+    ``timeout`` seconds, then SIGKILLs the group.  Returns the exit code.
+    """
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    # Children of the group (e.g. a server's worker) may outlive the leader: kill what is left.
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if process.poll() is None:
+        process.wait(timeout=10)
+    return process.returncode
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def group_alive(pgid: int, *, wait: float = 10.0) -> bool:
+    """True if group ``pgid`` still has live processes after up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while group_members(pgid):
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@dataclass
+class PrefectServer:
+    """A running ``prefect server start``: where it is and how to talk to it."""
+
+    url: str  # http://127.0.0.1:PORT (the UI)
+    home: Path
+    pid: int
+    log: Path
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a client subprocess: this server's API, its own PREFECT_HOME, quiet logs."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+        env.update(
+            PREFECT_API_URL=self.api_url,
+            PREFECT_HOME=str(self.home / "client"),
+            PREFECT_LOGGING_LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.api_url}{path}", params=params or None, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = httpx.post(f"{self.api_url}{path}", json=body or {}, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    # -- the queries the tests need --------------------------------------------------
+
+    def sweep_flow_runs(self, sweep_name: str) -> list[dict[str, Any]]:
+        """Flow runs of the 'sweep' flow whose ``name`` parameter is ``sweep_name``, oldest first."""
+        runs = self.post(
+            "/flow_runs/filter",
+            {"flows": {"name": {"any_": ["sweep"]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200},
+        )
+        return [run for run in runs if run["parameters"].get("name") == sweep_name]
+
+    def task_runs(self, flow_run_id: str) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = []
+        while True:
+            page = self.post(
+                "/task_runs/filter",
+                {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200, "offset": len(runs)},
+            )
+            runs.extend(page)
+            if len(page) < 200:
+                return runs
+
+    def artifacts(self, flow_run_id: str) -> list[dict[str, Any]]:
+        return self.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200})
+
+
+def _wait_healthy(process: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prefect server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"prefect server not healthy within {SERVER_START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory) -> PrefectServer:
+    """A real Prefect server (API + UI, SQLite) on 127.0.0.1, for the whole e2e session."""
+    home = tmp_path_factory.mktemp("prefect_home")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_API_URL=f"{url}/api",
+        PREFECT_SERVER_LOGGING_LEVEL="WARNING",
+    )
+    log = home / "server.log"
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
+             "--analytics-off"],
+            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so that its children are stopped with it
+        )
+    try:
+        _wait_healthy(process, url, log)
+        yield PrefectServer(url=url, home=home, pid=process.pid, log=log)
+    finally:
+        stop_process(process)
+        assert not group_alive(process.pid), f"prefect server group {process.pid} still alive"
+
+
+def run_cli(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``convsweep ARGS`` in a subprocess (own process group, stopped on timeout)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convsweep.cli", *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_process(process, sig=signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"convsweep {' '.join(args)} timed out after {timeout} s:\n{stderr[-3000:]}")
+    finally:
+        if process.poll() is None:
+            stop_process(process)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def tree_bytes(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """{relative path: bytes} of every file under ``folder``."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and str(path.relative_to(folder)) not in skip
+    }
+
+
+IDX_IMAGES = 40
+CHUNK_SIZE = 16  # 40 images -> 3 chunks
+
+
+@pytest.fixture(scope="session")
+def idx_dataset(tmp_path_factory) -> Path:
+    """An ``idx:`` folder with a test split of 40 seeded 28x28 images (edges, impulses, noise)."""
+    folder = tmp_path_factory.mktemp("idx")
+    write_idx_folder(folder, test=make_split(IDX_IMAGES, seed=5), gz=True)
+    return folder
+
+
+def small_sweep_args(idx: Path, out: Path, name: str, cache: Path, *extra: str) -> list[str]:
+    """A small sweep: 2 strides x 2 paddings (4 conv settings) x max/avg pooling, 3 chunks of the 40 images."""
+    return [
+        "sweep", "--dataset", f"idx:{idx}", "--out", str(out), "--name", name, "--strides", "1,2",
+        "--paddings", "valid,same", "--chunk-size", str(CHUNK_SIZE), "--samples", "0,1", "--cache-dir", str(cache),
+        *extra,
+    ]
+
+
+def table_rows(artifact: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a table artifact (stored as JSON text of a list of records)."""
+    data = artifact["data"]
+    return json.loads(data) if isinstance(data, str) else data
+
+
+# --- a real browser ---------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--window-size=1400,1000",
+]
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    """A Playwright page in Debian's headless Chromium, started here with a fresh profile.
+
+    Chromium is our own subprocess (own process group), driven over the DevTools
+    protocol (``connect_over_cdp``), and stopped by its PID at the end, pass or fail.
+    No browser is downloaded: a missing /usr/bin/chromium fails the test with the
+    command that installs it (``./dev.sh test`` does that).
+    """
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (./dev.sh test does it)"
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    log = tmp_path / "chromium.log"
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"chromium did not open its DevTools port:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+            try:
+                context = browser.contexts[0] if browser.contexts else browser.new_context()
+                page = context.new_page()
+                page.set_viewport_size({"width": 1400, "height": 1000})
+                page.set_default_timeout(30_000)
+                yield page
+            finally:
+                browser.close()
+    finally:
+        stop_process(process)
+        assert not group_alive(process.pid), f"chromium group {process.pid} still alive"
