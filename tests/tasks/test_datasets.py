@@ -732,16 +732,23 @@ def test_images_folder_is_read_lazily_and_streamed(class_folder, monkeypatch):
     assert blocks == [1] * 5
 
 
-def test_images_folder_fingerprint_follows_a_rewritten_file(class_folder):
-    root, expected, labels = class_folder
-    before = open_dataset(f"images:{root}").fingerprint
-    changed = expected[0].copy()
-    changed[2, 3] ^= 1
-    _write_png(root / "cat" / "a.png", changed)  # same size, same second: content decides
-    after = open_dataset(f"images:{root}").fingerprint
-    assert after != before
-    expected[0] = changed
-    assert after == fingerprint(expected, labels)
+def test_images_folder_fingerprint_follows_a_file_rewritten_within_one_clock_tick(tmp_path):
+    # Same size, same mtime, same inode: only the content tells (timestamps tick coarsely).
+    images = make_images(2, height=6, width=8)
+    paths = [tmp_path / "a.bmp", tmp_path / "b.bmp"]
+    for path, image in zip(paths, images):
+        assert cv2.imwrite(str(path), image)
+    before_stat = paths[0].stat()
+    before = open_dataset(f"images:{tmp_path}").fingerprint
+    changed = images.copy()
+    changed[0, 2, 3] ^= 1
+    assert cv2.imwrite(str(paths[0]), changed[0])
+    os.utime(paths[0], ns=(before_stat.st_atime_ns, before_stat.st_mtime_ns))
+    after_stat = paths[0].stat()
+    assert (after_stat.st_size, after_stat.st_mtime_ns, after_stat.st_ino) == (
+        before_stat.st_size, before_stat.st_mtime_ns, before_stat.st_ino)
+    after = open_dataset(f"images:{tmp_path}").fingerprint
+    assert before == fingerprint(images) and after == fingerprint(changed)
 
 
 def test_images_folder_mixed_sizes_name_two_files(tmp_path):
