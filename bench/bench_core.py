@@ -53,7 +53,7 @@ def load_images(folder: Path) -> tuple[np.ndarray, str]:
         magic, count, rows, cols = (int.from_bytes(data[i : i + 4], "big") for i in range(0, 16, 4))
         if magic != 2051:
             raise SystemExit(f"{path}: not an IDX image file (magic {magic})")
-        images = np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols)
+        images = np.frombuffer(data, np.uint8, offset=16).reshape(count, rows, cols).copy()  # writable
         return images, f"MNIST t10k ({path})"
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (10_000, 28, 28), dtype=np.uint8)
