@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,25 @@ def test_notebook_cli_bad_index_exits_2(tmp_path, env):
     done = convsweep("notebook", "--index", "99", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(home)}, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("convsweep: error: index=99 is out of range")
+
+
+def test_sweep_cli_concurrent_sweeps_compute_each_key_once(tmp_path, env, idx_folder):
+    """Two processes, one cache folder: every key is computed by one of them and read by the other."""
+    args = ["sweep", "--dataset", f"idx:{idx_folder}", "--chunk-size", "4", "--strides", "1,2", "--out", str(tmp_path / "out"), "--name", "same"]
+    script = "from convsweep.cli import main; main()"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            env={**env, "PREFECT_HOME": str(tmp_path / f"home-{index}")},  # two API servers, one cache
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for index in range(2)
+    ]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    cached = []
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr
+        counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stderr.split()))
+        cached.append(int(counts.group(2)))
+    keys = 5 * 4 + 4  # 20 images in chunks of 4 x 4 conv settings, plus 4 sample tasks
+    assert sum(cached) == keys  # each key computed exactly once across both sweeps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,21 @@ def test_sweep_rows_equal_output_size_and_maps(tmp_path, idx_folder):
     assert row["std"] == pytest.approx(pooled.std(), rel=1e-5)
     assert row["max"] == pytest.approx(pooled.max(), rel=1e-6)
     assert row["zero_fraction"] == pytest.approx(np.mean(pooled == 0), abs=1e-6)
+    # The Prefect UI's artifacts, keyed by sweep name.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = {
+            artifact.key: artifact
+            for artifact in client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["t-sizes", "t-report", "t-progress"])))
+        }
+    assert set(artifacts) == {"t-sizes", "t-report", "t-progress"}
+    table = artifacts["t-sizes"].data
+    table = json.loads(table) if isinstance(table, str) else table
+    assert len(table) == len(frame) and table[0]["conv_formula"] == frame["conv_formula"].iloc[0]
+    assert "## Output sizes and statistics" in artifacts["t-report"].data
+    assert float(artifacts["t-progress"].data) == 100.0
     # Pictures and the report.
     assert (out / "report.md").read_text().count("contact sheet") == 4
     assert (out / "summary.png").stat().st_size > 0

@@ -1,0 +1,82 @@
+"""Sweep settings: validation, expansion and the plain-JSON normal form behind cache keys."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convsweep.settings import build_settings, canonical_json, check_safe_name, default_sweep_name, to_plain
+
+
+def test_canonical_json_equal_for_equal_numbers():
+    assert canonical_json({"stride": 2}) == canonical_json({"stride": np.int64(2)}) == canonical_json({"stride": 2.0})
+    assert canonical_json([1, (2, 3)]) == canonical_json(np.array([1, [2, 3]], dtype=object).tolist())
+    assert canonical_json({"b": 1, "a": 2}) == '{"a":2,"b":1}'
+    assert canonical_json(0.5) != canonical_json(1)
+
+
+def test_to_plain_keeps_bools_and_fractions():
+    assert to_plain(np.bool_(True)) is True
+    assert to_plain(np.float32(0.25)) == 0.25
+    assert to_plain((np.int32(1), 2.0)) == [1, 2]
+
+
+def test_build_settings_default_sweep_is_the_readme_main_job():
+    settings = build_settings()
+    assert settings.dataset == "fashion_mnist" and settings.split == "test"
+    assert list(settings.kernels) == ["sobel_h", "sobel_v"]
+    assert settings.map_names == ["sobel_h", "sobel_v", "sobel"]
+    assert len(settings.conv_settings) == 6  # strides 1,2,3 x valid,same
+    assert [pool.label for pool in settings.pool_settings] == ["max2-s2-pvalid", "avg2-s2-pvalid"]
+    assert settings.n_configurations == 12
+    assert settings.name == "fashion_mnist-test"
+
+
+def test_build_settings_deduplicates_equal_values():
+    settings = build_settings(strides=[1, 1.0, np.int64(1), [1, 1]])
+    assert len(settings.conv_settings) == 2
+
+
+def test_build_settings_pairs_and_padding_forms():
+    settings = build_settings(strides=[[2, 1]], paddings=[1, [1, 2], [0, 1, 2, 3], "full"], dilations=[2])
+    labels = [conv.label for conv in settings.conv_settings]
+    assert labels == [
+        "rnative-s2x1-p1-zeros-d2",
+        "rnative-s2x1-p1x2-zeros-d2",
+        "rnative-s2x1-p0x1x2x3-zeros-d2",
+        "rnative-s2x1-pfull-zeros-d2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"strides": [-1]}, "strides=-1 must be positive"),
+        ({"strides": []}, r"strides=\[\] is empty"),
+        ({"paddings": [-2]}, "paddings=-2 must not be negative"),
+        ({"pad_modes": ["wrap"]}, "pad_modes: 'wrap' must be one of zeros, reflect, replicate"),
+        ({"chunk_size": 0}, "chunk_size=0 must be a positive int"),
+        ({"limit": 0}, "limit=0 selects no image"),
+        ({"start": 5, "stop": 5}, "stop=5 must be greater than start=5"),
+        ({"resize": ["big"]}, "resize='big' is not a size"),
+        ({"pool_paddings": ["full"]}, "pool_paddings='full' is not a pooling padding"),
+        ({"custom_kernels": {"sobel_h": "1"}}, "is a built-in kernel name"),
+        ({"custom_kernels": {"../x": "1"}}, "kernel name='../x' is not a valid name"),
+        ({"dataset": "idx:/no/such/folder"}, "folder /no/such/folder does not exist"),
+        ({"colour": "red"}, "unknown sweep parameter"),
+    ],
+)
+def test_build_settings_bad_values_name_the_parameter(parameters, message):
+    with pytest.raises(ValueError, match=message):
+        build_settings(**parameters)
+
+
+@pytest.mark.parametrize("name", ["..", ".hidden", "a/b", "a\\b", "", "x" * 101, "sp ace"])
+def test_check_safe_name_rejects_path_tricks(name):
+    with pytest.raises(ValueError, match="is not a valid name"):
+        check_safe_name(name, argument="name")
+
+
+def test_default_sweep_name_uses_the_folder_name():
+    assert default_sweep_name("idx:/data/mnist/", "train") == "idx-mnist-train"
+    assert default_sweep_name("fashion_mnist", "all") == "fashion_mnist-all"
