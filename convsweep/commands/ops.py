@@ -402,7 +402,7 @@ def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
         registered.append(plan)
     for plan in registered:
         click.echo(f"serving sweep/{plan.name}: {plan.schedule_text} -> {plan.parameters['out']}/{plan.name}")
-    click.echo("Trigger a run now: prefect deployment run 'sweep/NAME'.  Ctrl-C stops serving.")
+    click.echo(f"Run one now: prefect deployment run 'sweep/{registered[0].name}'.  Ctrl-C stops serving.")
     try:
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):
