@@ -2,7 +2,8 @@
 
 It only composes tasks: load the selection, submit one ``process-chunk`` task
 per (conv setting, chunk) and one ``write-samples`` task per conv setting —
-all cached by explicit keys (``tasks.caching``) — then ``write-report``.
+all cached by explicit keys (``tasks.caching``) — then ``write-sizes`` and
+``write-report``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tasks.caching import default_cache_dir, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
 from tasks.load import load_dataset
-from tasks.report import Progress, build_rows, write_report
+from tasks.report import Progress, build_rows, write_report, write_sizes
 from tasks.samples import conv_label, write_samples
 
 
@@ -129,6 +130,7 @@ def sweep(
         chunk_records=chunk_records,
     )
     sample_records = [future.result() for future in sample_futures]
+    csv_path = write_sizes(settings.name, rows, str(out_dir))
     written = write_report(settings.name, data, rows, str(out_dir), sample_records)
     return {
         "name": settings.name,
@@ -139,7 +141,8 @@ def sweep(
         "fingerprint": data["fingerprint"],
         "configurations": settings.n_configurations,
         "chunks": len(chunks),
-        "task_runs": 1 + len(chunk_futures) + len(sample_futures) + 1,
+        "task_runs": 1 + len(chunk_futures) + len(sample_futures) + 2,  # + load, sizes, report
+        "csv": csv_path,
         "chunk_compute_seconds": round(seconds_computed, 3),
         **written,
     }

@@ -2,9 +2,9 @@
 
 * :func:`build_rows` — one row per configuration and output map, from the chunk
   records (pure; asserts every shape against ``conv_core.output_size``);
-* :func:`write_report` — ``sizes.csv`` (pandas), ``summary.png``, ``report.md``
-  and the Prefect UI artifacts (table, markdown), keyed by sweep name so the UI
-  shows their history;
+* :func:`write_sizes` — ``sizes.csv`` (pandas) and the table artifact;
+* :func:`write_report` — ``summary.png``, ``report.md`` and the markdown
+  artifact (artifact keys follow the sweep name, so the UI shows their history);
 * :class:`Progress` — the progress artifact, updated as chunks finish.
 """
 
@@ -250,6 +250,18 @@ def render_report(
     return "\n".join(lines)
 
 
+@task(name="write-sizes", persist_result=False)
+def write_sizes(name: str, rows: list[dict[str, Any]], out_dir: str) -> str:
+    """Write ``sizes.csv`` (pandas) and publish it as the sweep's table artifact."""
+    import pandas as pd
+
+    csv_path = files.write_csv(Path(out_dir) / "sizes.csv", pd.DataFrame(rows))
+    create_table_artifact(
+        table=to_plain(rows), key=artifact_key(name, "sizes"), description=f"sizes.csv of sweep {name}"
+    )
+    return str(csv_path)
+
+
 @task(name="write-report", persist_result=False)
 def write_report(
     name: str,
@@ -258,13 +270,11 @@ def write_report(
     out_dir: str,
     sample_records: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Write sizes.csv, summary.png and report.md; publish the table and markdown artifacts."""
+    """Write summary.png and report.md; publish the report as the sweep's markdown artifact."""
     import pandas as pd
 
     folder = Path(out_dir)
-    frame = pd.DataFrame(rows)
-    csv_path = files.write_csv(folder / "sizes.csv", frame)
-    figure = render.summary_figure(frame)
+    figure = render.summary_figure(pd.DataFrame(rows))
     try:
         summary_path = files.write_figure(folder / "summary.png", figure, dpi=100)
     finally:
@@ -273,10 +283,6 @@ def write_report(
         name=name, dataset=dataset, rows=rows, out_dir=folder, sample_records=sample_records, embed_images=False
     )
     report_path = files.write_text(folder / "report.md", report_text)
-
-    create_table_artifact(
-        table=to_plain(rows), key=artifact_key(name, "sizes"), description=f"sizes.csv of sweep {name}"
-    )
     create_markdown_artifact(
         markdown=render_report(
             name=name, dataset=dataset, rows=rows, out_dir=folder, sample_records=sample_records, embed_images=True
@@ -284,7 +290,7 @@ def write_report(
         key=artifact_key(name, "report"),
         description=f"report of sweep {name}",
     )
-    return {"csv": str(csv_path), "summary": str(summary_path), "report": str(report_path), "rows": len(rows)}
+    return {"summary": str(summary_path), "report": str(report_path), "rows": len(rows)}
 
 
 # In-process observers of sweep progress (the CLI's progress bar): callables (done, total).

@@ -69,8 +69,8 @@ def test_sweep_cli_runs_records_every_task_run_and_prints_no_traceback(tmp_path,
     assert "outputs in" in first.stderr
     frame = pd.read_csv(tmp_path / "out" / "cli" / "sizes.csv")
     assert sorted(set(frame["stride"].astype(str))) == ["1", "2"]
-    # 20 images in chunks of 8 -> 3 chunks x 4 conv settings, 4 sample tasks, load, report.
-    expected = 1 + 3 * 4 + 4 + 1
+    # 20 images in chunks of 8 -> 3 chunks x 4 conv settings, 4 sample tasks, load, sizes, report.
+    expected = 1 + 3 * 4 + 4 + 2
     assert f"{expected} task runs (0 cached)" in first.stderr
     # After the process exited, the API's database holds every task run (the ephemeral server used to lose them).
     flow_state, states = recorded_task_runs(env, tmp_path)
