@@ -153,16 +153,22 @@ def main() -> None:
         keras_home, raw = prepare(args.source, Path(workdir))
         print(f"prepared 70,000 images (6 x 10,000 train + 10,000 test) in {time.perf_counter() - start:.1f} s: "
               f"{keras_home}", flush=True)
-        results, memory = {}, {}
-        for name, _ in CASES:
-            command = [sys.executable, __file__, "--child", name, "--keras-home", str(keras_home),
-                       "--raw", str(raw)]
-            results[name] = [_run(command + ["--mode", "time"], name) for _ in range(args.repeats)]
-            memory[name] = _run(command + ["--mode", "memory"], name)  # deterministic: once
+        def command(name: str, mode: str) -> list[str]:
+            return [sys.executable, __file__, "--child", name, "--keras-home", str(keras_home),
+                    "--raw", str(raw), "--mode", mode]
+
+        # Round-robin over the cases, so that a busy spell of the machine hits them all alike.
+        results = {name: [] for name, _ in CASES}
+        for _ in range(args.repeats):
+            for name, _ in CASES:
+                results[name].append(_run(command(name, "time"), name))
+        memory = {name: _run(command(name, "memory"), name) for name, _ in CASES}  # deterministic: once
+        load = os.getloadavg()[0]
 
     baseline = statistics.median(run["seconds"] for run in results["keras_load_data"])
-    print(f"\nload + fingerprint of 70,000 28x28 images; median of {args.repeats} fresh processes each "
-          f"(2 cores); ratio = seconds / baseline\n")
+    print(f"\nload + fingerprint of 70,000 28x28 images; median of {args.repeats} fresh processes each, "
+          f"round-robin ({os.cpu_count()} cores, load average {load:.1f} at the end); "
+          f"ratio = seconds / baseline\n")
     header = f"| {'case':<72} | {'seconds':>8} | {'ratio':>6} | {'traced peak MB':>14} | {'process peak RSS MB':>19} |"
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
