@@ -1,0 +1,107 @@
+"""A small sweep on a 2-worker Dask LocalCluster writes the same bytes as the default (threads) runner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+
+import pandas as pd
+
+from tests.e2e.conftest import CHUNK_SIZE, IDX_IMAGES, stop_process, tree_bytes
+
+# Runs the sweep in a fresh process against the e2e server, like `convsweep sweep` does
+# (convsweep.running.run_sweep), with the task runner from convsweep.runners.  A
+# LocalCluster subclass reports, as it closes, what its scheduler ran: proof that the
+# chunk tasks ran on the cluster's worker processes, not in the flow's process.
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import distributed
+
+    class RecordingLocalCluster(distributed.LocalCluster):
+        def close(self, *args, **kwargs):
+            ran = {name: dict(prefix.state_counts) for name, prefix in self.scheduler.task_prefixes.items()}
+            threads = sorted(worker.nthreads for worker in self.scheduler.workers.values())
+            print("CLUSTER " + json.dumps({"workers": len(self.workers), "threads": threads, "ran": ran}), flush=True)
+            return super().close(*args, **kwargs)
+
+    distributed.LocalCluster = RecordingLocalCluster  # make_task_runner names it "distributed.LocalCluster"
+
+    from convsweep.running import run_sweep
+    from convsweep.runners import make_task_runner
+
+    if __name__ == "__main__":  # Dask's worker processes are spawned: they import this file again
+        parameters, cache_dir, runner, workers = json.loads(sys.argv[1])
+        task_runner = None if runner is None else make_task_runner(runner, workers=workers)
+        result = run_sweep(parameters, cache_dir=cache_dir, task_runner=task_runner)
+        print("RESULT " + json.dumps({key: result[key] for key in ("task_runs", "cached_task_runs")}), flush=True)
+""")
+
+CONV_SETTINGS = 2 * 2  # strides 1,2 x paddings valid,same
+CHUNKS = -(-IDX_IMAGES // CHUNK_SIZE)
+
+
+def run_sweep_subprocess(server, work, parameters, cache_dir, runner=None, workers=None) -> dict:
+    script = work / "run_sweep.py"
+    script.write_text(SCRIPT)
+    process = subprocess.Popen(
+        [sys.executable, str(script), json.dumps([parameters, str(cache_dir), runner, workers])],
+        env=server.env(), cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        stop_process(process)  # the cluster's workers too, if anything was left behind
+    assert process.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1]) for line in stdout.splitlines()
+             if line.startswith(("RESULT ", "CLUSTER "))}
+    return lines
+
+
+def test_dask_local_cluster_outputs_equal_default_runner_bytes(prefect_server, idx_dataset, tmp_path):
+    out = tmp_path / "out"
+    parameters = dict(
+        dataset=f"idx:{idx_dataset}", out=str(out), name="dask-check", strides=[1, 2], paddings=["valid", "same"],
+        chunk_size=CHUNK_SIZE, samples=[0, 1], keep_maps=True,  # keep the feature maps: compare the numbers too
+    )
+
+    default = run_sweep_subprocess(prefect_server, tmp_path, parameters, tmp_path / "cache-default")
+    assert "CLUSTER" not in default
+    reference = out.with_name("out-default")
+    shutil.move(out, reference)
+
+    # Same output path, its own cache: every task computes again, on the cluster.
+    dask = run_sweep_subprocess(prefect_server, tmp_path, parameters, tmp_path / "cache-dask", runner="dask", workers=2)
+    cluster = dask["CLUSTER"]
+    assert cluster["workers"] == 2 and cluster["threads"] == [1, 1]
+    assert cluster["ran"]["process_chunk"]["memory"] == CONV_SETTINGS * CHUNKS
+    assert cluster["ran"]["write_samples"]["memory"] == CONV_SETTINGS
+    assert dask["RESULT"]["task_runs"] == default["RESULT"]["task_runs"]
+    assert dask["RESULT"]["cached_task_runs"] == 0
+
+    # Every task run of the Dask run is recorded in the server (workers report to the flow's API).
+    runs = prefect_server.sweep_flow_runs("dask-check")  # oldest first: the default run, then the Dask run
+    assert [run["state"]["type"] for run in runs] == ["COMPLETED", "COMPLETED"]
+    tasks = prefect_server.task_runs(runs[1]["id"])
+    assert len(tasks) == dask["RESULT"]["task_runs"]
+    assert Counter(task["state"]["name"] for task in tasks) == {"Completed": dask["RESULT"]["task_runs"]}
+
+    # Byte-identical outputs; sizes.csv's compute_seconds column is a timing, not a result.
+    expected = tree_bytes(reference / "dask-check", skip=("sizes.csv",))
+    found = tree_bytes(out / "dask-check", skip=("sizes.csv",))
+    assert sorted(found) == sorted(expected)
+    assert any(path.endswith(".npy") for path in found) and any(path.endswith(".png") for path in found)
+    for path in expected:
+        assert found[path] == expected[path], path
+
+    def csv_text(folder):
+        frame = pd.read_csv(folder / "dask-check" / "sizes.csv", dtype=str, keep_default_na=False)
+        return frame.drop(columns=["compute_seconds"]).to_csv(index=False)
+
+    assert csv_text(out) == csv_text(reference)
+    assert len(pd.read_csv(out / "dask-check" / "sizes.csv")) == CONV_SETTINGS * 2 * 3
