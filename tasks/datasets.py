@@ -896,7 +896,7 @@ def _open_image_folder(spec: DatasetSpec, split: str) -> _Base:
         effective_split = "all"
     files = [entry for name in wanted for entry in scanned[name]]
     if not files:
-        ignored = sum(1 for _ in root.rglob("*") if _.is_file())
+        ignored = sum(1 for path in root.rglob("*") if path.is_file())
         raise ValueError(f"{spec}: no PNG/JPEG/BMP image in {root} (searched recursively; "
                          f"{ignored} other file(s) ignored)")
     every = [parts for entries in scanned.values() for parts, _ in entries]

@@ -651,7 +651,6 @@ def class_folder(tmp_path):
     names = ["cat/b.png", "cat/a.png", "dog/x/deep.png", "dog/c.PNG", "dog/d.png"]
     for name, image in zip(names, images):
         _write_png(root / name, image)
-    (root / "notes.txt").parent.mkdir(exist_ok=True)
     (root / "dog" / "notes.txt").write_text("not an image")
     _write_png(root / "cat" / ".hidden.png", np.zeros((3, 3), np.uint8))
     order = ["cat/a.png", "cat/b.png", "dog/c.PNG", "dog/d.png", "dog/x/deep.png"]
