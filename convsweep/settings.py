@@ -228,7 +228,7 @@ class SweepSettings:
     start: int | None
     stop: int | None
     limit: int | None
-    classes: tuple[int, ...] | None
+    classes: tuple[int | str, ...] | None
     kernels: dict[str, tuple[tuple[float, ...], ...]]
     conv_settings: tuple[ConvSetting, ...]
     pool_settings: tuple[PoolSetting, ...]
@@ -342,8 +342,10 @@ def build_settings(**params: Any) -> SweepSettings:
         raise ValueError(f"stop={stop} must be greater than start={start}")
     classes = None
     if values["classes"] is not None:
+        # Labels (ints) or class names ("Sneaker"); names are matched when the data is opened.
         classes = tuple(
-            _optional_nonnegative_int(item, argument="classes")
+            item.strip() if isinstance(item, str) and not item.strip().isdigit()
+            else _optional_nonnegative_int(item, argument="classes")
             for item in _as_list(values["classes"], argument="classes")
         )
 

@@ -79,7 +79,7 @@ SweepOption = {
     "start": typer.Option(None, "--start", help="First image of the slice."),
     "stop": typer.Option(None, "--stop", help="End of the slice (exclusive)."),
     "limit": typer.Option(None, "--limit", "-n", help="At most this many images."),
-    "classes": typer.Option(None, "--classes", help="Only these labels, e.g. 0,3,7."),
+    "classes": typer.Option(None, "--classes", help="Only these labels or class names, e.g. 0,3,7 or Sneaker,Bag."),
     "resize": typer.Option(None, "--resize", help="Resize sizes, e.g. native,27,32x32 (default native)."),
     "kernels": typer.Option(None, "--kernels", "-k", help="Kernel names (default sobel_h,sobel_v); see `convsweep kernels`."),
     "kernel": typer.Option(None, "--kernel", help="A custom kernel NAME=1,2,1;0,0,0;-1,-2,-1 (repeatable)."),
