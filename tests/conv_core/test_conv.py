@@ -12,7 +12,7 @@ import conv_core.conv
 from conv_core import conv2d, kernels, output_size, resolve_padding, sobel_magnitude
 from tests.conv_core.reference import conv2d_loop, notebook_sobel_loop, window_starts
 
-PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+PROPERTY = settings(max_examples=500, deadline=None, derandomize=True, database=None)
 
 DTYPES = ["uint8", "int16", "float32", "float64"]
 

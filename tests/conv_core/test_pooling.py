@@ -10,7 +10,7 @@ import conv_core
 from conv_core import output_size, pool2d, resolve_pool_padding
 from tests.conv_core.reference import pool2d_loop, window_starts
 
-PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+PROPERTY = settings(max_examples=500, deadline=None, derandomize=True, database=None)
 
 DTYPES = ["uint8", "int16", "float32", "float64"]
 
