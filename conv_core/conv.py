@@ -34,8 +34,9 @@ _NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge"}
 _DFT_MIN_AREA = {np.dtype(np.float32): 130, np.dtype(np.float64): 50}
 # Integers up to 2**24 are exact in float32.
 _FLOAT32_EXACT_LIMIT = 2**24
-# Padded input per chunk: big enough to amortise the Python loop, small enough for L2 cache.
-_CHUNK_BYTES = 1 << 21
+# Padded input per chunk: big enough to amortise the Python loop, small enough that input and
+# filter output stay in L2 cache (512 KB measured fastest here, 2-4 MB ~10% slower).
+_CHUNK_BYTES = 1 << 19
 
 
 def _compute_dtype(batch: np.ndarray, kernel: np.ndarray) -> np.dtype:
