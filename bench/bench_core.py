@@ -259,8 +259,10 @@ def main(argv=None):
           f"(two 3x3 loops, sqrt, 2x2 pooling loop); one 3x3 loop alone: {loop_conv_ms:.2f} ms per image")
     speedup = results[-1][1] / core
     print(f"speed bar: notebook loop / conv_core = {speedup:,.0f}x (bar: >= 500x) -> {'met' if speedup >= 500 else 'NOT met'}")
-    print(f"speed bar: conv_core / OpenCV whole-batch floor = {core / floor:.2f} (bar: <= 1.5) -> "
-          f"{'met' if core / floor <= 1.5 else 'NOT met'}")
+    paired = statistics.median(c / f for c, f in zip(times["conv_core"], times["OpenCV whole batch (floor)"]))
+    print(f"speed bar: conv_core / OpenCV whole-batch floor = {core / floor:.2f} by medians, {paired:.2f} as the "
+          f"median of per-round ratios, {results[0][2] / results[1][2]:.2f} best to best (bar: <= 1.5) -> "
+          f"{'met' if max(core / floor, paired) <= 1.5 else 'NOT met'}")
 
 
 if __name__ == "__main__":
