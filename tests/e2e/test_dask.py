@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from collections import Counter
 
 import pandas as pd
@@ -105,3 +106,64 @@ def test_dask_local_cluster_outputs_equal_default_runner_bytes(prefect_server, i
 
     assert csv_text(out) == csv_text(reference)
     assert len(pd.read_csv(out / "dask-check" / "sizes.csv")) == CONV_SETTINGS * 2 * 3
+
+
+def test_sweep_on_an_existing_cluster_at_its_address(prefect_server, idx_dataset, tmp_path):
+    """`--dask-address`: a scheduler and 2 workers started like on other machines (`dask scheduler`,
+    `dask worker`, no Prefect settings in their environment) run the chunk tasks, and every task
+    run is recorded in the server the flow reports to."""
+    from distributed import Client
+
+    from tests.e2e.conftest import free_port
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    bare_env = {key: value for key, value in prefect_server.env().items() if not key.startswith("PREFECT_")}
+    dask = str(Path(sys.executable).with_name("dask"))
+    processes = []
+    try:
+        processes.append(subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            env=bare_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        ))
+        for _ in range(2):
+            processes.append(subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                env=bare_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            ))
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+
+        script = tmp_path / "run_on_cluster.py"
+        script.write_text(textwrap.dedent(f"""
+            from convsweep.running import run_sweep
+            from convsweep.runners import make_task_runner
+            if __name__ == "__main__":
+                result = run_sweep(dict(dataset="idx:{idx_dataset}", out="{tmp_path / 'out'}", name="on-cluster",
+                                        strides=[1, 2], chunk_size={CHUNK_SIZE}, samples=[0]),
+                                   cache_dir="{tmp_path / 'cache'}",
+                                   task_runner=make_task_runner("dask", dask_address="{address}"))
+                print("TASK_RUNS", result["task_runs"])
+        """))
+        done = subprocess.run([sys.executable, str(script)], env=prefect_server.env(), cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        task_runs = int(done.stdout.split("TASK_RUNS")[-1].split()[0])
+
+        with Client(address, timeout=60) as client:
+            ran = client.run_on_scheduler(
+                lambda dask_scheduler: {name: dict(prefix.state_counts) for name, prefix in dask_scheduler.task_prefixes.items()}
+            )
+        conv_settings = 2 * 2  # strides 1,2 x paddings valid,same
+        assert ran["process_chunk"]["memory"] == conv_settings * CHUNKS
+        assert ran["write_samples"]["memory"] == conv_settings
+        [run] = prefect_server.sweep_flow_runs("on-cluster")
+        assert run["state"]["type"] == "COMPLETED"
+        tasks = prefect_server.task_runs(run["id"])
+        assert len(tasks) == task_runs
+        assert sum(task["task_key"].startswith("process_chunk") for task in tasks) == conv_settings * CHUNKS
+        assert len(pd.read_csv(tmp_path / "out" / "on-cluster" / "sizes.csv")) == conv_settings * 2 * 3
+    finally:
+        for process in reversed(processes):
+            stop_process(process)
