@@ -240,6 +240,45 @@ def make_task_runner(
     )
 
 
+def task_runner_from_options(
+    runner: str | None = None,
+    *,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> Any:
+    """The CLI's ``--runner/--dask-address/--workers`` as a task runner; None when none was given.
+
+    None keeps the flow's own task runner (threads).  A Dask address alone implies
+    ``--runner dask``.  Raises ValueError/TypeError (exit 2) for bad combinations.
+    """
+    if runner is None and dask_address is None and workers is None:
+        return None
+    name = runner if runner is not None else ("dask" if dask_address else "threads")
+    return make_task_runner(name, dask_address=dask_address, workers=workers)
+
+
+def _runner_options() -> dict[str, Any]:
+    import typer
+
+    return {
+        "runner": typer.Option(
+            None, "--runner", help="Where chunk tasks run: threads (default), processes, or dask."
+        ),
+        "dask_address": typer.Option(
+            None, "--dask-address",
+            help="Run chunk tasks on the Dask cluster whose scheduler is at tcp://HOST:PORT (implies --runner dask); "
+            "without it, --runner dask starts a local cluster.",
+        ),
+        "workers": typer.Option(
+            None, "--workers", help="Threads, processes or local Dask workers (default: the number of CPUs)."
+        ),
+    }
+
+
+# Typer options shared by `convsweep sweep` and `convsweep serve` (as SweepOption is).
+RunnerOption = _runner_options()
+
+
 def configured_api_url() -> str | None:
     """``PREFECT_API_URL`` as Prefect resolves it (environment, then the active profile), or None."""
     from prefect.settings import get_current_settings

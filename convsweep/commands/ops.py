@@ -27,6 +27,7 @@ from convsweep import settings as sweep_settings
 from convsweep.commands.run import SweepOption, sweep_options_to_parameters
 from convsweep.runners import (
     PrefectAPIUnreachable,
+    RunnerOption,
     check_runner_options,
     configured_api_url,
     require_reachable_api,
@@ -417,9 +418,9 @@ def serve(
     from_config: Optional[Path] = typer.Option(
         None, "--from-config", help="Serve several named sweeps at once from one YAML file (see README)."
     ),
-    runner: Optional[str] = typer.Option(None, "--runner", help="Task runner of the served runs: threads (default), processes or dask."),
-    dask_address: Optional[str] = typer.Option(None, "--dask-address", help="Run chunk tasks on the Dask cluster at tcp://HOST:PORT."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Threads, processes or local Dask workers (default: CPUs)."),
+    runner: Optional[str] = RunnerOption["runner"],
+    dask_address: Optional[str] = RunnerOption["dask_address"],
+    workers: Optional[int] = RunnerOption["workers"],
     limit_runs: Optional[int] = typer.Option(None, "--max-concurrent-runs", help="At most this many flow runs at once."),
     cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where task results are cached (default <out>/.cache)."),
     dataset: Optional[str] = SweepOption["dataset"],

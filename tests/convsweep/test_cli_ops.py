@@ -343,3 +343,17 @@ def test_require_reachable_api(health_server):
         assert require_reachable_api() is None  # no server configured: nothing to check
     with api_url_setting(url):
         assert require_reachable_api() == url
+
+
+def test_task_runner_from_options_keeps_the_flow_default_unless_asked():
+    from prefect_dask import DaskTaskRunner
+
+    from convsweep.runners import task_runner_from_options
+
+    assert task_runner_from_options() is None
+    assert task_runner_from_options("threads", workers=2)._max_workers == 2
+    with api_url_setting("http://127.0.0.1:4200/api"):
+        implied = task_runner_from_options(dask_address="tcp://127.0.0.1:8786")
+    assert isinstance(implied, DaskTaskRunner) and implied.address == "tcp://127.0.0.1:8786"
+    with pytest.raises(ValueError, match="needs runner='dask'"):
+        task_runner_from_options("processes", dask_address="tcp://127.0.0.1:8786")
