@@ -233,9 +233,11 @@ def make_task_runner(
             "n_workers": count,
             "threads_per_worker": 1,
             "processes": True,
-            # Local only; no dashboard (it needs bokeh, and a fixed port collides between runs).
+            # Local only; no dashboard (it needs bokeh).  The scheduler's small HTTP server
+            # (health, metrics) takes a free port: the default 8787 collides between runs.
             "host": "127.0.0.1",
             "dashboard_address": None,
+            "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
         },
     )
 
