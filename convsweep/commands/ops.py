@@ -36,10 +36,9 @@ from convsweep.runners import (
 LOOPBACK_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
 
-# Keys of a --from-config entry that are not sweep parameters.
-_SCHEDULE_KEYS = ("cron", "interval", "timezone")
+# Keys of a --from-config entry that choose the task runner (the others: schedule keys
+# cron/interval/timezone, cache_dir, config, description, tags; the rest are sweep parameters).
 _RUNNER_KEYS = ("runner", "dask_address", "workers")
-_OTHER_KEYS = ("cache_dir", "config", "description", "tags")
 
 
 class PrefectServerRequired(RuntimeError):
