@@ -165,8 +165,12 @@ def test_conv2d_large_kernels_match_oracle(dtype, kernel_side, dilation):
 @pytest.mark.parametrize(
     ("dtype", "kernel_shape"),
     [
-        ("uint8", (1, 129)),  # float32: OpenCV filters directly up to area 129 ...
+        ("uint8", (1, 49)),   # uint8 read directly into float32: OpenCV filters directly up to 49 ...
+        ("uint8", (51, 1)),   # ... and uses a DFT from 50 on: conv_core converts to float32 first,
+        ("uint8", (1, 129)),  # where OpenCV filters directly up to area 129 ...
         ("uint8", (131, 1)),  # ... and uses a DFT from 130 on: conv_core switches to shifted slices
+        ("int16", (7, 7)),
+        ("int16", (1, 51)),
         ("int32", (1, 49)),   # float64 (values beyond 2**24 / sum|k|): direct up to area 49 ...
         ("int32", (51, 1)),   # ... DFT from 50 on
     ],
@@ -176,6 +180,8 @@ def test_conv2d_exact_on_both_sides_of_opencv_dft_threshold(dtype, kernel_shape)
     shape = (2, kernel_shape[0] + 4, kernel_shape[1] + 5)
     if dtype == "uint8":
         batch = rng.integers(0, 256, shape).astype(np.uint8)
+    elif dtype == "int16":
+        batch = rng.integers(-2000, 2000, shape).astype(np.int16)
     else:
         batch = rng.integers(-(10**6), 10**6, shape).astype(np.int32)
     batch[0] = batch[0, 0, 0]  # a flat image: with a zero-sum kernel every output is exactly 0
