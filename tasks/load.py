@@ -14,16 +14,18 @@ from prefect import task
 from tasks.datasets import DatasetError, open_dataset
 
 
-def _retry_on_dataset_error(task: Any, task_run: Any, state: Any) -> bool:
+def retry_on_dataset_error(task: Any, task_run: Any, state: Any) -> bool:
     """Retry when the data could not be read (network, a file being copied); bad arguments fail at once."""
     return isinstance(state.result(raise_on_failure=False), DatasetError)
 
 
 @task(
     name="load-dataset",
-    retries=2,
-    retry_delay_seconds=[2, 8],
-    retry_condition_fn=_retry_on_dataset_error,
+    # The loader already retried a download 3 times; one more try after a pause covers a
+    # network or a mirror that comes back, without keeping an offline user waiting long.
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_on_dataset_error,
     persist_result=False,
 )
 def load_dataset(spec: str, selection: dict[str, Any]) -> dict[str, Any]:

@@ -18,12 +18,13 @@ from prefect import task
 import conv_core
 from tasks import files, render
 from tasks.datasets import open_dataset
+from tasks.load import retry_on_dataset_error
 
 NOTEBOOK_SIZE = 27
 NOTEBOOK_CLIP = 255.0
 
 
-@task(name="load-image", retries=2, retry_delay_seconds=[2, 8], persist_result=False)
+@task(name="load-image", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_dataset_error, persist_result=False)
 def load_image(spec: str, split: str, index: int) -> tuple[np.ndarray, dict[str, Any]]:
     """Image ``index`` of ``split`` as (H, W) uint8, and where it came from."""
     view = open_dataset(spec, split=split)
