@@ -19,6 +19,15 @@ import sys
 import click
 import typer
 
+try:  # typer >= 0.29 ships its own copy of click; its exceptions are not click's.
+    from typer._click import exceptions as _typer_click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _typer_click_exceptions = click.exceptions
+
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+_USAGE_ERROR = (click.UsageError, _typer_click_exceptions.UsageError)
+
 app = typer.Typer(
     name="convsweep",
     help="CNN-style image filtering: kernels, stride, padding, Sobel magnitude and pooling, "
@@ -58,11 +67,13 @@ def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("CONVSWEEP_DEBUG") == "1"
     try:
         app(args=argv, standalone_mode=False, prog_name="convsweep")
-    except click.exceptions.Exit as done:
+    except _EXIT as done:
         sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except _ABORT:
         _fail("aborted", 1)
-    except click.UsageError as error:
+    except _USAGE_ERROR as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare `convsweep`: the help was printed
+            sys.exit(0)
         _fail(error.format_message(), 2)
     except (ValueError, TypeError) as error:
         if debug:

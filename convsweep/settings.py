@@ -413,6 +413,12 @@ def build_settings(**params: Any) -> SweepSettings:
                 for padding in pool_paddings:
                     if padding == "full":
                         raise ValueError("pool_paddings='full' is not a pooling padding: use 'valid', 'same' or ints")
+                    if not isinstance(padding, str):
+                        # Explicit pool padding is bounded by the window (size // 2), whatever the image.
+                        try:
+                            conv_core.resolve_pool_padding(padding, image_size=(4 * size[0], 4 * size[1]), pool_size=size)
+                        except ValueError as error:
+                            raise ValueError(f"pool_paddings={padding_label(padding)!r} with pool size {pair_label(size)}: {error}") from None
                     pool_settings.append(PoolSetting(mode, size, stride or size, padding))
     pool_settings = list(dict.fromkeys(pool_settings))
 
@@ -502,8 +508,8 @@ def check_shapes(settings: SweepSettings, *, height: int, width: int) -> None:
                 for pool in settings.pool_settings:
                     if pool.mode == "none":
                         continue
-                    pool_pads = conv_core.resolve_padding(
-                        pool.padding, image_size=conv_shape, kernel_size=pool.size, stride=pool.stride
+                    pool_pads = conv_core.resolve_pool_padding(
+                        pool.padding, image_size=conv_shape, pool_size=pool.size, stride=pool.stride
                     )
                     for axis in (0, 1):
                         conv_core.output_size(

@@ -134,8 +134,8 @@ def build_rows(
                     row.update(pool_mode="none", pool_size="", pool_stride="", pool_padding="", pool_formula="")
                 else:
                     size, pstride = tuple(pool["size"]), tuple(pool["stride"])
-                    ppads = conv_core.resolve_padding(
-                        _padding_value(pool["padding"]), image_size=(conv_h, conv_w), kernel_size=size, stride=pstride
+                    ppads = conv_core.resolve_pool_padding(
+                        _padding_value(pool["padding"]), image_size=(conv_h, conv_w), pool_size=size, stride=pstride
                     )
                     pool_h = conv_core.output_size(conv_h, size[0], stride=pstride[0], padding=ppads[0:2])
                     pool_w = conv_core.output_size(conv_w, size[1], stride=pstride[1], padding=ppads[2:4])
