@@ -368,9 +368,31 @@ def require_server() -> str:
     return url
 
 
+def _pause_deployments(deployment_ids: list[Any]) -> None:
+    """Pause these deployments' schedules (idempotent; the runner does it too when it got to start)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        for deployment_id in deployment_ids:
+            client.pause_deployment(deployment_id)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    from prefect.exceptions import TerminationSignal
+
+    raise TerminationSignal(signal=signum)
+
+
 def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
-    """Register every plan as a deployment of the sweep flow and run its flow runs until Ctrl-C."""
+    """Register every plan as a deployment of the sweep flow and run its flow runs until Ctrl-C.
+
+    Ctrl-C or SIGTERM at any moment (while registering, starting or serving) stops
+    cleanly and pauses the schedules registered so far, so that no runs pile up
+    while nothing serves them; serving again resumes them.
+    """
     import asyncio
+    import signal
+    import threading
 
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
@@ -379,34 +401,48 @@ def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
     from flows.sweep import sweep as sweep_flow
 
     runner = Runner(name="convsweep-serve", pause_on_shutdown=True, limit=limit)
-    registered = []
-    for plan in plans:
-        flow = sweep_flow
-        if plan.runner is not None:
-            flow = sweep_flow.with_options(
-                task_runner=make_task_runner(plan.runner, dask_address=plan.dask_address, workers=plan.workers)
-            )
-        # Runner.add_flow (what flow.serve does): the deployment keeps this in-memory flow,
-        # with its task runner, and runs it in a child process per flow run.
-        runner.add_flow(
-            flow,
-            name=plan.name,
-            schedules=[plan.schedule()],
-            parameters=plan.parameters,
-            description=plan.description or f"convsweep sweep '{plan.name}' ({plan.schedule_text})",
-            tags=["convsweep", *plan.tags],
-            # Parameters are checked by convsweep.settings.build_settings (here, before
-            # registering, and again in the flow): one set of rules and messages.
-            enforce_parameter_schema=False,
-        )
-        registered.append(plan)
-    for plan in registered:
-        click.echo(f"serving sweep/{plan.name}: {plan.schedule_text} -> {plan.parameters['out']}/{plan.name}")
-    click.echo(f"Run one now: prefect deployment run 'sweep/{registered[0].name}'.  Ctrl-C stops serving.")
+    registered: list[Any] = []
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.getsignal(signal.SIGTERM) if on_main_thread else None
+    if on_main_thread:
+        # Until the runner installs its own handler (when it starts), SIGTERM stops us like Ctrl-C.
+        signal.signal(signal.SIGTERM, _terminate)
     try:
+        for plan in plans:
+            flow = sweep_flow
+            if plan.runner is not None:
+                flow = sweep_flow.with_options(
+                    task_runner=make_task_runner(plan.runner, dask_address=plan.dask_address, workers=plan.workers)
+                )
+            # Runner.add_flow (what flow.serve does): the deployment keeps this in-memory flow,
+            # with its task runner, and runs it in a child process per flow run.
+            registered.append(
+                runner.add_flow(
+                    flow,
+                    name=plan.name,
+                    schedules=[plan.schedule()],
+                    parameters=plan.parameters,
+                    description=plan.description or f"convsweep sweep '{plan.name}' ({plan.schedule_text})",
+                    tags=["convsweep", *plan.tags],
+                    # Parameters are checked by convsweep.settings.build_settings (here, before
+                    # registering, and again in the flow): one set of rules and messages.
+                    enforce_parameter_schema=False,
+                )
+            )
+        for plan in plans:
+            click.echo(f"serving sweep/{plan.name}: {plan.schedule_text} -> {plan.parameters['out']}/{plan.name}")
+        click.echo(f"Run one now: prefect deployment run 'sweep/{plans[0].name}'.  Ctrl-C stops serving.")
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):
         pass
+    except SystemExit as done:  # the runner's SIGTERM handler exits 0 if it had not started yet
+        if done.code not in (0, None):
+            raise
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
+        if registered:
+            _pause_deployments(registered)
     click.echo("stopped serving; the schedules are paused until served again")
 
 
