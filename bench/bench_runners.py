@@ -90,6 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     images, runs = (10_000, 1) if args.quick else (args.images, args.runs)
 
+    load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="convsweep-bench-runners-"))
     try:
         make_keras_home(work / "keras", images)
@@ -115,7 +116,8 @@ def main() -> None:
     baseline = statistics.median(record["wall"] for record in records["threads"])
     print(
         f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; default sweep over {images:,} images "
-        f"(split=all), {args.workers} workers per runner, cold runs, process wall time\n"
+        f"(split=all), {args.workers} workers per runner, cold runs, process wall time; "
+        f"load average (1 min) {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after\n"
     )
     print("| runner | runs | median wall s | min s | max s | chunk compute s (median) | task runs | wall / threads |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
