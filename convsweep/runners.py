@@ -7,10 +7,9 @@
   single-threaded worker processes).  The runner only changes *where* a task
   runs; the numbers a sweep writes are the same with every runner.
 * :func:`require_reachable_api` — when ``PREFECT_API_URL`` is set (environment
-  or Prefect profile), check ``<url>/health`` once, quickly, before any work,
-  and raise :class:`PrefectAPIUnreachable` naming the URL.  Without the check
-  the Prefect client retries a dead address with exponential backoff for a
-  long while and then fails with a traceback.
+  or Prefect profile), check ``<url>/health`` once, quickly (no retries), before
+  any work, and raise :class:`PrefectAPIUnreachable`: one line naming the URL,
+  the cause and what to do.
 """
 
 from __future__ import annotations
