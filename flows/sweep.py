@@ -3,7 +3,7 @@
 It only composes tasks: load the selection, submit one ``process-chunk`` task
 per (conv setting, chunk) and one ``write-samples`` task per conv setting —
 all cached by explicit keys (``tasks.caching``) — then ``write-sizes`` and
-``write-report``.
+``write-report`` (cached too) and ``publish-artifacts``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tasks.caching import default_cache_dir, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
 from tasks.load import load_dataset
-from tasks.report import Progress, build_rows, write_report, write_sizes
+from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
 from tasks.samples import conv_label, write_samples
 
 
@@ -130,8 +130,11 @@ def sweep(
         chunk_records=chunk_records,
     )
     sample_records = [future.result() for future in sample_futures]
-    csv_path = write_sizes(settings.name, rows, str(out_dir))
-    written = write_report(settings.name, data, rows, str(out_dir), sample_records)
+    sizes_task = with_cache(write_sizes, cache_root, refresh=refresh)
+    report_task = with_cache(write_report, cache_root, refresh=refresh)
+    csv_path = sizes_task(rows, str(out_dir))
+    written = report_task(settings.name, data, rows, str(out_dir), sample_records)
+    publish_artifacts(settings.name, data, rows, str(out_dir), sample_records)
     return {
         "name": settings.name,
         "output_dir": str(out_dir),
@@ -141,7 +144,7 @@ def sweep(
         "fingerprint": data["fingerprint"],
         "configurations": settings.n_configurations,
         "chunks": len(chunks),
-        "task_runs": 1 + len(chunk_futures) + len(sample_futures) + 2,  # + load, sizes, report
+        "task_runs": 1 + len(chunk_futures) + len(sample_futures) + 3,  # + load, sizes, report, artifacts
         "csv": csv_path,
         "chunk_compute_seconds": round(seconds_computed, 3),
         **written,

@@ -2,9 +2,11 @@
 
 * :func:`build_rows` — one row per configuration and output map, from the chunk
   records (pure; asserts every shape against ``conv_core.output_size``);
-* :func:`write_sizes` — ``sizes.csv`` (pandas) and the table artifact;
-* :func:`write_report` — ``summary.png``, ``report.md`` and the markdown
-  artifact (artifact keys follow the sweep name, so the UI shows their history);
+* :func:`write_sizes` — ``sizes.csv`` (pandas) and :func:`write_report` —
+  ``summary.png``, ``report.md``: cached like the compute tasks, so a rerun
+  rewrites nothing;
+* :func:`publish_artifacts` — the table and markdown artifacts for the Prefect UI,
+  on every run (keys follow the sweep name, so the UI shows their history);
 * :class:`Progress` — the progress artifact, updated as chunks finish.
 """
 
@@ -27,6 +29,7 @@ from prefect.artifacts import (
 import conv_core
 from convsweep.settings import pair_label, padding_label, to_plain
 from tasks import files, render
+from tasks.caching import SweepCachePolicy
 from tasks.compute import merge_summaries, pool_label
 from tasks.samples import conv_label
 
@@ -250,19 +253,36 @@ def render_report(
     return "\n".join(lines)
 
 
-@task(name="write-sizes", persist_result=False)
-def write_sizes(name: str, rows: list[dict[str, Any]], out_dir: str) -> str:
-    """Write ``sizes.csv`` (pandas) and publish it as the sweep's table artifact."""
+def _outputs_key(inputs: dict[str, Any]) -> dict[str, Any]:
+    # Everything a file below depends on; the compute seconds in the rows come from the
+    # cached chunk records, so a rerun over cached chunks gives the same key.
+    return {**inputs, "out_dir": str(Path(inputs["out_dir"]).resolve())}
+
+
+@task(
+    name="write-sizes",
+    cache_policy=SweepCachePolicy(
+        key_inputs=_outputs_key, expected_outputs=lambda inputs: [Path(inputs["out_dir"]) / "sizes.csv"]
+    ),
+    result_serializer="json",
+    persist_result=True,
+)
+def write_sizes(rows: list[dict[str, Any]], out_dir: str) -> str:
+    """Write ``sizes.csv`` with pandas."""
     import pandas as pd
 
-    csv_path = files.write_csv(Path(out_dir) / "sizes.csv", pd.DataFrame(rows))
-    create_table_artifact(
-        table=to_plain(rows), key=artifact_key(name, "sizes"), description=f"sizes.csv of sweep {name}"
-    )
-    return str(csv_path)
+    return str(files.write_csv(Path(out_dir) / "sizes.csv", pd.DataFrame(rows)))
 
 
-@task(name="write-report", persist_result=False)
+@task(
+    name="write-report",
+    cache_policy=SweepCachePolicy(
+        key_inputs=_outputs_key,
+        expected_outputs=lambda inputs: [Path(inputs["out_dir"]) / "summary.png", Path(inputs["out_dir"]) / "report.md"],
+    ),
+    result_serializer="json",
+    persist_result=True,
+)
 def write_report(
     name: str,
     dataset: dict[str, Any],
@@ -270,7 +290,7 @@ def write_report(
     out_dir: str,
     sample_records: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Write summary.png and report.md; publish the report as the sweep's markdown artifact."""
+    """Write summary.png and report.md."""
     import pandas as pd
 
     folder = Path(out_dir)
@@ -283,14 +303,28 @@ def write_report(
         name=name, dataset=dataset, rows=rows, out_dir=folder, sample_records=sample_records, embed_images=False
     )
     report_path = files.write_text(folder / "report.md", report_text)
+    return {"summary": str(summary_path), "report": str(report_path), "rows": len(rows)}
+
+
+@task(name="publish-artifacts", persist_result=False)
+def publish_artifacts(
+    name: str,
+    dataset: dict[str, Any],
+    rows: list[dict[str, Any]],
+    out_dir: str,
+    sample_records: list[dict[str, Any]],
+) -> None:
+    """The sweep's table and markdown artifacts, on every run, so each flow run shows them in the UI."""
+    create_table_artifact(
+        table=to_plain(rows), key=artifact_key(name, "sizes"), description=f"sizes.csv of sweep {name}"
+    )
     create_markdown_artifact(
         markdown=render_report(
-            name=name, dataset=dataset, rows=rows, out_dir=folder, sample_records=sample_records, embed_images=True
+            name=name, dataset=dataset, rows=rows, out_dir=Path(out_dir), sample_records=sample_records, embed_images=True
         ),
         key=artifact_key(name, "report"),
         description=f"report of sweep {name}",
     )
-    return {"summary": str(summary_path), "report": str(report_path), "rows": len(rows)}
 
 
 # In-process observers of sweep progress (the CLI's progress bar): callables (done, total).

@@ -69,8 +69,8 @@ def test_sweep_cli_runs_records_every_task_run_and_prints_no_traceback(tmp_path,
     assert "outputs in" in first.stderr
     frame = pd.read_csv(tmp_path / "out" / "cli" / "sizes.csv")
     assert sorted(set(frame["stride"].astype(str))) == ["1", "2"]
-    # 20 images in chunks of 8 -> 3 chunks x 4 conv settings, 4 sample tasks, load, sizes, report.
-    expected = 1 + 3 * 4 + 4 + 2
+    # 20 images in chunks of 8 -> 3 chunks x 4 conv settings, 4 sample tasks, load, sizes, report, artifacts.
+    expected = 1 + 3 * 4 + 4 + 3
     assert f"{expected} task runs (0 cached)" in first.stderr
     # After the process exited, the API's database holds every task run (the ephemeral server used to lose them).
     flow_state, states = recorded_task_runs(env, tmp_path)
@@ -78,9 +78,9 @@ def test_sweep_cli_runs_records_every_task_run_and_prints_no_traceback(tmp_path,
     assert len(states) == expected
     second = convsweep(*args, env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert f"{expected} task runs ({3 * 4 + 4} cached)" in second.stderr
+    assert f"{expected} task runs ({3 * 4 + 4 + 2} cached)" in second.stderr
     flow_state, states = recorded_task_runs(env, tmp_path)
-    assert len(states) == expected and states.count("Cached") == 3 * 4 + 4
+    assert len(states) == expected and states.count("Cached") == 3 * 4 + 4 + 2
 
 
 def test_sweep_cli_config_file_and_custom_kernel(tmp_path, env, idx_folder):
@@ -184,5 +184,5 @@ def test_sweep_cli_concurrent_sweeps_compute_each_key_once(tmp_path, env, idx_fo
         assert process.returncode == 0, stderr
         counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stderr.split()))
         cached.append(int(counts.group(2)))
-    keys = 5 * 4 + 4  # 20 images in chunks of 4 x 4 conv settings, plus 4 sample tasks
+    keys = 5 * 4 + 4 + 2  # 20 images in chunks of 4 x 4 conv settings, 4 sample tasks, sizes.csv, report
     assert sum(cached) == keys  # each key computed exactly once across both sweeps

@@ -104,8 +104,8 @@ def test_sweep_rerun_is_all_cached_and_byte_identical(tmp_path, idx_folder):
     second, states_second = run(tmp_path, folder)
     after = tree_bytes(Path(second["output_dir"]))
     assert before == after
-    compute = {name: state for name, state in states_second.items() if name.startswith(("chunk", "samples"))}
-    assert len(compute) == 4 * 3 + 4
+    compute = {name: state for name, state in states_second.items() if name.startswith(("chunk", "samples", "write-"))}
+    assert len(compute) == 4 * 3 + 4 + 2
     assert set(compute.values()) == {"Cached"}
     assert "Cached" not in {state for name, state in states_first.items() if name.startswith(("chunk", "samples"))}
 
