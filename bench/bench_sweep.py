@@ -5,13 +5,16 @@ images of the same shape when absent) is repeated and written as Fashion-MNIST
 IDX files into a temporary Keras cache, so the sweep reads it through the real
 ``keras.datasets.fashion_mnist`` path with ``--split all``.
 
-Each run is a fresh process (``convsweep sweep`` as a user runs it, ephemeral
-Prefect API in a temporary PREFECT_HOME).  Reported per run: wall seconds, the
+Each run is a fresh process (``run_sweep``, what ``convsweep sweep`` runs), in
+one of two set-ups: ``--api ephemeral`` (no PREFECT_API_URL: Prefect starts a
+temporary API server for every run, ~4-5 s here) or ``--api server`` (a local
+``convsweep server`` is started once, as for scheduled runs and the UI).  Reported per run: wall seconds, the
 seconds the chunk tasks spent computing in this run (cached ones count 0),
 the rest (loading, pictures, report, Prefect orchestration, process start-up), and the peak RSS of the sweep process.
 
-    .venv/bin/python bench/bench_sweep.py            # 70k cold+warm, 140k cold
-    .venv/bin/python bench/bench_sweep.py --quick    # 20k, to try it out
+    .venv/bin/python bench/bench_sweep.py                # both set-ups: 70k cold+warm, 140k cold
+    .venv/bin/python bench/bench_sweep.py --api server   # one set-up
+    .venv/bin/python bench/bench_sweep.py --quick        # 20k, to try it out
 """
 
 from __future__ import annotations
@@ -98,48 +101,98 @@ def run_once(env: dict[str, str], parameters: dict) -> dict:
     return record
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """``convsweep server`` on a free loopback port; returns (process, API URL) once healthy."""
+    import urllib.request
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from convsweep.cli import main; main()", "server", "--port", str(port)],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.5)
+    stop_server(process)
+    raise SystemExit("the Prefect server did not become healthy in 120 s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20,000 images, one warm run")
     parser.add_argument("--warm-runs", type=int, default=3)
+    parser.add_argument("--api", choices=["ephemeral", "server", "both"], default="both")
     args = parser.parse_args()
     sizes = [20_000] if args.quick else [70_000, 140_000]
+    setups = ["ephemeral", "server"] if args.api == "both" else [args.api]
 
     rows = []
-    for total in sizes:
-        work = Path(tempfile.mkdtemp(prefix=f"convsweep-bench-{total}-"))
-        try:
-            make_keras_home(work / "keras", total)
-            env = {
-                **os.environ,
-                "KERAS_HOME": str(work / "keras"),
-                "PREFECT_HOME": str(work / "prefect"),
-                "CONVSWEEP_CACHE_DIR": str(work / "cache"),
-            }
-            env.pop("PREFECT_API_URL", None)
-            parameters = {"dataset": "fashion_mnist", "split": "all", "out": str(work / "out"), "name": "bench"}
-            cold = run_once(env, parameters)
-            rows.append((total, "cold", cold))
-            if total == sizes[0]:
-                warm = [run_once(env, parameters) for _ in range(1 if args.quick else args.warm_runs)]
-                median = {key: statistics.median(run[key] for run in warm) for key in warm[0]}
-                rows.append((total, f"warm (median of {len(warm)})", median))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    for setup in setups:
+        for total in sizes:
+            work = Path(tempfile.mkdtemp(prefix=f"convsweep-bench-{total}-"))
+            server = None
+            try:
+                make_keras_home(work / "keras", total)
+                env = {
+                    **os.environ,
+                    "KERAS_HOME": str(work / "keras"),
+                    "PREFECT_HOME": str(work / "prefect"),
+                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "CONVSWEEP_CACHE_DIR": str(work / "cache"),
+                }
+                env.pop("PREFECT_API_URL", None)
+                if setup == "server":
+                    server, env["PREFECT_API_URL"] = start_server(env)
+                parameters = {"dataset": "fashion_mnist", "split": "all", "out": str(work / "out"), "name": "bench"}
+                rows.append((setup, total, "cold", run_once(env, parameters)))
+                if total == sizes[0]:
+                    warm = [run_once(env, parameters) for _ in range(1 if args.quick else args.warm_runs)]
+                    median = {key: statistics.median(run[key] for run in warm) for key in warm[0]}
+                    rows.append((setup, total, f"warm (median of {len(warm)})", median))
+            finally:
+                if server is not None:
+                    stop_server(server)
+                shutil.rmtree(work, ignore_errors=True)
 
-    cold_wall = rows[0][2]["process_wall"]
-    print(f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; default sweep, split=all\n")
-    print(f"| images | run | wall s | chunk compute s | everything else s | cached task runs | peak RSS MB | wall / cold |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
-    for total, kind, record in rows:
+    load = os.getloadavg()[0]
+    print(f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load:.2f}; default sweep, split=all\n")
+    print("| API | images | run | wall s | chunk compute s | everything else s | cached task runs | peak RSS MB | wall / cold |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for setup, total, kind, record in rows:
+        cold_wall = next(r[3]["process_wall"] for r in rows if r[0] == setup and r[1] == total and r[2] == "cold")
         wall = record["process_wall"]
         print(
-            f"| {total:,} | {kind} | {wall:.1f} | {record['compute']:.1f} | {wall - record['compute']:.1f} | "
+            f"| {setup} | {total:,} | {kind} | {wall:.1f} | {record['compute']:.1f} | {wall - record['compute']:.1f} | "
             f"{record['cached']:.0f}/{record['task_runs']:.0f} | {record['rss_mb']:.0f} | {wall / cold_wall:.2f} |"
         )
     if len(sizes) > 1:
-        rss = {total: record["rss_mb"] for total, kind, record in rows if kind == "cold"}
-        print(f"\npeak RSS 140k / 70k (cold): {rss[140_000] / rss[70_000]:.2f}")
+        for setup in setups:
+            rss = {total: record["rss_mb"] for s, total, kind, record in rows if kind == "cold" and s == setup}
+            print(f"{setup}: peak RSS 140k / 70k (cold): {rss[140_000] / rss[70_000]:.2f}")
 
 
 if __name__ == "__main__":
