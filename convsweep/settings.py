@@ -196,6 +196,25 @@ class ConvSetting:
     def to_plain(self) -> dict[str, Any]:
         return to_plain(asdict(self))
 
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any]) -> "ConvSetting":
+        """Inverse of :meth:`to_plain` (lists back to tuples), e.g. in a task's inputs."""
+        return cls(
+            resize=_pair_or_none(plain["resize"]),
+            stride=tuple(plain["stride"]),
+            padding=_padding_from_plain(plain["padding"]),
+            pad_mode=plain["pad_mode"],
+            dilation=tuple(plain["dilation"]),
+        )
+
+
+def _pair_or_none(value: Any) -> tuple[int, int] | None:
+    return None if value is None else tuple(value)
+
+
+def _padding_from_plain(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
 
 @dataclass(frozen=True)
 class PoolSetting:
@@ -217,6 +236,23 @@ class PoolSetting:
 
     def to_plain(self) -> dict[str, Any]:
         return to_plain(asdict(self))
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any]) -> "PoolSetting":
+        """Inverse of :meth:`to_plain`."""
+        return cls(
+            plain["mode"], _pair_or_none(plain["size"]), _pair_or_none(plain["stride"]), _padding_from_plain(plain["padding"])
+        )
+
+
+def conv_label(plain: dict[str, Any]) -> str:
+    """The label of a conv setting in plain form (as tasks receive it)."""
+    return ConvSetting.from_plain(plain).label
+
+
+def pool_label(plain: dict[str, Any]) -> str:
+    """The label of a pool setting in plain form."""
+    return PoolSetting.from_plain(plain).label
 
 
 @dataclass(frozen=True)

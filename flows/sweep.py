@@ -17,13 +17,13 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from convsweep.settings import DEFAULTS, build_settings, check_shapes, magnitude_pairs
+from convsweep.settings import DEFAULTS, build_settings, check_shapes, conv_label, magnitude_pairs
 from tasks.caching import default_cache_dir, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
 from tasks.load import load_dataset
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
-from tasks.samples import conv_label, write_samples
+from tasks.samples import write_samples
 
 
 def sweep_run_name() -> str:

@@ -16,7 +16,7 @@ import numpy as np
 from prefect import task
 
 import conv_core
-from convsweep.settings import magnitude_pairs
+from convsweep.settings import ConvSetting, PoolSetting, conv_label, magnitude_pairs, pool_label
 from tasks import files
 from tasks.caching import SweepCachePolicy
 from tasks.datasets import open_dataset
@@ -43,18 +43,17 @@ def compute_maps(
     resized : (N, H', W') uint8
     maps : name -> (N, conv_h, conv_w) float32, kernels first, then magnitudes.
     """
-    resized = images if conv["resize"] is None else conv_core.resize(images, tuple(conv["resize"]))
-    padding = conv["padding"]
-    padding = tuple(padding) if isinstance(padding, list) else padding
+    setting = ConvSetting.from_plain(conv)
+    resized = images if setting.resize is None else conv_core.resize(images, setting.resize)
     maps: dict[str, np.ndarray] = {}
     for name, matrix in kernels.items():
         maps[name] = conv_core.conv2d(
             resized,
             np.asarray(matrix, dtype=np.float64),
-            stride=tuple(conv["stride"]),
-            padding=padding,
-            pad_mode=conv["pad_mode"],
-            dilation=tuple(conv["dilation"]),
+            stride=setting.stride,
+            padding=setting.padding,
+            pad_mode=setting.pad_mode,
+            dilation=setting.dilation,
         )
     for name, (horizontal, vertical) in magnitude_pairs(kernels).items():
         maps[name] = conv_core.sobel_magnitude(maps[horizontal], maps[vertical])
@@ -63,24 +62,10 @@ def compute_maps(
 
 def apply_pool(feature_map: np.ndarray, pool: dict[str, Any]) -> np.ndarray:
     """Pool (N, H, W) maps with a ``PoolSetting`` in plain form; mode 'none' returns them as they are."""
-    if pool["mode"] == "none":
+    setting = PoolSetting.from_plain(pool)
+    if setting.mode == "none":
         return feature_map
-    padding = pool["padding"]
-    padding = tuple(padding) if isinstance(padding, list) else padding
-    return conv_core.pool2d(
-        feature_map, tuple(pool["size"]), stride=tuple(pool["stride"]), mode=pool["mode"], padding=padding
-    )
-
-
-def pool_label(pool: dict[str, Any]) -> str:
-    from convsweep.settings import PoolSetting
-
-    return PoolSetting(
-        pool["mode"],
-        None if pool["size"] is None else tuple(pool["size"]),
-        None if pool["stride"] is None else tuple(pool["stride"]),
-        tuple(pool["padding"]) if isinstance(pool["padding"], list) else pool["padding"],
-    ).label
+    return conv_core.pool2d(feature_map, setting.size, stride=setting.stride, mode=setting.mode, padding=setting.padding)
 
 
 def summarize(values: np.ndarray) -> dict[str, float]:
@@ -140,8 +125,6 @@ def map_path(maps_dir: str | Path, name: str, start: int, stop: int) -> Path:
 
 def _chunk_run_name() -> str:
     from prefect.runtime import task_run
-
-    from tasks.samples import conv_label
 
     parameters = task_run.parameters
     start, stop = parameters["chunk"]

@@ -27,11 +27,10 @@ from prefect.artifacts import (
 )
 
 import conv_core
-from convsweep.settings import pair_label, padding_label, to_plain
+from convsweep.settings import conv_label, pair_label, padding_label, pool_label, to_plain
 from tasks import files, render
 from tasks.caching import SweepCachePolicy
-from tasks.compute import merge_summaries, pool_label
-from tasks.samples import conv_label
+from tasks.compute import merge_summaries
 
 SIGNED_SCALING = "gray = 127.5 + 127.5 * x / max|x| (zero is mid-gray)"
 MAGNITUDE_SCALING = "gray = 255 * x / max(x)"

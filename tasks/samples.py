@@ -17,23 +17,10 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from convsweep.settings import magnitude_pairs
+from convsweep.settings import conv_label, magnitude_pairs, pool_label
 from tasks import files, render
 from tasks.caching import SweepCachePolicy
-from tasks.compute import apply_pool, compute_maps, open_selection, pool_label
-
-
-def conv_label(conv: dict[str, Any]) -> str:
-    from convsweep.settings import ConvSetting
-
-    padding = conv["padding"]
-    return ConvSetting(
-        resize=None if conv["resize"] is None else tuple(conv["resize"]),
-        stride=tuple(conv["stride"]),
-        padding=tuple(padding) if isinstance(padding, list) else padding,
-        pad_mode=conv["pad_mode"],
-        dilation=tuple(conv["dilation"]),
-    ).label
+from tasks.compute import apply_pool, compute_maps, open_selection
 
 
 def sample_paths(out_dir: str | Path, conv: dict[str, Any], kernels: dict[str, Any], pools: list[dict], samples: list[int]) -> dict[str, Path]:
