@@ -17,6 +17,7 @@ from typing import Any, Optional
 import typer
 
 from convsweep import settings as sweep_settings
+from convsweep.runners import RunnerOption, require_reachable_api, task_runner_from_options
 
 
 def _scalar(text: str) -> Any:
@@ -195,6 +196,9 @@ def sweep(
     config: Optional[Path] = SweepOption["config"],
     refresh: bool = typer.Option(False, "--refresh", help="Recompute every task, ignoring cached results."),
     cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where task results are cached (default <out>/.cache)."),
+    runner: Optional[str] = RunnerOption["runner"],
+    dask_address: Optional[str] = RunnerOption["dask_address"],
+    workers: Optional[int] = RunnerOption["workers"],
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's task-run logs."),
 ) -> None:
     """Run a sweep (the main job): every setting over the dataset, cached; writes outputs/<name>/."""
@@ -204,10 +208,12 @@ def sweep(
         dilations=dilations, pool_modes=pool_modes, pool_sizes=pool_sizes, pool_strides=pool_strides,
         pool_paddings=pool_paddings, samples=samples, chunk_size=chunk_size, keep_maps=keep_maps, out=out, name=name,
     )
+    task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
     _quiet_prefect(verbose)
+    require_reachable_api()  # a set but dead PREFECT_API_URL: one line naming it, exit 1
     from convsweep.running import run_sweep
 
-    run_sweep(parameters, refresh=refresh, cache_dir=cache_dir)
+    run_sweep(parameters, refresh=refresh, cache_dir=cache_dir, task_runner=task_runner)
 
 
 def notebook(

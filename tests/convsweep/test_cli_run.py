@@ -186,3 +186,26 @@ def test_sweep_cli_concurrent_sweeps_compute_each_key_once(tmp_path, env, idx_fo
         cached.append(int(counts.group(2)))
     keys = 5 * 4 + 4 + 2  # 20 images in chunks of 4 x 4 conv settings, 4 sample tasks, sizes.csv, report
     assert sum(cached) == keys  # each key computed exactly once across both sweeps
+
+
+def test_sweep_cli_processes_runner_writes_the_threads_bytes(tmp_path, env, idx_folder):
+    common = ["sweep", "--dataset", f"idx:{idx_folder}", "--strides", "1,2", "--chunk-size", "8", "--samples", "0"]
+    for runner in ("threads", "processes"):
+        done = convsweep(
+            *common, "--runner", runner, "--workers", "2", "--out", str(tmp_path / runner), "--name", "r",
+            "--cache-dir", str(tmp_path / f"cache-{runner}"), env=env, cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+    threads = pd.read_csv(tmp_path / "threads" / "r" / "sizes.csv").drop(columns="compute_seconds")
+    processes = pd.read_csv(tmp_path / "processes" / "r" / "sizes.csv").drop(columns="compute_seconds")
+    pd.testing.assert_frame_equal(threads, processes)
+    for picture in (tmp_path / "threads" / "r" / "samples").rglob("*.png"):
+        twin = tmp_path / "processes" / "r" / picture.relative_to(tmp_path / "threads" / "r")
+        assert twin.read_bytes() == picture.read_bytes()
+
+
+def test_sweep_cli_unknown_runner_exits_2(tmp_path, env, idx_folder):
+    done = convsweep("sweep", "--dataset", f"idx:{idx_folder}", "--runner", "gpu", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "gpu" in lines[0], done.stderr
