@@ -115,7 +115,7 @@ def sweep(
     for future in as_completed(list(chunk_futures)):
         record = future.result()
         chunk_records[chunk_futures[future]].append(record)
-        if not future.state.is_completed() or future.state.name != "Cached":
+        if future.state.name != "Cached":
             seconds_computed += record["seconds"]
         progress.advance()
     for records in chunk_records.values():
