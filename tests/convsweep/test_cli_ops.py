@@ -9,7 +9,6 @@ before anything was contacted or registered.
 from __future__ import annotations
 
 import http.server
-import os
 import socket
 import subprocess
 import sys
@@ -26,9 +25,8 @@ from convsweep.runners import (
     make_task_runner,
     require_reachable_api,
 )
-from tests.helpers.idx import make_split, write_idx_folder
+from tests.convsweep.conftest import run_convsweep
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def dead_url() -> str:
@@ -40,30 +38,11 @@ def dead_url() -> str:
 
 
 def convsweep(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "convsweep.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
-    )
+    return run_convsweep(*args, env=env, cwd=cwd, timeout=120)
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.strip()]
-
-
-@pytest.fixture
-def env(tmp_path):
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    environment.update(
-        PREFECT_HOME=str(tmp_path / "prefect-home"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PYTHONPATH=str(ROOT),
-        COLUMNS="200",
-    )
-    return environment
-
-
-@pytest.fixture
-def idx_folder(tmp_path):
-    return write_idx_folder(tmp_path / "idx", test=make_split(20, seed=3))
 
 
 # --- unreachable server: exit 1, one line naming the URL ---------------------------------

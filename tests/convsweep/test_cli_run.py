@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -12,35 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers.idx import make_keras_home, make_split, write_idx_folder
-
-ROOT = Path(__file__).resolve().parents[2]
-
+from tests.convsweep.conftest import run_convsweep
+from tests.helpers.idx import make_keras_home
 
 def convsweep(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", "from convsweep.cli import main; main()", *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=300,
-    )
-
-
-@pytest.fixture
-def env(tmp_path):
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    environment.update(
-        PREFECT_HOME=str(tmp_path / "prefect-home"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        KERAS_HOME=str(tmp_path / "no-keras-home"),
-        CONVSWEEP_CACHE_DIR=str(tmp_path / "cache"),
-        PYTHONPATH=str(ROOT),
-        COLUMNS="160",
-    )
-    return environment
-
-
-@pytest.fixture
-def idx_folder(tmp_path):
-    return write_idx_folder(tmp_path / "idx", test=make_split(20, seed=3))
+    return run_convsweep(*args, env=env, cwd=cwd)
 
 
 def recorded_task_runs(env: dict[str, str], cwd: Path) -> tuple[int, list[str]]:

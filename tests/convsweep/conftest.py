@@ -1,0 +1,42 @@
+"""Shared fixtures for running the CLI as a process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.idx import make_split, write_idx_folder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_convsweep(*args: str, env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``convsweep ARGS`` in a new process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "convsweep.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A clean environment: no inherited PREFECT_* settings, a temporary Prefect home, Keras home and cache."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    environment.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        KERAS_HOME=str(tmp_path / "no-keras-home"),
+        CONVSWEEP_CACHE_DIR=str(tmp_path / "cache"),
+        PYTHONPATH=str(ROOT),
+        COLUMNS="200",
+    )
+    return environment
+
+
+@pytest.fixture
+def idx_folder(tmp_path):
+    """An ``idx:`` folder with a test split of 20 generated 28x28 images."""
+    return write_idx_folder(tmp_path / "idx", test=make_split(20, seed=3))
