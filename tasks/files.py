@@ -16,6 +16,17 @@ from typing import IO, Any, Iterator
 import numpy as np
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by the owner only; outputs get the usual 0o666 & ~umask.
+# Read once at import, when no other thread can be creating files.
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temp file beside ``path``; on success fsync and rename it to ``path``."""
@@ -27,6 +38,7 @@ def atomic_open(path: str | Path, mode: str = "wb", **open_kwargs: Any) -> Itera
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temp_name, _FILE_MODE)
         os.replace(temp_name, target)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

@@ -40,3 +40,19 @@ def test_write_png_round_trips_and_rejects_float(tmp_path):
 def test_write_npy_round_trips(tmp_path):
     array = np.random.default_rng(0).normal(size=(3, 4, 5)).astype(np.float32)
     np.testing.assert_array_equal(np.load(files.write_npy(tmp_path / "m.npy", array)), array)
+
+
+def test_written_files_get_the_umask_mode_not_mkstemp_private_mode(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        import importlib
+
+        reloaded = importlib.reload(files)
+        path = reloaded.write_text(tmp_path / "report.md", "x")
+    finally:
+        os.umask(mask)
+        importlib.reload(files)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
