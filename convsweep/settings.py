@@ -184,6 +184,23 @@ class ConvSetting:
     pad_mode: str
     dilation: tuple[int, int]
 
+    def output(self, image_size: tuple[int, int], kernel_size: tuple[int, int]):
+        """``((top, bottom, left, right), (conv_h, conv_w))`` on ``image_size`` images (after resize).
+
+        Raises ValueError (from conv_core) when the kernel cannot fit.
+        """
+        pads = conv_core.resolve_padding(
+            self.padding, image_size=image_size, kernel_size=kernel_size, stride=self.stride, dilation=self.dilation
+        )
+        shape = tuple(
+            conv_core.output_size(
+                image_size[axis], kernel_size[axis], stride=self.stride[axis],
+                padding=pads[2 * axis : 2 * axis + 2], dilation=self.dilation[axis],
+            )
+            for axis in (0, 1)
+        )
+        return pads, shape
+
     @property
     def label(self) -> str:
         """A short, path-safe id, e.g. ``r27-s2-psame-zeros-d1``."""
@@ -224,6 +241,20 @@ class PoolSetting:
     size: tuple[int, int] | None
     stride: tuple[int, int] | None
     padding: str | int | tuple[int, ...] | None
+
+    def output(self, map_size: tuple[int, int]):
+        """``((top, bottom, left, right), (pool_h, pool_w))`` on (map_size) conv maps; mode 'none' keeps them.
+
+        Raises ValueError (from conv_core) when the window cannot fit.
+        """
+        if self.mode == "none":
+            return (0, 0, 0, 0), tuple(map_size)
+        pads = conv_core.resolve_pool_padding(self.padding, image_size=map_size, pool_size=self.size, stride=self.stride)
+        shape = tuple(
+            conv_core.output_size(map_size[axis], self.size[axis], stride=self.stride[axis], padding=pads[2 * axis : 2 * axis + 2])
+            for axis in (0, 1)
+        )
+        return pads, shape
 
     @property
     def label(self) -> str:
@@ -531,27 +562,9 @@ def check_shapes(settings: SweepSettings, *, height: int, width: int) -> None:
         for name, matrix in settings.kernels.items():
             kernel_size = (len(matrix), len(matrix[0]))
             try:
-                pads = conv_core.resolve_padding(
-                    conv.padding, image_size=size, kernel_size=kernel_size, stride=conv.stride, dilation=conv.dilation
-                )
-                conv_shape = tuple(
-                    conv_core.output_size(
-                        size[axis], kernel_size[axis], stride=conv.stride[axis],
-                        padding=pads[2 * axis : 2 * axis + 2], dilation=conv.dilation[axis],
-                    )
-                    for axis in (0, 1)
-                )
+                _, conv_shape = conv.output(size, kernel_size)
                 for pool in settings.pool_settings:
-                    if pool.mode == "none":
-                        continue
-                    pool_pads = conv_core.resolve_pool_padding(
-                        pool.padding, image_size=conv_shape, pool_size=pool.size, stride=pool.stride
-                    )
-                    for axis in (0, 1):
-                        conv_core.output_size(
-                            conv_shape[axis], pool.size[axis], stride=pool.stride[axis],
-                            padding=pool_pads[2 * axis : 2 * axis + 2],
-                        )
+                    pool.output(conv_shape)
             except ValueError as error:
                 problems.append(f"{conv.label} with kernel {name}: {error}")
     if problems:

@@ -27,7 +27,7 @@ from prefect.artifacts import (
 )
 
 import conv_core
-from convsweep.settings import conv_label, pair_label, padding_label, pool_label, to_plain
+from convsweep.settings import ConvSetting, PoolSetting, conv_label, pair_label, padding_label, to_plain
 from tasks import files, render
 from tasks.caching import SweepCachePolicy
 from tasks.compute import merge_summaries
@@ -39,10 +39,6 @@ MAGNITUDE_SCALING = "gray = 255 * x / max(x)"
 def artifact_key(sweep_name: str, what: str) -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes only."""
     return re.sub(r"[^a-z0-9-]+", "-", f"{sweep_name}-{what}".lower()).strip("-")
-
-
-def _padding_value(padding: Any) -> Any:
-    return tuple(padding) if isinstance(padding, list) else padding
 
 
 def _axis_formula(n: int, k: int, *, stride: int, before: int, after: int, dilation: int = 1) -> str:
@@ -74,22 +70,18 @@ def build_rows(
     rows: list[dict[str, Any]] = []
     for conv in conv_settings:
         label = conv_label(conv)
+        setting = ConvSetting.from_plain(conv)
         records = chunk_records[label]
         input_h, input_w = records[0]["input_shape"]
-        stride = tuple(conv["stride"])
-        dilation = tuple(conv["dilation"])
-        padding = _padding_value(conv["padding"])
+        stride, dilation = setting.stride, setting.dilation
         seconds = sum(record["seconds"] for record in records)
         for map_name in list(kernels) + list(magnitudes):
             source_kernel = magnitudes[map_name][0] if map_name in magnitudes else map_name
             kernel_h, kernel_w = np.asarray(kernels[source_kernel]).shape
-            pads = conv_core.resolve_padding(
-                padding, image_size=(input_h, input_w), kernel_size=(kernel_h, kernel_w), stride=stride, dilation=dilation
-            )
-            conv_h = conv_core.output_size(input_h, kernel_h, stride=stride[0], padding=pads[0:2], dilation=dilation[0])
-            conv_w = conv_core.output_size(input_w, kernel_w, stride=stride[1], padding=pads[2:4], dilation=dilation[1])
+            pads, (conv_h, conv_w) = setting.output((input_h, input_w), (kernel_h, kernel_w))
             for pool in pools:
-                plabel = pool_label(pool)
+                pool_setting = PoolSetting.from_plain(pool)
+                plabel = pool_setting.label
                 parts = [record["maps"][map_name][plabel] for record in records]
                 produced_conv = {tuple(part["conv_shape"]) for part in parts}
                 produced_pool = {tuple(part["pool_shape"]) for part in parts}
@@ -104,7 +96,7 @@ def build_rows(
                     "n_images": dataset["n"],
                     "input_h": dataset["height"],
                     "input_w": dataset["width"],
-                    "resize": "native" if conv["resize"] is None else pair_label(tuple(conv["resize"])),
+                    "resize": "native" if setting.resize is None else pair_label(setting.resize),
                     "conv_input_h": input_h,
                     "conv_input_w": input_w,
                     "map": map_name,
@@ -115,12 +107,12 @@ def build_rows(
                     "stride": pair_label(stride),
                     "stride_y": stride[0],
                     "stride_x": stride[1],
-                    "padding": padding_label(padding),
+                    "padding": padding_label(setting.padding),
                     "pad_top": pads[0],
                     "pad_bottom": pads[1],
                     "pad_left": pads[2],
                     "pad_right": pads[3],
-                    "pad_mode": conv["pad_mode"],
+                    "pad_mode": setting.pad_mode,
                     "dilation": pair_label(dilation),
                     "conv_h": conv_h,
                     "conv_w": conv_w,
@@ -131,21 +123,16 @@ def build_rows(
                 effective = ((kernel_h - 1) * dilation[0] + 1, (kernel_w - 1) * dilation[1] + 1)
                 layers_y = [(effective[0], stride[0])]
                 layers_x = [(effective[1], stride[1])]
-                if pool["mode"] == "none":
-                    pool_h, pool_w = conv_h, conv_w
+                ppads, (pool_h, pool_w) = pool_setting.output((conv_h, conv_w))
+                if pool_setting.mode == "none":
                     row.update(pool_mode="none", pool_size="", pool_stride="", pool_padding="", pool_formula="")
                 else:
-                    size, pstride = tuple(pool["size"]), tuple(pool["stride"])
-                    ppads = conv_core.resolve_pool_padding(
-                        _padding_value(pool["padding"]), image_size=(conv_h, conv_w), pool_size=size, stride=pstride
-                    )
-                    pool_h = conv_core.output_size(conv_h, size[0], stride=pstride[0], padding=ppads[0:2])
-                    pool_w = conv_core.output_size(conv_w, size[1], stride=pstride[1], padding=ppads[2:4])
+                    size, pstride = pool_setting.size, pool_setting.stride
                     row.update(
-                        pool_mode=pool["mode"],
+                        pool_mode=pool_setting.mode,
                         pool_size=pair_label(size),
                         pool_stride=pair_label(pstride),
-                        pool_padding=padding_label(_padding_value(pool["padding"])),
+                        pool_padding=padding_label(pool_setting.padding),
                         pool_formula=_formula((conv_h, conv_w), size, pstride, ppads),
                     )
                     layers_y.append((size[0], pstride[0]))
