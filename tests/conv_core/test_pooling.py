@@ -3,24 +3,13 @@
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import conv_core
 from conv_core import output_size, pool2d, resolve_pool_padding
+from tests.conv_core.inputs import DTYPES, PROPERTY, random_images
 from tests.conv_core.reference import pool2d_loop, window_starts
-
-PROPERTY = settings(max_examples=500, deadline=None, derandomize=True, database=None)
-
-DTYPES = ["uint8", "int16", "float32", "float64"]
-
-
-def random_images(rng, dtype, shape):
-    if dtype == "uint8":
-        return rng.integers(0, 256, shape).astype(np.uint8)
-    if dtype == "int16":
-        return rng.integers(-32768, 32768, shape).astype(np.int16)
-    return rng.uniform(-100, 100, shape).astype(dtype)
 
 
 def pair(value):
