@@ -8,7 +8,7 @@ preparation as bench/bench_sweep.py), read with ``--split all``.
 
 Every run is cold (its own empty cache folder, so every chunk task computes) and is a
 fresh process running the sweep as ``convsweep sweep --runner R`` does
-(``convsweep.running.run_sweep`` with ``convsweep.runners.make_task_runner``), against
+(``convsweep.flow_runs.run_sweep`` with ``convsweep.runners.make_task_runner``), against
 Prefect's temporary local API in a temporary PREFECT_HOME.  Runs are interleaved
 (threads, processes, dask, threads, ...) so that drift hits every runner alike.
 
@@ -42,8 +42,8 @@ import io, json, sys, time
 def main():
     began = time.perf_counter()
     from rich.console import Console
-    from convsweep.running import run_sweep
-    from convsweep.runners import make_task_runner
+    from convsweep.flow_runs import run_sweep
+    from convsweep.task_runners import make_task_runner
 
     runner, workers, parameters, cache_dir = json.loads(sys.argv[1])
     result = run_sweep(parameters, cache_dir=cache_dir, task_runner=make_task_runner(runner, workers=workers),

@@ -70,7 +70,7 @@ def make_keras_home(folder: Path, total: int) -> None:
 CHILD = r"""
 import json, resource, sys, time
 began = time.perf_counter()
-from convsweep.running import run_sweep
+from convsweep.flow_runs import run_sweep
 from convsweep.commands.run import sweep_options_to_parameters
 from rich.console import Console
 import io

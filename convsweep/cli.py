@@ -43,7 +43,7 @@ def _register_commands() -> None:
     # while it is being built.
     import importlib
 
-    for module_name in ("core", "run", "ops"):
+    for module_name in ("core", "run", "server", "serve"):
         try:
             module = importlib.import_module(f"convsweep.commands.{module_name}")
         except ModuleNotFoundError as error:

@@ -7,7 +7,7 @@ from typing import Any
 
 from prefect import flow
 
-from convsweep.settings import check_safe_name
+from tasks.model import check_safe_name
 from tasks import notebook as steps
 
 # load, resize, 2 x convolve, combine, 2 x pool, write: what the flow below submits.

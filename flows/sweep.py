@@ -1,15 +1,16 @@
 """The sweep flow: every stride/padding/kernel/pooling setting over a dataset selection.
 
-It only composes tasks: load the selection, submit one ``process-chunk`` task
-per (conv setting, chunk) and one ``write-samples`` task per conv setting —
-all cached by explicit keys (``tasks.caching``) — then ``write-sizes`` and
+Its parameters are the fields of ``tasks.model.SweepParameters`` (one
+definition for the flow, the CLI, config files and the UI's form).  It only
+composes tasks: describe the selection, submit one ``process-chunk`` task per
+(conv setting, chunk) and one ``write-samples`` task per conv setting — all
+cached by explicit keys (``tasks.caching``) — then ``write-sizes`` and
 ``write-report`` (cached too) and ``publish-artifacts``.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -17,20 +18,21 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from convsweep.settings import DEFAULTS, build_settings, check_shapes, conv_label, magnitude_pairs
-from tasks.caching import default_cache_dir, with_cache
+from flows.model_signature import takes_model
+from tasks.caching import cache_dir_for, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
 from tasks.load import load_dataset
+from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
 from tasks.samples import write_samples
 
 
 def sweep_run_name() -> str:
     """``sweep-fashion_mnist-test-12cfg``: what ran, readable in the Prefect UI."""
-    parameters = {key: value for key, value in flow_run.parameters.items() if key in DEFAULTS}
+    parameters = {key: value for key, value in flow_run.parameters.items() if key in PARAMETER_NAMES}
     try:
-        settings = build_settings(**parameters)
+        settings = parse_parameters(**parameters)
     except (ValueError, TypeError):
         return "sweep-invalid-parameters"
     kind = settings.dataset.split(":", 1)[0]
@@ -41,73 +43,45 @@ def sweep_run_name() -> str:
     name="sweep",
     flow_run_name=sweep_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2),
-    validate_parameters=False,  # build_settings gives the one-line errors
     persist_result=False,
 )
-def sweep(
-    dataset: str = DEFAULTS["dataset"],
-    split: str = DEFAULTS["split"],
-    start: int | None = None,
-    stop: int | None = None,
-    limit: int | None = None,
-    classes: list[int] | None = None,
-    resize: list[Any] = DEFAULTS["resize"],
-    kernels: list[str] = DEFAULTS["kernels"],
-    custom_kernels: dict[str, Any] = DEFAULTS["custom_kernels"],
-    strides: list[Any] = DEFAULTS["strides"],
-    paddings: list[Any] = DEFAULTS["paddings"],
-    pad_modes: list[str] = DEFAULTS["pad_modes"],
-    dilations: list[Any] = DEFAULTS["dilations"],
-    pool_modes: list[str] = DEFAULTS["pool_modes"],
-    pool_sizes: list[Any] = DEFAULTS["pool_sizes"],
-    pool_strides: list[Any] = DEFAULTS["pool_strides"],
-    pool_paddings: list[Any] = DEFAULTS["pool_paddings"],
-    samples: list[int] = DEFAULTS["samples"],
-    chunk_size: int = DEFAULTS["chunk_size"],
-    keep_maps: bool = DEFAULTS["keep_maps"],
-    out: str = DEFAULTS["out"],
-    name: str | None = None,
-    refresh: bool = False,
-    cache_dir: str | None = None,
-) -> dict[str, Any]:
+@takes_model(SweepParameters, parse_parameters)
+def sweep(settings: SweepParameters) -> dict[str, Any]:
     """Run the Cartesian product of settings over the selected images, in chunks.
 
     Writes ``<out>/<name>/``: sizes.csv, samples/, contact/, summary.png,
     report.md (and maps/ with ``keep_maps``).  Returns a small summary record.
     """
-    settings = build_settings(
-        dataset=dataset, split=split, start=start, stop=stop, limit=limit, classes=classes,
-        resize=resize, kernels=kernels, custom_kernels=custom_kernels, strides=strides,
-        paddings=paddings, pad_modes=pad_modes, dilations=dilations, pool_modes=pool_modes,
-        pool_sizes=pool_sizes, pool_strides=pool_strides, pool_paddings=pool_paddings,
-        samples=samples, chunk_size=chunk_size, keep_maps=keep_maps, out=out, name=name,
-    )
     data = load_dataset(settings.dataset, settings.selection())
-    check_shapes(settings, height=data["height"], width=data["width"])
+    settings.check_shapes(height=data["height"], width=data["width"])
 
     out_dir = settings.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache_root = Path(cache_dir) if cache_dir else default_cache_dir(settings.out)
-    chunk_task = with_cache(process_chunk, cache_root, refresh=refresh)
-    samples_task = with_cache(write_samples, cache_root, refresh=refresh)
+    cache_root = cache_dir_for(settings.out, settings.cache_dir)
 
-    kernels_plain = {key: [list(row) for row in matrix] for key, matrix in settings.kernels.items()}
+    kernels_plain = {key: [list(row) for row in matrix] for key, matrix in settings.kernel_matrices.items()}
     pools_plain = [pool.to_plain() for pool in settings.pool_settings]
     convs_plain = [conv.to_plain() for conv in settings.conv_settings]
     chunks = [[begin, end] for begin, end in iter_chunks(data["n"], settings.chunk_size)]
     sample_indices = [index for index in settings.samples if index < data["n"]]
 
+    def cached(task: Any, **inputs: Any) -> Any:
+        return with_cache(task, cache_root, refresh=settings.refresh, inputs=inputs)
+
     chunk_futures = {}
     for conv in convs_plain:
         maps_dir = str(out_dir / "maps" / conv_label(conv)) if settings.keep_maps else None
         for chunk in chunks:
-            future = chunk_task.submit(data, chunk, conv, kernels_plain, pools_plain, maps_dir)
-            chunk_futures[future] = conv_label(conv)
-    sample_futures = [
-        samples_task.submit(data, conv, kernels_plain, pools_plain, sample_indices, str(out_dir))
-        for conv in convs_plain
-        if sample_indices
-    ]
+            inputs = dict(dataset=data, chunk=chunk, conv=conv, kernels=kernels_plain, pools=pools_plain, maps_dir=maps_dir)
+            chunk_futures[cached(process_chunk, **inputs).submit(**inputs)] = conv_label(conv)
+    sample_futures = []
+    if sample_indices:
+        for conv in convs_plain:
+            inputs = dict(
+                dataset=data, conv=conv, kernels=kernels_plain, pools=pools_plain, samples=sample_indices,
+                out_dir=str(out_dir),
+            )
+            sample_futures.append(cached(write_samples, **inputs).submit(**inputs))
 
     progress = Progress(settings.name, total=len(chunk_futures))
     chunk_records: dict[str, list[dict[str, Any]]] = {conv_label(conv): [] for conv in convs_plain}
@@ -130,10 +104,10 @@ def sweep(
         chunk_records=chunk_records,
     )
     sample_records = [future.result() for future in sample_futures]
-    sizes_task = with_cache(write_sizes, cache_root, refresh=refresh)
-    report_task = with_cache(write_report, cache_root, refresh=refresh)
-    csv_path = sizes_task(rows, str(out_dir))
-    written = report_task(settings.name, data, rows, str(out_dir), sample_records)
+    sizes_inputs = dict(rows=rows, out_dir=str(out_dir))
+    csv_path = cached(write_sizes, **sizes_inputs)(**sizes_inputs)
+    report_inputs = dict(name=settings.name, dataset=data, rows=rows, out_dir=str(out_dir), sample_records=sample_records)
+    written = cached(write_report, **report_inputs)(**report_inputs)
     publish_artifacts(settings.name, data, rows, str(out_dir), sample_records)
     return {
         "name": settings.name,

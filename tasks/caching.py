@@ -5,8 +5,8 @@ runs) and ``TASK_SOURCE`` ignores the helpers a task calls.  A sweep task's key
 is therefore built here from exactly what determines its result:
 
 * the task's name and the **code version** (a hash of the source of
-  ``conv_core`` and the ``tasks`` package, so editing either invalidates the
-  cache),
+  ``conv_core`` and the ``tasks`` package — the sweep model in ``tasks.model``
+  included — so editing any code that decides a result invalidates the cache),
 * the task's key inputs — dataset fingerprint, chunk range, settings —
   normalised to plain JSON (``2``, ``np.int64(2)`` and ``2.0`` are one key),
   never large arrays.
@@ -14,8 +14,9 @@ is therefore built here from exactly what determines its result:
 Results are small JSON records (``result_serializer="json"``: a cache folder
 must never be a way to run code through unpickling), stored under the cache
 folder with a file lock per key and SERIALIZABLE isolation, so two sweeps
-computing the same key at once compute it once.  A record whose output files
-have gone missing is dropped before lookup, so the task recomputes them.
+computing the same key at once compute it once.  A task whose output files
+have gone missing is submitted with ``refresh_cache`` (:func:`with_cache`), so
+it recomputes and rewrites them; computing a key has no side effect.
 """
 
 from __future__ import annotations
@@ -30,21 +31,23 @@ from typing import Any, Callable, Iterable, Optional
 from prefect.cache_policies import CachePolicy
 from prefect.locking.filesystem import FileSystemLockManager
 
-from convsweep.settings import canonical_json
+from tasks.model.plain import canonical_json
 
 CACHE_DIR_ENV = "CONVSWEEP_CACHE_DIR"
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Packages whose source decides every cached result.
-_VERSIONED_PACKAGES = ("conv_core", "tasks")
+# Packages whose source decides every cached result: the numeric core, the sweep model
+# (tasks.model: labels, settings, plain forms) and the tasks. The import-direction
+# contract (pyproject.toml) keeps every module they import inside them.
+VERSIONED_PACKAGES = ("conv_core", "tasks")
 
 
 @lru_cache(maxsize=1)
-def code_version() -> str:
-    """Hash of the source of ``conv_core`` and ``tasks`` (file names and bytes)."""
+def code_version(root: Path = _PROJECT_ROOT) -> str:
+    """Hash of the source of :data:`VERSIONED_PACKAGES` under ``root`` (file names and bytes)."""
     digest = hashlib.sha256()
-    for package in _VERSIONED_PACKAGES:
-        for source in sorted((_PROJECT_ROOT / package).rglob("*.py")):
-            digest.update(str(source.relative_to(_PROJECT_ROOT)).encode())
+    for package in VERSIONED_PACKAGES:
+        for source in sorted((root / package).rglob("*.py")):
+            digest.update(str(source.relative_to(root)).encode())
             digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -53,6 +56,11 @@ def default_cache_dir(out: str | Path) -> Path:
     """``$CONVSWEEP_CACHE_DIR`` if set, else ``<output root>/.cache``."""
     configured = os.environ.get(CACHE_DIR_ENV)
     return Path(configured).expanduser() if configured else Path(out) / ".cache"
+
+
+def cache_dir_for(out: str | Path, cache_dir: str | Path | None) -> Path:
+    """The cache folder of a sweep: ``cache_dir`` if given, else :func:`default_cache_dir`."""
+    return Path(cache_dir).expanduser() if cache_dir else default_cache_dir(out)
 
 
 @dataclass
@@ -74,21 +82,24 @@ class SweepCachePolicy(CachePolicy):
     def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any) -> str:
         selected = self.key_inputs(inputs) if self.key_inputs else inputs
         payload = {"task": task_ctx.task.name, "code": code_version(), "inputs": selected}
-        key = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-        if self.expected_outputs is not None:
-            if not all(Path(path).exists() for path in self.expected_outputs(inputs)):
-                _forget_record(task_ctx.task, key)
-        return key
+        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+    def outputs_missing(self, inputs: dict[str, Any]) -> bool:
+        """True when a file the task writes for ``inputs`` is missing, so a cached record would lie."""
+        if self.expected_outputs is None:
+            return False
+        return not all(Path(path).exists() for path in self.expected_outputs(inputs))
 
 
-def _forget_record(task: Any, key: str) -> None:
-    storage = getattr(task, "result_storage", None)
-    if isinstance(storage, Path):
-        (storage / key).unlink(missing_ok=True)
+def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False, inputs: dict[str, Any] | None = None) -> Any:
+    """``task`` configured to keep its records under ``cache_dir`` (results + locks).
 
-
-def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False) -> Any:
-    """``task`` configured to keep its records under ``cache_dir`` (results + locks)."""
+    With ``inputs`` (the call's keyword arguments), a task whose output files for
+    those inputs are missing is refreshed: it runs again and rewrites them.
+    """
+    policy = task.cache_policy
+    if inputs is not None and isinstance(policy, SweepCachePolicy) and policy.outputs_missing(inputs):
+        refresh = True
     root = Path(cache_dir).expanduser().resolve()
     (root / "results").mkdir(parents=True, exist_ok=True)
     policy = task.cache_policy.configure(

@@ -16,7 +16,7 @@ import numpy as np
 from prefect import task
 
 import conv_core
-from convsweep.settings import ConvSetting, PoolSetting, conv_label, magnitude_pairs, pool_label
+from tasks.model import ConvSetting, PoolSetting, conv_label, magnitude_pairs, map_names, pool_label
 from tasks import files
 from tasks.caching import SweepCachePolicy
 from tasks.datasets import open_dataset
@@ -62,10 +62,7 @@ def compute_maps(
 
 def apply_pool(feature_map: np.ndarray, pool: dict[str, Any]) -> np.ndarray:
     """Pool (N, H, W) maps with a ``PoolSetting`` in plain form; mode 'none' returns them as they are."""
-    setting = PoolSetting.from_plain(pool)
-    if setting.mode == "none":
-        return feature_map
-    return conv_core.pool2d(feature_map, setting.size, stride=setting.stride, mode=setting.mode, padding=setting.padding)
+    return PoolSetting.from_plain(pool).apply(feature_map)
 
 
 def summarize(values: np.ndarray) -> dict[str, float]:
@@ -112,11 +109,7 @@ def _chunk_outputs(inputs: dict[str, Any]) -> list[Path]:
     if inputs["maps_dir"] is None:
         return []
     start, stop = inputs["chunk"]
-    return [map_path(inputs["maps_dir"], name, start, stop) for name in _map_names(inputs["kernels"])]
-
-
-def _map_names(kernels: dict[str, Any]) -> list[str]:
-    return list(kernels) + list(magnitude_pairs(kernels))
+    return [map_path(inputs["maps_dir"], name, start, stop) for name in map_names(inputs["kernels"])]
 
 
 def map_path(maps_dir: str | Path, name: str, start: int, stop: int) -> Path:

@@ -27,7 +27,7 @@ from prefect.artifacts import (
 )
 
 import conv_core
-from convsweep.settings import ConvSetting, PoolSetting, conv_label, pair_label, padding_label, to_plain
+from tasks.model import ConvSetting, PoolSetting, conv_label, pair_label, padding_label, to_plain
 from tasks import files, render
 from tasks.caching import SweepCachePolicy
 from tasks.compute import merge_summaries

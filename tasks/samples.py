@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from convsweep.settings import conv_label, magnitude_pairs, pool_label
+from tasks.model import conv_label, magnitude_pairs, map_names, pool_label
 from tasks import files, render
 from tasks.caching import SweepCachePolicy
 from tasks.compute import apply_pool, compute_maps, open_selection
@@ -27,7 +27,7 @@ def sample_paths(out_dir: str | Path, conv: dict[str, Any], kernels: dict[str, A
     """Every file the task writes, by stage name ``<index>-<stage>``, plus ``contact``."""
     label = conv_label(conv)
     folder = Path(out_dir) / "samples" / label
-    maps = list(kernels) + list(magnitude_pairs(kernels))
+    maps = map_names(kernels)
     stages = ["input"] + maps + [f"{name}-{pool_label(pool)}" for name in maps for pool in pools if pool["mode"] != "none"]
     paths = {f"{index}-{stage}": folder / f"{index}-{stage}.png" for index in samples for stage in stages}
     paths["contact"] = Path(out_dir) / "contact" / f"{label}.png"

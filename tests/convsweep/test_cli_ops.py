@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from convsweep.commands import ops
-from convsweep.runners import (
+from convsweep.task_runners import (
     PrefectAPIUnreachable,
     check_runner_options,
     make_task_runner,
@@ -327,7 +327,7 @@ def test_require_reachable_api(health_server):
 def test_task_runner_from_options_keeps_the_flow_default_unless_asked():
     from prefect_dask import DaskTaskRunner
 
-    from convsweep.runners import task_runner_from_options
+    from convsweep.task_runners import task_runner_from_options
 
     assert task_runner_from_options() is None
     assert task_runner_from_options("threads", workers=2)._max_workers == 2

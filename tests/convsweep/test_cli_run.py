@@ -24,7 +24,7 @@ def recorded_task_runs(env: dict[str, str], cwd: Path) -> tuple[int, list[str]]:
 import json
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import FlowRunSort
-from convsweep.running import recorded_task_runs
+from convsweep.flow_runs import recorded_task_runs
 with get_client(sync_client=True) as client:
     flow_run = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
 runs = recorded_task_runs(flow_run.id)

@@ -15,7 +15,7 @@ import pandas as pd
 from tests.e2e.conftest import CHUNK_SIZE, IDX_IMAGES, stop_process, tree_bytes
 
 # Runs the sweep in a fresh process against the e2e server, like `convsweep sweep` does
-# (convsweep.running.run_sweep), with the task runner from convsweep.runners.  A
+# (convsweep.flow_runs.run_sweep), with the task runner from convsweep.runners.  A
 # LocalCluster subclass reports, as it closes, what its scheduler ran: proof that the
 # chunk tasks ran on the cluster's worker processes, not in the flow's process.
 SCRIPT = textwrap.dedent("""
@@ -31,8 +31,8 @@ SCRIPT = textwrap.dedent("""
 
     distributed.LocalCluster = RecordingLocalCluster  # make_task_runner names it "distributed.LocalCluster"
 
-    from convsweep.running import run_sweep
-    from convsweep.runners import make_task_runner
+    from convsweep.flow_runs import run_sweep
+    from convsweep.task_runners import make_task_runner
 
     if __name__ == "__main__":  # Dask's worker processes are spawned: they import this file again
         parameters, cache_dir, runner, workers = json.loads(sys.argv[1])
@@ -137,8 +137,8 @@ def test_sweep_on_an_existing_cluster_at_its_address(prefect_server, idx_dataset
 
         script = tmp_path / "run_on_cluster.py"
         script.write_text(textwrap.dedent(f"""
-            from convsweep.running import run_sweep
-            from convsweep.runners import make_task_runner
+            from convsweep.flow_runs import run_sweep
+            from convsweep.task_runners import make_task_runner
             if __name__ == "__main__":
                 result = run_sweep(dict(dataset="idx:{idx_dataset}", out="{tmp_path / 'out'}", name="on-cluster",
                                         strides=[1, 2], chunk_size={CHUNK_SIZE}, samples=[0]),

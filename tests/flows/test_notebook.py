@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from convsweep.running import wait_until_recorded
+from convsweep.flow_runs import wait_until_recorded
 from flows.notebook import NOTEBOOK_TASK_RUNS, notebook
 
 SOBEL_H = [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import conv_core
-from convsweep.running import wait_until_recorded
+from convsweep.flow_runs import wait_until_recorded
 from flows.sweep import sweep
 from tasks import caching
 

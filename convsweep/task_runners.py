@@ -1,4 +1,4 @@
-"""Where a sweep's chunk tasks run, and whether the Prefect API they report to is up.
+"""Where a sweep's chunk tasks run: the Prefect task runner behind ``--runner``.
 
 * :func:`make_task_runner` — the Prefect task runner behind ``--runner``:
   ``threads`` (default; numpy and OpenCV release the GIL), ``processes``
@@ -6,10 +6,9 @@
   an existing cluster at ``--dask-address``, else a ``LocalCluster`` of
   single-threaded worker processes).  The runner only changes *where* a task
   runs; the numbers a sweep writes are the same with every runner.
-* :func:`require_reachable_api` — when ``PREFECT_API_URL`` is set (environment
-  or Prefect profile), check ``<url>/health`` once, quickly (no retries), before
-  any work, and raise :class:`PrefectAPIUnreachable`: one line naming the URL,
-  the cause and what to do.
+
+Whether the Prefect API is up is :mod:`convsweep.api`'s concern; the typer
+options are in :mod:`convsweep.options`.
 """
 
 from __future__ import annotations
@@ -18,14 +17,12 @@ import os
 import re
 from typing import Any
 
+from convsweep.api import configured_api_url
+
 RUNNER_NAMES = ("threads", "processes", "dask")
 
 # What a Dask scheduler address looks like: protocol://host:port (IPv6 hosts in brackets).
 _DASK_ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
-
-
-class PrefectAPIUnreachable(RuntimeError):
-    """The configured Prefect API did not answer its health check (a runtime failure: exit 1)."""
 
 
 def _positive_workers(workers: Any) -> int | None:
@@ -256,97 +253,3 @@ def task_runner_from_options(
         return None
     name = runner if runner is not None else ("dask" if dask_address else "threads")
     return make_task_runner(name, dask_address=dask_address, workers=workers)
-
-
-def _runner_options() -> dict[str, Any]:
-    import typer
-
-    return {
-        "runner": typer.Option(
-            None, "--runner", help="Where chunk tasks run: threads (default), processes, or dask."
-        ),
-        "dask_address": typer.Option(
-            None, "--dask-address",
-            help="Run chunk tasks on the Dask cluster whose scheduler is at tcp://HOST:PORT (implies --runner dask); "
-            "without it, --runner dask starts a local cluster.",
-        ),
-        "workers": typer.Option(
-            None, "--workers", help="Threads, processes or local Dask workers (default: the number of CPUs)."
-        ),
-    }
-
-
-# Typer options shared by `convsweep sweep` and `convsweep serve` (as SweepOption is).
-RunnerOption = _runner_options()
-
-
-def configured_api_url() -> str | None:
-    """``PREFECT_API_URL`` as Prefect resolves it (environment, then the active profile), or None."""
-    from prefect.settings import get_current_settings
-
-    url = get_current_settings().api.url
-    return str(url).rstrip("/") if url else None
-
-
-def require_reachable_api(url: str | None = None, *, timeout: float = 5.0) -> str | None:
-    """Check that the Prefect API answers ``GET <url>/health``; return the URL checked.
-
-    Parameters
-    ----------
-    url
-        The API URL (``http://127.0.0.1:4200/api``); default: the configured
-        ``PREFECT_API_URL``.  When neither is set, Prefect runs flows against a
-        temporary local API and there is nothing to check: returns None.
-    timeout
-        Seconds for the connection and the answer (no retries).
-
-    Raises
-    ------
-    PrefectAPIUnreachable
-        One line naming the URL and the cause, e.g.
-        ``Prefect API at http://127.0.0.1:9/api is unreachable (connection refused) ...``.
-    """
-    import httpx
-
-    from prefect.settings import get_current_settings
-
-    target = (url or configured_api_url() or "").rstrip("/")
-    if not target:
-        return None
-    api = get_current_settings().api
-    headers = {}
-    if api.key is not None:
-        headers["Authorization"] = f"Bearer {api.key.get_secret_value()}"
-    elif api.auth_string is not None:
-        import base64
-
-        token = base64.b64encode(api.auth_string.get_secret_value().encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    hint = "start it with `convsweep server` or unset PREFECT_API_URL"
-    try:
-        response = httpx.get(
-            f"{target}/health",
-            headers=headers,
-            timeout=timeout,
-            verify=not api.tls_insecure_skip_verify,
-            follow_redirects=True,
-        )
-    except httpx.ConnectError as error:
-        cause = "connection refused" if "refused" in str(error).lower() else f"cannot connect: {error}"
-        raise PrefectAPIUnreachable(f"Prefect API at {target} is unreachable ({cause}); {hint}") from None
-    except httpx.TimeoutException:
-        raise PrefectAPIUnreachable(
-            f"Prefect API at {target} is unreachable (no answer within {timeout:g} s); {hint}"
-        ) from None
-    except httpx.HTTPError as error:
-        raise PrefectAPIUnreachable(
-            f"Prefect API at {target} is unreachable ({type(error).__name__}: {error}); {hint}"
-        ) from None
-    except (httpx.InvalidURL, ValueError) as error:  # a malformed URL
-        raise PrefectAPIUnreachable(f"PREFECT_API_URL={target!r} is not a usable URL ({error})") from None
-    if response.status_code != 200:
-        raise PrefectAPIUnreachable(
-            f"Prefect API at {target} answered HTTP {response.status_code} to /health; "
-            "check PREFECT_API_URL (it ends in /api for a local server)"
-        )
-    return target

@@ -95,8 +95,12 @@ def run_sweep(
             bar.update(bar_task, completed=done, total=total)
 
         report.progress_listeners.append(show)
+        if refresh:
+            parameters = {**parameters, "refresh": True}
+        if cache_dir is not None:
+            parameters = {**parameters, "cache_dir": cache_dir}
         try:
-            state = flow_to_run(**parameters, refresh=refresh, cache_dir=cache_dir, return_state=True)
+            state = flow_to_run(**parameters, return_state=True)
         finally:
             report.progress_listeners.remove(show)
     result = state.result()  # raises the flow's own exception when it failed

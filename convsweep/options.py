@@ -1,0 +1,144 @@
+"""Command-line options derived from the sweep model (``tasks.model.SweepParameters``).
+
+Every model field becomes a kebab-case option (``pool_sizes`` -> ``--pool-sizes``)
+with the field's description as help; lists are comma-separated text that the
+model parses (``--strides 1,2x1``), booleans are ``--x/--no-x`` switches, and
+``custom_kernels`` is the repeatable ``--kernel NAME=MATRIX``.  A new sweep
+parameter therefore needs no edit here.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from tasks.model import PARAMETER_NAMES, SweepParameters, load_config_file, parse_parameters
+
+# Short flags kept from the first CLI (the rest have none).
+SHORT_FLAGS = {"dataset": "-d", "limit": "-n", "kernels": "-k", "strides": "-s", "paddings": "-p", "out": "-o"}
+CUSTOM_KERNEL_OPTION = "kernel"  # --kernel NAME=MATRIX, repeatable -> custom_kernels
+
+
+def _default_text(default: Any) -> str:
+    if isinstance(default, list):
+        return ",".join("none" if item is None else str(item) for item in default) if default else "none"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return "none" if default is None else str(default)
+
+
+def _option(name: str, help_overrides: dict[str, str]) -> inspect.Parameter:
+    field = SweepParameters.model_fields[name]
+    help_text = help_overrides.get(name, field.description or "")
+    flag = "--" + name.replace("_", "-")
+    if name == "custom_kernels":
+        return inspect.Parameter(
+            CUSTOM_KERNEL_OPTION,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(None, "--kernel", help="A custom kernel NAME=1,2,1;0,0,0;-1,-2,-1 (repeatable)."),
+            annotation=Optional[list[str]],
+        )
+    if isinstance(field.default, bool):
+        option = typer.Option(None, f"{flag}/--no-{name.replace('_', '-')}", help=f"{help_text} (default {_default_text(field.default)})")
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[bool])
+    flags = [flag] + ([SHORT_FLAGS[name]] if name in SHORT_FLAGS else [])
+    # A default that says "none" is described by the help text itself.
+    default_text = f" (default {_default_text(field.default)})" if field.default not in (None, {}, [None]) else ""
+    option = typer.Option(None, *flags, help=f"{help_text}{default_text}")
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[str])
+
+
+def parse_custom_kernels(values: Optional[list[str]]) -> Optional[dict[str, str]]:
+    """``--kernel NAME=1,2,1;0,0,0;-1,-2,-1`` (repeatable) -> {NAME: matrix text}."""
+    if not values:
+        return None
+    kernels: dict[str, str] = {}
+    for value in values:
+        name, sep, matrix = value.partition("=")
+        if not sep or not name.strip() or not matrix.strip():
+            raise ValueError(f"--kernel {value!r} must look like NAME=1,2,1;0,0,0;-1,-2,-1")
+        kernels[name.strip()] = matrix.strip()
+    return kernels
+
+
+def _runner_options() -> dict[str, Any]:
+    return {
+        "runner": typer.Option(
+            None, "--runner", help="Where chunk tasks run: threads (default), processes, or dask."
+        ),
+        "dask_address": typer.Option(
+            None, "--dask-address",
+            help="Run chunk tasks on the Dask cluster whose scheduler is at tcp://HOST:PORT (implies --runner dask); "
+            "without it, --runner dask starts a local cluster.",
+        ),
+        "workers": typer.Option(
+            None, "--workers", help="Threads, processes or local Dask workers (default: the number of CPUs)."
+        ),
+    }
+
+
+# Typer options of the task runner, shared by `convsweep sweep` and `convsweep serve`.
+RunnerOption = _runner_options()
+
+
+def with_sweep_options(
+    *, exclude: tuple[str, ...] = (), help_overrides: dict[str, str] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a typer command every sweep option (plus ``--config``) after its own.
+
+    The command is called as ``fn(given, **own_options)``, where ``given`` maps
+    parameter names to the values given on the command line (not yet merged
+    with a config file: see :func:`sweep_parameters`).
+    """
+    overrides = help_overrides or {}
+    names = [name for name in PARAMETER_NAMES if name not in exclude]
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        own = [parameter for name, parameter in inspect.signature(fn).parameters.items() if name != "given"]
+        model_options = [_option(name, overrides) for name in names]
+        config = inspect.Parameter(
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(None, "--config", "-c", help="A saved sweep: YAML or JSON with the parameters."),
+            annotation=Optional[Path],
+        )
+        option_names = {parameter.name for parameter in model_options} | {"config"}
+
+        @functools.wraps(fn)
+        def command(**values: Any) -> Any:
+            given: dict[str, Any] = {
+                name: values[name] for name in names if name != "custom_kernels" and values.get(name) is not None
+            }
+            if "custom_kernels" in names:
+                kernels = parse_custom_kernels(values.get(CUSTOM_KERNEL_OPTION))
+                if kernels is not None:
+                    given["custom_kernels"] = kernels
+            given["config"] = values.get("config")
+            return fn(given, **{name: value for name, value in values.items() if name not in option_names})
+
+        parameters = model_options + [config] + [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) for parameter in own]
+        command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        del command.__wrapped__
+        return command
+
+    return decorate
+
+
+def sweep_parameters(given: dict[str, Any]) -> dict[str, Any]:
+    """Config file (``given['config']``) < options given; validated, in plain form for the flow.
+
+    Raises ValueError (one line naming the file or the option and the value) before Prefect starts.
+    """
+    given = dict(given)
+    config = given.pop("config", None)
+    parameters: dict[str, Any] = load_config_file(config) if config is not None else {}
+    parameters.update(given)
+    if parameters.get("custom_kernels") and "kernels" not in parameters:
+        # Custom kernels alone replace the default Sobel pair.
+        parameters["kernels"] = []
+    return parse_parameters(**parameters).to_parameters()

@@ -1,0 +1,53 @@
+"""The sweep model: parameters, the settings they expand into, and their plain JSON form.
+
+Pure (no Prefect, no file writes): the tasks, the flows and the CLI all build on it.
+"""
+
+from tasks.model.config_file import load_config_file
+from tasks.model.parameters import (
+    PAD_MODES,
+    PARAMETER_NAMES,
+    POOL_MODES,
+    SPLITS,
+    SweepParameters,
+    build_settings,
+    default_sweep_name,
+    parse_parameters,
+)
+from tasks.model.plain import canonical_json, to_plain
+from tasks.model.settings import (
+    MAGNITUDE_PAIRS,
+    ConvSetting,
+    PoolSetting,
+    conv_label,
+    magnitude_pairs,
+    map_names,
+    padding_label,
+    pair_label,
+    pool_label,
+)
+from tasks.model.values import check_safe_name
+
+__all__ = [
+    "MAGNITUDE_PAIRS",
+    "PAD_MODES",
+    "PARAMETER_NAMES",
+    "POOL_MODES",
+    "SPLITS",
+    "ConvSetting",
+    "PoolSetting",
+    "SweepParameters",
+    "build_settings",
+    "canonical_json",
+    "check_safe_name",
+    "conv_label",
+    "default_sweep_name",
+    "load_config_file",
+    "magnitude_pairs",
+    "map_names",
+    "padding_label",
+    "pair_label",
+    "parse_parameters",
+    "pool_label",
+    "to_plain",
+]

@@ -1,0 +1,508 @@
+"""The sweep model: every sweep parameter defined once.
+
+:class:`SweepParameters` holds each parameter's name, default, description,
+parser and JSON schema.  Everything else is derived from it:
+
+* the sweep flow's signature, so the flow's parameters, Prefect's parameter
+  validation, the deployment's parameter schema and the UI's "Custom run" form
+  (``flows.sweep``);
+* the command-line options of ``convsweep sweep`` and ``convsweep serve``
+  (``convsweep.options``);
+* config files (:func:`tasks.model.config_file.load_config_file`).
+
+A bad value fails the same way everywhere, before any work: a ``ValueError``
+naming the parameter and the value (:func:`parse_parameters`); in a run started
+from the UI, Prefect's parameter validation refuses it with the same message.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Callable
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+import conv_core
+from conv_core import kernels as kernel_library
+from tasks.model import values
+from tasks.model.plain import to_plain
+from tasks.model.settings import ConvSetting, PoolSetting, map_names, padding_label, pair_label
+
+SPLITS = ("train", "test", "all")
+PAD_MODES = conv_core.PAD_MODES
+POOL_MODES = (*conv_core.POOL_MODES, "none")  # 'none' keeps the conv map unpooled
+_ERROR_TYPE = "convsweep"
+
+
+def _refuse(message: str) -> PydanticCustomError:
+    # A custom error keeps our message as it is (pydantic would prefix "Value error, ").
+    return PydanticCustomError(_ERROR_TYPE, "{message}", {"message": message})
+
+
+def _parser(parse: Callable[[Any, str], Any]) -> BeforeValidator:
+    """``parse(value, argument)`` as a pydantic validator whose errors are our one-line messages."""
+
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        try:
+            return parse(value, info.field_name)
+        except (ValueError, TypeError) as error:
+            raise _refuse(str(error)) from None
+
+    return BeforeValidator(validate)
+
+
+def _each(parse_item: Callable[..., Any], *, allow_empty: bool = False) -> Callable[[Any, str], list[Any]]:
+    return lambda value, argument: [
+        parse_item(item, argument=argument) for item in values.as_list(value, argument=argument, allow_empty=allow_empty)
+    ]
+
+
+def _plain_pair(pair: tuple[int, int] | None) -> Any:
+    # What a person would write: 2 for (2, 2), [2, 1] otherwise.
+    if pair is None:
+        return None
+    return pair[0] if pair[0] == pair[1] else list(pair)
+
+
+def _plain_padding(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+# JSON schemas of the value kinds, for the deployment's parameter schema and the UI's form.
+_PAIR_ITEM = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "string", "pattern": r"^\d+(x\d+)?$"},
+        {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 2},
+    ]
+}
+_PADDING_ITEM = {
+    "anyOf": [
+        {"type": "string", "examples": ["valid", "same", "full", "1", "1x2", "0x1x1x0"]},
+        {"type": "integer", "minimum": 0},
+        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 4},
+    ]
+}
+
+
+def _list_schema(item: dict[str, Any]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "array", "items": item})
+
+
+def _enum_list_schema(allowed: tuple[str, ...]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "array", "items": {"type": "string", "enum": list(allowed)}, "uniqueItems": True})
+
+
+PairList = Annotated[
+    Any,
+    _parser(_each(values.positive_pair)),
+    PlainSerializer(lambda pairs: [_plain_pair(pair) for pair in pairs]),
+    _list_schema(_PAIR_ITEM),
+]
+OptionalPairList = Annotated[
+    Any,
+    _parser(
+        _each(
+            lambda item, argument: None
+            if item is None or (isinstance(item, str) and item.strip().lower() in ("", "none", "size"))
+            else values.positive_pair(item, argument=argument)
+        )
+    ),
+    PlainSerializer(lambda pairs: [_plain_pair(pair) for pair in pairs]),
+    _list_schema({"anyOf": [*_PAIR_ITEM["anyOf"], {"type": "null"}]}),
+]
+ResizeList = Annotated[
+    Any,
+    _parser(_each(values.resize_size)),
+    PlainSerializer(lambda sizes: ["native" if size is None else _plain_pair(size) for size in sizes]),
+    _list_schema({"anyOf": [{"type": "string", "examples": ["native", "27", "32x32"]}, *_PAIR_ITEM["anyOf"][0:1]]}),
+]
+PaddingList = Annotated[
+    Any,
+    _parser(_each(values.padding)),
+    PlainSerializer(lambda paddings: [_plain_padding(item) for item in paddings]),
+    _list_schema(_PADDING_ITEM),
+]
+PoolPaddingList = Annotated[
+    Any,
+    _parser(_each(lambda item, argument: values.padding(item, argument=argument, allow_full=False))),
+    PlainSerializer(lambda paddings: [_plain_padding(item) for item in paddings]),
+    _list_schema(_PADDING_ITEM),
+]
+PadModeList = Annotated[
+    Any,
+    _parser(_each(lambda item, argument: values.choice(item, argument=argument, allowed=PAD_MODES))),
+    _enum_list_schema(PAD_MODES),
+]
+PoolModeList = Annotated[
+    Any,
+    _parser(_each(lambda item, argument: values.choice(item, argument=argument, allowed=POOL_MODES))),
+    _enum_list_schema(POOL_MODES),
+]
+Count = Annotated[
+    Any,
+    _parser(lambda value, argument: values.optional_count(value, argument=argument)),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}),
+]
+PositiveCount = Annotated[
+    Any,
+    _parser(lambda value, argument: values.optional_count(value, argument=argument, minimum=1)),
+    WithJsonSchema({"type": "integer", "minimum": 1}),
+]
+Limit = Annotated[
+    Any,
+    _parser(lambda value, argument: _limit(value)),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}),
+]
+CountList = Annotated[
+    Any,
+    _parser(
+        lambda value, argument: [
+            values.optional_count(item, argument=argument)
+            for item in values.as_list(value, argument=argument, allow_empty=True)
+            if item is not None
+        ]
+    ),
+    _list_schema({"type": "integer", "minimum": 0}),
+]
+Classes = Annotated[
+    Any,
+    _parser(lambda value, argument: _classes(value)),
+    WithJsonSchema(
+        {"anyOf": [{"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}}, {"type": "null"}]}
+    ),
+]
+NameList = Annotated[
+    Any,
+    _parser(
+        lambda value, argument: [
+            str(item).strip()
+            for item in values.as_list(value, argument=argument, allow_empty=True)
+            if item not in (None, "")
+        ]
+    ),
+    _list_schema({"type": "string", "examples": kernel_library.names()}),
+]
+KernelTexts = Annotated[
+    Any,
+    _parser(lambda value, argument: _custom_kernels(value)),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string", "examples": ["1,0,-1;2,0,-2;1,0,-1"]},
+                    {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+                ]
+            },
+        }
+    ),
+]
+Boolean = Annotated[
+    Any,
+    _parser(lambda value, argument: values.boolean(value, argument=argument)),
+    WithJsonSchema({"type": "boolean"}),
+]
+Folder = Annotated[
+    Any,
+    _parser(lambda value, argument: values.absolute_path(value, argument=argument)),
+    PlainSerializer(str),
+    WithJsonSchema({"type": "string"}),
+]
+OptionalFolder = Annotated[
+    Any,
+    _parser(lambda value, argument: None if value in (None, "") else values.absolute_path(value, argument=argument)),
+    PlainSerializer(lambda path: None if path is None else str(path)),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]}),
+]
+SweepName = Annotated[
+    Any,
+    _parser(lambda value, argument: None if value is None else values.check_safe_name(value, argument=argument)),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"}, {"type": "null"}]}),
+]
+Split = Annotated[
+    Any,
+    _parser(lambda value, argument: _split(value)),
+    WithJsonSchema({"type": "string", "enum": list(SPLITS)}),
+]
+DatasetText = Annotated[
+    Any,
+    _parser(lambda value, argument: _dataset(value)),
+    WithJsonSchema({"type": "string", "examples": ["fashion_mnist", "mnist", "idx:/data/mnist", "images:/data/photos"]}),
+]
+
+
+def _limit(value: Any) -> int | None:
+    limit = values.optional_count(value, argument="limit")
+    if limit == 0:
+        raise ValueError("limit=0 selects no image: give a positive limit")
+    return limit
+
+
+def _split(value: Any) -> str:
+    split = str(value).strip().lower()
+    if split not in SPLITS:
+        raise ValueError(f"split={value!r} must be one of {', '.join(SPLITS)}")
+    return split
+
+
+def _classes(value: Any) -> tuple[int | str, ...] | None:
+    # Labels (ints) or class names ("Sneaker"); names are matched when the data is opened.
+    if value is None:
+        return None
+    return tuple(
+        item.strip()
+        if isinstance(item, str) and not item.strip().isdigit()
+        else values.optional_count(item, argument="classes")
+        for item in values.as_list(value, argument="classes")
+    )
+
+
+def _custom_kernels(value: Any) -> dict[str, Any]:
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"custom_kernels={value!r} must map a kernel name to its matrix")
+    return {str(name): matrix for name, matrix in value.items()}
+
+
+def _dataset(value: Any) -> str:
+    # Imported here: the dataset package reads files, the model only checks the spec.
+    from tasks.datasets import parse_spec
+
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        raise ValueError("dataset='' is empty: give a dataset spec such as 'fashion_mnist'")
+    spec = parse_spec(text)
+    if spec.path is None:
+        return text
+    if not spec.path.is_dir():
+        raise ValueError(f"dataset={text!r}: folder {spec.path} does not exist")
+    # Recorded runs must repeat from any folder: the path is made absolute.
+    return f"{spec.kind}:{spec.path.expanduser().absolute()}"
+
+
+def default_sweep_name(dataset: str, split: str) -> str:
+    """``fashion_mnist-test``; for path specs the folder's name (``idx:/data/mnist`` -> ``idx-mnist-test``)."""
+    kind, _, path = dataset.partition(":")
+    base = kind if not path else f"{kind}-{Path(path.rstrip('/')).name or 'root'}"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-") or "sweep"
+    return f"{safe}-{split}"
+
+
+class SweepParameters(BaseModel):
+    """A validated sweep: what to read, which settings to run, where to write."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False)
+
+    # What to read
+    dataset: DatasetText = Field(
+        "fashion_mnist", description="fashion_mnist, mnist, idx:FOLDER, images:FOLDER or sample."
+    )
+    split: Split = Field("test", description="train, test or all (train then test).")
+    start: Count = Field(None, description="First image of the slice (position in the split).")
+    stop: Count = Field(None, description="End of the slice (exclusive).")
+    limit: Limit = Field(None, description="At most this many images (after the slice and the class filter).")
+    classes: Classes = Field(None, description="Only these labels or class names, e.g. 0,3,7 or Sneaker,Bag.")
+    # Conv settings (their Cartesian product)
+    resize: ResizeList = Field(["native"], description="Sizes to resize to first: native, an int or HxW.")
+    kernels: NameList = Field(
+        ["sobel_h", "sobel_v"], description="Built-in kernels (see `convsweep kernels`); custom kernels are added."
+    )
+    custom_kernels: KernelTexts = Field(
+        {}, description="Custom kernels: name -> matrix text '1,0,-1;2,0,-2;1,0,-1' (rows split by ';')."
+    )
+    strides: PairList = Field([1, 2, 3], description="Conv strides: ints or HxW.")
+    paddings: PaddingList = Field(
+        ["valid", "same"], description="Conv paddings: valid, same (Keras), full, an int, PHxPW or TxBxLxR."
+    )
+    pad_modes: PadModeList = Field(["zeros"], description="How padding is filled: zeros, reflect, replicate.")
+    dilations: PairList = Field([1], description="Kernel dilations: ints or HxW.")
+    # Pool settings (their Cartesian product)
+    pool_modes: PoolModeList = Field(["max", "avg"], description="Pooling: max, avg, none (the conv map itself).")
+    pool_sizes: PairList = Field([2], description="Pool window sizes: ints or HxW.")
+    pool_strides: OptionalPairList = Field([None], description="Pool strides (default: the window size).")
+    pool_paddings: PoolPaddingList = Field(["valid"], description="Pool paddings: valid, same, an int or PHxPW.")
+    # What to write
+    samples: CountList = Field([0, 1, 2, 3], description="Indices of the images drawn as PNGs at every stage.")
+    chunk_size: PositiveCount = Field(10_000, description="Images per task run.")
+    keep_maps: Boolean = Field(False, description="Also write the full feature maps as .npy files.")
+    out: Folder = Field("outputs", description="Output root; the sweep writes OUT/NAME/.")
+    name: SweepName = Field(None, description="Sweep name: the output folder (default: dataset and split).")
+    # How to run
+    refresh: Boolean = Field(False, description="Recompute every task, ignoring cached results.")
+    cache_dir: OptionalFolder = Field(None, description="Where task results are cached (default OUT/.cache).")
+
+    _kernel_matrices: dict[str, tuple[tuple[float, ...], ...]] = PrivateAttr(default_factory=dict)
+    _conv_settings: tuple[ConvSetting, ...] = PrivateAttr(default=())
+    _pool_settings: tuple[PoolSetting, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _expand(self) -> SweepParameters:
+        try:
+            self._check_and_expand()
+        except (ValueError, TypeError) as error:
+            raise _refuse(str(error)) from None
+        return self
+
+    def _check_and_expand(self) -> None:
+        if self.start is not None and self.stop is not None and self.stop <= self.start:
+            raise ValueError(f"stop={self.stop} must be greater than start={self.start}")
+
+        matrices: dict[str, tuple[tuple[float, ...], ...]] = {}
+        for name in self.kernels:
+            if name not in kernel_library.names() and name not in self.custom_kernels:
+                raise ValueError(f"kernels: unknown kernel {name!r}; known: {', '.join(kernel_library.names())}")
+            if name in kernel_library.names():
+                matrices[name] = values.kernel_matrix(name, kernel_library.get(name))
+        for name, matrix in self.custom_kernels.items():
+            if name in kernel_library.names():
+                raise ValueError(f"kernel {name!r} is a built-in kernel name: give the custom kernel another name")
+            matrices[name] = values.kernel_matrix(name, matrix)
+        if not matrices:
+            raise ValueError("kernels: no kernel given")
+        self._kernel_matrices = matrices
+
+        self._conv_settings = tuple(
+            dict.fromkeys(
+                ConvSetting(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation)
+                for resize in self.resize
+                for stride in self.strides
+                for padding in self.paddings
+                for pad_mode in self.pad_modes
+                for dilation in self.dilations
+            )
+        )
+        pools: list[PoolSetting] = []
+        for mode in self.pool_modes:
+            if mode == "none":
+                pools.append(PoolSetting("none", None, None, None))
+                continue
+            for size in self.pool_sizes:
+                for stride in self.pool_strides:
+                    for padding in self.pool_paddings:
+                        if not isinstance(padding, str):
+                            # Explicit pool padding is bounded by the window (size // 2), whatever the image.
+                            try:
+                                conv_core.resolve_pool_padding(
+                                    padding, image_size=(4 * size[0], 4 * size[1]), pool_size=size
+                                )
+                            except ValueError as error:
+                                raise ValueError(
+                                    f"pool_paddings={padding_label(padding)!r} with pool size {pair_label(size)}: {error}"
+                                ) from None
+                        pools.append(PoolSetting(mode, size, stride or size, padding))
+        self._pool_settings = tuple(dict.fromkeys(pools))
+        if self.name is None:
+            self.name = default_sweep_name(self.dataset, self.split)
+
+    # --- what the sweep expands into -------------------------------------------------------
+
+    @property
+    def kernel_matrices(self) -> dict[str, tuple[tuple[float, ...], ...]]:
+        """Every kernel of the sweep, built-in then custom: name -> rows."""
+        return dict(self._kernel_matrices)
+
+    @property
+    def conv_settings(self) -> tuple[ConvSetting, ...]:
+        return self._conv_settings
+
+    @property
+    def pool_settings(self) -> tuple[PoolSetting, ...]:
+        return self._pool_settings
+
+    @property
+    def map_names(self) -> list[str]:
+        """Every output map: each kernel, then the magnitude of each h/v pair present."""
+        return map_names(self._kernel_matrices)
+
+    @property
+    def n_configurations(self) -> int:
+        return len(self._conv_settings) * len(self._pool_settings)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.out / self.name
+
+    def selection(self) -> dict[str, Any]:
+        """Keyword arguments for ``tasks.datasets.open_dataset``."""
+        return {
+            "split": self.split,
+            "start": self.start,
+            "stop": self.stop,
+            "limit": self.limit,
+            "classes": list(self.classes) if self.classes is not None else None,
+        }
+
+    def check_shapes(self, *, height: int, width: int) -> None:
+        """Raise ValueError, before any work, for a setting that cannot run on (height, width) images."""
+        problems = []
+        for conv in self._conv_settings:
+            size = conv.resize or (height, width)
+            for name, matrix in self._kernel_matrices.items():
+                try:
+                    _, conv_shape = conv.output(size, (len(matrix), len(matrix[0])))
+                    for pool in self._pool_settings:
+                        pool.output(conv_shape)
+                except ValueError as error:
+                    problems.append(f"{conv.label} with kernel {name}: {error}")
+        if problems:
+            shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            raise ValueError(f"impossible settings for {height}x{width} images: {shown}")
+
+    def to_parameters(self) -> dict[str, Any]:
+        """Every parameter in plain JSON form, as a flow run records it (absolute paths, resolved name)."""
+        return to_plain(self.model_dump(mode="json"))
+
+
+PARAMETER_NAMES = tuple(SweepParameters.model_fields)
+# List parameters: None given for one of these means "the default" (e.g. an option not given).
+_LIST_PARAMETERS = {
+    name for name, field in SweepParameters.model_fields.items() if isinstance(field.default, (list, dict))
+}
+
+
+def one_line(error: ValidationError, *, where: str = "") -> str:
+    """The first problem of a validation error as one line (our messages name the parameter)."""
+    first = error.errors()[0]
+    if first["type"] == _ERROR_TYPE:
+        message = first["msg"]
+    else:
+        location = ".".join(str(part) for part in first["loc"])
+        message = f"{location}: {first['msg']}" if location else first["msg"]
+    return f"{where}{message}"
+
+
+def parse_parameters(*, where: str = "", **given: Any) -> SweepParameters:
+    """Validate sweep parameters (see :class:`SweepParameters`); None for a list parameter means its default.
+
+    Raises
+    ------
+    ValueError
+        One line naming the parameter and the value (prefixed by ``where``, e.g. a config file).
+    """
+    unknown = set(given) - set(PARAMETER_NAMES)
+    if unknown:
+        raise ValueError(f"{where}unknown sweep parameter(s): {', '.join(sorted(unknown))}")
+    present = {key: value for key, value in given.items() if not (value is None and key in _LIST_PARAMETERS)}
+    try:
+        return SweepParameters(**present)
+    except ValidationError as error:
+        raise ValueError(one_line(error, where=where)) from None
+
+
+# The name the rest of the code and the tests have known it by.
+build_settings = parse_parameters

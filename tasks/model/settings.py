@@ -1,0 +1,178 @@
+"""The settings a sweep expands into: conv settings, pool settings and the maps they make.
+
+A sweep is the Cartesian product of
+
+* **conv settings** (:class:`ConvSetting`): resize x stride x padding x pad mode
+  x dilation — one pass of every kernel over the images;
+* **pool settings** (:class:`PoolSetting`): pool mode x size x stride x padding,
+  applied to every map a conv setting produces.
+
+Tasks receive them in plain JSON form (``to_plain``/``from_plain``) and name
+files and table rows by their ``label``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
+
+import conv_core
+from tasks.model.plain import to_plain
+
+Padding = str | int | tuple[int, ...]
+
+# h/v kernel pairs whose magnitude sqrt(h² + v²) is reported as its own map.
+MAGNITUDE_PAIRS = {
+    "sobel": ("sobel_h", "sobel_v"),
+    "scharr": ("scharr_h", "scharr_v"),
+    "prewitt": ("prewitt_h", "prewitt_v"),
+}
+
+
+def magnitude_pairs(kernel_names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """The h/v pairs whose both kernels are in ``kernel_names``, e.g. {'sobel': ('sobel_h', 'sobel_v')}."""
+    present = set(kernel_names)
+    return {name: pair for name, pair in MAGNITUDE_PAIRS.items() if set(pair) <= present}
+
+
+def map_names(kernel_names: Iterable[str]) -> list[str]:
+    """Every output map of a conv setting: each kernel, then the magnitude of each h/v pair present."""
+    names = list(kernel_names)
+    return names + list(magnitude_pairs(names))
+
+
+def padding_label(padding: Padding) -> str:
+    """Padding as the user gave it, for CSV cells and file names: 'same', '1', '1x2', '0x1x2x3'."""
+    if isinstance(padding, (tuple, list)):
+        return "x".join(str(item) for item in padding)
+    return str(padding)
+
+
+def pair_label(pair: tuple[int, int]) -> str:
+    """'2' for (2, 2), '1x2' for (1, 2)."""
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def _pair_or_none(value: Any) -> tuple[int, int] | None:
+    return None if value is None else tuple(value)
+
+
+def _padding_from_plain(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@dataclass(frozen=True)
+class ConvSetting:
+    """One pass of every kernel: resize, then cross-correlate with stride/padding/dilation."""
+
+    resize: tuple[int, int] | None
+    stride: tuple[int, int]
+    padding: Padding
+    pad_mode: str
+    dilation: tuple[int, int]
+
+    def output(self, image_size: tuple[int, int], kernel_size: tuple[int, int]):
+        """``((top, bottom, left, right), (conv_h, conv_w))`` on ``image_size`` images (after resize).
+
+        Raises ValueError (from conv_core) when the kernel cannot fit.
+        """
+        pads = conv_core.resolve_padding(
+            self.padding, image_size=image_size, kernel_size=kernel_size, stride=self.stride, dilation=self.dilation
+        )
+        shape = tuple(
+            conv_core.output_size(
+                image_size[axis],
+                kernel_size[axis],
+                stride=self.stride[axis],
+                padding=pads[2 * axis : 2 * axis + 2],
+                dilation=self.dilation[axis],
+            )
+            for axis in (0, 1)
+        )
+        return pads, shape
+
+    @property
+    def label(self) -> str:
+        """A short, path-safe id, e.g. ``r27-s2-psame-zeros-d1``."""
+        resize = "native" if self.resize is None else pair_label(self.resize)
+        return (
+            f"r{resize}-s{pair_label(self.stride)}-p{padding_label(self.padding)}"
+            f"-{self.pad_mode}-d{pair_label(self.dilation)}"
+        )
+
+    def to_plain(self) -> dict[str, Any]:
+        return to_plain(asdict(self))
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any]) -> ConvSetting:
+        """Inverse of :meth:`to_plain` (lists back to tuples), e.g. in a task's inputs."""
+        return cls(
+            resize=_pair_or_none(plain["resize"]),
+            stride=tuple(plain["stride"]),
+            padding=_padding_from_plain(plain["padding"]),
+            pad_mode=plain["pad_mode"],
+            dilation=tuple(plain["dilation"]),
+        )
+
+
+@dataclass(frozen=True)
+class PoolSetting:
+    """Pooling applied to every map of a conv setting; mode 'none' keeps the conv map."""
+
+    mode: str
+    size: tuple[int, int] | None
+    stride: tuple[int, int] | None
+    padding: Padding | None
+
+    def output(self, map_size: tuple[int, int]):
+        """``((top, bottom, left, right), (pool_h, pool_w))`` on (map_size) conv maps; mode 'none' keeps them.
+
+        Raises ValueError (from conv_core) when the window cannot fit.
+        """
+        if self.mode == "none":
+            return (0, 0, 0, 0), tuple(map_size)
+        pads = conv_core.resolve_pool_padding(
+            self.padding, image_size=map_size, pool_size=self.size, stride=self.stride
+        )
+        shape = tuple(
+            conv_core.output_size(
+                map_size[axis], self.size[axis], stride=self.stride[axis], padding=pads[2 * axis : 2 * axis + 2]
+            )
+            for axis in (0, 1)
+        )
+        return pads, shape
+
+    def apply(self, feature_map):
+        """Pool (N, H, W) maps; mode 'none' returns them as they are."""
+        if self.mode == "none":
+            return feature_map
+        return conv_core.pool2d(feature_map, self.size, stride=self.stride, mode=self.mode, padding=self.padding)
+
+    @property
+    def label(self) -> str:
+        if self.mode == "none":
+            return "nopool"
+        return f"{self.mode}{pair_label(self.size)}-s{pair_label(self.stride)}-p{padding_label(self.padding)}"
+
+    def to_plain(self) -> dict[str, Any]:
+        return to_plain(asdict(self))
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, Any]) -> PoolSetting:
+        """Inverse of :meth:`to_plain`."""
+        return cls(
+            plain["mode"],
+            _pair_or_none(plain["size"]),
+            _pair_or_none(plain["stride"]),
+            _padding_from_plain(plain["padding"]),
+        )
+
+
+def conv_label(plain: dict[str, Any]) -> str:
+    """The label of a conv setting in plain form (as tasks receive it)."""
+    return ConvSetting.from_plain(plain).label
+
+
+def pool_label(plain: dict[str, Any]) -> str:
+    """The label of a pool setting in plain form."""
+    return PoolSetting.from_plain(plain).label
