@@ -18,13 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from convsweep.commands import ops
-from convsweep.task_runners import (
-    PrefectAPIUnreachable,
-    check_runner_options,
-    make_task_runner,
-    require_reachable_api,
-)
+from convsweep.api import PrefectAPIUnreachable, require_reachable_api
+from convsweep.commands import serve, server
+from convsweep.task_runners import check_runner_options, make_task_runner
 from tests.convsweep.conftest import run_convsweep
 
 
@@ -152,7 +148,7 @@ def test_load_serve_config_merges_defaults_and_fixes_paths(tmp_path, idx_folder)
             limit: 10
             cache-dir: cache
     """))
-    nightly, hourly = ops.load_serve_config(config)
+    nightly, hourly = serve.load_serve_config(config)
     assert (nightly.name, nightly.cron, nightly.timezone, nightly.interval) == ("nightly", "0 3 * * *", "Europe/Berlin", None)
     assert nightly.parameters["strides"] == [2] and nightly.parameters["paddings"] == ["same"]
     assert nightly.parameters["name"] == "nightly"
@@ -180,30 +176,30 @@ def test_load_serve_config_names_the_bad_entry(tmp_path, text, expected):
     config = tmp_path / "serve.yaml"
     config.write_text(text)
     with pytest.raises(ValueError) as raised:
-        ops.load_serve_config(config)
+        serve.load_serve_config(config)
     assert expected in str(raised.value), str(raised.value)
 
 
 def test_check_schedule_accepts_one_valid_schedule():
-    assert ops.check_schedule(cron=" 0 3 * * * ", interval=None, timezone=None, where="t") == ("0 3 * * *", None, None)
-    assert ops.check_schedule(cron=None, interval=90, timezone="UTC", where="t") == (None, 90.0, "UTC")
+    assert serve.check_schedule(cron=" 0 3 * * * ", interval=None, timezone=None, where="t") == ("0 3 * * *", None, None)
+    assert serve.check_schedule(cron=None, interval=90, timezone="UTC", where="t") == (None, 90.0, "UTC")
     with pytest.raises(TypeError, match="interval='60'"):
-        ops.check_schedule(cron=None, interval="60", timezone=None, where="t")
+        serve.check_schedule(cron=None, interval="60", timezone=None, where="t")
 
 
 def test_server_command_binds_loopback_unless_told(monkeypatch):
     monkeypatch.delenv("PREFECT_UI_API_URL", raising=False)
-    command, env = ops.server_command(host="127.0.0.1", port=4300, database_url=None)
+    command, env = server.server_command(host="127.0.0.1", port=4300, database_url=None)
     assert command[:5] == [sys.executable, "-m", "prefect", "server", "start"]
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--port") + 1] == "4300"
     assert "--analytics-off" in command
     assert env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4300/api"
-    _, env = ops.server_command(host="0.0.0.0", port=4200, database_url="postgresql+asyncpg://u:p@db:5432/prefect")
+    _, env = server.server_command(host="0.0.0.0", port=4200, database_url="postgresql+asyncpg://u:p@db:5432/prefect")
     assert env["PREFECT_API_DATABASE_CONNECTION_URL"] == "postgresql+asyncpg://u:p@db:5432/prefect"
     assert "PREFECT_UI_API_URL" not in env  # a remote UI must be told its address (README)
-    assert ops.is_loopback("127.0.0.1") and ops.is_loopback("::1") and ops.is_loopback("localhost")
-    assert not ops.is_loopback("0.0.0.0") and not ops.is_loopback("192.168.1.10")
+    assert server.is_loopback("127.0.0.1") and server.is_loopback("::1") and server.is_loopback("localhost")
+    assert not server.is_loopback("0.0.0.0") and not server.is_loopback("192.168.1.10")
 
 
 # --- task runners ------------------------------------------------------------------------
