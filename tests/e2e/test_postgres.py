@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import (
+    CHUNK_SIZE,
     PrefectServer,
     _wait_healthy,
     free_port,
@@ -45,6 +46,9 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_START_TIMEOUT = 90.0
 SWEEPS = 4
 LOAD_TIMEOUT = 900.0
+# Images per chunk of every run of the load: 16 -> 3 chunks of the 40 images (20 task runs a run).
+# CONVSWEEP_E2E_LOAD_CHUNK_SIZE=2 gives 20 chunks (88 task runs a run) for a heavier load.
+LOAD_CHUNK_SIZE = int(os.environ.get("CONVSWEEP_E2E_LOAD_CHUNK_SIZE", CHUNK_SIZE))
 
 # What must not appear in any output: SQLite's and asyncpg's lock, pool and connection failures.
 ERRORS = re.compile(
@@ -212,6 +216,12 @@ def database_counts(backend: str, server: PrefectServer, cluster: PostgresCluste
         connection.close()
 
 
+def load_sweep_args(idx: Path, out: Path, name: str, cache: Path) -> list[str]:
+    args = small_sweep_args(idx, out, name, cache)
+    args[args.index("--chunk-size") + 1] = str(LOAD_CHUNK_SIZE)
+    return args
+
+
 def popen(args: list[str], *, env: dict[str, str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
@@ -237,7 +247,7 @@ def test_server_backend_holds_every_run_under_concurrent_sweeps_and_a_served_dep
         serve_log = tmp_path / "serve.log"
         serving = start_serve(
             ["--interval", "3600", "--name", served, "--dataset", f"idx:{idx_dataset}", "--strides", "1,2",
-             "--paddings", "valid,same", "--chunk-size", "16", "--samples", "0,1", "--out", "out",
+             "--paddings", "valid,same", "--chunk-size", str(LOAD_CHUNK_SIZE), "--samples", "0,1", "--out", "out",
              "--cache-dir", "cache-served"],
             server=server, cwd=tmp_path, log=serve_log,
         )
@@ -247,7 +257,7 @@ def test_server_backend_holds_every_run_under_concurrent_sweeps_and_a_served_dep
         started = time.monotonic()
         sweeps = [
             popen([sys.executable, "-m", "convsweep.cli",
-                   *small_sweep_args(idx_dataset, tmp_path / f"out-{index}", f"load-{index}", tmp_path / f"cache-{index}")],
+                   *load_sweep_args(idx_dataset, tmp_path / f"out-{index}", f"load-{index}", tmp_path / f"cache-{index}")],
                   env=server.env(), cwd=tmp_path)
             for index in range(SWEEPS)
         ]
