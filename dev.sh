@@ -33,10 +33,20 @@ case "$cmd" in
     setup) setup ;;
     test)
         setup
-        # Browser for the Prefect-UI end-to-end tests (Debian's chromium, no browser download).
-        if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-            (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-                || echo "dev.sh: could not install chromium; the browser tests will fail" >&2
+        # Debian packages of the end-to-end tests, installed where missing when we are root:
+        # chromium for the Prefect-UI tests (no browser download), postgresql-15 for the
+        # PostgreSQL-backed server test (tests/e2e/test_postgres.py; it starts its own cluster).
+        missing=()
+        [ -x /usr/bin/chromium ] || missing+=(chromium)
+        [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
+        if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+            if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+                # Only the binaries: no default cluster (a server on port 5432) from the package.
+                mkdir -p /etc/postgresql-common/createcluster.d
+                echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/convsweep-no-main.conf
+            fi
+            (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+                || echo "dev.sh: could not install ${missing[*]}; the tests that need them will fail" >&2
         fi
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
