@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from prefect.cache_policies import CachePolicy
-from prefect.locking.filesystem import FileSystemLockManager
 
 from convsweep.settings import canonical_json
+from tasks.cache_locks import HolderLockManager
+from tasks.cache_records import JsonRecordStorage
 
 CACHE_DIR_ENV = "CONVSWEEP_CACHE_DIR"
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -88,11 +89,15 @@ def _forget_record(task: Any, key: str) -> None:
 
 
 def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False) -> Any:
-    """``task`` configured to keep its records under ``cache_dir`` (results + locks)."""
+    """``task`` configured to keep its records under ``cache_dir`` (records + results + locks).
+
+    Locks: ``tasks.cache_locks``; records read only as plain JSON: ``tasks.cache_records``.
+    """
     root = Path(cache_dir).expanduser().resolve()
     (root / "results").mkdir(parents=True, exist_ok=True)
     policy = task.cache_policy.configure(
-        lock_manager=FileSystemLockManager(lock_files_directory=root / "locks"),
+        key_storage=JsonRecordStorage(basepath=str(root / "records"), results_path=str(root / "results")),
+        lock_manager=HolderLockManager(lock_files_directory=root / "locks"),
         isolation_level="SERIALIZABLE",
     )
     return task.with_options(
