@@ -43,7 +43,19 @@ from typing import Any, Iterator, Optional
 import anyio
 from prefect.locking.filesystem import FileSystemLockManager
 
-logger = logging.getLogger("prefect.convsweep.cache")
+def _cache_logger() -> logging.Logger:
+    """``convsweep.cache``: one line per warning on stderr, whatever Prefect's console level (the CLI mutes it)."""
+    log = logging.getLogger("convsweep.cache")
+    if not log.handlers:
+        handler = logging.StreamHandler()  # sys.stderr
+        handler.setFormatter(logging.Formatter("convsweep: warning: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log
+
+
+logger = _cache_logger()
 
 _HOSTNAME = socket.gethostname()
 _POLL_FIRST = 0.02
@@ -216,7 +228,7 @@ class HolderLockManager(FileSystemLockManager):
                 return  # released, or taken afresh since
             path.unlink(missing_ok=True)
         holder = f" (holder {seen.holder})" if seen.holder else ""
-        logger.warning("convsweep cache: removed lock file %s%s: %s", path, holder, reason)
+        logger.warning("cache: removed lock file %s%s: %s", path, holder, reason)
 
     def _current(self, key: str) -> Optional[LockFile]:
         """The live lock of ``key``, after breaking a stale, empty or broken one; None if unlocked."""
@@ -276,7 +288,7 @@ class HolderLockManager(FileSystemLockManager):
     def release_lock(self, key: str, holder: str) -> None:
         current = self._current(key)
         if current is None:
-            logger.debug("convsweep cache: lock %s was already gone at release", key)
+            logger.debug("cache: lock %s was already gone at release", key)
             return
         if current.holder != holder:
             raise ValueError(f"No lock held by {holder} for transaction with key {key}")

@@ -26,7 +26,6 @@ file + ``os.replace``); the result is written before it, under the key's lock.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,7 @@ from prefect.filesystems import LocalFileSystem
 from prefect.serializers import JSONSerializer
 
 from tasks import files
-
-logger = logging.getLogger("prefect.convsweep.cache")
+from tasks.cache_locks import logger
 
 # The only serializer a cached result is decoded with: stdlib json, no object hook.
 TRUSTED_SERIALIZER = JSONSerializer(jsonlib="json", object_decoder=None)
@@ -57,7 +55,7 @@ def _warn_once(path: Path, reason: str) -> None:
         if (str(path), reason) in _warned:
             return
         _warned.add((str(path), reason))
-    logger.warning("convsweep cache: ignoring record %s (%s); recomputing it", path, reason)
+    logger.warning("cache: ignoring record %s (%s); recomputing it", path, reason)
 
 
 def _reject_objects(obj: dict[str, Any]) -> dict[str, Any]:
