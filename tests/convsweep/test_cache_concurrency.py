@@ -20,12 +20,6 @@ DEADLINE = 300.0  # seconds; generous for a loaded machine, but every wait is bo
 SCRIPT = "from convsweep.cli import main; main()"
 
 
-@pytest.fixture
-def env(env):
-    """The CLI environment, with room for several temporary API servers starting at once on a loaded machine."""
-    return {**env, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "240"}
-
-
 def start_sweep(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", SCRIPT, *args], env=env, cwd=cwd,
