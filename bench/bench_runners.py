@@ -8,7 +8,7 @@ preparation as bench/bench_sweep.py), read with ``--split all``.
 
 Every run is cold (its own empty cache folder, so every chunk task computes) and is a
 fresh process running the sweep as ``convsweep sweep --runner R`` does
-(``convsweep.flow_runs.run_sweep`` with ``convsweep.runners.make_task_runner``), against
+(``convsweep.flow_runs.run_sweep`` with ``convsweep.task_runners.make_task_runner``), against
 Prefect's temporary local API in a temporary PREFECT_HOME.  Runs are interleaved
 (threads, processes, dask, threads, ...) so that drift hits every runner alike.
 

@@ -71,7 +71,6 @@ CHILD = r"""
 import json, resource, sys, time
 began = time.perf_counter()
 from convsweep.flow_runs import run_sweep
-from convsweep.commands.run import sweep_options_to_parameters
 from rich.console import Console
 import io
 parameters = json.loads(sys.argv[1])

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from prefect.cache_policies import CachePolicy
-from prefect.locking.filesystem import FileSystemLockManager
 
+from tasks.cache_locks import HolderLockManager
+from tasks.cache_records import JsonRecordStorage
 from tasks.model.plain import canonical_json
 
 CACHE_DIR_ENV = "CONVSWEEP_CACHE_DIR"
@@ -92,8 +93,9 @@ class SweepCachePolicy(CachePolicy):
 
 
 def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False, inputs: dict[str, Any] | None = None) -> Any:
-    """``task`` configured to keep its records under ``cache_dir`` (results + locks).
+    """``task`` configured to keep its records under ``cache_dir`` (records + results + locks).
 
+    Locks: ``tasks.cache_locks``; records read only as plain JSON: ``tasks.cache_records``.
     With ``inputs`` (the call's keyword arguments), a task whose output files for
     those inputs are missing is refreshed: it runs again and rewrites them.
     """
@@ -103,7 +105,8 @@ def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False, input
     root = Path(cache_dir).expanduser().resolve()
     (root / "results").mkdir(parents=True, exist_ok=True)
     policy = task.cache_policy.configure(
-        lock_manager=FileSystemLockManager(lock_files_directory=root / "locks"),
+        key_storage=JsonRecordStorage(basepath=str(root / "records"), results_path=str(root / "results")),
+        lock_manager=HolderLockManager(lock_files_directory=root / "locks"),
         isolation_level="SERIALIZABLE",
     )
     return task.with_options(

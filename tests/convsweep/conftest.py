@@ -28,6 +28,8 @@ def env(tmp_path):
     environment.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # Temporary API servers starting together on a loaded machine can take longer than the 20 s default.
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="240",
         KERAS_HOME=str(tmp_path / "no-keras-home"),
         CONVSWEEP_CACHE_DIR=str(tmp_path / "cache"),
         PYTHONPATH=str(ROOT),

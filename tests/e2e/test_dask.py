@@ -15,7 +15,7 @@ import pandas as pd
 from tests.e2e.conftest import CHUNK_SIZE, IDX_IMAGES, stop_process, tree_bytes
 
 # Runs the sweep in a fresh process against the e2e server, like `convsweep sweep` does
-# (convsweep.flow_runs.run_sweep), with the task runner from convsweep.runners.  A
+# (convsweep.flow_runs.run_sweep), with the task runner from convsweep.task_runners.  A
 # LocalCluster subclass reports, as it closes, what its scheduler ran: proof that the
 # chunk tasks ran on the cluster's worker processes, not in the flow's process.
 SCRIPT = textwrap.dedent("""

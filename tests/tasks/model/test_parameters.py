@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convsweep.settings import build_settings, canonical_json, check_safe_name, default_sweep_name, to_plain
+from tasks.model import build_settings, canonical_json, check_safe_name, default_sweep_name, to_plain
 
 
 def test_canonical_json_equal_for_equal_numbers():

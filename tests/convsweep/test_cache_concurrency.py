@@ -1,0 +1,102 @@
+"""Sweeps sharing a cache folder: a killed sweep's locks don't block the next, concurrent sweeps all finish."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.convsweep.conftest import run_convsweep
+from tests.helpers.idx import make_split, write_idx_folder
+
+DEADLINE = 300.0  # seconds; generous for a loaded machine, but every wait is bounded
+SCRIPT = "from convsweep.cli import main; main()"
+
+
+def start_sweep(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, *args], env=env, cwd=cwd,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def cached_count(stderr: str) -> tuple[int, int]:
+    counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stderr.split()))
+    assert counts, stderr
+    return int(counts.group(1)), int(counts.group(2))
+
+
+@pytest.mark.slow
+def test_sweep_killed_while_holding_a_lock_does_not_block_the_rerun(tmp_path, env):
+    data = write_idx_folder(tmp_path / "idx", test=make_split(400, seed=5))
+    locks = Path(env["CONVSWEEP_CACHE_DIR"]) / "locks"
+    args = ["sweep", "--dataset", f"idx:{data}", "--resize", "160", "--chunk-size", "100", "--samples", "0",
+            "--out", str(tmp_path / "out"), "--name", "killed"]
+    sweep = start_sweep(args, env, tmp_path)
+    end = time.monotonic() + DEADLINE
+    try:
+        while not list(locks.glob("*.lock")):
+            assert sweep.poll() is None, sweep.communicate()
+            assert time.monotonic() < end, "no lock file appeared"
+            time.sleep(0.005)
+    finally:
+        os.killpg(sweep.pid, signal.SIGKILL)  # kill -9 the sweep (and its temporary API server)
+        sweep.communicate(timeout=DEADLINE)
+    leftover = list(locks.glob("*.lock"))
+    assert leftover, "the killed sweep left no lock to test with"
+
+    done = run_convsweep(*args, env=env, cwd=tmp_path, timeout=DEADLINE)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "removed lock file" in line]
+    assert len(warnings) == len(leftover), done.stderr
+    assert all("is gone" in line for line in warnings)
+    assert not list(locks.glob("*.lock"))
+
+
+SETTINGS = ["--resize", "56", "--strides", "1,2,3,4", "--paddings", "valid,same,1", "--chunk-size", "5", "--samples", "0"]
+CHUNK_KEYS = 12 * 4  # 12 conv settings x 20 images in chunks of 5
+
+
+@pytest.mark.slow
+def test_four_concurrent_sweeps_on_one_cache_all_finish_and_compute_each_key_once(tmp_path, env, idx_folder):
+    serial_env = {**env, "CONVSWEEP_CACHE_DIR": str(tmp_path / "serial-cache")}
+    serial = run_convsweep("sweep", "--dataset", f"idx:{idx_folder}", *SETTINGS, "--out", str(tmp_path / "serial"),
+                           "--name", "s", env=serial_env, cwd=tmp_path, timeout=DEADLINE)
+    assert serial.returncode == 0, serial.stderr
+    expected = pd.read_csv(tmp_path / "serial" / "s" / "sizes.csv").drop(columns=["compute_seconds"])
+
+    for round_ in range(2):
+        cache = tmp_path / f"cache-{round_}"
+        sweeps = [
+            start_sweep(
+                ["sweep", "--dataset", f"idx:{idx_folder}", *SETTINGS, "--out", str(tmp_path / f"out-{round_}-{index}"), "--name", "s"],
+                {**env, "CONVSWEEP_CACHE_DIR": str(cache), "PREFECT_HOME": str(tmp_path / f"home-{index}")},  # one API each
+                tmp_path,
+            )
+            for index in range(4)
+        ]
+        try:
+            outputs = [sweep.communicate(timeout=DEADLINE) for sweep in sweeps]
+        finally:
+            for sweep in sweeps:
+                if sweep.poll() is None:
+                    os.killpg(sweep.pid, signal.SIGKILL)
+                    sweep.communicate()
+        cached = 0
+        for index, (sweep, (_, stderr)) in enumerate(zip(sweeps, outputs)):
+            assert sweep.returncode == 0, stderr
+            assert "Traceback" not in stderr and "warning" not in stderr, stderr
+            cached += cached_count(stderr)[1]
+            sizes = pd.read_csv(tmp_path / f"out-{round_}-{index}" / "s" / "sizes.csv").drop(columns=["compute_seconds"])
+            pd.testing.assert_frame_equal(sizes, expected)
+        # Chunk keys are shared (4 x 48 runs, each key computed once: 3 x 48 are Cached); sample, CSV and
+        # report keys include each sweep's own output folder, so those are computed by every sweep.
+        assert cached == 3 * CHUNK_KEYS
+        assert not list((cache / "locks").glob("*.lock"))
