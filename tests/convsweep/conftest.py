@@ -42,3 +42,14 @@ def env(tmp_path):
 def idx_folder(tmp_path):
     """An ``idx:`` folder with a test split of 20 generated 28x28 images."""
     return write_idx_folder(tmp_path / "idx", test=make_split(20, seed=3))
+
+
+def run_in_process(capsys, *args: str) -> tuple[int, str, str]:
+    """``convsweep ARGS`` in this process (for bad input, which exits before any work): code, stdout, stderr."""
+    from convsweep.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    captured = capsys.readouterr()
+    code = exited.value.code
+    return (0 if code is None else int(code)), captured.out, captured.err

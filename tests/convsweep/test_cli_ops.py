@@ -21,7 +21,7 @@ import pytest
 from convsweep.api import PrefectAPIUnreachable, require_reachable_api
 from convsweep.commands import serve, server
 from convsweep.task_runners import check_runner_options, make_task_runner
-from tests.convsweep.conftest import run_convsweep
+from tests.convsweep.conftest import run_convsweep, run_in_process
 
 
 
@@ -88,13 +88,14 @@ def test_serve_without_a_server_says_how_to_start_one(env, tmp_path):
     ids=["strides", "kernel", "name", "cron", "timezone", "interval", "two-schedules", "no-schedule", "runner",
          "address-without-dask", "limit"],
 )
-def test_serve_bad_input_exits_2_before_contacting_the_server(args, expected, env, tmp_path, idx_folder):
-    env["PREFECT_API_URL"] = dead_url()  # reaching it would be exit 1
-    result = convsweep("serve", "--dataset", f"idx:{idx_folder}", *args, env=env, cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    [line] = error_lines(result)
+def test_serve_bad_input_exits_2_before_contacting_the_server(args, expected, tmp_path, idx_folder, capsys, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", dead_url())  # reaching it would be exit 1
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = run_in_process(capsys, "serve", "--dataset", f"idx:{idx_folder}", *args)
+    assert code == 2, stderr
+    [line] = stderr.strip().splitlines()
     assert expected in line, line
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in stderr
 
 
 def test_serve_from_config_rejects_extra_options_and_bad_entries(env, tmp_path, idx_folder):

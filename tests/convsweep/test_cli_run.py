@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.convsweep.conftest import run_convsweep
+from tests.convsweep.conftest import run_convsweep, run_in_process
 from tests.helpers.idx import make_keras_home
 
 def convsweep(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -87,17 +87,19 @@ def test_sweep_cli_config_file_and_custom_kernel(tmp_path, env, idx_folder):
         (["--dataset", "nonsense:spec"], "convsweep: error:"),
     ],
 )
-def test_sweep_cli_bad_input_exits_2_with_one_line(tmp_path, env, idx_folder, args, message):
+def test_sweep_cli_bad_input_exits_2_with_one_line(tmp_path, idx_folder, args, message, capsys, monkeypatch):
+    # In this process: bad input exits before Prefect starts (one subprocess test per exit code below).
+    monkeypatch.chdir(tmp_path)
     if "--dataset" not in args:
         args = ["--dataset", f"idx:{idx_folder}", *args]
-    done = convsweep("sweep", *args, "--out", str(tmp_path / "out"), env=env, cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(message), done.stderr
+    code, _, stderr = run_in_process(capsys, "sweep", *args, "--out", str(tmp_path / "out"))
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_sweep_cli_missing_dataset_folder_exits_2(tmp_path, env):
+def test_sweep_cli_missing_dataset_folder_exits_2_in_a_real_process(tmp_path, env):
     done = convsweep("sweep", "--dataset", f"idx:{tmp_path / 'nowhere'}", "--out", str(tmp_path / "out"), env=env, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()

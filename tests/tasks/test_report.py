@@ -1,0 +1,93 @@
+"""build_rows: one row per (conv setting, map, pool setting), from the chunk records, checked against numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import conv_core
+from tasks.compute import process_chunk
+from tasks.load import load_dataset
+from tasks.model import build_settings, magnitude_pairs
+from tasks.report import build_rows
+from tests.helpers.idx import make_split, write_idx_folder
+
+
+@pytest.fixture
+def edge_dataset(tmp_path):
+    """Ten 28x28 images: a vertical edge, shifted one column per image (analytic, no noise)."""
+    images = np.zeros((10, 28, 28), np.uint8)
+    for index in range(10):
+        images[index, :, 8 + index :] = 200
+    labels = np.arange(10, dtype=np.uint8)
+    folder = write_idx_folder(tmp_path / "edges", test=(images, labels))
+    return images, load_dataset.fn(f"idx:{folder}", {"split": "test", "start": None, "stop": None, "limit": None, "classes": None})
+
+
+def rows_for(data, settings, chunks):
+    kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
+    convs = [conv.to_plain() for conv in settings.conv_settings]
+    pools = [pool.to_plain() for pool in settings.pool_settings]
+    records = {
+        conv_setting.label: [process_chunk.fn(data, list(chunk), conv, kernels, pools) for chunk in chunks]
+        for conv_setting, conv in zip(settings.conv_settings, convs)
+    }
+    return build_rows(
+        dataset=data, kernels=kernels, magnitudes=magnitude_pairs(kernels), conv_settings=convs, pools=pools,
+        chunk_records=records,
+    )
+
+
+def without_timing(rows):
+    return [{key: value for key, value in row.items() if key != "compute_seconds"} for row in rows]
+
+
+def test_build_rows_one_row_per_conv_map_and_pool(edge_dataset):
+    _, data = edge_dataset
+    settings = build_settings(dataset="sample", strides=[1, 2], paddings=["valid", "same"], pool_modes=["max", "none"])
+    rows = rows_for(data, settings, [(0, 10)])
+    assert len(rows) == len(settings.conv_settings) * len(settings.map_names) * len(settings.pool_settings) == 4 * 3 * 2
+    assert {row["map"] for row in rows} == {"sobel_h", "sobel_v", "sobel"}
+    for row in rows:
+        assert row["conv_h"] == conv_core.output_size(28, 3, stride=int(row["stride"]), padding=row["padding"])
+        if row["pool_mode"] == "none":
+            assert (row["pool_h"], row["pool_w"]) == (row["conv_h"], row["conv_w"])
+        else:
+            assert row["pool_h"] == conv_core.output_size(row["conv_h"], 2, stride=2)
+
+
+def test_build_rows_chunked_equals_one_chunk(edge_dataset):
+    _, data = edge_dataset
+    settings = build_settings(dataset="sample", strides=[1, 3], paddings=["same"])
+    one = rows_for(data, settings, [(0, 10)])
+    three = rows_for(data, settings, [(0, 4), (4, 8), (8, 10)])
+    for single, chunked in zip(without_timing(one), without_timing(three)):
+        for key, value in single.items():
+            if key in ("mean", "std"):
+                assert chunked[key] == pytest.approx(value, abs=2e-6), key
+            else:
+                assert chunked[key] == value, key
+
+
+def test_build_rows_statistics_equal_numpy_on_the_whole_batch(edge_dataset):
+    images, data = edge_dataset
+    settings = build_settings(dataset="sample", strides=[1], paddings=["valid"], pool_modes=["max"])
+    rows = {row["map"]: row for row in rows_for(data, settings, [(0, 5), (5, 10)])}
+    horizontal = conv_core.conv2d(images, conv_core.kernels.get("sobel_h"))
+    vertical = conv_core.conv2d(images, conv_core.kernels.get("sobel_v"))
+    expected = {
+        "sobel_h": conv_core.pool2d(horizontal, 2),
+        "sobel_v": conv_core.pool2d(vertical, 2),
+        "sobel": conv_core.pool2d(conv_core.sobel_magnitude(horizontal, vertical), 2),
+    }
+    for name, pooled in expected.items():
+        values = pooled.astype(np.float64)
+        row = rows[name]
+        assert row["mean"] == pytest.approx(round(values.mean(), 6), abs=1e-6)
+        assert row["std"] == pytest.approx(round(values.std(), 6), abs=1e-6)
+        assert row["min"] == round(values.min(), 6) and row["max"] == round(values.max(), 6)
+        assert row["zero_fraction"] == round(np.count_nonzero(values == 0) / values.size, 6)
+    # A vertical dark-to-bright edge: one kernel of the pair sees nothing, the other a negative response.
+    responses = {name: (rows[name]["min"], rows[name]["max"]) for name in ("sobel_h", "sobel_v")}
+    assert sorted(responses.values(), key=lambda pair: pair[0]) [1] == (0, 0), responses
+    assert min(low for low, _ in responses.values()) < 0 and rows["sobel"]["max"] > 0
