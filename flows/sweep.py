@@ -21,7 +21,7 @@ from convsweep.settings import DEFAULTS, build_settings, check_shapes, conv_labe
 from tasks.caching import default_cache_dir, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
-from tasks.load import load_dataset
+from tasks.load import describe_selection
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
 from tasks.samples import write_samples
 
@@ -82,7 +82,7 @@ def sweep(
         pool_sizes=pool_sizes, pool_strides=pool_strides, pool_paddings=pool_paddings,
         samples=samples, chunk_size=chunk_size, keep_maps=keep_maps, out=out, name=name,
     )
-    data = load_dataset(settings.dataset, settings.selection())
+    data = describe_selection(settings.dataset, settings.selection())
     check_shapes(settings, height=data["height"], width=data["width"])
 
     out_dir = settings.output_dir
