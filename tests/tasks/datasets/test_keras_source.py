@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -229,3 +230,73 @@ def test_keras_cache_folder_defaults_to_home_dot_keras(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="name: 'cifar10' is not a Keras dataset"):
         keras_cache_folder("cifar10")
 
+
+
+# ---------------------------------------------------------------------------------------
+# One retry layer: only a failed download is retried, and only here
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """The waits of the download retry, recorded instead of slept."""
+    waited = []
+    monkeypatch.setattr(keras_source.time, "sleep", waited.append)
+    return waited
+
+
+def test_failed_download_is_retried_with_the_documented_waits_then_is_transient(
+        empty_keras_home, monkeypatch, sleeps):
+    tried = []
+
+    def offline_get_file(fname=None, origin=None, **kwargs):
+        tried.append(origin)
+        raise Exception(OFFLINE.format(origin))
+
+    monkeypatch.setattr(keras_private_module("fashion_mnist"), "get_file", offline_get_file)
+    with pytest.raises(DownloadError) as error:
+        open_dataset("fashion_mnist")
+    assert len(tried) == 3
+    assert sleeps == list(keras_source.DOWNLOAD_RETRY_DELAYS) == [1.0, 4.0]
+    assert isinstance(error.value, DatasetError) and error.value.transient
+
+
+@pytest.mark.parametrize("name", ["train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"])
+def test_corrupt_cached_file_fails_on_the_first_try(keras_home, load_data_calls, sleeps, name):
+    broken = keras_home / "datasets" / "fashion-mnist" / name
+    _truncate(broken, 300 if "images" in name else 20)
+    with pytest.raises(DatasetError) as error:
+        open_dataset("fashion_mnist")
+    assert load_data_calls == [1] and sleeps == []  # tried once, no wait
+    assert type(error.value) is DatasetError and not error.value.transient
+    assert str(error.value).startswith(f"fashion_mnist: corrupt file in the Keras cache: {broken}: ")
+
+
+def test_download_origin_from_the_environment_serves_the_files(tmp_path, monkeypatch, idx_data):
+    train, test = idx_data
+    mirror = make_keras_home(tmp_path / "mirror", train=train, test=test) / "datasets" / "fashion-mnist"
+    home = tmp_path / "home"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    monkeypatch.setenv(keras_source.ORIGIN_ENV, mirror.as_uri())  # a "/" is added
+    module = keras_private_module("fashion_mnist")
+    real_get_file = module.get_file
+    view = open_dataset("fashion_mnist")
+    np.testing.assert_array_equal(view.read(0, view.n), test[0])
+    assert view.source.endswith(f"(downloaded now from {mirror.as_uri()}/)")
+    assert module.get_file is real_get_file  # Keras is left as it was
+    monkeypatch.delenv(keras_source.ORIGIN_ENV)
+    assert keras_source.download_origin() == FASHION_URL == keras_source.DEFAULT_ORIGIN
+
+
+def test_download_from_a_closed_local_port_fails_with_the_ways_out(empty_keras_home, monkeypatch, no_retry_wait):
+    # A bound socket that does not listen: connections are refused at once, with or without internet.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        origin = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+        monkeypatch.setenv(keras_source.ORIGIN_ENV, origin)
+        with pytest.raises(DownloadError) as error:
+            open_dataset("fashion_mnist")
+    message = str(error.value)
+    assert message.startswith(f"fashion_mnist: cannot download train-labels-idx1-ubyte.gz from "
+                              f"{origin}train-labels-idx1-ubyte.gz (3 attempts; last error: ")
+    assert "Ways out: read a local copy with the spec idx:PATH" in message
