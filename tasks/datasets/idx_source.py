@@ -19,6 +19,7 @@ from tasks.datasets.view import SplitData, frozen, memory_split
 
 
 def open_idx_folder(spec: DatasetSpec, split: str) -> SplitData:
+    """The folder's split (train then test for ``all``), read whole and memoised."""
     folder = existing_folder(spec)
     splits = ("train", "test") if split == "all" else (split,)
     arrays, keys, described = [], [], []

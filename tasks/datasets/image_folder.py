@@ -24,6 +24,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def open_image_folder(spec: DatasetSpec, split: str) -> SplitData:
+    """The folder's split (both for ``all``) as files: only the file list is read here."""
     root = existing_folder(spec)
     split_roots = _split_folders(root)
     if split_roots:

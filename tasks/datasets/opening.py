@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from tasks.datasets.image_folder import open_image_folder
 from tasks.datasets.idx_source import open_idx_folder
+from tasks.datasets.image_folder import open_image_folder
 from tasks.datasets.keras_source import open_keras
 from tasks.datasets.sample_source import open_sample
 from tasks.datasets.selection import check_int, select_positions

@@ -20,6 +20,7 @@ SAMPLE_REFERENCE = "grace_hopper.jpg"
 
 
 def open_sample(spec: DatasetSpec, split: str) -> SplitData:
+    """The sample photographs as one split, ``all`` (whatever ``split`` asked), in memory."""
     import matplotlib
 
     folder = Path(matplotlib.get_data_path()) / "sample_data"
