@@ -38,7 +38,7 @@ CASES = [
     ("import_keras", "import keras (jax backend), once per process"),
     ("keras_load_data", "baseline: keras.datasets.fashion_mnist.load_data() (notebook)"),
     ("open_fashion", "open_dataset('fashion_mnist', split='all') + fingerprint"),
-    ("load_fashion", "load_dataset('fashion_mnist', split='all')"),
+    ("load_fashion", "read_images('fashion_mnist', split='all')"),
     ("open_idx_gz", "open_dataset('idx:<cache folder, .gz>', split='all') + fingerprint"),
     ("open_idx_raw", "open_dataset('idx:<raw copy>', split='all') + fingerprint"),
     ("reopen_fashion", "again in the same process (memoised): open + fingerprint"),
@@ -84,12 +84,12 @@ def child(case: str, keras_home: str, raw_folder: str, mode: str) -> dict:
         "keras_load_data": keras_load_data,
         "open_fashion": lambda: open_and_fingerprint("fashion_mnist"),
         "reopen_fashion": lambda: open_and_fingerprint("fashion_mnist"),
-        "load_fashion": lambda: datasets.load_dataset("fashion_mnist", split="all").n,
+        "load_fashion": lambda: datasets.read_images("fashion_mnist", split="all").n,
         "open_idx_gz": lambda: open_and_fingerprint(f"idx:{cache_folder}"),
         "open_idx_raw": lambda: open_and_fingerprint(f"idx:{raw_folder}"),
     }
     if case == "fingerprint_only":
-        data = datasets.load_dataset(f"idx:{raw_folder}", split="all")
+        data = datasets.read_images(f"idx:{raw_folder}", split="all")
         operations[case] = lambda: len(datasets.fingerprint(data.images, data.labels)) and data.n
     if case == "reopen_fashion":
         operations[case]()  # the first (cold) call, not measured
@@ -113,7 +113,7 @@ def prepare(source: Path, workdir: Path) -> tuple[Path, Path]:
     """Write the 70,000-image Keras cache (gz) and a raw idx: copy; returns (keras_home, raw folder)."""
     import numpy as np
 
-    from tasks.idx import read_idx_images, read_idx_labels, write_idx
+    from tasks.datasets.idx_format import read_idx_images, read_idx_labels, write_idx
 
     images = read_idx_images(source / "t10k-images-idx3-ubyte.gz")
     labels = read_idx_labels(source / "t10k-labels-idx1-ubyte.gz")

@@ -22,7 +22,7 @@ from flows.model_signature import takes_model
 from tasks.caching import cache_dir_for, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
-from tasks.load import load_dataset
+from tasks.load import describe_selection
 from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
 from tasks.samples import write_samples
@@ -52,7 +52,7 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     Writes ``<out>/<name>/``: sizes.csv, samples/, contact/, summary.png,
     report.md (and maps/ with ``keep_maps``).  Returns a small summary record.
     """
-    data = load_dataset(settings.dataset, settings.selection())
+    data = describe_selection(settings.dataset, settings.selection())
     settings.check_shapes(height=data["height"], width=data["width"])
 
     out_dir = settings.output_dir

@@ -23,7 +23,7 @@ from tasks.datasets import open_dataset
 
 
 def open_selection(dataset: dict[str, Any]):
-    """Reopen the selection a ``load_dataset`` record describes (memoised per process)."""
+    """Reopen the selection a ``describe_selection`` record describes (memoised per process)."""
     return open_dataset(dataset["spec"], **dataset["selection"])
 
 

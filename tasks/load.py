@@ -3,6 +3,10 @@
 The pixels stay in the worker's memory (``tasks.datasets`` memoises them per
 process); what goes to Prefect is the spec, the selection, the shape and the
 fingerprint that every later cache key is built on.
+
+No Prefect retries: the Keras loader already retries a failed download (the one
+retry layer, ``tasks.datasets.keras_source``), and every other ``DatasetError``
+(a corrupt file, a bad IDX header, an unreadable image) cannot heal by waiting.
 """
 
 from __future__ import annotations
@@ -11,25 +15,12 @@ from typing import Any
 
 from prefect import task
 
-from tasks.datasets import DatasetError, open_dataset
+from tasks.datasets import open_dataset
 
 
-def retry_on_dataset_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry when the data could not be read (network, a file being copied); bad arguments fail at once."""
-    return isinstance(state.result(raise_on_failure=False), DatasetError)
-
-
-@task(
-    name="load-dataset",
-    # The loader already retried a download 3 times; one more try after a pause covers a
-    # network or a mirror that comes back, without keeping an offline user waiting long.
-    retries=1,
-    retry_delay_seconds=5,
-    retry_condition_fn=retry_on_dataset_error,
-    persist_result=False,
-)
-def load_dataset(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
-    """Open ``spec`` with ``selection`` (split, start, stop, limit, classes).
+@task(name="load-dataset", persist_result=False)
+def describe_selection(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
+    """Open ``spec`` with ``selection`` (split, start, stop, limit, classes) and describe it.
 
     Returns
     -------

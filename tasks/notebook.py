@@ -18,13 +18,12 @@ from prefect import task
 import conv_core
 from tasks import files, render
 from tasks.datasets import open_dataset
-from tasks.load import retry_on_dataset_error
 
 NOTEBOOK_SIZE = 27
 NOTEBOOK_CLIP = 255.0
 
 
-@task(name="load-image", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_dataset_error, persist_result=False)
+@task(name="load-image", persist_result=False)  # no retries: see tasks/load.py
 def load_image(spec: str, split: str, index: int) -> tuple[np.ndarray, dict[str, Any]]:
     """Image ``index`` of ``split`` as (H, W) uint8, and where it came from."""
     view = open_dataset(spec, split=split)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -117,11 +118,17 @@ def test_sweep_cli_corrupt_data_exits_1_naming_the_file(tmp_path, env, idx_folde
 
 
 def test_sweep_cli_default_dataset_offline_exits_1_with_the_ways_out(tmp_path, env):
-    done = convsweep("sweep", "--limit", "4", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(tmp_path / "empty-keras")}, cwd=tmp_path)
-    # This machine has no route to the dataset host: the real keras download fails.
+    # Hermetic with or without internet: the download origin (CONVSWEEP_DATASET_ORIGIN) is a
+    # local port that is bound but not listening, so the real keras download is refused.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        origin = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+        offline = {**env, "KERAS_HOME": str(tmp_path / "empty-keras"), "CONVSWEEP_DATASET_ORIGIN": origin}
+        done = convsweep("sweep", "--limit", "4", "--out", str(tmp_path / "out"), env=offline, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert "fashion_mnist" in last and "idx:" in last
+    assert f"from {origin}train-labels-idx1-ubyte.gz (3 attempts; " in last
 
 
 def test_notebook_cli_on_keras_fashion_mnist_cache(tmp_path, env):

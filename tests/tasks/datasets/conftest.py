@@ -1,4 +1,5 @@
-"""Fixtures for the tasks' tests: IDX folders (gz and raw) and a temporary Keras cache."""
+"""Fixtures for the tasks.datasets tests: a fresh memo, IDX folders (gz and raw), a selection
+folder and a temporary Keras cache."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import importlib
 
 import pytest
 
+import tasks.datasets as datasets
 from tests.helpers.idx import make_keras_home, make_split, write_idx_folder
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memo():
+    datasets.clear_caches()
+    yield
+    datasets.clear_caches()
 
 
 @pytest.fixture
@@ -27,6 +36,15 @@ def idx_folder_raw(tmp_path, idx_data):
     """An ``idx:`` folder with both splits, uncompressed."""
     train, test = idx_data
     return write_idx_folder(tmp_path / "idx_raw", train=train, test=test, gz=False)
+
+
+@pytest.fixture(scope="module")
+def selection_folder(tmp_path_factory):
+    """idx folder: 30 train + 20 test images, labels (i * 7) % 10."""
+    folder = tmp_path_factory.mktemp("selection")
+    train, test = make_split(30, seed=11), make_split(20, seed=12)
+    write_idx_folder(folder, train=train, test=test, gz=False)
+    return folder, train, test
 
 
 @pytest.fixture
@@ -50,14 +68,14 @@ def empty_keras_home(tmp_path, monkeypatch):
 @pytest.fixture
 def no_retry_wait(monkeypatch):
     """Download retries without the waits between them."""
-    import tasks.datasets
+    from tasks.datasets import keras_source
 
-    monkeypatch.setattr(tasks.datasets, "DOWNLOAD_RETRY_DELAYS", (0.0, 0.0))
+    monkeypatch.setattr(keras_source, "DOWNLOAD_RETRY_DELAYS", (0.0, 0.0))
 
 
 def keras_private_module(name: str):
     """``keras.src.datasets.<name>``, where ``get_file`` is looked up by ``load_data``."""
-    import tasks.datasets
+    from tasks.datasets import keras_source
 
-    tasks.datasets._import_keras_dataset(name)  # sets KERAS_BACKEND if unset, as the loader does
+    keras_source._import_keras_dataset(name)  # sets KERAS_BACKEND if unset, as the loader does
     return importlib.import_module(f"keras.src.datasets.{name}")

@@ -1,0 +1,30 @@
+"""Errors of data that cannot be read, and which of them may heal by waiting.
+
+Bad arguments are ``ValueError`` / ``TypeError``; data that cannot be read is a
+:class:`DatasetError` whose message says what was tried and how to get out.  Only a
+:class:`DownloadError` (the network or the dataset host failed) is ``transient``: the
+Keras loader retries the download, and nothing retries anything else -- a corrupt or
+truncated file, a bad IDX header or an unreadable image stays broken however long one waits.
+"""
+
+from __future__ import annotations
+
+
+class DatasetError(Exception):
+    """The data cannot be read: offline and not cached, corrupt or truncated files, an
+    unreadable image.  The message says what was tried and how to get out.
+
+    Attributes
+    ----------
+    transient : bool
+        True when trying again later may succeed (a failed download); False for data that
+        is broken and stays broken until someone replaces it.
+    """
+
+    transient = False
+
+
+class DownloadError(DatasetError):
+    """A dataset file could not be downloaded (no network, host down, a failed transfer)."""
+
+    transient = True

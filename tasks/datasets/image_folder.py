@@ -1,0 +1,156 @@
+"""``images:PATH``: a folder of PNG/JPEG/BMP files, decoded to grayscale on demand.
+
+Files are searched recursively and sorted by path; images in class folders are labelled by
+the folder name (folders named by numbers sort as numbers).  A root holding only ``train/``
+and/or ``test/`` folders has those splits; any other root is one split, ``all``.  Opening
+reads the file list and the image headers only; pixels are decoded chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from tasks.datasets.errors import DatasetError
+from tasks.datasets.memo import IMAGE_SIZES, file_identity
+from tasks.datasets.spec import DatasetSpec, existing_folder
+from tasks.datasets.view import SplitData, block_ranges, frozen
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def open_image_folder(spec: DatasetSpec, split: str) -> SplitData:
+    """The folder's split (both for ``all``) as files: only the file list is read here."""
+    root = existing_folder(spec)
+    split_roots = _split_folders(root)
+    if split_roots:
+        wanted = ("train", "test") if split == "all" else (split,)
+        missing = [name for name in wanted if name not in split_roots]
+        if missing:
+            raise ValueError(f"split={split!r}: {spec} has no {missing[0]}/ folder "
+                             f"(it has: {', '.join(sorted(split_roots))})")
+        scanned = {name: scan_images(folder) for name, folder in split_roots.items()}
+        effective_split = split
+    else:  # no train/test subfolders: one split, whatever was asked
+        scanned = {"all": scan_images(root)}
+        wanted = ("all",)
+        effective_split = "all"
+    files = [entry for name in wanted for entry in scanned[name]]
+    if not files:
+        ignored = sum(1 for path in root.rglob("*") if path.is_file())
+        raise ValueError(f"{spec}: no PNG/JPEG/BMP image in {root} (searched recursively; "
+                         f"{ignored} other file(s) ignored)")
+    every = [parts for entries in scanned.values() for parts, _ in entries]
+    labelled = all(len(parts) >= 2 for parts in every)
+    labels = class_names = None
+    if labelled:  # class = first folder under the (split) root, for train and test alike
+        class_names = _sorted_class_names({parts[0] for parts in every})
+        index = {name: i for i, name in enumerate(class_names)}
+        labels = frozen(np.array([index[parts[0]] for parts, _ in files], dtype=np.int64))
+    layout = f"{'/'.join(wanted)}/ of " if split_roots else ""
+    classes_text = (f"labels from {len(class_names)} class folders: {', '.join(class_names)}"
+                    if labelled else "no labels (not every image is in a class folder)")
+    source = f"{len(files)} image files under {layout}{root} (decoded to grayscale; {classes_text})"
+    store = FileStore([path for _, path in files], root)
+    return SplitData(effective_split, source, store, len(files), labels, class_names)
+
+
+def _split_folders(root: Path) -> dict[str, Path]:
+    """{'train': ..., 'test': ...} when the root's only contents are train/ and/or test/ folders."""
+    entries = [entry for entry in root.iterdir() if not entry.name.startswith(".")]
+    if entries and all(entry.is_dir() and entry.name in ("train", "test") for entry in entries):
+        return {entry.name: entry for entry in entries}
+    return {}
+
+
+def scan_images(root: Path) -> list[tuple[tuple[str, ...], Path]]:
+    """(relative path parts, path) of image files below root, sorted by path; hidden ones skipped."""
+    found = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        for name in names:
+            if not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES):
+                path = Path(folder) / name
+                found.append((path.relative_to(root).parts, path))
+    found.sort(key=lambda entry: entry[0])
+    return found
+
+
+def _sorted_class_names(names: set[str]) -> tuple[str, ...]:
+    # Folders named 0, 1, ..., 10 sort as numbers, so that label == digit for MNIST-style dumps.
+    if all(name.isdigit() for name in names):
+        return tuple(sorted(names, key=int))
+    return tuple(sorted(names))
+
+
+def _image_size(path: Path) -> tuple[tuple[int, int], tuple]:
+    """((height, width), file identity) from the file header, memoised by the file's identity."""
+    stat_key = file_identity(path)
+    if stat_key is None:
+        raise DatasetError(f"cannot read image {path}: it disappeared or cannot be opened")
+    size = IMAGE_SIZES.get(stat_key)
+    if size is None:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            raise DatasetError(f"cannot read image {path}: {' '.join(str(error).split())}") from None
+        size = (height, width)
+        IMAGE_SIZES.put(stat_key, size)
+    return size, stat_key
+
+
+def _decode_gray(path: Path, height: int, width: int) -> np.ndarray:
+    import cv2
+
+    # Pixels as stored (EXIF orientation ignored), so they match the header size read above.
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise DatasetError(f"cannot read image {path}: OpenCV could not decode it")
+    if image.shape != (height, width):
+        raise DatasetError(f"cannot read image {path}: decoded {image.shape[0]}x{image.shape[1]}, "
+                           f"but its header says {height}x{width}")
+    return image
+
+
+class FileStore:
+    """A split as image files, decoded on demand to grayscale."""
+
+    def __init__(self, paths: list[Path], root: Path):
+        self._paths = paths
+        self._root = root
+
+    def describe(self, positions, what):
+        """Check that the selected images share one size (headers only); (height, width, key)."""
+        hasher = hashlib.sha256()
+        first = None
+        for position in positions:
+            path = self._paths[position]
+            size, stat_key = _image_size(path)
+            if first is None:
+                first = (path, size)
+            elif size != first[1]:
+                raise ValueError(
+                    f"{what}: images differ in size: {first[0]} is {first[1][0]}x{first[1][1]} "
+                    f"(height x width) but {path} is {size[0]}x{size[1]}; a selection needs one size: "
+                    f"resize the images to one size first, or narrow the selection with start/stop/classes"
+                )
+            hasher.update(repr(stat_key).encode())
+        height, width = first[1]
+        return height, width, ("files", str(self._root), hasher.hexdigest())
+
+    def read(self, positions, height, width) -> np.ndarray:
+        out = np.empty((len(positions), height, width), dtype=np.uint8)
+        for i, position in enumerate(positions):
+            out[i] = _decode_gray(self._paths[position], height, width)
+        return out
+
+    def blocks(self, positions, height, width) -> Iterator[np.ndarray]:
+        for lo, hi in block_ranges(len(positions), height, width):
+            yield self.read(positions[lo:hi], height, width)

@@ -1,0 +1,296 @@
+"""``fashion_mnist`` and ``mnist``: loaded through ``keras.datasets.<name>.load_data()``.
+
+The files live in Keras' cache (``$KERAS_HOME/datasets/...``, default ``~/.keras``) and are
+downloaded only once, from :data:`DEFAULT_ORIGIN` or from the mirror named by the
+environment variable ``CONVSWEEP_DATASET_ORIGIN`` (a URL prefix ending in ``/`` that holds
+the same file names).  What Keras returns is checked against the files' own IDX headers
+(Keras does not check them) and memoised per process by the files' identity.
+
+Retries: this is the one place that retries anything, and only a failed download (a file
+still missing after ``load_data()`` failed): :data:`DOWNLOAD_RETRY_DELAYS` waits, then a
+:class:`DownloadError`.  A cached file that is corrupt or truncated fails at once with a
+:class:`DatasetError` that names it: waiting cannot heal it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tasks.datasets.errors import DatasetError, DownloadError
+from tasks.datasets.idx_format import (
+    IDX_FILE_STEMS,
+    IMAGES_MAGIC,
+    LABELS_MAGIC,
+    IdxFormatError,
+    read_idx_header,
+    read_idx_images,
+    read_idx_labels,
+)
+from tasks.datasets.memo import ARRAYS, LOAD_LOCK, files_key
+from tasks.datasets.spec import FASHION_MNIST_CLASSES, MNIST_CLASSES, DatasetSpec
+from tasks.datasets.view import SplitData, frozen, memory_split
+
+# Where keras.datasets downloads fashion_mnist and mnist from (keras/src/datasets/<name>.py).
+DEFAULT_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+# A mirror of DEFAULT_ORIGIN (same file names), e.g. http://mirror.local/keras-datasets/.
+ORIGIN_ENV = "CONVSWEEP_DATASET_ORIGIN"
+# Waits between download attempts of a Keras dataset (so 3 attempts); tests set them to 0.
+DOWNLOAD_RETRY_DELAYS = (1.0, 4.0)
+
+
+@dataclass(frozen=True)
+class _KerasDataset:
+    name: str
+    cache_subdir: str  # under the Keras home, as in keras/src/datasets/<name>.py
+    files: tuple[str, ...]  # in the order load_data() fetches them
+    class_names: tuple[str, ...]
+
+
+_KERAS_DATASETS = {
+    "fashion_mnist": _KerasDataset(
+        "fashion_mnist", "datasets/fashion-mnist",
+        ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
+         "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"),
+        FASHION_MNIST_CLASSES),
+    "mnist": _KerasDataset("mnist", "datasets", ("mnist.npz",), MNIST_CLASSES),
+}
+
+
+def keras_cache_folder(name: str = "fashion_mnist") -> Path:
+    """The folder where ``keras.datasets.<name>.load_data()`` looks for (and saves) its files.
+
+    Resolved now from ``KERAS_HOME`` (default ``~/.keras``) the way Keras does, including its
+    fall-back to ``/tmp/.keras`` when the home folder is not writable.
+    """
+    if name not in _KERAS_DATASETS:
+        raise ValueError(f"name: {name!r} is not a Keras dataset; expected one of {', '.join(_KERAS_DATASETS)}")
+    return _keras_home(create=False) / _KERAS_DATASETS[name].cache_subdir
+
+
+def _keras_home(*, create: bool) -> Path:
+    # Keras reads KERAS_HOME once, when it is first imported; resolving it here on every
+    # call makes a later change of the variable (tests, long-lived workers) take effect.
+    if "KERAS_HOME" in os.environ:
+        home = os.environ["KERAS_HOME"]
+    else:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    home = os.path.expanduser(home)
+    if create and home:
+        try:  # Keras creates its home at import; do the same for a home chosen later
+            os.makedirs(home, exist_ok=True)
+        except OSError:
+            pass
+    if not os.access(home, os.W_OK):  # keras.utils.get_file's own fall-back
+        home = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return Path(home)
+
+
+def download_origin() -> str:
+    """The URL prefix the Keras datasets are downloaded from: ``$CONVSWEEP_DATASET_ORIGIN``
+    when set (a ``/`` is added when missing), else :data:`DEFAULT_ORIGIN`."""
+    origin = os.environ.get(ORIGIN_ENV, "").strip()
+    if not origin:
+        return DEFAULT_ORIGIN
+    return origin if origin.endswith("/") else origin + "/"
+
+
+def open_keras(spec: DatasetSpec, split: str) -> SplitData:
+    """One split of ``fashion_mnist`` or ``mnist`` (both splits for ``all``), in memory."""
+    info = _KERAS_DATASETS[spec.kind]
+    origin = download_origin()
+    arrays, folder, downloaded, data_key = _load_keras(info, origin)
+    splits = ("train", "test") if split == "all" else (split,)
+    if info.name == "fashion_mnist":
+        names = [f"{IDX_FILE_STEMS[s][0]}.gz + {IDX_FILE_STEMS[s][1]}.gz" for s in splits]
+        files = " and ".join(names)
+    else:
+        files = f"mnist.npz ({' and '.join(splits)})"
+    how = "downloaded now from" if downloaded else "cached; origin"
+    source = (f"keras.datasets.{info.name}.load_data(): {files} in Keras cache {folder} "
+              f"({how} {origin})")
+    return memory_split(split, source, [arrays[s] for s in splits], info.class_names, data_key)
+
+
+def _load_keras(info: _KerasDataset, origin: str):
+    """{split: (images, labels)} via Keras, memoised per process by the cached files' identity."""
+    home = _keras_home(create=True)
+    folder = home / info.cache_subdir
+    paths = [folder / name for name in info.files]
+    with LOAD_LOCK:
+        key = files_key(paths)
+        if key is not None and (hit := ARRAYS.get(key)) is not None:
+            return hit, folder, False, key
+        downloaded = key is None
+        loaded = _call_keras_load_data(info, home, folder, paths, origin)
+        arrays = _check_keras_arrays(info, paths, loaded)
+        key = files_key(paths)
+        ARRAYS.put(key, arrays)
+        return arrays, folder, downloaded, key
+
+
+def _call_keras_load_data(info: _KerasDataset, home: Path, folder: Path, paths: list[Path], origin: str):
+    """``load_data()``, retrying only a failed download (see the module docstring)."""
+    module = _import_keras_dataset(info.name)
+    attempts = len(DOWNLOAD_RETRY_DELAYS) + 1
+    last_error: BaseException | None = None
+    for attempt in range(attempts):
+        try:
+            with _keras_home_set_to(home), _origin_set_to(module, origin):
+                return module.load_data()
+        except Exception as error:  # noqa: BLE001 - classified just below
+            missing = [path for path in paths if not path.is_file()]
+            if not missing:  # every file is there, so reading one of them failed: no retry
+                raise _corrupt_cache_error(info, paths, error) from None
+            last_error = error  # a file is still missing: its download failed
+            if attempt + 1 < attempts:
+                time.sleep(DOWNLOAD_RETRY_DELAYS[attempt])
+    missing_name = missing[0].name
+    url = origin + missing_name
+    files = ", ".join(info.files)
+    raise DownloadError(
+        f"{info.name}: cannot download {missing_name} from {url} ({attempts} attempts; last error: "
+        f"{' '.join(str(last_error).split())}) and it is not in the Keras cache folder {folder}. "
+        f"Ways out: read a local copy with the spec idx:PATH (a folder with the IDX files), "
+        f"or copy {files} into {folder} (Keras then finds them without network)."
+    )
+
+
+def _import_keras_dataset(name: str):
+    # Keras 3 needs a backend even to import; jax is the light one we depend on.
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    try:
+        return importlib.import_module(f"keras.datasets.{name}")
+    except Exception as error:  # noqa: BLE001 - ImportError, or a backend failing to start
+        raise DatasetError(
+            f"{name}: cannot import Keras to load it (KERAS_BACKEND={os.environ['KERAS_BACKEND']}): "
+            f"{type(error).__name__}: {error}. Install keras with the jax backend "
+            f"(pip install keras 'jax[cpu]'), or read local IDX files with the spec idx:PATH."
+        ) from None
+
+
+@contextmanager
+def _keras_home_set_to(home: Path):
+    # Private attribute: Keras has no public setter for its home, which it reads only at
+    # import (keras/src/backend/config.py); get_file() asks config.keras_home() each call.
+    from keras.src.backend import config
+
+    previous = getattr(config, "_KERAS_DIR", None)
+    if previous is None:
+        yield
+        return
+    config._KERAS_DIR = str(home)
+    try:
+        yield
+    finally:
+        config._KERAS_DIR = previous
+
+
+@contextmanager
+def _origin_set_to(module, origin: str):
+    # load_data() downloads from DEFAULT_ORIGIN, written into its code; to use a mirror,
+    # the get_file it looks up in its own (private) module is wrapped while it runs.
+    if origin == DEFAULT_ORIGIN:
+        yield
+        return
+    private = sys.modules[module.load_data.__module__]
+    get_file = private.get_file
+
+    def get_file_from_origin(*args, **kwargs):
+        url = kwargs.get("origin")
+        if isinstance(url, str) and url.startswith(DEFAULT_ORIGIN):
+            kwargs["origin"] = origin + url[len(DEFAULT_ORIGIN):]
+        return get_file(*args, **kwargs)
+
+    private.get_file = get_file_from_origin
+    try:
+        yield
+    finally:
+        private.get_file = get_file
+
+
+def _corrupt_cache_error(info: _KerasDataset, paths: list[Path], error: BaseException) -> DatasetError:
+    """Find which cached file is broken after load_data() failed on files that exist."""
+    for path in paths:
+        problem = _check_cached_file(path)
+        if problem:
+            return DatasetError(
+                f"{info.name}: corrupt file in the Keras cache: {problem}. Delete it so that Keras "
+                f"downloads it again (rm '{path}'), or replace it with a good copy."
+            )
+    return DatasetError(
+        f"{info.name}: keras.datasets.{info.name}.load_data() failed on the files in "
+        f"{paths[0].parent}: {type(error).__name__}: {' '.join(str(error).split())}"
+    )
+
+
+def _check_cached_file(path: Path) -> str | None:
+    try:
+        if path.name.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as archive:
+                for key in ("x_train", "y_train", "x_test", "y_test"):
+                    archive[key]
+        elif "-images-" in path.name:
+            read_idx_images(path)
+        else:
+            read_idx_labels(path)
+    except IdxFormatError as error:
+        return str(error)
+    except Exception as error:  # noqa: BLE001 - np.load: BadZipFile, KeyError, ValueError ...
+        return f"{path}: {type(error).__name__}: {' '.join(str(error).split())}"
+    return None
+
+
+def _check_keras_arrays(info: _KerasDataset, paths: list[Path], loaded) -> dict:
+    """Check what load_data() returned against the files' own headers (Keras does not)."""
+    (x_train, y_train), (x_test, y_test) = loaded
+    arrays = {"train": (x_train, y_train), "test": (x_test, y_test)}
+    by_name = {path.name: path for path in paths}
+    checked = {}
+    for split, (images, labels) in arrays.items():
+        images, labels = np.asarray(images), np.asarray(labels)
+        if info.name == "fashion_mnist":
+            images_path = by_name[f"{IDX_FILE_STEMS[split][0]}.gz"]
+            labels_path = by_name[f"{IDX_FILE_STEMS[split][1]}.gz"]
+            for path, magic, shape in ((images_path, IMAGES_MAGIC, images.shape),
+                                       (labels_path, LABELS_MAGIC, labels.shape)):
+                problem = _header_problem(path, magic, shape)
+                if problem:
+                    raise DatasetError(f"{info.name}: corrupt file in the Keras cache: {problem}. Delete "
+                                       f"it so that Keras downloads it again (rm '{path}'), or replace "
+                                       f"it with a good copy.")
+        where = by_name.get("mnist.npz", paths[0].parent)
+        if images.dtype != np.uint8 or images.ndim != 3 or labels.shape != (len(images),):
+            raise DatasetError(f"{info.name}: unexpected arrays from the Keras cache ({where}): {split} "
+                               f"images {images.dtype} {images.shape}, labels {labels.shape}. Delete "
+                               f"the file(s) so that Keras downloads them again.")
+        checked[split] = (frozen(images), _frozen_labels(labels, info.class_names, where))
+    return checked
+
+
+def _header_problem(path: Path, magic: int, shape: tuple[int, ...]) -> str | None:
+    try:
+        found_magic, dims = read_idx_header(path)
+    except IdxFormatError as error:
+        return str(error)
+    if found_magic != magic:
+        return f"{path}: magic number {found_magic}, expected {magic}"
+    if tuple(dims) != tuple(shape):
+        return f"{path}: header dimensions {dims} do not match the {shape} Keras read"
+    return None
+
+
+def _frozen_labels(labels: np.ndarray, class_names, where) -> np.ndarray:
+    if class_names is not None and labels.size and int(labels.max()) >= len(class_names):
+        raise DatasetError(f"{where}: label {int(labels.max())} is out of range for "
+                           f"{len(class_names)} classes")
+    return frozen(labels.astype(np.int64))

@@ -1,0 +1,103 @@
+"""Opening a selection: a spec and a selection in, a :class:`DatasetView` (or, read whole, a
+:class:`Dataset`) out.
+
+:func:`open_dataset` validates the arguments, asks the spec's source for the split
+(``keras_source``, ``idx_source``, ``image_folder``, ``sample_source``), applies the
+selection and checks the selected images share one size; :func:`read_images` then reads
+every pixel.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from tasks.datasets.idx_source import open_idx_folder
+from tasks.datasets.image_folder import open_image_folder
+from tasks.datasets.keras_source import open_keras
+from tasks.datasets.sample_source import open_sample
+from tasks.datasets.selection import check_int, select_positions
+from tasks.datasets.spec import SPLITS, DatasetSpec, parse_spec
+from tasks.datasets.view import Dataset, DatasetView, frozen
+
+
+def open_dataset(
+    spec: str | DatasetSpec = "fashion_mnist",
+    *,
+    split: str = "test",
+    start: int | None = None,
+    stop: int | None = None,
+    limit: int | None = None,
+    classes: int | str | Iterable[int | str] | None = None,
+) -> DatasetView:
+    """Open a selection of a dataset.
+
+    Parameters
+    ----------
+    spec : ``fashion_mnist`` | ``mnist`` | ``sample`` | ``idx:PATH`` | ``images:PATH``.
+    split : ``train``, ``test`` or ``all`` (train followed by test).
+    start, stop : positions within the split, ``0 <= start < stop <= size of the split``.
+    limit : keep at most this many images (after the slice and the class filter).
+    classes : label numbers and/or class names (a string may list several, comma-separated;
+        a number written as a string counts as a label number unless a class has that name).
+
+    Returns
+    -------
+    DatasetView
+        For Keras datasets and IDX folders the split is in memory (memoised per process);
+        for image folders only the file list and image sizes are read here.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad arguments: unknown spec, bad split, slice out of range, no image matching
+        ``classes``, missing or empty folder, images of different sizes in the selection.
+    DatasetError
+        The data cannot be read.
+    """
+    parsed = parse_spec(spec)
+    if not isinstance(split, str):
+        raise TypeError(f"split: expected one of {', '.join(SPLITS)}, got {type(split).__name__}")
+    if split not in SPLITS:
+        raise ValueError(f"split: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    for name, value in (("start", start), ("stop", stop)):
+        if value is not None:
+            check_int(name, value, minimum=0)
+    if limit is not None:
+        check_int("limit", limit, minimum=1)
+    opener = {
+        "fashion_mnist": open_keras,
+        "mnist": open_keras,
+        "idx": open_idx_folder,
+        "images": open_image_folder,
+        "sample": open_sample,
+    }[parsed.kind]
+    base = opener(parsed, split)
+    what = f"{parsed} split={base.split}"
+    positions = select_positions(base.n, base.labels, base.class_names, start=start, stop=stop,
+                                 limit=limit, classes=classes, what=what)
+    labels = None
+    if base.labels is not None:
+        chosen = slice(positions.start, positions.stop) if isinstance(positions, range) else positions
+        labels = frozen(base.labels[chosen])
+    height, width, data_key = base.store.describe(positions, what)
+    return DatasetView(spec=str(parsed), split=base.split, source=base.source, store=base.store,
+                       positions=positions, labels=labels, class_names=base.class_names,
+                       height=height, width=width, data_key=data_key)
+
+
+def read_images(
+    spec: str | DatasetSpec = "fashion_mnist",
+    *,
+    split: str = "test",
+    start: int | None = None,
+    stop: int | None = None,
+    limit: int | None = None,
+    classes: int | str | Iterable[int | str] | None = None,
+) -> Dataset:
+    """:func:`open_dataset`, then read the whole selection into a :class:`Dataset`."""
+    view = open_dataset(spec, split=split, start=start, stop=stop, limit=limit, classes=classes)
+    images = view.read(0, view.n)
+    digest = view._remember_fingerprint(images)
+    labels = None if view.labels is None else view.labels.copy()
+    return Dataset(images=images, labels=labels, class_names=view.class_names, spec=view.spec,
+                   split=view.split, source=view.source, fingerprint=digest)
