@@ -24,6 +24,7 @@ from rich.table import Table
 
 import conv_core
 from conv_core import kernels as core_kernels
+from tasks import files
 
 # --- kernels ---------------------------------------------------------------------------------
 
@@ -209,19 +210,6 @@ def size_rows(inputs, kernel_sizes, strides, paddings, dilations, pool_sizes, po
     return rows
 
 
-def write_csv_atomic(frame, path: Path) -> None:
-    """Write through a temporary file in the same folder and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
-            frame.to_csv(stream, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def sizes_command(
     inputs: str = typer.Option("28", "--inputs", "-n", help="Input sizes (pixels per side), e.g. 28,27."),
     kernel_sizes: str = typer.Option("3", "--kernels", "-k", help="Kernel sizes, e.g. 3,5."),
@@ -279,7 +267,7 @@ def sizes_command(
         frame = pd.DataFrame(rows, columns=SIZE_COLUMNS)
         for column in ("conv_out", "pool_out", "receptive_field", "jump"):
             frame[column] = frame[column].astype("Int64")  # ints, with an empty cell for "impossible"
-        write_csv_atomic(frame, csv)
+        files.write_csv(csv, frame)
         typer.echo(f"wrote {len(rows)} rows to {csv}")
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks import files
+
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 _UBYTE = 0x08
@@ -104,16 +106,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
     if compress:
         # mtime=0 keeps the bytes identical across runs.
         payload = gzip.compress(payload, compresslevel=6, mtime=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return files.write_bytes(path, payload)  # atomic, with the usual file mode
 
 
 def _read_idx(path: Path, expected_magic: int) -> np.ndarray:

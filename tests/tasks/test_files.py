@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -56,3 +60,55 @@ def test_written_files_get_the_umask_mode_not_mkstemp_private_mode(tmp_path):
         os.umask(mask)
         importlib.reload(files)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def _usual_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _write_with_every_writer(folder: Path) -> list[Path]:
+    """One file from each writer in the project (they all go through tasks.files)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from tasks.cache_records import JsonRecordStorage
+    from tasks.datasets.idx_format import write_idx
+
+    figure = plt.figure(figsize=(1, 1))
+    try:
+        written = [
+            files.write_bytes(folder / "a.bin", b"x"),
+            files.write_text(folder / "a.txt", "x"),
+            files.write_png(folder / "a.png", np.zeros((2, 2), np.uint8)),
+            files.write_npy(folder / "a.npy", np.zeros(2)),
+            files.write_npz(folder / "a.npz", a=np.zeros(2)),
+            files.write_figure(folder / "a-figure.png", figure),
+            files.write_csv(folder / "a.csv", pd.DataFrame({"a": [1]})),
+            write_idx(folder / "a-idx3-ubyte.gz", np.zeros((1, 2, 2), np.uint8)),
+        ]
+    finally:
+        plt.close(figure)
+    storage = JsonRecordStorage(basepath=str(folder / "records"), results_path=str(folder / "results"))
+    written.append(Path(storage.write_path("key", b"{}")))
+    return written
+
+
+def test_every_writer_creates_files_with_the_usual_mode(tmp_path):
+    expected = _usual_mode()
+    written = _write_with_every_writer(tmp_path)
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path.name
+
+
+def test_sizes_csv_from_the_cli_has_the_usual_mode(tmp_path, capsys):
+    from convsweep.cli import main
+
+    target = tmp_path / "sizes.csv"
+    main(["sizes", "--csv", str(target)])  # returns on success (exits only on failure)
+    assert stat.S_IMODE(target.stat().st_mode) == _usual_mode()
+    assert [path.name for path in tmp_path.iterdir()] == ["sizes.csv"]  # no temp file left
