@@ -207,6 +207,7 @@ def render_report(
         f"{dataset['height']}x{dataset['width']} ({dataset['source']})",
         f"- fingerprint: `{dataset['fingerprint']}`",
         f"- {len(rows)} rows (configuration x output map) in [sizes.csv]({csv_link})",
+        *([] if embed_images else ["- the same report in one self-contained file: [report.html](report.html)"]),
         f"- output folder: `{out_dir.resolve()}`",
         "",
         "## Summary",
