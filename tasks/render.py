@@ -93,12 +93,18 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
     n_rows = len(rows)
     n_cols = max(len(cells) for _, cells in rows)
     canvas_h = max(image.shape[0] for _, cells in rows for _, image in cells)
-    canvas_w = max(image.shape[1] for _, cells in rows for _, image in cells)
-    cell_w = 1.7
-    cell_h = cell_w * canvas_h / canvas_w
+    widest = max(image.shape[1] for _, cells in rows for _, image in cells)
+    inch_per_pixel = 1.7 / max(canvas_h, widest)  # the largest picture is 1.7 inches
+    min_column = 0.75 / inch_per_pixel  # room for a column title, in image pixels
+    column_w = [
+        max(min_column, max((cells[col][1].shape[1] for _, cells in rows if col < len(cells)), default=0))
+        for col in range(n_cols)
+    ]
+    cell_h = canvas_h * inch_per_pixel
     figure, axes = plt.subplots(
-        n_rows, n_cols, figsize=(cell_w * n_cols + 0.6, (cell_h + 0.25) * n_rows + 1.3), squeeze=False,
-        layout="constrained",
+        n_rows, n_cols, squeeze=False, layout="constrained",
+        figsize=(sum(column_w) * inch_per_pixel + 0.1 * n_cols + 0.6, (cell_h + 0.3) * n_rows + 1.3),
+        gridspec_kw={"width_ratios": column_w},
     )
     for row_index, (row_label, cells) in enumerate(rows):
         for col_index in range(n_cols):
@@ -112,6 +118,7 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
                 continue
             column_title, image = cells[col_index]
             height, width = image.shape
+            canvas_w = column_w[col_index]
             left = (canvas_w - width) / 2 - 0.5
             top = (canvas_h - height) / 2 - 0.5
             axis.imshow(
@@ -259,7 +266,8 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
                 axis.set_ylabel("output height (px)", fontsize=8)
             if len(frame["stride_y"].unique()) == 1:
                 only = int(frame["stride_y"].iloc[0])
-                axis.set_xlim(only - 1, only + 1)
+                axis.set_xlim(only - 0.5, only + 0.5)
+                axis.set_xticks([only])
     handles = [Line2D([], [], color=CONV_COLOUR, marker="o", markersize=4, label="conv output")]
     handles += [
         Line2D([], [], color=colour_of[window], marker="s", markersize=4, label=f"after pooling {window}")

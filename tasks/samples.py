@@ -110,7 +110,9 @@ def write_samples(
     resized, maps = compute_maps(images, conv=conv, kernels=kernels)
     magnitudes = set(magnitude_pairs(kernels))
     column_titles = {
-        f"{name}-{pool_label(pool)}": f"{name}\n{_pool_words(pool)}" for name in maps for pool in pools
+        f"{name}-{pool_label(pool)}": f"{name}\n{_pool_words(pool)}".replace(" / ", "\n/ ")
+        for name in maps
+        for pool in pools
     }
     scaling: dict[str, float] = {}
     sheet_rows = []

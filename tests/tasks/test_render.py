@@ -84,10 +84,14 @@ def test_contact_sheet_true_sizes_and_titles(tmp_path):
         assert first.get_title() == "input\n28×28"
         assert second.get_title() == "sobel\nmax 2×2 / stride 2\n7×7"
         assert first.get_ylabel() == "#0\nlabel 7"
-        # Same canvas in both cells, so the 7x7 map is drawn a quarter as wide as the 28x28 input.
-        assert first.get_xlim() == second.get_xlim() and first.get_ylim() == second.get_ylim()
-        (left, right, bottom, top) = second.get_images()[0].get_extent()
-        assert right - left == 7 and bottom - top == 7
+        # True relative size: on the page the 7x7 map is a quarter as wide and as tall as the 28x28 input.
+        def drawn(axis):
+            box = axis.get_images()[0].get_window_extent(figure.canvas.get_renderer())
+            return box.width, box.height
+
+        (input_w, input_h), (map_w, map_h) = drawn(first), drawn(second)
+        assert map_w / input_w == pytest.approx(7 / 28, rel=0.03)
+        assert map_h / input_h == pytest.approx(7 / 28, rel=0.03)
         one = files.write_figure(tmp_path / "a.png", figure, dpi=50).read_bytes()
         two = files.write_figure(tmp_path / "b.png", figure, dpi=50).read_bytes()
         assert one == two
