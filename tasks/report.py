@@ -301,7 +301,11 @@ document.querySelectorAll("table.sizes").forEach(function (table) {
 
 
 def _capped_png_uri(path: str | Path, max_width: int = HTML_IMAGE_MAX_WIDTH) -> tuple[str, int, int]:
-    """A PNG as a data URI, downscaled (area averaging) to at most ``max_width`` pixels wide; (uri, width, height)."""
+    """A PNG as a data URI, at most ``max_width`` pixels wide; returns (uri, width, height).
+
+    Wider pictures are downscaled (area averaging) and re-encoded, as 8-bit gray when the
+    picture is gray and opaque (the contact sheets), which keeps them a fraction of RGBA's size.
+    """
     import cv2
 
     data = Path(path).read_bytes()
@@ -310,10 +314,16 @@ def _capped_png_uri(path: str | Path, max_width: int = HTML_IMAGE_MAX_WIDTH) -> 
         raise RuntimeError(f"could not read {path} as an image")
     height, width = image.shape[:2]
     if width > max_width:
+        if image.ndim == 3 and image.shape[2] == 4 and bool((image[:, :, 3] == 255).all()):
+            image = image[:, :, :3]
+        if image.ndim == 3 and image.shape[2] == 3 and bool(
+            (image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all()
+        ):
+            image = image[:, :, 0]
         height = max(1, round(height * max_width / width))
         width = max_width
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        ok, encoded = cv2.imencode(".png", image)
+        image = cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 9])
         if not ok:
             raise RuntimeError(f"OpenCV could not encode {path} as PNG")
         data = encoded.tobytes()
