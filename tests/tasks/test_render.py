@@ -106,3 +106,14 @@ def test_pool_and_conv_words():
     assert render.conv_text(resize="27", stride="2", padding="same", pad_mode="zeros", dilation="1") == (
         "resize 27×27 · conv stride 2 · padding same (zeros) · dilation 1"
     )
+
+
+def test_contact_sheet_row_labels_name_the_class():
+    from types import SimpleNamespace
+
+    from tasks.samples import _row_label
+
+    view = SimpleNamespace(labels=np.array([9, 2]))
+    assert _row_label(view, {"class_names": [f"c{i}" for i in range(10)]}, 0) == "#0\nc9"
+    assert _row_label(view, {"class_names": None}, 1) == "#1\nlabel 2"
+    assert _row_label(SimpleNamespace(labels=None), {"class_names": None}, 1) == "#1"
