@@ -258,6 +258,7 @@ code { background: #f3f3f3; padding: 0 0.25em; border-radius: 3px; word-break: b
 figure { margin: 1em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #555; }
+details summary { cursor: pointer; }
 .table-wrap { max-height: 80vh; overflow: auto; border: 1px solid #ccc; }
 table.sizes { border-collapse: collapse; font-size: 12px; white-space: nowrap; }
 table.sizes th, table.sizes td { border: 1px solid #ddd; padding: 2px 6px; }
@@ -440,8 +441,9 @@ def render_html(
         parts += [
             f"<h3>{html.escape(record['conv'])}</h3>",
             f'<figure><img alt="contact sheet {html.escape(record["conv"])}" src="{uri}" width="{width}" '
-            f'height="{height}"><figcaption>{html.escape(relative(record["contact"]))}; scales: '
-            f"{html.escape(scales)}</figcaption></figure>",
+            f'height="{height}"><figcaption>{html.escape(relative(record["contact"]))}'
+            f"<details><summary>gray scale of every picture (max|x| or max)</summary>{html.escape(scales)}</details>"
+            "</figcaption></figure>",
         ]
     parts += [
         "<h2>Output sizes and statistics</h2>",
