@@ -127,7 +127,7 @@ def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
         console.print(f"... {len(shown) - 24} more rows in sizes.csv")
     console.print(
         f"{result['rows']} rows, {result['task_runs']} task runs ({result['cached_task_runs']} cached); "
-        f"outputs in [bold]{result['output_dir']}[/bold] (report.md, sizes.csv)"
+        f"outputs in [bold]{result['output_dir']}[/bold] (report.html, report.md, sizes.csv)"
     )
 
 

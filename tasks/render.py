@@ -48,33 +48,92 @@ def _pyplot():
     return plt
 
 
+def pool_text(mode: str, size: str = "", stride: str = "", padding: str = "") -> str:
+    """A pool setting in words from its sizes.csv cells: 'max 2×2 / stride 2', 'avg 3×3 / stride 2, pad same', 'no pooling'."""
+    if mode == "none" or not size:
+        return "no pooling"
+    return f"{mode} {_square(size)} / stride {_pair_words(stride)}" + (
+        "" if str(padding) in ("", "valid") else f", pad {padding}"
+    )
+
+
+def _square(label: Any) -> str:
+    """'2' -> '2×2', '2x3' -> '2×3' (a pair label of sizes.csv)."""
+    text = str(label)
+    return text.replace("x", "×") if "x" in text else f"{text}×{text}"
+
+
+def _pair_words(label: Any) -> str:
+    return str(label).replace("x", "×")
+
+
+def conv_text(*, resize: Any, stride: Any, padding: Any, pad_mode: str, dilation: Any) -> str:
+    """A conv setting in words: 'resize native · conv stride 2 · padding same (zeros) · dilation 1'."""
+    resize_text = "native size" if str(resize) == "native" else f"resize {_square(resize)}"
+    return (
+        f"{resize_text} · conv stride {_pair_words(stride)} · padding {padding} ({pad_mode}) · "
+        f"dilation {_pair_words(dilation)}"
+    )
+
+
 def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], *, title: str) -> Any:
     """A grid figure: one row per sample, one column per stage; cells are uint8 images.
+
+    Every map is drawn at its true size relative to the largest picture of the sheet
+    (one image pixel is the same length everywhere), centred in its cell with a thin frame,
+    and each column title ends with the map size ``H×W``.
 
     Parameters
     ----------
     rows : [(row label, [(column title, (H, W) uint8 image), ...]), ...]
     """
     plt = _pyplot()
+    from matplotlib.patches import Rectangle
+
     n_rows = len(rows)
     n_cols = max(len(cells) for _, cells in rows)
-    figure, axes = plt.subplots(n_rows, n_cols, figsize=(1.6 * n_cols, 1.7 * n_rows + 0.5), squeeze=False)
+    canvas_h = max(image.shape[0] for _, cells in rows for _, image in cells)
+    widest = max(image.shape[1] for _, cells in rows for _, image in cells)
+    inch_per_pixel = 1.7 / max(canvas_h, widest)  # the largest picture is 1.7 inches
+    min_column = 0.75 / inch_per_pixel  # room for a column title, in image pixels
+    column_w = [
+        max(min_column, max((cells[col][1].shape[1] for _, cells in rows if col < len(cells)), default=0))
+        for col in range(n_cols)
+    ]
+    cell_h = canvas_h * inch_per_pixel
+    figure, axes = plt.subplots(
+        n_rows, n_cols, squeeze=False, layout="constrained",
+        figsize=(sum(column_w) * inch_per_pixel + 0.1 * n_cols + 0.6, (cell_h + 0.3) * n_rows + 1.3),
+        gridspec_kw={"width_ratios": column_w},
+    )
     for row_index, (row_label, cells) in enumerate(rows):
         for col_index in range(n_cols):
             axis = axes[row_index][col_index]
             axis.set_xticks([])
             axis.set_yticks([])
+            for spine in axis.spines.values():
+                spine.set_visible(False)
             if col_index >= len(cells):
                 axis.axis("off")
                 continue
             column_title, image = cells[col_index]
-            axis.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            height, width = image.shape
+            canvas_w = column_w[col_index]
+            left = (canvas_w - width) / 2 - 0.5
+            top = (canvas_h - height) / 2 - 0.5
+            axis.imshow(
+                image, cmap="gray", vmin=0, vmax=255, interpolation="nearest",
+                extent=(left, left + width, top + height, top),
+            )
+            axis.add_patch(Rectangle((left, top), width, height, fill=False, linewidth=0.6, edgecolor="0.35"))
+            axis.set_xlim(-0.5, canvas_w - 0.5)
+            axis.set_ylim(canvas_h - 0.5, -0.5)
+            axis.set_aspect("equal")
             if row_index == 0:
-                axis.set_title(column_title, fontsize=7)
+                axis.set_title(f"{column_title}\n{height}×{width}", fontsize=7)
             if col_index == 0:
-                axis.set_ylabel(row_label, fontsize=7)
+                axis.set_ylabel(row_label, fontsize=8)
     figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
     return figure
 
 
@@ -94,31 +153,158 @@ def notebook_figure(horizontal: np.ndarray, vertical: np.ndarray) -> Any:
     return figure
 
 
-def summary_figure(frame: Any) -> Any:
-    """How conv/pool output sizes and magnitude statistics change with stride, padding and dilation.
+# Line colours of the size panels: one colour per pooling stage, the same in every panel.
+CONV_COLOUR = "black"
+POOL_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+KERNEL_STYLES = ["-", "--", ":", "-."]
 
-    ``frame`` is the sizes table (pandas); one line per padding (and dilation), stride on x.
+
+def _cell(value: Any) -> str:
+    """A sizes.csv cell as text, the same from rows or read back by pandas (NaN -> '', 2.0 -> '2')."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _ordered(values: Any) -> list[Any]:
+    """Unique values, in first-seen order (the sweep's own order)."""
+    return list(dict.fromkeys(values))
+
+
+def focus_map(frame: Any) -> str:
+    """The map the statistics panel shows: the first magnitude, else the first map."""
+    magnitudes = frame[frame["map_kind"] == "magnitude"]
+    return str((magnitudes if len(magnitudes) else frame)["map"].iloc[0])
+
+
+def summary_figure(frame: Any, *, title: str | None = None) -> Any:
+    """Output sizes against conv stride, and the focus map's mean for every configuration.
+
+    ``frame`` is the sizes table (pandas). Two parts, scaling with the sweep:
+
+    * small multiples of output height against conv stride: one panel per
+      (padding) column and (resize, dilation) row; in every panel black is the conv
+      output and each pool window has its own colour (max and avg pooling give
+      the same size, so one line per window); kernels of different sizes differ
+      by line style. One shared legend, outside the panels.
+    * a heat map of the focus map's mean after pooling: one row per conv
+      setting, one column per pool setting, values written in the cells.
     """
     plt = _pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(13, 4))
-    magnitude_rows = frame[frame["map_kind"] == "magnitude"]
-    focus = magnitude_rows if len(magnitude_rows) else frame
-    groups = focus.groupby(["padding", "dilation", "pad_mode", "resize"], sort=True, dropna=False)
-    for (padding, dilation, pad_mode, resize), group in groups:
-        label = f"pad {padding}, dil {dilation}, {pad_mode}, size {resize}"
-        conv = group.drop_duplicates("stride").sort_values("stride_y")
-        axes[0].plot(conv["stride_y"], conv["conv_h"], marker="o", label=label)
-        for pool_mode, pooled in group.groupby("pool_mode", sort=True):
-            pooled = pooled.drop_duplicates("stride").sort_values("stride_y")
-            axes[1].plot(pooled["stride_y"], pooled["pool_h"], marker="s", linestyle="--", label=f"{label}, {pool_mode}")
-            axes[2].plot(pooled["stride_y"], pooled["mean"], marker="^", label=f"{label}, {pool_mode}")
-    axes[0].set_title("conv output height")
-    axes[1].set_title("pool output height")
-    axes[2].set_title(f"mean of {focus['map'].iloc[0] if len(focus) else 'map'} after pooling")
-    for axis in axes:
-        axis.set_xlabel("stride (y)")
-        axis.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=6, loc="best")
-    axes[2].legend(fontsize=6, loc="best")
-    figure.tight_layout()
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    frame = frame.copy()
+    for column in ("resize", "stride", "padding", "pad_mode", "dilation", "pool_size", "pool_stride", "pool_padding"):
+        frame[column] = [_cell(value) for value in frame[column]]
+    frame["pool_window"] = [
+        "" if mode == "none" else pool_text("window", size, stride, padding).replace("window ", "")
+        for mode, size, stride, padding in zip(frame["pool_mode"], frame["pool_size"], frame["pool_stride"], frame["pool_padding"])
+    ]
+    frame["pool_setting"] = [
+        pool_text(mode, size, stride, padding)
+        for mode, size, stride, padding in zip(frame["pool_mode"], frame["pool_size"], frame["pool_stride"], frame["pool_padding"])
+    ]
+    frame["kernel_shape"] = [f"{h}×{w}" for h, w in zip(frame["kernel_h"], frame["kernel_w"])]
+
+    paddings = _ordered(frame["padding"])
+    variants = _ordered(zip(frame["resize"], frame["dilation"]))
+    windows = [window for window in _ordered(frame["pool_window"]) if window]
+    shapes = _ordered(frame["kernel_shape"])
+    colour_of = {window: POOL_COLOURS[index % len(POOL_COLOURS)] for index, window in enumerate(windows)}
+    style_of = {shape: KERNEL_STYLES[index % len(KERNEL_STYLES)] for index, shape in enumerate(shapes)}
+
+    focus = focus_map(frame)
+    stats = frame[frame["map"] == focus]
+    conv_keys = _ordered(zip(stats["resize"], stats["stride"], stats["padding"], stats["pad_mode"], stats["dilation"]))
+    pool_keys = _ordered(stats["pool_setting"])
+
+    n_cols, n_rows = len(paddings), len(variants)
+    panel_w, panel_h = 3.3, 2.4
+    sizes_h = panel_h * n_rows + 1.0
+    heat_row_h = 0.26
+    heat_h = heat_row_h * len(conv_keys) + 2.0
+    label_w = 4.2  # room for the heat map's row labels
+    width = max(panel_w * n_cols + 2.8, label_w + 1.5 * len(pool_keys) + 1.5, 9.0)
+    figure = plt.figure(figsize=(width, sizes_h + heat_h + 0.8), layout="constrained")
+    figure.suptitle(
+        title or "convsweep summary", fontsize=12, fontweight="bold",
+    )
+    top, bottom = figure.subfigures(2, 1, height_ratios=[sizes_h, heat_h])
+
+    # --- sizes: small multiples ---------------------------------------------------
+    top.suptitle("Output height against conv stride", fontsize=10)
+    axes = top.subplots(n_rows, n_cols, squeeze=False, sharex=True)
+    for row_index, (resize, dilation) in enumerate(variants):
+        for col_index, padding in enumerate(paddings):
+            axis = axes[row_index][col_index]
+            panel = frame[(frame["padding"] == padding) & (frame["resize"] == resize) & (frame["dilation"] == dilation)]
+            for shape in shapes:
+                shaped = panel[panel["kernel_shape"] == shape]
+                if not len(shaped):
+                    continue
+                conv = shaped.drop_duplicates("stride_y").sort_values("stride_y")
+                axis.plot(conv["stride_y"], conv["conv_h"], color=CONV_COLOUR, linestyle=style_of[shape], marker="o", markersize=4)
+                for window in windows:
+                    pooled = shaped[shaped["pool_window"] == window].drop_duplicates("stride_y").sort_values("stride_y")
+                    if len(pooled):
+                        axis.plot(
+                            pooled["stride_y"], pooled["pool_h"], color=colour_of[window], linestyle=style_of[shape],
+                            marker="s", markersize=4,
+                        )
+            resize_text = "native size" if resize == "native" else f"resize {_square(resize)}"
+            axis.set_title(f"padding {padding} · {resize_text} · dilation {_pair_words(dilation)}", fontsize=8)
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.tick_params(labelsize=7)
+            axis.grid(True, alpha=0.3)
+            if row_index == n_rows - 1:
+                axis.set_xlabel("conv stride (rows)", fontsize=8)
+            if col_index == 0:
+                axis.set_ylabel("output height (px)", fontsize=8)
+            if len(frame["stride_y"].unique()) == 1:
+                only = int(frame["stride_y"].iloc[0])
+                axis.set_xlim(only - 0.5, only + 0.5)
+                axis.set_xticks([only])
+    handles = [Line2D([], [], color=CONV_COLOUR, marker="o", markersize=4, label="conv output")]
+    handles += [
+        Line2D([], [], color=colour_of[window], marker="s", markersize=4, label=f"after pooling {window}")
+        for window in windows
+    ]
+    if len(shapes) > 1:
+        handles += [Line2D([], [], color="0.4", linestyle=style_of[shape], label=f"{shape} kernels") for shape in shapes]
+    top.legend(
+        handles=handles, loc="outside lower center", fontsize=8, frameon=False, ncols=min(len(handles), 4),
+        title="colour: stage (max and avg pooling give the same size)", title_fontsize=8,
+    )
+
+    # --- statistics: heat map -------------------------------------------------------
+    kind = "magnitude" if (stats["map_kind"] == "magnitude").any() else "kernel response"
+    bottom.suptitle(f"Mean of {focus} ({kind}) after pooling, over all images", fontsize=10)
+    heat = np.full((len(conv_keys), len(pool_keys)), np.nan)
+    row_of = {key: index for index, key in enumerate(conv_keys)}
+    col_of = {key: index for index, key in enumerate(pool_keys)}
+    for values in zip(stats["resize"], stats["stride"], stats["padding"], stats["pad_mode"], stats["dilation"], stats["pool_setting"], stats["mean"]):
+        heat[row_of[values[:5]], col_of[values[5]]] = values[6]
+    axis = bottom.subplots()
+    image = axis.imshow(heat, cmap="viridis", aspect="auto", interpolation="nearest")
+    tilted = len(pool_keys) > 5
+    axis.set_xticks(range(len(pool_keys)), pool_keys, fontsize=8, rotation=20 if tilted else 0, ha="right" if tilted else "center")
+    axis.set_yticks(
+        range(len(conv_keys)),
+        [
+            conv_text(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation).replace("conv ", "")
+            for resize, stride, padding, pad_mode, dilation in conv_keys
+        ],
+        fontsize=7,
+    )
+    axis.tick_params(length=0)
+    finite = heat[np.isfinite(heat)]
+    middle = (float(finite.min()) + float(finite.max())) / 2 if finite.size else 0.0
+    for (row, col), value in np.ndenumerate(heat):
+        if np.isfinite(value):
+            axis.text(col, row, f"{value:.4g}", ha="center", va="center", fontsize=7, color="black" if value > middle else "white")
+    bottom.colorbar(image, ax=axis, label=f"mean of {focus}", shrink=0.9, aspect=30)
     return figure

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from tasks.model import conv_label, magnitude_pairs, map_names, pool_label
+from tasks.model import ConvSetting, PoolSetting, conv_label, magnitude_pairs, map_names, pair_label, padding_label, pool_label
 from tasks import files, render
 from tasks.caching import SweepCachePolicy
 from tasks.compute import apply_pool, compute_maps, open_selection
@@ -57,6 +57,37 @@ def _samples_run_name() -> str:
     return f"samples-{conv_label(task_run.parameters['conv'])}"
 
 
+def _pool_words(pool: dict[str, Any]) -> str:
+    setting = PoolSetting.from_plain(pool)
+    if setting.mode == "none":
+        return "no pooling"
+    return render.pool_text(setting.mode, pair_label(setting.size), pair_label(setting.stride), padding_label(setting.padding))
+
+
+def _sheet_title(conv: dict[str, Any]) -> str:
+    setting = ConvSetting.from_plain(conv)
+    words = render.conv_text(
+        resize="native" if setting.resize is None else pair_label(setting.resize),
+        stride=pair_label(setting.stride),
+        padding=padding_label(setting.padding),
+        pad_mode=setting.pad_mode,
+        dilation=pair_label(setting.dilation),
+    )
+    return f"{setting.label}: {words}\nevery map at its true size relative to the others (one image pixel, one length)"
+
+
+def _row_label(view: Any, dataset: dict[str, Any], index: int) -> str:
+    """'#3' plus the sample's class: its name where the dataset has names, else 'label 7'."""
+    labels = getattr(view, "labels", None)
+    if labels is None:
+        return f"#{index}"
+    label = int(labels[index])
+    names = dataset.get("class_names")
+    if names and 0 <= label < len(names):
+        return f"#{index}\n{names[label]}"
+    return f"#{index}\nlabel {label}"
+
+
 @task(
     name="write-samples",
     task_run_name=_samples_run_name,
@@ -78,6 +109,11 @@ def write_samples(
     images = np.stack([view.read(index, index + 1)[0] for index in samples])
     resized, maps = compute_maps(images, conv=conv, kernels=kernels)
     magnitudes = set(magnitude_pairs(kernels))
+    column_titles = {
+        f"{name}-{pool_label(pool)}": f"{name}\n{_pool_words(pool)}".replace(" / ", "\n/ ")
+        for name in maps
+        for pool in pools
+    }
     scaling: dict[str, float] = {}
     sheet_rows = []
     for position, index in enumerate(samples):
@@ -95,9 +131,9 @@ def write_samples(
             gray, scale = render.to_gray(values, signed=signed)
             files.write_png(paths[f"{index}-{stage}"], gray)
             scaling[f"{index}-{stage}"] = scale
-            cells.append((stage, gray))
-        sheet_rows.append((f"#{index}", cells))
-    figure = render.contact_sheet(sheet_rows, title=conv_label(conv))
+            cells.append((column_titles.get(stage, stage), gray))
+        sheet_rows.append((_row_label(view, dataset, index), cells))
+    figure = render.contact_sheet(sheet_rows, title=_sheet_title(conv))
     try:
         files.write_figure(paths["contact"], figure, dpi=110)
     finally:

@@ -1,11 +1,124 @@
-"""Gray mappings: signed responses around mid-gray, magnitudes from black, both reversible by their scale."""
+"""Pictures: gray mappings (reversible by their scale), the summary figure for the README's largest sweep and a
+1-value sweep, contact sheets."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import pandas as pd
+import pytest
 
+from tasks import files, render
 from tasks.render import magnitude_to_gray, signed_to_gray, to_gray
+from tests.helpers.sweep_rows import BIG, ONE, synthetic_rows
 
+
+def _texts_and_boxes(figure):
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    title = figure._suptitle
+    legends = [*figure.legends, *(legend for sub in figure.subfigs for legend in sub.legends)]
+    legends += [axis.get_legend() for axis in figure.get_axes() if axis.get_legend() is not None]
+    return renderer, title, legends
+
+
+@pytest.mark.parametrize("shape, panels", [(BIG, 3 * 4), (ONE, 1)], ids=["big", "one-value"])
+def test_summary_figure_legends_fit_and_title_is_never_covered(shape, panels):
+    rows = synthetic_rows(**shape)
+    figure = render.summary_figure(pd.DataFrame(rows), title="convsweep: big")
+    try:
+        renderer, title, legends = _texts_and_boxes(figure)
+        size_axes = [axis for axis in figure.get_axes() if axis.get_xlabel() == "conv stride (rows)" or "padding" in axis.get_title()]
+        assert len(size_axes) == panels
+        # Legends: at most 8 entries each, no legend inside any axes.
+        assert legends, "the figure has a shared legend"
+        for legend in legends:
+            assert len(legend.legend_handles) <= 8
+        assert all(axis.get_legend() is None for axis in figure.get_axes())
+        # The title is inside the figure and overlaps no legend and no axes (nor its tick labels).
+        title_box = title.get_window_extent(renderer)
+        figure_box = figure.bbox
+        assert title_box.x0 >= figure_box.x0 and title_box.x1 <= figure_box.x1
+        assert title_box.y0 >= figure_box.y0 and title_box.y1 <= figure_box.y1
+        for legend in legends:
+            assert not title_box.overlaps(legend.get_window_extent(renderer))
+        for axis in figure.get_axes():
+            assert not title_box.overlaps(axis.get_tightbbox(renderer)), axis.get_title()
+        # Integer axes get integer ticks.
+        for axis in size_axes:
+            for ticks in (axis.get_xticks(), axis.get_yticks()):
+                assert np.all(ticks == np.round(ticks)), ticks
+        # One colour, one meaning: the conv output is black and each pool window has one colour in every panel.
+        colours_by_label: dict[str, set] = {}
+        for axis in size_axes:
+            for line in axis.get_lines():
+                colours_by_label.setdefault(line.get_color(), set()).add(line.get_marker())
+        assert all(len(markers) == 1 for markers in colours_by_label.values())
+    finally:
+        render.close(figure)
+
+
+def test_summary_figure_reads_the_csv_back_the_same():
+    rows = synthetic_rows(**BIG)
+    frame = pd.read_csv(io.StringIO(pd.DataFrame(rows).to_csv(index=False)))
+
+    def png(data):
+        figure = render.summary_figure(data, title="t")
+        try:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", metadata={"Software": None}, dpi=40)
+            return buffer.getvalue()
+        finally:
+            render.close(figure)
+
+    assert png(frame) == png(pd.DataFrame(rows))
+
+
+def test_contact_sheet_true_sizes_and_titles(tmp_path):
+    big = np.full((28, 28), 200, dtype=np.uint8)
+    small = np.full((7, 7), 50, dtype=np.uint8)
+    rows = [("#0\nlabel 7", [("input", big), ("sobel\nmax 2×2 / stride 2", small)])]
+    figure = render.contact_sheet(rows, title="conv stride 2")
+    try:
+        figure.canvas.draw()
+        first, second = figure.get_axes()
+        assert first.get_title() == "input\n28×28"
+        assert second.get_title() == "sobel\nmax 2×2 / stride 2\n7×7"
+        assert first.get_ylabel() == "#0\nlabel 7"
+        # True relative size: on the page the 7x7 map is a quarter as wide and as tall as the 28x28 input.
+        def drawn(axis):
+            box = axis.get_images()[0].get_window_extent(figure.canvas.get_renderer())
+            return box.width, box.height
+
+        (input_w, input_h), (map_w, map_h) = drawn(first), drawn(second)
+        assert map_w / input_w == pytest.approx(7 / 28, rel=0.03)
+        assert map_h / input_h == pytest.approx(7 / 28, rel=0.03)
+        one = files.write_figure(tmp_path / "a.png", figure, dpi=50).read_bytes()
+        two = files.write_figure(tmp_path / "b.png", figure, dpi=50).read_bytes()
+        assert one == two
+    finally:
+        render.close(figure)
+
+
+def test_pool_and_conv_words():
+    assert render.pool_text("max", "2", "2", "valid") == "max 2×2 / stride 2"
+    assert render.pool_text("avg", "3x2", "1", "same") == "avg 3×2 / stride 1, pad same"
+    assert render.pool_text("none") == "no pooling"
+    assert render.conv_text(resize="27", stride="2", padding="same", pad_mode="zeros", dilation="1") == (
+        "resize 27×27 · conv stride 2 · padding same (zeros) · dilation 1"
+    )
+
+
+def test_contact_sheet_row_labels_name_the_class():
+    from types import SimpleNamespace
+
+    from tasks.samples import _row_label
+
+    view = SimpleNamespace(labels=np.array([9, 2]))
+    assert _row_label(view, {"class_names": [f"c{i}" for i in range(10)]}, 0) == "#0\nc9"
+    assert _row_label(view, {"class_names": None}, 1) == "#1\nlabel 2"
+    assert _row_label(SimpleNamespace(labels=None), {"class_names": None}, 1) == "#1"
 
 def test_signed_to_gray_zero_is_mid_gray_and_extremes_are_black_and_white():
     values = np.array([[-4.0, 0.0, 2.0, 4.0]], np.float32)
