@@ -7,7 +7,7 @@ import pytest
 
 import conv_core
 from tasks.compute import process_chunk
-from tasks.load import load_dataset
+from tasks.load import describe_selection
 from tasks.model import build_settings, magnitude_pairs
 from tasks.report import build_rows
 from tests.helpers.idx import make_split, write_idx_folder
@@ -21,7 +21,7 @@ def edge_dataset(tmp_path):
         images[index, :, 8 + index :] = 200
     labels = np.arange(10, dtype=np.uint8)
     folder = write_idx_folder(tmp_path / "edges", test=(images, labels))
-    return images, load_dataset.fn(f"idx:{folder}", {"split": "test", "start": None, "stop": None, "limit": None, "classes": None})
+    return images, describe_selection.fn(f"idx:{folder}", {"split": "test", "start": None, "stop": None, "limit": None, "classes": None})
 
 
 def rows_for(data, settings, chunks):
