@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for set-up, the main job and the tests, on a fresh machine with Python 3.11+.
 #   ./dev.sh sweep [convsweep sweep options]   run the main job (default sweep)
-#   ./dev.sh test [pytest options]             run the whole test suite
+#   ./dev.sh test [pytest options]             ruff (lint + format check), then the whole test suite
+#   ./dev.sh test -m "not e2e"                 the inner loop: everything but the end-to-end tests
 #   ./dev.sh setup                             only create/refresh .venv
 #   ./dev.sh <any convsweep command> ...       e.g. ./dev.sh notebook --index 3
 set -euo pipefail
@@ -48,6 +49,9 @@ case "$cmd" in
             (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
                 || echo "dev.sh: could not install ${missing[*]}; the tests that need them will fail" >&2
         fi
+        # Lint and format first: seconds, and a style slip fails as loudly as a test.
+        "$VENV/bin/ruff" check --quiet . || { echo "dev.sh: ruff check failed (ruff check --fix . mends most)" >&2; exit 1; }
+        "$VENV/bin/ruff" format --check --quiet . || { echo "dev.sh: ruff format --check failed (run: .venv/bin/ruff format .)" >&2; exit 1; }
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     *)

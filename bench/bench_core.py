@@ -184,8 +184,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per pipeline (median reported)")
     parser.add_argument("--loop-images", type=int, default=200, help="images for the notebook loop (scaled)")
     parser.add_argument("--loop-repeats", type=int, default=3, help="timed runs of the notebook loop")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="set OpenCV's and torch's thread count (default: leave the libraries' defaults)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="set OpenCV's and torch's thread count (default: leave the libraries' defaults)",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with t10k-images-idx3-ubyte.gz")
     args = parser.parse_args(argv)
 
@@ -198,9 +202,11 @@ def main(argv=None):
 
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}")
-    print(f"python {platform.python_version()}, numpy {np.__version__}, opencv {cv2.__version__} "
-          f"({cv2.getNumThreads()} threads), scipy {scipy.__version__} (1 thread)"
-          + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ", torch not installed"))
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, opencv {cv2.__version__} "
+        f"({cv2.getNumThreads()} threads), scipy {scipy.__version__} (1 thread)"
+        + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ", torch not installed")
+    )
     print(f"data: {source}, {images.shape} {images.dtype}")
     print("pipeline: Sobel h and v (3x3, valid), magnitude, 2x2 max pool -> float32 (N, 13, 13)")
     print()
@@ -226,10 +232,15 @@ def main(argv=None):
     loop_times = time_interleaved({"loop": with_notebook_loop}, sample, args.loop_repeats)["loop"]
     loop_median = statistics.median(loop_times)
     scale = len(images) / len(sample)
-    results.append((
-        f"notebook loop ({len(sample)} images, x{scale:g})", loop_median * scale, min(loop_times) * scale,
-        f"{args.loop_repeats} runs", describe_check(with_notebook_loop(sample), reference[: len(sample)]),
-    ))
+    results.append(
+        (
+            f"notebook loop ({len(sample)} images, x{scale:g})",
+            loop_median * scale,
+            min(loop_times) * scale,
+            f"{args.loop_repeats} runs",
+            describe_check(with_notebook_loop(sample), reference[: len(sample)]),
+        )
+    )
 
     start = time.perf_counter()
     for image in sample:
@@ -238,22 +249,34 @@ def main(argv=None):
 
     core = results[0][1]
     floor = results[1][1]
-    print(f"load average (1 min): {load_before:.2f} before timing, {os.getloadavg()[0]:.2f} after "
-          f"({os.cpu_count()} CPUs; other processes share them)")
+    print(
+        f"load average (1 min): {load_before:.2f} before timing, {os.getloadavg()[0]:.2f} after "
+        f"({os.cpu_count()} CPUs; other processes share them)"
+    )
     print("| pipeline | median | best | timed | median / conv_core | median / floor | output vs conv_core |")
     print("|---|---:|---:|---|---:|---:|---|")
     for name, median, best, runs, check in results:
-        print(f"| {name} | {median * 1e3:,.1f} ms | {best * 1e3:,.1f} ms | {runs} | {median / core:,.2f} | "
-              f"{median / floor:,.2f} | {check} |")
+        print(
+            f"| {name} | {median * 1e3:,.1f} ms | {best * 1e3:,.1f} ms | {runs} | {median / core:,.2f} | "
+            f"{median / floor:,.2f} | {check} |"
+        )
     print()
-    print(f"notebook loop: {loop_median / len(sample) * 1e3:.2f} ms per image for the whole pipeline "
-          f"(two 3x3 loops, sqrt, 2x2 pooling loop); one 3x3 loop alone: {loop_conv_ms:.2f} ms per image")
+    print(
+        f"notebook loop: {loop_median / len(sample) * 1e3:.2f} ms per image for the whole pipeline "
+        f"(two 3x3 loops, sqrt, 2x2 pooling loop); one 3x3 loop alone: {loop_conv_ms:.2f} ms per image"
+    )
     speedup = results[-1][1] / core
-    print(f"speed bar: notebook loop / conv_core = {speedup:,.0f}x (bar: >= 500x) -> {'met' if speedup >= 500 else 'NOT met'}")
-    paired = statistics.median(c / f for c, f in zip(times["conv_core"], times["OpenCV whole batch (floor)"]))
-    print(f"speed bar: conv_core / OpenCV whole-batch floor = {core / floor:.2f} by medians, {paired:.2f} as the "
-          f"median of per-round ratios, {results[0][2] / results[1][2]:.2f} best to best (bar: <= 1.5) -> "
-          f"{'met' if max(core / floor, paired) <= 1.5 else 'NOT met'}")
+    print(
+        f"speed bar: notebook loop / conv_core = {speedup:,.0f}x (bar: >= 500x) -> {'met' if speedup >= 500 else 'NOT met'}"
+    )
+    paired = statistics.median(
+        c / f for c, f in zip(times["conv_core"], times["OpenCV whole batch (floor)"], strict=False)
+    )
+    print(
+        f"speed bar: conv_core / OpenCV whole-batch floor = {core / floor:.2f} by medians, {paired:.2f} as the "
+        f"median of per-round ratios, {results[0][2] / results[1][2]:.2f} best to best (bar: <= 1.5) -> "
+        f"{'met' if max(core / floor, paired) <= 1.5 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def child(case: str, keras_home: str, raw_folder: str, mode: str) -> dict:
 
     def open_and_fingerprint(spec: str) -> int:
         view = datasets.open_dataset(spec, split="all")
-        view.fingerprint
+        _ = view.fingerprint  # the property computes and memoises it
         return view.n
 
     def import_keras() -> int:
@@ -151,11 +151,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_datasets_") as workdir:
         start = time.perf_counter()
         keras_home, raw = prepare(args.source, Path(workdir))
-        print(f"prepared 70,000 images (6 x 10,000 train + 10,000 test) in {time.perf_counter() - start:.1f} s: "
-              f"{keras_home}", flush=True)
+        print(
+            f"prepared 70,000 images (6 x 10,000 train + 10,000 test) in {time.perf_counter() - start:.1f} s: "
+            f"{keras_home}",
+            flush=True,
+        )
+
         def command(name: str, mode: str) -> list[str]:
-            return [sys.executable, __file__, "--child", name, "--keras-home", str(keras_home),
-                    "--raw", str(raw), "--mode", mode]
+            return [
+                sys.executable,
+                __file__,
+                "--child",
+                name,
+                "--keras-home",
+                str(keras_home),
+                "--raw",
+                str(raw),
+                "--mode",
+                mode,
+            ]
 
         # Round-robin over the cases, so that a busy spell of the machine hits them all alike.
         results = {name: [] for name, _ in CASES}
@@ -166,9 +180,11 @@ def main() -> None:
         load = os.getloadavg()[0]
 
     baseline = statistics.median(run["seconds"] for run in results["keras_load_data"])
-    print(f"\nload + fingerprint of 70,000 28x28 images; median of {args.repeats} fresh processes each, "
-          f"round-robin ({os.cpu_count()} cores, load average {load:.1f} at the end); "
-          f"ratio = seconds / baseline\n")
+    print(
+        f"\nload + fingerprint of 70,000 28x28 images; median of {args.repeats} fresh processes each, "
+        f"round-robin ({os.cpu_count()} cores, load average {load:.1f} at the end); "
+        f"ratio = seconds / baseline\n"
+    )
     header = f"| {'case':<72} | {'seconds':>8} | {'ratio':>6} | {'traced peak MB':>14} | {'process peak RSS MB':>19} |"
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")

@@ -36,7 +36,7 @@ from bench_sweep import make_keras_home  # noqa: E402  (the shared data preparat
 
 RUNNERS = ("threads", "processes", "dask")
 
-CHILD = r'''
+CHILD = r"""
 import io, json, sys, time
 
 def main():
@@ -58,7 +58,7 @@ def main():
 
 if __name__ == "__main__":  # spawned worker processes import this file again
     main()
-'''
+"""
 
 
 def run_once(work: Path, env: dict[str, str], runner: str, workers: int, parameters: dict, index: int) -> dict:
@@ -69,7 +69,10 @@ def run_once(work: Path, env: dict[str, str], runner: str, workers: int, paramet
     began = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, str(script), json.dumps([runner, workers, {**parameters, "out": str(out)}, str(cache_dir)])],
-        env=env, cwd=ROOT, capture_output=True, text=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - began
     if completed.returncode != 0:

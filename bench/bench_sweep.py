@@ -114,7 +114,11 @@ def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", "from convsweep.cli import main; main()", "server", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 120
@@ -177,8 +181,12 @@ def main() -> None:
                 shutil.rmtree(work, ignore_errors=True)
 
     load = os.getloadavg()[0]
-    print(f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load:.2f}; default sweep, split=all\n")
-    print("| API | images | run | wall s | chunk compute s | everything else s | cached task runs | peak RSS MB | wall / cold |")
+    print(
+        f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load average {load:.2f}; default sweep, split=all\n"
+    )
+    print(
+        "| API | images | run | wall s | chunk compute s | everything else s | cached task runs | peak RSS MB | wall / cold |"
+    )
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for setup, total, kind, record in rows:
         cold_wall = next(r[3]["process_wall"] for r in rows if r[0] == setup and r[1] == total and r[2] == "cold")

@@ -48,15 +48,12 @@ def image_batch(images, name: str, *, finite: bool = False) -> tuple[np.ndarray,
     """
     array = np.asarray(images)
     if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.integer)
-        or np.issubdtype(array.dtype, np.floating)
-        or array.dtype == np.bool_
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating) or array.dtype == np.bool_
     ):
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if array.ndim not in (2, 3):
         raise ValueError(
-            f"{name} must be one image (H, W) or a batch (N, H, W), got {array.ndim}-D {name} "
-            f"of shape {array.shape}"
+            f"{name} must be one image (H, W) or a batch (N, H, W), got {array.ndim}-D {name} of shape {array.shape}"
         )
     single = array.ndim == 2
     batch = array[np.newaxis] if single else array

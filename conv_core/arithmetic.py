@@ -53,9 +53,7 @@ def _resolve_axis(padding, *, n: int, k_eff: int, stride: int, name: str) -> tup
             return _same_padding(n, k_eff, stride)
         if padding == "full":
             return k_eff - 1, k_eff - 1
-        raise ValueError(
-            f"{name} must be 'valid', 'same', 'full', an int or a tuple of ints, got {name}={padding!r}"
-        )
+        raise ValueError(f"{name} must be 'valid', 'same', 'full', an int or a tuple of ints, got {name}={padding!r}")
     if isinstance(padding, (tuple, list)):
         if len(padding) != 2:
             raise ValueError(f"{name} for one axis must be an int or (before, after), got {name}={padding!r}")
@@ -132,13 +130,12 @@ def resolve_pool_padding(padding, *, image_size, pool_size, stride=None) -> tupl
     stride_y, stride_x = positive_pair(stride if stride is not None else (size_y, size_x), "stride")
     if isinstance(padding, str) and padding == "full":
         raise ValueError("padding='full' is not a pooling padding: use 'valid', 'same', an int or a pair")
-    pads = resolve_padding(
-        padding, image_size=image_size, kernel_size=(size_y, size_x), stride=(stride_y, stride_x)
-    )
+    pads = resolve_padding(padding, image_size=image_size, kernel_size=(size_y, size_x), stride=(stride_y, stride_x))
     if not isinstance(padding, str):
         limits = (size_y // 2, size_y // 2, size_x // 2, size_x // 2)
-        for side, amount, limit, size in zip(("top", "bottom", "left", "right"), pads, limits,
-                                             (size_y, size_y, size_x, size_x)):
+        for side, amount, limit, size in zip(
+            ("top", "bottom", "left", "right"), pads, limits, (size_y, size_y, size_x, size_x), strict=False
+        ):
             if amount > limit:
                 raise ValueError(
                     f"pool padding must be <= size // 2 = {limit}, got padding={padding!r} "
@@ -147,14 +144,14 @@ def resolve_pool_padding(padding, *, image_size, pool_size, stride=None) -> tupl
     return pads
 
 
-def _output_length(n: int, k_eff: int, *, stride: int, before: int, after: int, ceil_mode: bool,
-                   what: str) -> tuple[int, bool]:
+def _output_length(
+    n: int, k_eff: int, *, stride: int, before: int, after: int, ceil_mode: bool, what: str
+) -> tuple[int, bool]:
     """Output length and whether ceil mode dropped a last window (arguments already checked)."""
     padded = n + before + after
     if padded < k_eff:
         raise ValueError(
-            f"{what} is larger than the padded input: {k_eff} > {padded} "
-            f"(n={n} + padding {before} + {after})"
+            f"{what} is larger than the padded input: {k_eff} > {padded} (n={n} + padding {before} + {after})"
         )
     span = padded - k_eff
     out = span // stride + 1
@@ -200,8 +197,7 @@ def output_size(n, kernel_size, *, stride=1, padding="valid", dilation=1, ceil_m
     """
     n, kernel_size, stride, dilation, k_eff, what = _checked_1d(n, kernel_size, stride, dilation)
     before, after = _resolve_axis(padding, n=n, k_eff=k_eff, stride=stride, name="padding")
-    out, _ = _output_length(n, k_eff, stride=stride, before=before, after=after,
-                            ceil_mode=bool(ceil_mode), what=what)
+    out, _ = _output_length(n, k_eff, stride=stride, before=before, after=after, ceil_mode=bool(ceil_mode), what=what)
     return out
 
 
@@ -215,8 +211,9 @@ def conv_formula(n, kernel_size, *, stride=1, pad_before=0, pad_after=0, dilatio
     n, kernel_size, stride, dilation, k_eff, what = _checked_1d(n, kernel_size, stride, dilation)
     before = non_negative_int(pad_before, "pad_before")
     after = non_negative_int(pad_after, "pad_after")
-    out, dropped = _output_length(n, k_eff, stride=stride, before=before, after=after,
-                                  ceil_mode=bool(ceil_mode), what=what)
+    out, dropped = _output_length(
+        n, k_eff, stride=stride, before=before, after=after, ceil_mode=bool(ceil_mode), what=what
+    )
     kernel_text = str(kernel_size) if dilation == 1 else f"(({kernel_size} - 1) * {dilation} + 1)"
     rounding = "ceil" if ceil_mode else "floor"
     text = f"{rounding}(({n} + {before} + {after} - {kernel_text}) / {stride}) + 1"

@@ -59,8 +59,7 @@ def _compute_dtype(batch: np.ndarray, kernel: np.ndarray) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _padded_chunks(batch: np.ndarray, pads: tuple[int, int, int, int], pad_mode: str, dtype: np.dtype,
-                   per_chunk: int):
+def _padded_chunks(batch: np.ndarray, pads: tuple[int, int, int, int], pad_mode: str, dtype: np.dtype, per_chunk: int):
     """Yield ``(start, padded)``: chunks of the batch, padded and cast, each (m, H + t + b, W + l + r).
 
     Zero (or no) padding reuses one buffer whose border stays zero, so only the interior is
@@ -101,8 +100,9 @@ def _correlate_opencv(padded, dense_kernel, out_shape, stride, scratch):
     tall = padded.reshape(n * padded_h, padded_w)
     # anchor (0, 0): output (y, x) is the window whose top-left corner is (y, x), so each image's
     # valid outputs are the first rows/columns of its own block; the border is never used.
-    filtered = cv2.filter2D(tall, -1, dense_kernel, dst=scratch[: n * padded_h], anchor=(0, 0),
-                            borderType=cv2.BORDER_CONSTANT)
+    filtered = cv2.filter2D(
+        tall, -1, dense_kernel, dst=scratch[: n * padded_h], anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
+    )
     filtered = filtered.reshape(n, padded_h, padded_w)
     return filtered[:, : (out_h - 1) * stride_y + 1 : stride_y, : (out_w - 1) * stride_x + 1 : stride_x]
 
@@ -119,8 +119,9 @@ def _correlate_shifted(padded, kernel, out_shape, stride, dilation):
         if weight == 0:
             continue
         y0, x0 = row * dilation_y, col * dilation_x
-        window = padded[:, y0 : y0 + (out_h - 1) * stride_y + 1 : stride_y,
-                        x0 : x0 + (out_w - 1) * stride_x + 1 : stride_x]
+        window = padded[
+            :, y0 : y0 + (out_h - 1) * stride_y + 1 : stride_y, x0 : x0 + (out_w - 1) * stride_x + 1 : stride_x
+        ]
         np.multiply(window, weight, out=term)
         total += term
     return total
@@ -161,8 +162,9 @@ def conv2d(images, kernel, *, stride=1, padding="valid", pad_mode="zeros", dilat
     pad_mode = choice(pad_mode, "pad_mode", PAD_MODES)
     n, height, width = batch.shape
     kernel_h, kernel_w = kernel.shape
-    pads = resolve_padding(padding, image_size=(height, width), kernel_size=(kernel_h, kernel_w),
-                           stride=stride, dilation=dilation)
+    pads = resolve_padding(
+        padding, image_size=(height, width), kernel_size=(kernel_h, kernel_w), stride=stride, dilation=dilation
+    )
     top, bottom, left, right = pads
     out_shape = []
     for axis, side, size, before, after, step, spread in (
@@ -226,8 +228,7 @@ def sobel_magnitude(gx, gy) -> np.ndarray:
     gy = np.asarray(gy)
     for name, array in (("gx", gx), ("gy", gy)):
         if array.dtype == object or not (
-            np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-            or array.dtype == np.bool_
+            np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating) or array.dtype == np.bool_
         ):
             raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if gx.shape != gy.shape:

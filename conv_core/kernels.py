@@ -80,9 +80,7 @@ def validate(kernel, name: str = "kernel") -> np.ndarray:
     if array.size == 0:
         raise ValueError(f"{name} is empty: shape {array.shape}")
     if array.shape[0] % 2 == 0 or array.shape[1] % 2 == 0:
-        raise ValueError(
-            f"{name} sides must be odd (an even filter has no centre), got {name} of shape {array.shape}"
-        )
+        raise ValueError(f"{name} sides must be odd (an even filter has no centre), got {name} of shape {array.shape}")
     array = array.astype(np.float64)
     if not np.isfinite(array).all():
         raise ValueError(f"{name} must be finite, got {name}={array.tolist()}")
@@ -153,5 +151,7 @@ def resolve(spec) -> np.ndarray:
             return get(spec)
         if any(separator in spec for separator in ",; \n"):
             return parse_text(spec)
-        raise ValueError(f"unknown kernel name={spec!r}; known: {', '.join(_KERNELS)}, or kernel text like '1,2,1;0,0,0;-1,-2,-1'")
+        raise ValueError(
+            f"unknown kernel name={spec!r}; known: {', '.join(_KERNELS)}, or kernel text like '1,2,1;0,0,0;-1,-2,-1'"
+        )
     return validate(spec)

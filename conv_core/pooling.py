@@ -23,8 +23,11 @@ def _window_views(canvas, window, out_shape, stride):
     stride_y, stride_x = stride
     for row in range(window[0]):
         for col in range(window[1]):
-            yield canvas[..., row : row + (out_h - 1) * stride_y + 1 : stride_y,
-                         col : col + (out_w - 1) * stride_x + 1 : stride_x]
+            yield canvas[
+                ...,
+                row : row + (out_h - 1) * stride_y + 1 : stride_y,
+                col : col + (out_w - 1) * stride_x + 1 : stride_x,
+            ]
 
 
 def _place(batch, fill, dtype, top, left, shape):
@@ -67,16 +70,16 @@ def pool2d(x, size=2, *, stride=None, mode="max", padding="valid", ceil_mode=Fal
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"ceil_mode must be a bool, got ceil_mode={ceil_mode!r}")
     n, height, width = batch.shape
-    top, bottom, left, right = resolve_pool_padding(padding, image_size=(height, width),
-                                                    pool_size=window, stride=stride)
+    top, bottom, left, right = resolve_pool_padding(
+        padding, image_size=(height, width), pool_size=window, stride=stride
+    )
     out_shape = []
     for axis, side, length, before, after, step in (
         ("height", height, window[0], top, bottom, stride[0]),
         ("width", width, window[1], left, right, stride[1]),
     ):
         try:
-            out_shape.append(output_size(side, length, stride=step, padding=(before, after),
-                                         ceil_mode=bool(ceil_mode)))
+            out_shape.append(output_size(side, length, stride=step, padding=(before, after), ceil_mode=bool(ceil_mode)))
         except ValueError as error:
             raise ValueError(
                 f"x of shape {np.shape(x)} is too small along the {axis} for size={size!r} with "

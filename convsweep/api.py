@@ -40,7 +40,6 @@ def require_reachable_api(url: str | None = None, *, timeout: float = 5.0) -> st
         ``Prefect API at http://127.0.0.1:9/api is unreachable (connection refused) ...``.
     """
     import httpx
-
     from prefect.settings import get_current_settings
 
     target = (url or configured_api_url() or "").rstrip("/")

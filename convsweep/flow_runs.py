@@ -46,7 +46,9 @@ def recorded_task_runs(flow_run_id: UUID) -> list[Any]:
                 return runs
 
 
-def wait_until_recorded(flow_run_id: UUID, expected_task_runs: int, *, timeout: float = RECORD_TIMEOUT_SECONDS) -> list[Any]:
+def wait_until_recorded(
+    flow_run_id: UUID, expected_task_runs: int, *, timeout: float = RECORD_TIMEOUT_SECONDS
+) -> list[Any]:
     """Block until the API holds ``expected_task_runs`` final task runs of the flow run.
 
     Raises
@@ -86,8 +88,12 @@ def run_sweep(
     console = console or Console(stderr=True)
     flow_to_run = sweep if task_runner is None else sweep.with_options(task_runner=task_runner)
     with Progress(
-        TextColumn("[bold]sweep[/bold] chunks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        TextColumn("[bold]sweep[/bold] chunks"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as bar:
         bar_task = bar.add_task("chunks", total=None)
 
@@ -114,14 +120,29 @@ def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
     import pandas as pd
 
     frame = pd.read_csv(result["csv"])
-    table = Table(title=f"sweep {result['name']}: {result['n_images']} images, {result['configurations']} configurations")
-    columns = ["kernel", "stride", "padding", "conv_h", "conv_w", "pool_mode", "pool_h", "pool_w", "mean", "zero_fraction"]
+    table = Table(
+        title=f"sweep {result['name']}: {result['n_images']} images, {result['configurations']} configurations"
+    )
+    columns = [
+        "kernel",
+        "stride",
+        "padding",
+        "conv_h",
+        "conv_w",
+        "pool_mode",
+        "pool_h",
+        "pool_w",
+        "mean",
+        "zero_fraction",
+    ]
     for column in columns:
         table.add_column(column, justify="right" if column not in ("kernel", "padding", "pool_mode") else "left")
     magnitudes = frame[frame["map_kind"] == "magnitude"]
     shown = magnitudes if len(magnitudes) else frame
     for _, row in shown.head(24).iterrows():
-        table.add_row(*[f"{row[column]:.4g}" if isinstance(row[column], float) else str(row[column]) for column in columns])
+        table.add_row(
+            *[f"{row[column]:.4g}" if isinstance(row[column], float) else str(row[column]) for column in columns]
+        )
     console.print(table)
     if len(shown) > 24:
         console.print(f"... {len(shown) - 24} more rows in sizes.csv")
@@ -131,7 +152,9 @@ def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
     )
 
 
-def run_notebook(*, dataset: str, split: str, index: int, out: str, name: str, console: Console | None = None) -> dict[str, Any]:
+def run_notebook(
+    *, dataset: str, split: str, index: int, out: str, name: str, console: Console | None = None
+) -> dict[str, Any]:
     """Run the notebook flow and say where its files are."""
     from flows.notebook import notebook
 
@@ -139,7 +162,11 @@ def run_notebook(*, dataset: str, split: str, index: int, out: str, name: str, c
     state = notebook(dataset=dataset, split=split, index=index, out=out, name=name, return_state=True)
     result = state.result()
     wait_until_recorded(state.state_details.flow_run_id, result["task_runs"])
-    label = f" (label {result['label']}: {result['class_name'] or result['label']})" if result.get("label") is not None else ""
+    label = (
+        f" (label {result['label']}: {result['class_name'] or result['label']})"
+        if result.get("label") is not None
+        else ""
+    )
     console.print(f"notebook: image {index} of {result['spec']} {result['split']}{label}")
     for stage, shape in result["shapes"].items():
         console.print(f"  {stage:<10} {shape[0]}x{shape[1]}")

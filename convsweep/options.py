@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import typer
 
@@ -43,7 +44,9 @@ def _option(name: str, help_overrides: dict[str, str]) -> inspect.Parameter:
             annotation=Optional[list[str]],
         )
     if isinstance(field.default, bool):
-        option = typer.Option(None, f"{flag}/--no-{name.replace('_', '-')}", help=f"{help_text} (default {_default_text(field.default)})")
+        option = typer.Option(
+            None, f"{flag}/--no-{name.replace('_', '-')}", help=f"{help_text} (default {_default_text(field.default)})"
+        )
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[bool])
     flags = [flag] + ([SHORT_FLAGS[name]] if name in SHORT_FLAGS else [])
     # A default that says "none" is described by the help text itself.
@@ -67,11 +70,10 @@ def parse_custom_kernels(values: Optional[list[str]]) -> Optional[dict[str, str]
 
 def _runner_options() -> dict[str, Any]:
     return {
-        "runner": typer.Option(
-            None, "--runner", help="Where chunk tasks run: threads (default), processes, or dask."
-        ),
+        "runner": typer.Option(None, "--runner", help="Where chunk tasks run: threads (default), processes, or dask."),
         "dask_address": typer.Option(
-            None, "--dask-address",
+            None,
+            "--dask-address",
             help="Run chunk tasks on the Dask cluster whose scheduler is at tcp://HOST:PORT (implies --runner dask); "
             "without it, --runner dask starts a local cluster.",
         ),
@@ -120,7 +122,9 @@ def with_sweep_options(
             given["config"] = values.get("config")
             return fn(given, **{name: value for name, value in values.items() if name not in option_names})
 
-        parameters = model_options + [config] + [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) for parameter in own]
+        parameters = (
+            model_options + [config] + [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) for parameter in own]
+        )
         command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
         del command.__wrapped__

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,11 @@ PAD_MODES = ("zeros", "reflect", "replicate")
 POOL_MODES = ("max", "avg", "none")
 
 # h/v kernel pairs whose magnitude sqrt(h² + v²) is reported as its own map.
-MAGNITUDE_PAIRS = {"sobel": ("sobel_h", "sobel_v"), "scharr": ("scharr_h", "scharr_v"), "prewitt": ("prewitt_h", "prewitt_v")}
+MAGNITUDE_PAIRS = {
+    "sobel": ("sobel_h", "sobel_v"),
+    "scharr": ("scharr_h", "scharr_v"),
+    "prewitt": ("prewitt_h", "prewitt_v"),
+}
 
 DEFAULTS: dict[str, Any] = {
     "dataset": "fashion_mnist",
@@ -150,8 +155,10 @@ def _padding(value: Any, *, argument: str) -> str | int | tuple[int, ...]:
         if plain < 0:
             raise ValueError(f"{argument}={value!r} must not be negative")
         return plain
-    if isinstance(plain, list) and len(plain) in (2, 4) and all(
-        isinstance(item, int) and not isinstance(item, bool) for item in plain
+    if (
+        isinstance(plain, list)
+        and len(plain) in (2, 4)
+        and all(isinstance(item, int) and not isinstance(item, bool) for item in plain)
     ):
         if min(plain) < 0:
             raise ValueError(f"{argument}={value!r} must not be negative")
@@ -194,8 +201,11 @@ class ConvSetting:
         )
         shape = tuple(
             conv_core.output_size(
-                image_size[axis], kernel_size[axis], stride=self.stride[axis],
-                padding=pads[2 * axis : 2 * axis + 2], dilation=self.dilation[axis],
+                image_size[axis],
+                kernel_size[axis],
+                stride=self.stride[axis],
+                padding=pads[2 * axis : 2 * axis + 2],
+                dilation=self.dilation[axis],
             )
             for axis in (0, 1)
         )
@@ -214,7 +224,7 @@ class ConvSetting:
         return to_plain(asdict(self))
 
     @classmethod
-    def from_plain(cls, plain: dict[str, Any]) -> "ConvSetting":
+    def from_plain(cls, plain: dict[str, Any]) -> ConvSetting:
         """Inverse of :meth:`to_plain` (lists back to tuples), e.g. in a task's inputs."""
         return cls(
             resize=_pair_or_none(plain["resize"]),
@@ -249,9 +259,13 @@ class PoolSetting:
         """
         if self.mode == "none":
             return (0, 0, 0, 0), tuple(map_size)
-        pads = conv_core.resolve_pool_padding(self.padding, image_size=map_size, pool_size=self.size, stride=self.stride)
+        pads = conv_core.resolve_pool_padding(
+            self.padding, image_size=map_size, pool_size=self.size, stride=self.stride
+        )
         shape = tuple(
-            conv_core.output_size(map_size[axis], self.size[axis], stride=self.stride[axis], padding=pads[2 * axis : 2 * axis + 2])
+            conv_core.output_size(
+                map_size[axis], self.size[axis], stride=self.stride[axis], padding=pads[2 * axis : 2 * axis + 2]
+            )
             for axis in (0, 1)
         )
         return pads, shape
@@ -260,19 +274,19 @@ class PoolSetting:
     def label(self) -> str:
         if self.mode == "none":
             return "nopool"
-        return (
-            f"{self.mode}{pair_label(self.size)}-s{pair_label(self.stride)}"
-            f"-p{padding_label(self.padding)}"
-        )
+        return f"{self.mode}{pair_label(self.size)}-s{pair_label(self.stride)}-p{padding_label(self.padding)}"
 
     def to_plain(self) -> dict[str, Any]:
         return to_plain(asdict(self))
 
     @classmethod
-    def from_plain(cls, plain: dict[str, Any]) -> "PoolSetting":
+    def from_plain(cls, plain: dict[str, Any]) -> PoolSetting:
         """Inverse of :meth:`to_plain`."""
         return cls(
-            plain["mode"], _pair_or_none(plain["size"]), _pair_or_none(plain["stride"]), _padding_from_plain(plain["padding"])
+            plain["mode"],
+            _pair_or_none(plain["size"]),
+            _pair_or_none(plain["stride"]),
+            _padding_from_plain(plain["padding"]),
         )
 
 
@@ -411,7 +425,8 @@ def build_settings(**params: Any) -> SweepSettings:
     if values["classes"] is not None:
         # Labels (ints) or class names ("Sneaker"); names are matched when the data is opened.
         classes = tuple(
-            item.strip() if isinstance(item, str) and not item.strip().isdigit()
+            item.strip()
+            if isinstance(item, str) and not item.strip().isdigit()
             else _optional_nonnegative_int(item, argument="classes")
             for item in _as_list(values["classes"], argument="classes")
         )
@@ -423,9 +438,7 @@ def build_settings(**params: Any) -> SweepSettings:
         if name in (None, ""):
             continue
         if name not in kernel_library.names() and name not in values["custom_kernels"]:
-            raise ValueError(
-                f"kernels: unknown kernel {name!r}; known: {', '.join(kernel_library.names())}"
-            )
+            raise ValueError(f"kernels: unknown kernel {name!r}; known: {', '.join(kernel_library.names())}")
         if name in kernel_library.names():
             kernels[name] = _kernel_matrix(name, kernel_library.get(name))
     for name, matrix in dict(values["custom_kernels"] or {}).items():
@@ -483,9 +496,13 @@ def build_settings(**params: Any) -> SweepSettings:
                     if not isinstance(padding, str):
                         # Explicit pool padding is bounded by the window (size // 2), whatever the image.
                         try:
-                            conv_core.resolve_pool_padding(padding, image_size=(4 * size[0], 4 * size[1]), pool_size=size)
+                            conv_core.resolve_pool_padding(
+                                padding, image_size=(4 * size[0], 4 * size[1]), pool_size=size
+                            )
                         except ValueError as error:
-                            raise ValueError(f"pool_paddings={padding_label(padding)!r} with pool size {pair_label(size)}: {error}") from None
+                            raise ValueError(
+                                f"pool_paddings={padding_label(padding)!r} with pool size {pair_label(size)}: {error}"
+                            ) from None
                     pool_settings.append(PoolSetting(mode, size, stride or size, padding))
     pool_settings = list(dict.fromkeys(pool_settings))
 
@@ -546,7 +563,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             data = yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"config={str(path)!r} is not valid {config_path.suffix.lstrip('.') or 'YAML'}: {first}") from None
+        raise ValueError(
+            f"config={str(path)!r} is not valid {config_path.suffix.lstrip('.') or 'YAML'}: {first}"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

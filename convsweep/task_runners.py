@@ -62,9 +62,7 @@ def check_runner_options(
         if name != "dask":
             raise ValueError(f"dask_address={dask_address!r} needs runner='dask' (got runner={runner!r})")
         if not _DASK_ADDRESS.match(dask_address.strip()):
-            raise ValueError(
-                f"dask_address={dask_address!r} is not a Dask scheduler address: use tcp://HOST:PORT"
-            )
+            raise ValueError(f"dask_address={dask_address!r} is not a Dask scheduler address: use tcp://HOST:PORT")
         if workers is not None:
             raise ValueError(
                 f"workers={workers} cannot be combined with dask_address={dask_address!r}: "

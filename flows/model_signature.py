@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Annotated, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -36,7 +37,9 @@ def _args_section(model: type[BaseModel]) -> str:
     return "\n".join(lines)
 
 
-def takes_model(model: type[Model], build: Callable[..., Model]) -> Callable[[Callable[[Model], Any]], Callable[..., Any]]:
+def takes_model(
+    model: type[Model], build: Callable[..., Model]
+) -> Callable[[Callable[[Model], Any]], Callable[..., Any]]:
     """Decorate ``fn(parameters: Model)`` into ``fn(**fields)``, for ``@flow``.
 
     ``build(**fields)`` makes the model (e.g. a function that turns validation

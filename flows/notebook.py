@@ -7,8 +7,8 @@ from typing import Any
 
 from prefect import flow
 
-from tasks.model import check_safe_name
 from tasks import notebook as steps
+from tasks.model import check_safe_name
 
 # load, resize, 2 x convolve, combine, 2 x pool, write: what the flow below submits.
 NOTEBOOK_TASK_RUNS = 8

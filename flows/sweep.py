@@ -72,13 +72,19 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     for conv in convs_plain:
         maps_dir = str(out_dir / "maps" / conv_label(conv)) if settings.keep_maps else None
         for chunk in chunks:
-            inputs = dict(dataset=data, chunk=chunk, conv=conv, kernels=kernels_plain, pools=pools_plain, maps_dir=maps_dir)
+            inputs = dict(
+                dataset=data, chunk=chunk, conv=conv, kernels=kernels_plain, pools=pools_plain, maps_dir=maps_dir
+            )
             chunk_futures[cached(process_chunk, **inputs).submit(**inputs)] = conv_label(conv)
     sample_futures = []
     if sample_indices:
         for conv in convs_plain:
             inputs = dict(
-                dataset=data, conv=conv, kernels=kernels_plain, pools=pools_plain, samples=sample_indices,
+                dataset=data,
+                conv=conv,
+                kernels=kernels_plain,
+                pools=pools_plain,
+                samples=sample_indices,
                 out_dir=str(out_dir),
             )
             sample_futures.append(cached(write_samples, **inputs).submit(**inputs))
@@ -106,7 +112,9 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     sample_records = [future.result() for future in sample_futures]
     sizes_inputs = dict(rows=rows, out_dir=str(out_dir))
     csv_path = cached(write_sizes, **sizes_inputs)(**sizes_inputs)
-    report_inputs = dict(name=settings.name, dataset=data, rows=rows, out_dir=str(out_dir), sample_records=sample_records)
+    report_inputs = dict(
+        name=settings.name, dataset=data, rows=rows, out_dir=str(out_dir), sample_records=sample_records
+    )
     written = cached(write_report, **report_inputs)(**report_inputs)
     publish_artifacts(settings.name, data, rows, str(out_dir), sample_records)
     return {

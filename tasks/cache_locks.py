@@ -35,13 +35,15 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import anyio
 from prefect.locking.filesystem import FileSystemLockManager
+
 
 def _cache_logger() -> logging.Logger:
     """``convsweep.cache``: one line per warning on stderr, whatever Prefect's console level (the CLI mutes it)."""
@@ -137,13 +139,13 @@ def _expiration(info: dict[str, Any]) -> Optional[_dt.datetime]:
         parsed = _dt.datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.UTC)
 
 
 def stale_reason(info: dict[str, Any]) -> Optional[str]:
     """Why the lock ``info`` is stale (its holder is gone, it expired), or None if it is live."""
     expiration = _expiration(info)
-    if expiration is not None and expiration < _dt.datetime.now(_dt.timezone.utc):
+    if expiration is not None and expiration < _dt.datetime.now(_dt.UTC):
         return f"it expired at {expiration.isoformat()}"
     pid, host = _holder_pid_host(info)
     if pid is None or host != _HOSTNAME:
@@ -179,7 +181,7 @@ class HolderLockManager(FileSystemLockManager):
 
     def _content(self, holder: str, hold_timeout: Optional[float]) -> bytes:
         expiration = (
-            (_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=hold_timeout)).isoformat()
+            (_dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=hold_timeout)).isoformat()
             if hold_timeout is not None
             else None
         )
@@ -191,7 +193,7 @@ class HolderLockManager(FileSystemLockManager):
                 "pid": pid,
                 "hostname": _HOSTNAME,
                 "pid_start": process_start(pid),
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                "created": _dt.datetime.now(_dt.UTC).isoformat(),
             }
         ).encode()
 

@@ -16,10 +16,10 @@ import numpy as np
 from prefect import task
 
 import conv_core
-from tasks.model import ConvSetting, PoolSetting, conv_label, magnitude_pairs, map_names, pool_label
 from tasks import files
 from tasks.caching import SweepCachePolicy
 from tasks.datasets import open_dataset
+from tasks.model import ConvSetting, PoolSetting, conv_label, magnitude_pairs, map_names, pool_label
 
 
 def open_selection(dataset: dict[str, Any]):

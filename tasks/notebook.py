@@ -31,7 +31,14 @@ def load_image(spec: str, split: str, index: int) -> tuple[np.ndarray, dict[str,
         raise ValueError(f"index={index} is out of range: {spec} {split} has {view.n} images (0..{view.n - 1})")
     label = None if view.labels is None else int(view.labels[index])
     class_name = view.class_names[label] if (view.class_names and label is not None) else None
-    info = {"spec": view.spec, "split": view.split, "index": index, "label": label, "class_name": class_name, "source": view.source}
+    info = {
+        "spec": view.spec,
+        "split": view.split,
+        "index": index,
+        "label": label,
+        "class_name": class_name,
+        "source": view.source,
+    }
     return view.read(index, index + 1)[0], info
 
 

@@ -9,7 +9,8 @@ Two mappings, both written into the report so a reader can undo them:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,10 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
     ]
     cell_h = canvas_h * inch_per_pixel
     figure, axes = plt.subplots(
-        n_rows, n_cols, squeeze=False, layout="constrained",
+        n_rows,
+        n_cols,
+        squeeze=False,
+        layout="constrained",
         figsize=(sum(column_w) * inch_per_pixel + 0.1 * n_cols + 0.6, (cell_h + 0.3) * n_rows + 1.3),
         gridspec_kw={"width_ratios": column_w},
     )
@@ -122,7 +126,11 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
             left = (canvas_w - width) / 2 - 0.5
             top = (canvas_h - height) / 2 - 0.5
             axis.imshow(
-                image, cmap="gray", vmin=0, vmax=255, interpolation="nearest",
+                image,
+                cmap="gray",
+                vmin=0,
+                vmax=255,
+                interpolation="nearest",
                 extent=(left, left + width, top + height, top),
             )
             axis.add_patch(Rectangle((left, top), width, height, fill=False, linewidth=0.6, edgecolor="0.35"))
@@ -201,16 +209,20 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
         frame[column] = [_cell(value) for value in frame[column]]
     frame["pool_window"] = [
         "" if mode == "none" else pool_text("window", size, stride, padding).replace("window ", "")
-        for mode, size, stride, padding in zip(frame["pool_mode"], frame["pool_size"], frame["pool_stride"], frame["pool_padding"])
+        for mode, size, stride, padding in zip(
+            frame["pool_mode"], frame["pool_size"], frame["pool_stride"], frame["pool_padding"], strict=False
+        )
     ]
     frame["pool_setting"] = [
         pool_text(mode, size, stride, padding)
-        for mode, size, stride, padding in zip(frame["pool_mode"], frame["pool_size"], frame["pool_stride"], frame["pool_padding"])
+        for mode, size, stride, padding in zip(
+            frame["pool_mode"], frame["pool_size"], frame["pool_stride"], frame["pool_padding"], strict=False
+        )
     ]
-    frame["kernel_shape"] = [f"{h}×{w}" for h, w in zip(frame["kernel_h"], frame["kernel_w"])]
+    frame["kernel_shape"] = [f"{h}×{w}" for h, w in zip(frame["kernel_h"], frame["kernel_w"], strict=False)]
 
     paddings = _ordered(frame["padding"])
-    variants = _ordered(zip(frame["resize"], frame["dilation"]))
+    variants = _ordered(zip(frame["resize"], frame["dilation"], strict=False))
     windows = [window for window in _ordered(frame["pool_window"]) if window]
     shapes = _ordered(frame["kernel_shape"])
     colour_of = {window: POOL_COLOURS[index % len(POOL_COLOURS)] for index, window in enumerate(windows)}
@@ -218,7 +230,9 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
 
     focus = focus_map(frame)
     stats = frame[frame["map"] == focus]
-    conv_keys = _ordered(zip(stats["resize"], stats["stride"], stats["padding"], stats["pad_mode"], stats["dilation"]))
+    conv_keys = _ordered(
+        zip(stats["resize"], stats["stride"], stats["padding"], stats["pad_mode"], stats["dilation"], strict=False)
+    )
     pool_keys = _ordered(stats["pool_setting"])
 
     n_cols, n_rows = len(paddings), len(variants)
@@ -230,7 +244,9 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     width = max(panel_w * n_cols + 2.8, label_w + 1.5 * len(pool_keys) + 1.5, 9.0)
     figure = plt.figure(figsize=(width, sizes_h + heat_h + 0.8), layout="constrained")
     figure.suptitle(
-        title or "convsweep summary", fontsize=12, fontweight="bold",
+        title or "convsweep summary",
+        fontsize=12,
+        fontweight="bold",
     )
     top, bottom = figure.subfigures(2, 1, height_ratios=[sizes_h, heat_h])
 
@@ -246,13 +262,24 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
                 if not len(shaped):
                     continue
                 conv = shaped.drop_duplicates("stride_y").sort_values("stride_y")
-                axis.plot(conv["stride_y"], conv["conv_h"], color=CONV_COLOUR, linestyle=style_of[shape], marker="o", markersize=4)
+                axis.plot(
+                    conv["stride_y"],
+                    conv["conv_h"],
+                    color=CONV_COLOUR,
+                    linestyle=style_of[shape],
+                    marker="o",
+                    markersize=4,
+                )
                 for window in windows:
                     pooled = shaped[shaped["pool_window"] == window].drop_duplicates("stride_y").sort_values("stride_y")
                     if len(pooled):
                         axis.plot(
-                            pooled["stride_y"], pooled["pool_h"], color=colour_of[window], linestyle=style_of[shape],
-                            marker="s", markersize=4,
+                            pooled["stride_y"],
+                            pooled["pool_h"],
+                            color=colour_of[window],
+                            linestyle=style_of[shape],
+                            marker="s",
+                            markersize=4,
                         )
             resize_text = "native size" if resize == "native" else f"resize {_square(resize)}"
             axis.set_title(f"padding {padding} · {resize_text} · dilation {_pair_words(dilation)}", fontsize=8)
@@ -274,10 +301,17 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
         for window in windows
     ]
     if len(shapes) > 1:
-        handles += [Line2D([], [], color="0.4", linestyle=style_of[shape], label=f"{shape} kernels") for shape in shapes]
+        handles += [
+            Line2D([], [], color="0.4", linestyle=style_of[shape], label=f"{shape} kernels") for shape in shapes
+        ]
     top.legend(
-        handles=handles, loc="outside lower center", fontsize=8, frameon=False, ncols=min(len(handles), 4),
-        title="colour: stage (max and avg pooling give the same size)", title_fontsize=8,
+        handles=handles,
+        loc="outside lower center",
+        fontsize=8,
+        frameon=False,
+        ncols=min(len(handles), 4),
+        title="colour: stage (max and avg pooling give the same size)",
+        title_fontsize=8,
     )
 
     # --- statistics: heat map -------------------------------------------------------
@@ -286,16 +320,29 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     heat = np.full((len(conv_keys), len(pool_keys)), np.nan)
     row_of = {key: index for index, key in enumerate(conv_keys)}
     col_of = {key: index for index, key in enumerate(pool_keys)}
-    for values in zip(stats["resize"], stats["stride"], stats["padding"], stats["pad_mode"], stats["dilation"], stats["pool_setting"], stats["mean"]):
+    for values in zip(
+        stats["resize"],
+        stats["stride"],
+        stats["padding"],
+        stats["pad_mode"],
+        stats["dilation"],
+        stats["pool_setting"],
+        stats["mean"],
+        strict=False,
+    ):
         heat[row_of[values[:5]], col_of[values[5]]] = values[6]
     axis = bottom.subplots()
     image = axis.imshow(heat, cmap="viridis", aspect="auto", interpolation="nearest")
     tilted = len(pool_keys) > 5
-    axis.set_xticks(range(len(pool_keys)), pool_keys, fontsize=8, rotation=20 if tilted else 0, ha="right" if tilted else "center")
+    axis.set_xticks(
+        range(len(pool_keys)), pool_keys, fontsize=8, rotation=20 if tilted else 0, ha="right" if tilted else "center"
+    )
     axis.set_yticks(
         range(len(conv_keys)),
         [
-            conv_text(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation).replace("conv ", "")
+            conv_text(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation).replace(
+                "conv ", ""
+            )
             for resize, stride, padding, pad_mode, dilation in conv_keys
         ],
         fontsize=7,
@@ -305,6 +352,14 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     middle = (float(finite.min()) + float(finite.max())) / 2 if finite.size else 0.0
     for (row, col), value in np.ndenumerate(heat):
         if np.isfinite(value):
-            axis.text(col, row, f"{value:.4g}", ha="center", va="center", fontsize=7, color="black" if value > middle else "white")
+            axis.text(
+                col,
+                row,
+                f"{value:.4g}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if value > middle else "white",
+            )
     bottom.colorbar(image, ax=axis, label=f"mean of {focus}", shrink=0.9, aspect=30)
     return figure

@@ -29,10 +29,10 @@ from prefect.artifacts import (
 )
 
 import conv_core
-from tasks.model import ConvSetting, PoolSetting, conv_label, pair_label, padding_label, to_plain
 from tasks import files, render
 from tasks.caching import SweepCachePolicy
 from tasks.compute import merge_summaries
+from tasks.model import ConvSetting, PoolSetting, conv_label, padding_label, pair_label, to_plain
 
 SIGNED_SCALING = "gray = 127.5 + 127.5 * x / max|x| (zero is mid-gray)"
 MAGNITUDE_SCALING = "gray = 255 * x / max(x)"
@@ -50,7 +50,13 @@ def _axis_formula(n: int, k: int, *, stride: int, before: int, after: int, dilat
 def _formula(size: tuple[int, int], kernel: tuple[int, int], stride, pads, dilation=(1, 1)) -> str:
     top, bottom, left, right = pads
     height = _axis_formula(size[0], kernel[0], stride=stride[0], before=top, after=bottom, dilation=dilation[0])
-    if size[1] == size[0] and kernel[1] == kernel[0] and stride[1] == stride[0] and (left, right) == (top, bottom) and dilation[1] == dilation[0]:
+    if (
+        size[1] == size[0]
+        and kernel[1] == kernel[0]
+        and stride[1] == stride[0]
+        and (left, right) == (top, bottom)
+        and dilation[1] == dilation[0]
+    ):
         return height
     width = _axis_formula(size[1], kernel[1], stride=stride[1], before=left, after=right, dilation=dilation[1])
     return f"H: {height}; W: {width}"
@@ -118,9 +124,7 @@ def build_rows(
                     "dilation": pair_label(dilation),
                     "conv_h": conv_h,
                     "conv_w": conv_w,
-                    "conv_formula": _formula(
-                        (input_h, input_w), (kernel_h, kernel_w), stride, pads, dilation
-                    ),
+                    "conv_formula": _formula((input_h, input_w), (kernel_h, kernel_w), stride, pads, dilation),
                 }
                 effective = ((kernel_h - 1) * dilation[0] + 1, (kernel_w - 1) * dilation[1] + 1)
                 layers_y = [(effective[0], stride[0])]
@@ -175,8 +179,23 @@ def _markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 REPORT_COLUMNS = [
-    "kernel", "resize", "stride", "padding", "pad_mode", "dilation", "conv_h", "conv_w",
-    "pool_mode", "pool_size", "pool_h", "pool_w", "conv_formula", "mean", "std", "max", "zero_fraction",
+    "kernel",
+    "resize",
+    "stride",
+    "padding",
+    "pad_mode",
+    "dilation",
+    "conv_h",
+    "conv_w",
+    "pool_mode",
+    "pool_size",
+    "pool_h",
+    "pool_w",
+    "conv_formula",
+    "mean",
+    "std",
+    "max",
+    "zero_fraction",
 ]
 
 
@@ -236,7 +255,9 @@ def render_report(
         else:
             lines.append(f"![contact sheet]({relative(record['contact'])})")
         scales = ", ".join(
-            f"{stage}: {scale:.4g}" for stage, scale in sorted(record["scaling"].items()) if not stage.endswith("-input")
+            f"{stage}: {scale:.4g}"
+            for stage, scale in sorted(record["scaling"].items())
+            if not stage.endswith("-input")
         )
         lines += ["", f"scales: {scales}", ""]
     return "\n".join(lines)
@@ -317,8 +338,10 @@ def _capped_png_uri(path: str | Path, max_width: int = HTML_IMAGE_MAX_WIDTH) -> 
     if width > max_width:
         if image.ndim == 3 and image.shape[2] == 4 and bool((image[:, :, 3] == 255).all()):
             image = image[:, :, :3]
-        if image.ndim == 3 and image.shape[2] == 3 and bool(
-            (image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all()
+        if (
+            image.ndim == 3
+            and image.shape[2] == 3
+            and bool((image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all())
         ):
             image = image[:, :, 0]
         height = max(1, round(height * max_width / width))
@@ -344,7 +367,9 @@ def sweep_parameters(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
             maps.append(entry)
     pools = list(
         dict.fromkeys(
-            render.pool_text(str(row["pool_mode"]), str(row["pool_size"]), str(row["pool_stride"]), str(row["pool_padding"]))
+            render.pool_text(
+                str(row["pool_mode"]), str(row["pool_size"]), str(row["pool_stride"]), str(row["pool_padding"])
+            )
             for row in rows
         )
     )
@@ -379,7 +404,7 @@ def _sizes_table(rows: list[dict[str, Any]]) -> str:
         body.append(f'<tr data-index="{index}">{"".join(cells)}</tr>')
     return (
         f'<div class="table-wrap"><table class="sizes" id="sizes"><thead><tr>{head}</tr></thead>'
-        f'<tbody>\n{chr(10).join(body)}\n</tbody></table></div>'
+        f"<tbody>\n{chr(10).join(body)}\n</tbody></table></div>"
     )
 
 
@@ -431,12 +456,15 @@ def render_html(
         "<h2>Sample images</h2>",
         f"<p>Signed kernel responses: {code(SIGNED_SCALING)}; magnitudes: {code(MAGNITUDE_SCALING)}; "
         "the input is shown as read. Every map is drawn at its true size relative to the others. "
-        "Pictures wider than " f"{HTML_IMAGE_MAX_WIDTH} px are shown downscaled; the full-size files are named under them.</p>",
+        "Pictures wider than "
+        f"{HTML_IMAGE_MAX_WIDTH} px are shown downscaled; the full-size files are named under them.</p>",
     ]
     for record in sample_records:
         uri, width, height = _capped_png_uri(record["contact"])
         scales = ", ".join(
-            f"{stage}: {scale:.4g}" for stage, scale in sorted(record["scaling"].items()) if not stage.endswith("-input")
+            f"{stage}: {scale:.4g}"
+            for stage, scale in sorted(record["scaling"].items())
+            if not stage.endswith("-input")
         )
         parts += [
             f"<h3>{html.escape(record['conv'])}</h3>",
@@ -533,7 +561,12 @@ def publish_artifacts(
     )
     create_markdown_artifact(
         markdown=render_report(
-            name=name, dataset=dataset, rows=rows, out_dir=Path(out_dir), sample_records=sample_records, embed_images=True
+            name=name,
+            dataset=dataset,
+            rows=rows,
+            out_dir=Path(out_dir),
+            sample_records=sample_records,
+            embed_images=True,
         ),
         key=artifact_key(name, "report"),
         description=f"report of sweep {name}",

@@ -17,18 +17,31 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from tasks.model import ConvSetting, PoolSetting, conv_label, magnitude_pairs, map_names, pair_label, padding_label, pool_label
 from tasks import files, render
 from tasks.caching import SweepCachePolicy
 from tasks.compute import apply_pool, compute_maps, open_selection
+from tasks.model import (
+    ConvSetting,
+    PoolSetting,
+    conv_label,
+    magnitude_pairs,
+    map_names,
+    padding_label,
+    pair_label,
+    pool_label,
+)
 
 
-def sample_paths(out_dir: str | Path, conv: dict[str, Any], kernels: dict[str, Any], pools: list[dict], samples: list[int]) -> dict[str, Path]:
+def sample_paths(
+    out_dir: str | Path, conv: dict[str, Any], kernels: dict[str, Any], pools: list[dict], samples: list[int]
+) -> dict[str, Path]:
     """Every file the task writes, by stage name ``<index>-<stage>``, plus ``contact``."""
     label = conv_label(conv)
     folder = Path(out_dir) / "samples" / label
     maps = map_names(kernels)
-    stages = ["input"] + maps + [f"{name}-{pool_label(pool)}" for name in maps for pool in pools if pool["mode"] != "none"]
+    stages = (
+        ["input"] + maps + [f"{name}-{pool_label(pool)}" for name in maps for pool in pools if pool["mode"] != "none"]
+    )
     paths = {f"{index}-{stage}": folder / f"{index}-{stage}.png" for index in samples for stage in stages}
     paths["contact"] = Path(out_dir) / "contact" / f"{label}.png"
     return paths
@@ -61,7 +74,9 @@ def _pool_words(pool: dict[str, Any]) -> str:
     setting = PoolSetting.from_plain(pool)
     if setting.mode == "none":
         return "no pooling"
-    return render.pool_text(setting.mode, pair_label(setting.size), pair_label(setting.stride), padding_label(setting.padding))
+    return render.pool_text(
+        setting.mode, pair_label(setting.size), pair_label(setting.stride), padding_label(setting.padding)
+    )
 
 
 def _sheet_title(conv: dict[str, Any]) -> str:

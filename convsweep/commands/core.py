@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import sys
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
@@ -52,8 +50,9 @@ def kernels_command(
         None, "--kernel", help="Check and show a user kernel given as text, e.g. '1,2,1;0,0,0;-1,-2,-1'."
     ),
     kernel_file: Optional[Path] = typer.Option(
-        None, "--kernel-file",
-        help="Check and show a user kernel from a JSON file: [[1,2,1],...] or {\"kernel\": [[...]]}.",
+        None,
+        "--kernel-file",
+        help='Check and show a user kernel from a JSON file: [[1,2,1],...] or {"kernel": [[...]]}.',
     ),
     as_json: bool = typer.Option(False, "--json", help="Print {name: matrix} as JSON instead of a table."),
 ) -> None:
@@ -144,9 +143,21 @@ def _as_2d(padding):
 
 
 SIZE_COLUMNS = [
-    "input", "kernel", "stride", "padding", "dilation", "conv_out", "conv_formula",
-    "pool", "pool_stride", "pool_padding", "ceil_mode", "pool_out", "pool_formula",
-    "receptive_field", "jump",
+    "input",
+    "kernel",
+    "stride",
+    "padding",
+    "dilation",
+    "conv_out",
+    "conv_formula",
+    "pool",
+    "pool_stride",
+    "pool_padding",
+    "ceil_mode",
+    "pool_out",
+    "pool_formula",
+    "receptive_field",
+    "jump",
 ]
 
 
@@ -164,8 +175,9 @@ def _pool_settings(pool_sizes, pool_strides, pool_paddings) -> list[Optional[tup
     return settings
 
 
-def size_rows(inputs, kernel_sizes, strides, paddings, dilations, pool_sizes, pool_strides, pool_paddings,
-              ceil_mode: bool) -> list[dict]:
+def size_rows(
+    inputs, kernel_sizes, strides, paddings, dilations, pool_sizes, pool_strides, pool_paddings, ceil_mode: bool
+) -> list[dict]:
     """One row per combination; an impossible one keeps the reason in its formula column."""
     rows = []
     pools = _pool_settings(pool_sizes, pool_strides, pool_paddings)
@@ -181,12 +193,23 @@ def size_rows(inputs, kernel_sizes, strides, paddings, dilations, pool_sizes, po
             conv.update(conv_out=None, conv_formula=f"impossible: {error}")
         layers = [(conv_core.effective_kernel_size(k, d), s)]
         for pool in pools:
-            row = dict(conv, pool="none", pool_stride="", pool_padding="", ceil_mode="", pool_out=None,
-                       pool_formula="", receptive_field=None, jump=None)
+            row = dict(
+                conv,
+                pool="none",
+                pool_stride="",
+                pool_padding="",
+                ceil_mode="",
+                pool_out=None,
+                pool_formula="",
+                receptive_field=None,
+                jump=None,
+            )
             pool_layers = []
             if pool is not None:
                 size, stride, pool_padding = pool
-                row.update(pool=size, pool_stride=stride, pool_padding=_padding_label(pool_padding), ceil_mode=ceil_mode)
+                row.update(
+                    pool=size, pool_stride=stride, pool_padding=_padding_label(pool_padding), ceil_mode=ceil_mode
+                )
                 if row["conv_out"] is None:
                     row["pool_formula"] = "(no conv output to pool)"
                 else:
@@ -198,7 +221,11 @@ def size_rows(inputs, kernel_sizes, strides, paddings, dilations, pool_sizes, po
                             row["conv_out"], size, stride=stride, padding=(ptop, pbottom), ceil_mode=ceil_mode
                         )
                         row["pool_formula"] = conv_core.conv_formula(
-                            row["conv_out"], size, stride=stride, pad_before=ptop, pad_after=pbottom,
+                            row["conv_out"],
+                            size,
+                            stride=stride,
+                            pad_before=ptop,
+                            pad_after=pbottom,
                             ceil_mode=ceil_mode,
                         )
                         pool_layers = [(size, stride)]
@@ -220,7 +247,9 @@ def sizes_command(
     dilations: str = typer.Option("1", "--dilations", "-d", help="Dilations, e.g. 1,2."),
     pool_sizes: str = typer.Option("2", "--pool-sizes", help="Pool window sizes; 'none' for no pooling."),
     pool_strides: Optional[str] = typer.Option(None, "--pool-strides", help="Pool strides (default: the pool size)."),
-    pool_paddings: str = typer.Option("valid", "--pool-paddings", help="valid, same, an int <= size // 2, or BEFORE:AFTER."),
+    pool_paddings: str = typer.Option(
+        "valid", "--pool-paddings", help="valid, same, an int <= size // 2, or BEFORE:AFTER."
+    ),
     ceil_mode: bool = typer.Option(False, "--ceil-mode", help="Round pool outputs up, as PyTorch's ceil_mode."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table to this CSV file."),
 ) -> None:
@@ -244,21 +273,36 @@ def sizes_command(
         caption="n input, k kernel, s stride, d dilation, k_eff = (k - 1) * d + 1; "
         "pool = size/stride/padding; rf = receptive field in input pixels",
     )
-    for header in ("n", "k", "s", "padding", "d", "conv", "conv arithmetic", "pool", "pooled",
-                   "pool arithmetic", "rf"):
+    for header in ("n", "k", "s", "padding", "d", "conv", "conv arithmetic", "pool", "pooled", "pool arithmetic", "rf"):
         wide = header.endswith("arithmetic")
-        table.add_column(header, overflow="fold" if wide else "ellipsis", no_wrap=not wide,
-                         justify="left" if wide or header in ("padding", "pool") else "right")
+        table.add_column(
+            header,
+            overflow="fold" if wide else "ellipsis",
+            no_wrap=not wide,
+            justify="left" if wide or header in ("padding", "pool") else "right",
+        )
     for row in rows:
         pool = "none" if row["pool"] == "none" else f"{row['pool']}/{row['pool_stride']}/{row['pool_padding']}"
         if row["ceil_mode"] is True:
             pool += " ceil"
-        table.add_row(*[
-            "-" if value is None else str(value)
-            for value in (row["input"], row["kernel"], row["stride"], row["padding"], row["dilation"],
-                          row["conv_out"], row["conv_formula"], pool, row["pool_out"], row["pool_formula"],
-                          row["receptive_field"])
-        ])
+        table.add_row(
+            *[
+                "-" if value is None else str(value)
+                for value in (
+                    row["input"],
+                    row["kernel"],
+                    row["stride"],
+                    row["padding"],
+                    row["dilation"],
+                    row["conv_out"],
+                    row["conv_formula"],
+                    pool,
+                    row["pool_out"],
+                    row["pool_formula"],
+                    row["receptive_field"],
+                )
+            ]
+        )
     # A pipe or file gets whole rows; a terminal gets its own width (rich folds the formulas).
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     if csv is not None:

@@ -14,9 +14,8 @@ from typing import Any, Optional
 
 import typer
 
-from convsweep.options import sweep_parameters, with_sweep_options
 from convsweep.api import require_reachable_api
-from convsweep.options import RunnerOption
+from convsweep.options import RunnerOption, sweep_parameters, with_sweep_options
 from convsweep.task_runners import task_runner_from_options
 from tasks.model import SPLITS, check_safe_name
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import click
 import typer
 
-from convsweep.api import PrefectAPIUnreachable, configured_api_url, require_reachable_api
+from convsweep.api import configured_api_url, require_reachable_api
 from convsweep.commands.server import DEFAULT_PORT, LOOPBACK_HOST
 from convsweep.options import RunnerOption, sweep_parameters, with_sweep_options
 from convsweep.task_runners import check_runner_options
@@ -29,7 +29,6 @@ _RUNNER_KEYS = ("runner", "dask_address", "workers")
 
 class PrefectServerRequired(RuntimeError):
     """Scheduled runs need a running Prefect server (a runtime condition: exit 1)."""
-
 
 
 @dataclass
@@ -73,7 +72,9 @@ def _validation_message(error: Exception) -> str:
     return str(error).splitlines()[0]
 
 
-def check_schedule(*, cron: Any, interval: Any, timezone: Any, where: str) -> tuple[str | None, float | None, str | None]:
+def check_schedule(
+    *, cron: Any, interval: Any, timezone: Any, where: str
+) -> tuple[str | None, float | None, str | None]:
     """Exactly one of cron / interval, valid; return them in plain form.
 
     Raises
@@ -86,7 +87,7 @@ def check_schedule(*, cron: Any, interval: Any, timezone: Any, where: str) -> tu
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 
     if (cron is None) == (interval is None):
-        raise ValueError(f"{where}: give exactly one schedule, --cron \"0 3 * * *\" or --interval SECONDS")
+        raise ValueError(f'{where}: give exactly one schedule, --cron "0 3 * * *" or --interval SECONDS')
     if timezone is not None and not isinstance(timezone, str):
         raise TypeError(f"{where}: timezone={timezone!r} must be a string such as 'Europe/Berlin'")
     if cron is not None:
@@ -102,7 +103,9 @@ def check_schedule(*, cron: Any, interval: Any, timezone: Any, where: str) -> tu
     try:
         IntervalSchedule(interval=datetime.timedelta(seconds=interval), timezone=timezone)
     except (ValueError, OverflowError) as error:
-        raise ValueError(f"{where}: interval={interval!r} timezone={timezone!r}: {_validation_message(error)}") from None
+        raise ValueError(
+            f"{where}: interval={interval!r} timezone={timezone!r}: {_validation_message(error)}"
+        ) from None
     return None, float(interval), timezone
 
 
@@ -185,7 +188,9 @@ def load_serve_config(path: str | Path) -> list[ServedSweep]:
         raise ValueError(f"from_config={str(path)!r} must hold a 'sweeps:' mapping of sweep name -> settings")
     unknown_top = set(data) - {"defaults", "sweeps"}
     if unknown_top:
-        raise ValueError(f"from_config={str(path)!r}: unknown top-level key(s) {', '.join(sorted(map(str, unknown_top)))}; use 'defaults' and 'sweeps'")
+        raise ValueError(
+            f"from_config={str(path)!r}: unknown top-level key(s) {', '.join(sorted(map(str, unknown_top)))}; use 'defaults' and 'sweeps'"
+        )
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise ValueError(f"from_config={str(path)!r}: 'defaults' must be a mapping")
@@ -204,8 +209,10 @@ def load_serve_config(path: str | Path) -> list[ServedSweep]:
         if "name" in merged:
             raise ValueError(f"{where}: 'name' is the sweep's key in 'sweeps:'; remove name={merged['name']!r}")
         cron, interval, timezone = check_schedule(
-            cron=merged.pop("cron", None), interval=merged.pop("interval", None),
-            timezone=merged.pop("timezone", None), where=where,
+            cron=merged.pop("cron", None),
+            interval=merged.pop("interval", None),
+            timezone=merged.pop("timezone", None),
+            where=where,
         )
         runner_options = {key: merged.pop(key) for key in _RUNNER_KEYS if key in merged}
         runner = None
@@ -341,29 +348,41 @@ def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
     click.echo("stopped serving; the schedules are paused until served again")
 
 
-@with_sweep_options(
-    help_overrides={"name": "Name of the deployment (sweep/NAME) and of the sweep's output folder."}
-)
+@with_sweep_options(help_overrides={"name": "Name of the deployment (sweep/NAME) and of the sweep's output folder."})
 def serve(
     given: dict[str, Any],
     cron: Optional[str] = typer.Option(None, "--cron", help='Cron schedule, e.g. "0 3 * * *" (UTC unless --timezone).'),
     interval: Optional[float] = typer.Option(None, "--interval", help="Run every SECONDS instead of a cron schedule."),
-    timezone: Optional[str] = typer.Option(None, "--timezone", help="IANA time zone of the cron schedule, e.g. Europe/Berlin."),
+    timezone: Optional[str] = typer.Option(
+        None, "--timezone", help="IANA time zone of the cron schedule, e.g. Europe/Berlin."
+    ),
     from_config: Optional[Path] = typer.Option(
         None, "--from-config", help="Serve several named sweeps at once from one YAML file (see README)."
     ),
     runner: Optional[str] = RunnerOption["runner"],
     dask_address: Optional[str] = RunnerOption["dask_address"],
     workers: Optional[int] = RunnerOption["workers"],
-    limit_runs: Optional[int] = typer.Option(None, "--max-concurrent-runs", help="At most this many flow runs at once."),
+    limit_runs: Optional[int] = typer.Option(
+        None, "--max-concurrent-runs", help="At most this many flow runs at once."
+    ),
 ) -> None:
     """Serve the sweep on a schedule (cron or interval) until Ctrl-C; needs a Prefect server."""
     if limit_runs is not None and limit_runs < 1:
         raise ValueError(f"max_concurrent_runs={limit_runs} must be a positive int")
     if from_config is not None:
         given_options = [key for key, value in given.items() if value not in (None, [])]
-        given_options += [key for key, value in dict(cron=cron, interval=interval, timezone=timezone, runner=runner,
-                                                     dask_address=dask_address, workers=workers).items() if value is not None]
+        given_options += [
+            key
+            for key, value in dict(
+                cron=cron,
+                interval=interval,
+                timezone=timezone,
+                runner=runner,
+                dask_address=dask_address,
+                workers=workers,
+            ).items()
+            if value is not None
+        ]
         if given_options:
             options = ", ".join("--" + key.replace("_", "-") for key in given_options)
             raise ValueError(f"--from-config takes every setting from the file; remove {options}")
@@ -371,8 +390,13 @@ def serve(
     else:
         plans = [
             plan_from_options(
-                cron=cron, interval=interval, timezone=timezone, parameters=sweep_parameters(given),
-                runner=runner, dask_address=dask_address, workers=workers,
+                cron=cron,
+                interval=interval,
+                timezone=timezone,
+                parameters=sweep_parameters(given),
+                runner=runner,
+                dask_address=dask_address,
+                workers=workers,
             )
         ]
     names = [plan.name for plan in plans]

@@ -19,7 +19,6 @@ LOOPBACK_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
 
 
-
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and 'localhost': addresses no other machine can reach."""
     if host.strip().lower() == "localhost":
@@ -52,8 +51,15 @@ def server_command(*, host: str, port: int, database_url: str | None) -> tuple[l
     if "PREFECT_UI_API_URL" not in env and is_loopback(host):
         env["PREFECT_UI_API_URL"] = f"http://{host.strip()}:{port}/api"
     command = [
-        sys.executable, "-m", "prefect", "server", "start",
-        "--host", host.strip(), "--port", str(port),
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        host.strip(),
+        "--port",
+        str(port),
         # No usage telemetry from a local tool (and no failed lookups on offline machines).
         "--analytics-off",
     ]

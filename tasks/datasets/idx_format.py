@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -27,8 +26,14 @@ IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 _UBYTE = 0x08
 _GZIP_SIGNATURE = b"\x1f\x8b"
-_TYPE_NAMES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32",
-               0x0D: "float32", 0x0E: "float64"}
+_TYPE_NAMES = {
+    0x08: "unsigned byte",
+    0x09: "signed byte",
+    0x0B: "int16",
+    0x0C: "int32",
+    0x0D: "float32",
+    0x0E: "float64",
+}
 _KIND_BY_MAGIC = {IMAGES_MAGIC: "images", LABELS_MAGIC: "labels"}
 # The file names (without .gz) of the MNIST-style datasets: (images, labels) of each split.
 IDX_FILE_STEMS = {
@@ -125,8 +130,7 @@ def _read_idx(path: Path, expected_magic: int) -> np.ndarray:
         found = _KIND_BY_MAGIC.get(magic)
         found = f" ({found})" if found else ""
         raise IdxFormatError(
-            f"{path}: magic number {magic}{found}, expected {expected_magic} "
-            f"({_KIND_BY_MAGIC[expected_magic]})"
+            f"{path}: magic number {magic}{found}, expected {expected_magic} ({_KIND_BY_MAGIC[expected_magic]})"
         )
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
@@ -135,7 +139,7 @@ def _read_idx(path: Path, expected_magic: int) -> np.ndarray:
     if expected_magic == IMAGES_MAGIC and (dims[1] == 0 or dims[2] == 0):
         raise IdxFormatError(f"{path}: image size {dims[1]}x{dims[2]} is empty")
     expected_size = header_size + int(np.prod(dims, dtype=np.int64))
-    what = (f"{dims[0]} images of {dims[1]}x{dims[2]}" if ndim == 3 else f"{dims[0]} labels")
+    what = f"{dims[0]} images of {dims[1]}x{dims[2]}" if ndim == 3 else f"{dims[0]} labels"
     if len(data) < expected_size:
         raise IdxFormatError(
             f"{path}: truncated: the header says {what} ({expected_size - header_size} bytes of "

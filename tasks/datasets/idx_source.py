@@ -26,8 +26,9 @@ def open_idx_folder(spec: DatasetSpec, split: str) -> SplitData:
     for name in splits:
         images_path, labels_path = (_find_idx_file(folder, stem) for stem in IDX_FILE_STEMS[name])
         if images_path is None or labels_path is None:
-            available = [s for s, stems in IDX_FILE_STEMS.items()
-                         if all(_find_idx_file(folder, stem) for stem in stems)]
+            available = [
+                s for s, stems in IDX_FILE_STEMS.items() if all(_find_idx_file(folder, stem) for stem in stems)
+            ]
             stems = " and ".join(f"{stem}[.gz]" for stem in IDX_FILE_STEMS[name])
             raise ValueError(
                 f"split={split!r}: {spec} has no {name} split: expected {stems} in {folder}"
@@ -62,8 +63,10 @@ def _load_idx_pair(images_path: Path, labels_path: Path):
         except IdxFormatError as error:
             raise DatasetError(f"invalid IDX file {error}") from None
         if len(labels) != len(images):
-            raise DatasetError(f"IDX files do not match: {labels_path} has {len(labels)} labels but "
-                               f"{images_path} has {len(images)} images")
+            raise DatasetError(
+                f"IDX files do not match: {labels_path} has {len(labels)} labels but "
+                f"{images_path} has {len(images)} images"
+            )
         pair = (images, frozen(labels.astype(np.int64)))
         ARRAYS.put(key, pair)
         return pair, key

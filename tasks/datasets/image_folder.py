@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -31,8 +31,9 @@ def open_image_folder(spec: DatasetSpec, split: str) -> SplitData:
         wanted = ("train", "test") if split == "all" else (split,)
         missing = [name for name in wanted if name not in split_roots]
         if missing:
-            raise ValueError(f"split={split!r}: {spec} has no {missing[0]}/ folder "
-                             f"(it has: {', '.join(sorted(split_roots))})")
+            raise ValueError(
+                f"split={split!r}: {spec} has no {missing[0]}/ folder (it has: {', '.join(sorted(split_roots))})"
+            )
         scanned = {name: scan_images(folder) for name, folder in split_roots.items()}
         effective_split = split
     else:  # no train/test subfolders: one split, whatever was asked
@@ -42,8 +43,9 @@ def open_image_folder(spec: DatasetSpec, split: str) -> SplitData:
     files = [entry for name in wanted for entry in scanned[name]]
     if not files:
         ignored = sum(1 for path in root.rglob("*") if path.is_file())
-        raise ValueError(f"{spec}: no PNG/JPEG/BMP image in {root} (searched recursively; "
-                         f"{ignored} other file(s) ignored)")
+        raise ValueError(
+            f"{spec}: no PNG/JPEG/BMP image in {root} (searched recursively; {ignored} other file(s) ignored)"
+        )
     every = [parts for entries in scanned.values() for parts, _ in entries]
     labelled = all(len(parts) >= 2 for parts in every)
     labels = class_names = None
@@ -52,8 +54,11 @@ def open_image_folder(spec: DatasetSpec, split: str) -> SplitData:
         index = {name: i for i, name in enumerate(class_names)}
         labels = frozen(np.array([index[parts[0]] for parts, _ in files], dtype=np.int64))
     layout = f"{'/'.join(wanted)}/ of " if split_roots else ""
-    classes_text = (f"labels from {len(class_names)} class folders: {', '.join(class_names)}"
-                    if labelled else "no labels (not every image is in a class folder)")
+    classes_text = (
+        f"labels from {len(class_names)} class folders: {', '.join(class_names)}"
+        if labelled
+        else "no labels (not every image is in a class folder)"
+    )
     source = f"{len(files)} image files under {layout}{root} (decoded to grayscale; {classes_text})"
     store = FileStore([path for _, path in files], root)
     return SplitData(effective_split, source, store, len(files), labels, class_names)
@@ -114,8 +119,9 @@ def _decode_gray(path: Path, height: int, width: int) -> np.ndarray:
     if image is None:
         raise DatasetError(f"cannot read image {path}: OpenCV could not decode it")
     if image.shape != (height, width):
-        raise DatasetError(f"cannot read image {path}: decoded {image.shape[0]}x{image.shape[1]}, "
-                           f"but its header says {height}x{width}")
+        raise DatasetError(
+            f"cannot read image {path}: decoded {image.shape[0]}x{image.shape[1]}, but its header says {height}x{width}"
+        )
     return image
 
 

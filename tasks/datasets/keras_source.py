@@ -57,10 +57,16 @@ class _KerasDataset:
 
 _KERAS_DATASETS = {
     "fashion_mnist": _KerasDataset(
-        "fashion_mnist", "datasets/fashion-mnist",
-        ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
-         "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"),
-        FASHION_MNIST_CLASSES),
+        "fashion_mnist",
+        "datasets/fashion-mnist",
+        (
+            "train-labels-idx1-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+        ),
+        FASHION_MNIST_CLASSES,
+    ),
     "mnist": _KerasDataset("mnist", "datasets", ("mnist.npz",), MNIST_CLASSES),
 }
 
@@ -116,8 +122,7 @@ def open_keras(spec: DatasetSpec, split: str) -> SplitData:
     else:
         files = f"mnist.npz ({' and '.join(splits)})"
     how = "downloaded now from" if downloaded else "cached; origin"
-    source = (f"keras.datasets.{info.name}.load_data(): {files} in Keras cache {folder} "
-              f"({how} {origin})")
+    source = f"keras.datasets.{info.name}.load_data(): {files} in Keras cache {folder} ({how} {origin})"
     return memory_split(split, source, [arrays[s] for s in splits], info.class_names, data_key)
 
 
@@ -208,7 +213,7 @@ def _origin_set_to(module, origin: str):
     def get_file_from_origin(*args, **kwargs):
         url = kwargs.get("origin")
         if isinstance(url, str) and url.startswith(DEFAULT_ORIGIN):
-            kwargs["origin"] = origin + url[len(DEFAULT_ORIGIN):]
+            kwargs["origin"] = origin + url[len(DEFAULT_ORIGIN) :]
         return get_file(*args, **kwargs)
 
     private.get_file = get_file_from_origin
@@ -261,18 +266,24 @@ def _check_keras_arrays(info: _KerasDataset, paths: list[Path], loaded) -> dict:
         if info.name == "fashion_mnist":
             images_path = by_name[f"{IDX_FILE_STEMS[split][0]}.gz"]
             labels_path = by_name[f"{IDX_FILE_STEMS[split][1]}.gz"]
-            for path, magic, shape in ((images_path, IMAGES_MAGIC, images.shape),
-                                       (labels_path, LABELS_MAGIC, labels.shape)):
+            for path, magic, shape in (
+                (images_path, IMAGES_MAGIC, images.shape),
+                (labels_path, LABELS_MAGIC, labels.shape),
+            ):
                 problem = _header_problem(path, magic, shape)
                 if problem:
-                    raise DatasetError(f"{info.name}: corrupt file in the Keras cache: {problem}. Delete "
-                                       f"it so that Keras downloads it again (rm '{path}'), or replace "
-                                       f"it with a good copy.")
+                    raise DatasetError(
+                        f"{info.name}: corrupt file in the Keras cache: {problem}. Delete "
+                        f"it so that Keras downloads it again (rm '{path}'), or replace "
+                        f"it with a good copy."
+                    )
         where = by_name.get("mnist.npz", paths[0].parent)
         if images.dtype != np.uint8 or images.ndim != 3 or labels.shape != (len(images),):
-            raise DatasetError(f"{info.name}: unexpected arrays from the Keras cache ({where}): {split} "
-                               f"images {images.dtype} {images.shape}, labels {labels.shape}. Delete "
-                               f"the file(s) so that Keras downloads them again.")
+            raise DatasetError(
+                f"{info.name}: unexpected arrays from the Keras cache ({where}): {split} "
+                f"images {images.dtype} {images.shape}, labels {labels.shape}. Delete "
+                f"the file(s) so that Keras downloads them again."
+            )
         checked[split] = (frozen(images), _frozen_labels(labels, info.class_names, where))
     return checked
 
@@ -291,6 +302,5 @@ def _header_problem(path: Path, magic: int, shape: tuple[int, ...]) -> str | Non
 
 def _frozen_labels(labels: np.ndarray, class_names, where) -> np.ndarray:
     if class_names is not None and labels.size and int(labels.max()) >= len(class_names):
-        raise DatasetError(f"{where}: label {int(labels.max())} is out of range for "
-                           f"{len(class_names)} classes")
+        raise DatasetError(f"{where}: label {int(labels.max())} is out of range for {len(class_names)} classes")
     return frozen(labels.astype(np.int64))

@@ -9,7 +9,7 @@ every pixel.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from tasks.datasets.idx_source import open_idx_folder
 from tasks.datasets.image_folder import open_image_folder
@@ -73,16 +73,26 @@ def open_dataset(
     }[parsed.kind]
     base = opener(parsed, split)
     what = f"{parsed} split={base.split}"
-    positions = select_positions(base.n, base.labels, base.class_names, start=start, stop=stop,
-                                 limit=limit, classes=classes, what=what)
+    positions = select_positions(
+        base.n, base.labels, base.class_names, start=start, stop=stop, limit=limit, classes=classes, what=what
+    )
     labels = None
     if base.labels is not None:
         chosen = slice(positions.start, positions.stop) if isinstance(positions, range) else positions
         labels = frozen(base.labels[chosen])
     height, width, data_key = base.store.describe(positions, what)
-    return DatasetView(spec=str(parsed), split=base.split, source=base.source, store=base.store,
-                       positions=positions, labels=labels, class_names=base.class_names,
-                       height=height, width=width, data_key=data_key)
+    return DatasetView(
+        spec=str(parsed),
+        split=base.split,
+        source=base.source,
+        store=base.store,
+        positions=positions,
+        labels=labels,
+        class_names=base.class_names,
+        height=height,
+        width=width,
+        data_key=data_key,
+    )
 
 
 def read_images(
@@ -99,5 +109,12 @@ def read_images(
     images = view.read(0, view.n)
     digest = view._remember_fingerprint(images)
     labels = None if view.labels is None else view.labels.copy()
-    return Dataset(images=images, labels=labels, class_names=view.class_names, spec=view.spec,
-                   split=view.split, source=view.source, fingerprint=digest)
+    return Dataset(
+        images=images,
+        labels=labels,
+        class_names=view.class_names,
+        spec=view.spec,
+        split=view.split,
+        source=view.source,
+        fingerprint=digest,
+    )

@@ -26,8 +26,10 @@ def open_sample(spec: DatasetSpec, split: str) -> SplitData:
     folder = Path(matplotlib.get_data_path()) / "sample_data"
     paths = [path for _, path in scan_images(folder)] if folder.is_dir() else []
     if not paths:
-        raise DatasetError(f"sample: no image in matplotlib's sample_data folder {folder}; "
-                           f"use images:PATH with a folder of your own images")
+        raise DatasetError(
+            f"sample: no image in matplotlib's sample_data folder {folder}; "
+            f"use images:PATH with a folder of your own images"
+        )
     # The photograph first: its size is the one every other image is brought to.
     paths.sort(key=lambda path: (path.name != SAMPLE_REFERENCE, path.name))
     with LOAD_LOCK:
@@ -37,8 +39,7 @@ def open_sample(spec: DatasetSpec, split: str) -> SplitData:
             hit = _read_sample(paths)
             ARRAYS.put(key, hit)
     images, notes = hit
-    source = (f"matplotlib sample_data {folder}: {'; '.join(notes)} "
-              f"(decoded to grayscale; no labels)")
+    source = f"matplotlib sample_data {folder}: {'; '.join(notes)} (decoded to grayscale; no labels)"
     return SplitData("all", source, ArrayStore([images], key), len(images), None, None)
 
 
@@ -60,8 +61,10 @@ def _read_sample(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
             image = _center_crop_to_aspect(image, height, width)
             cropped = image.shape
             image = _resize(image, height, width)
-            notes.append(f"{path.name} {original[0]}x{original[1]} center-cropped to "
-                         f"{cropped[0]}x{cropped[1]} and resized to {height}x{width}")
+            notes.append(
+                f"{path.name} {original[0]}x{original[1]} center-cropped to "
+                f"{cropped[0]}x{cropped[1]} and resized to {height}x{width}"
+            )
         else:
             notes.append(f"{path.name} {height}x{width}")
         images.append(image)
@@ -74,10 +77,10 @@ def _center_crop_to_aspect(image: np.ndarray, height: int, width: int) -> np.nda
     if h * width > w * height:  # too tall
         new_h = max(1, round(w * height / width))
         top = (h - new_h) // 2
-        return image[top:top + new_h]
+        return image[top : top + new_h]
     new_w = max(1, round(h * width / height))
     left = (w - new_w) // 2
-    return image[:, left:left + new_w]
+    return image[:, left : left + new_w]
 
 
 def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:

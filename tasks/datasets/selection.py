@@ -7,7 +7,8 @@ within the split, then the ``classes`` filter, then the first ``limit`` images.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -20,17 +21,24 @@ def iter_chunks(n: int, chunk_size: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + chunk_size, n)
 
 
-def select_positions(n_total: int, labels: np.ndarray | None, class_names: tuple[str, ...] | None, *,
-                     start: int | None, stop: int | None, limit: int | None, classes, what: str):
+def select_positions(
+    n_total: int,
+    labels: np.ndarray | None,
+    class_names: tuple[str, ...] | None,
+    *,
+    start: int | None,
+    stop: int | None,
+    limit: int | None,
+    classes,
+    what: str,
+):
     """Positions within the split: slice, then class filter, then limit (range or int64 array)."""
     lo = 0 if start is None else start
     hi = n_total if stop is None else stop
     if lo >= n_total:
-        raise ValueError(f"start={start} is out of range: {what} has {n_total} images "
-                         f"(start must be below {n_total})")
+        raise ValueError(f"start={start} is out of range: {what} has {n_total} images (start must be below {n_total})")
     if hi > n_total:
-        raise ValueError(f"stop={stop} is out of range: {what} has {n_total} images "
-                         f"(stop must be at most {n_total})")
+        raise ValueError(f"stop={stop} is out of range: {what} has {n_total} images (stop must be at most {n_total})")
     if hi <= lo:
         raise ValueError(f"start={lo}, stop={hi} selects no image of {what} (need start < stop)")
     positions: range | np.ndarray = range(lo, hi)
@@ -60,15 +68,19 @@ def _resolve_classes(classes, labels, class_names, what) -> set[int]:
         raise ValueError(f"classes={classes!r} is empty; pass None to keep every class")
     if labels is None:
         raise ValueError(f"classes={classes!r}: {what} has no labels to filter on")
-    names_text = (", ".join(f"{i}={name}" for i, name in enumerate(class_names))
-                  if class_names else "no class names; give label numbers")
+    names_text = (
+        ", ".join(f"{i}={name}" for i, name in enumerate(class_names))
+        if class_names
+        else "no class names; give label numbers"
+    )
     wanted = set()
     for item in items:
         if isinstance(item, bool) or not isinstance(item, (int, np.integer, str)):
             raise TypeError(f"classes: {item!r} is neither a label number nor a class name")
         if isinstance(item, str):
-            matches = [i for i, name in enumerate(class_names or ()) if name == item] or \
-                      [i for i, name in enumerate(class_names or ()) if name.lower() == item.lower()]
+            matches = [i for i, name in enumerate(class_names or ()) if name == item] or [
+                i for i, name in enumerate(class_names or ()) if name.lower() == item.lower()
+            ]
             if matches:
                 wanted.update(matches)
                 continue

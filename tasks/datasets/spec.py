@@ -17,8 +17,16 @@ _KINDS_WITH_PATH = ("idx", "images")
 _SPEC_ALIASES = {"fashion-mnist": "fashion_mnist", "fashionmnist": "fashion_mnist"}
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 MNIST_CLASSES = tuple(str(digit) for digit in range(10))
 

@@ -12,9 +12,10 @@ order, a bounded block at a time).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -48,9 +49,20 @@ class DatasetView:
     indices : ndarray, shape (n,), int64: positions of the selected images within the split.
     """
 
-    def __init__(self, *, spec: str, split: str, source: str, store, positions,
-                 labels: np.ndarray | None, class_names: tuple[str, ...] | None,
-                 height: int, width: int, data_key):
+    def __init__(
+        self,
+        *,
+        spec: str,
+        split: str,
+        source: str,
+        store,
+        positions,
+        labels: np.ndarray | None,
+        class_names: tuple[str, ...] | None,
+        height: int,
+        width: int,
+        data_key,
+    ):
         self.spec = spec
         self.split = split
         self.source = source
@@ -82,8 +94,10 @@ class DatasetView:
         check_int("start", start, minimum=0)
         check_int("stop", stop, minimum=0)
         if not start <= stop <= self.n:
-            raise ValueError(f"start={start}, stop={stop}: out of range for a selection of {self.n} images "
-                             f"(need 0 <= start <= stop <= {self.n})")
+            raise ValueError(
+                f"start={start}, stop={stop}: out of range for a selection of {self.n} images "
+                f"(need 0 <= start <= stop <= {self.n})"
+            )
         return self._store.read(self._positions[start:stop], self.height, self.width)
 
     def iter_chunks(self, chunk_size: int) -> Iterator[tuple[int, int, np.ndarray]]:
@@ -113,41 +127,10 @@ class DatasetView:
         return self.fingerprint
 
     def __repr__(self) -> str:
-        return (f"DatasetView(spec={self.spec!r}, split={self.split!r}, n={self.n}, "
-                f"height={self.height}, width={self.width}, source={self.source!r})")
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """A selection read into memory.
-
-    Attributes
-    ----------
-    images : ndarray, shape (n, height, width), uint8
-    labels : ndarray, shape (n,), int64, or None
-    class_names : names indexed by label, or None
-    spec, split, source, fingerprint : as in :class:`DatasetView`
-    """
-
-    images: np.ndarray
-    labels: np.ndarray | None
-    class_names: tuple[str, ...] | None
-    spec: str
-    split: str
-    source: str
-    fingerprint: str
-
-    @property
-    def n(self) -> int:
-        return self.images.shape[0]
-
-    @property
-    def height(self) -> int:
-        return self.images.shape[1]
-
-    @property
-    def width(self) -> int:
-        return self.images.shape[2]
+        return (
+            f"DatasetView(spec={self.spec!r}, split={self.split!r}, n={self.n}, "
+            f"height={self.height}, width={self.width}, source={self.source!r})"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,13 +181,13 @@ class ArrayStore:
     def _pieces(self, positions):
         """(part, positions within it, positions within the output) for each part touched."""
         if isinstance(positions, range):
-            for part, offset in zip(self._parts, self._offsets):
+            for part, offset in zip(self._parts, self._offsets, strict=False):
                 lo = max(positions.start - offset, 0)
                 hi = min(positions.stop - offset, len(part))
                 if lo < hi:
                     yield part, slice(lo, hi), slice(offset + lo - positions.start, offset + hi - positions.start)
         else:
-            for part, offset in zip(self._parts, self._offsets):
+            for part, offset in zip(self._parts, self._offsets, strict=False):
                 inside = (positions >= offset) & (positions < offset + len(part))
                 if inside.any():
                     yield part, positions[inside] - offset, inside
@@ -236,8 +219,9 @@ class SplitData:
     class_names: tuple[str, ...] | None
 
 
-def memory_split(split: str, source: str, arrays: list[tuple[np.ndarray, np.ndarray]],
-                 class_names, data_key) -> SplitData:
+def memory_split(
+    split: str, source: str, arrays: list[tuple[np.ndarray, np.ndarray]], class_names, data_key
+) -> SplitData:
     parts = [images for images, _ in arrays]
     labels = np.concatenate([labels for _, labels in arrays]) if len(arrays) > 1 else arrays[0][1]
     return SplitData(split, source, ArrayStore(parts, data_key), sum(len(p) for p in parts), labels, class_names)

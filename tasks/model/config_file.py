@@ -52,9 +52,7 @@ def check_one(key: str, value: Any, *, where: str) -> None:
     from pydantic import ValidationError
 
     try:
-        SweepParameters.__pydantic_validator__.validate_assignment(
-            SweepParameters.model_construct(), key, value
-        )
+        SweepParameters.__pydantic_validator__.validate_assignment(SweepParameters.model_construct(), key, value)
     except ValidationError as error:
         from tasks.model.parameters import one_line
 

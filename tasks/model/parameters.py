@@ -18,8 +18,9 @@ from the UI, Prefect's parameter validation refuses it with the same message.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -66,7 +67,8 @@ def _parser(parse: Callable[[Any, str], Any]) -> BeforeValidator:
 
 def _each(parse_item: Callable[..., Any], *, allow_empty: bool = False) -> Callable[[Any, str], list[Any]]:
     return lambda value, argument: [
-        parse_item(item, argument=argument) for item in values.as_list(value, argument=argument, allow_empty=allow_empty)
+        parse_item(item, argument=argument)
+        for item in values.as_list(value, argument=argument, allow_empty=allow_empty)
     ]
 
 
@@ -116,9 +118,11 @@ OptionalPairList = Annotated[
     Any,
     _parser(
         _each(
-            lambda item, argument: None
-            if item is None or (isinstance(item, str) and item.strip().lower() in ("", "none", "size"))
-            else values.positive_pair(item, argument=argument)
+            lambda item, argument: (
+                None
+                if item is None or (isinstance(item, str) and item.strip().lower() in ("", "none", "size"))
+                else values.positive_pair(item, argument=argument)
+            )
         )
     ),
     PlainSerializer(lambda pairs: [_plain_pair(pair) for pair in pairs]),
@@ -241,7 +245,9 @@ Split = Annotated[
 DatasetText = Annotated[
     Any,
     _parser(lambda value, argument: _dataset(value)),
-    WithJsonSchema({"type": "string", "examples": ["fashion_mnist", "mnist", "idx:/data/mnist", "images:/data/photos"]}),
+    WithJsonSchema(
+        {"type": "string", "examples": ["fashion_mnist", "mnist", "idx:/data/mnist", "images:/data/photos"]}
+    ),
 ]
 
 

@@ -13,8 +13,9 @@ files and table rows by their ``label``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import conv_core
 from tasks.model.plain import to_plain

@@ -250,7 +250,9 @@ def test_effective_kernel_size():
 
 
 def test_output_size_kernel_larger_than_padded_input_says_why():
-    with pytest.raises(ValueError, match=r"kernel_size=5 .*larger than the padded input: 5 > 4 \(n=2 \+ padding 1 \+ 1\)"):
+    with pytest.raises(
+        ValueError, match=r"kernel_size=5 .*larger than the padded input: 5 > 4 \(n=2 \+ padding 1 \+ 1\)"
+    ):
         output_size(2, 5, padding=1)
 
 

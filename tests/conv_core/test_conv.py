@@ -74,14 +74,13 @@ def test_conv2d_matches_loop_oracle(case):
     images, kernel = case["images"], case["kernel"]
     stride, dilation = pair(case["stride"]), pair(case["dilation"])
     n, height, width = images.shape
-    pads = resolve_padding(case["padding"], image_size=(height, width), kernel_size=kernel.shape,
-                           stride=stride, dilation=dilation)
-    span = [(k - 1) * d + 1 for k, d in zip(kernel.shape, dilation)]
+    pads = resolve_padding(
+        case["padding"], image_size=(height, width), kernel_size=kernel.shape, stride=stride, dilation=dilation
+    )
+    span = [(k - 1) * d + 1 for k, d in zip(kernel.shape, dilation, strict=False)]
     rows = window_starts(height, span[0], stride[0], pads[0], pads[1])
     cols = window_starts(width, span[1], stride[1], pads[2], pads[3])
-    reflect_too_far = case["pad_mode"] == "reflect" and (
-        max(pads[:2]) >= height or max(pads[2:]) >= width
-    )
+    reflect_too_far = case["pad_mode"] == "reflect" and (max(pads[:2]) >= height or max(pads[2:]) >= width)
     if not rows or not cols or reflect_too_far:
         with pytest.raises(ValueError, match="images|pad_mode"):
             conv2d(**case)
@@ -121,8 +120,9 @@ def test_conv2d_named_kernels_on_uint8_batch_exact(name):
     batch = rng.integers(0, 256, (4, 12, 10)).astype(np.uint8)
     kernel = kernels.get(name)
     got = conv2d(batch, kernel, padding="same", pad_mode="reflect")
-    want = expected_batch(batch, kernel, (1, 1), resolve_padding("same", image_size=(12, 10), kernel_size=kernel.shape),
-                          "reflect", (1, 1))
+    want = expected_batch(
+        batch, kernel, (1, 1), resolve_padding("same", image_size=(12, 10), kernel_size=kernel.shape), "reflect", (1, 1)
+    )
     assert_matches_oracle(got, want, batch, kernel)
 
 
@@ -132,9 +132,9 @@ def test_conv2d_named_kernels_on_uint8_batch_exact(name):
 @pytest.mark.parametrize(
     ("dtype", "kernel_side", "dilation"),
     [
-        ("uint8", 11, 1),   # float32 path, largest direct filter2D kernel (121 < 130)
-        ("uint8", 13, 1),   # float32 path, shifted slices (169 >= 130)
-        ("uint8", 3, 6),    # dilated to 13x13: shifted slices
+        ("uint8", 11, 1),  # float32 path, largest direct filter2D kernel (121 < 130)
+        ("uint8", 13, 1),  # float32 path, shifted slices (169 >= 130)
+        ("uint8", 3, 6),  # dilated to 13x13: shifted slices
         ("float64", 7, 1),  # float64 path, largest direct filter2D kernel (49 < 50)
         ("float64", 9, 1),  # float64 path, shifted slices
         ("float32", 3, 4),  # float64 compute, 9x9 dilated: shifted slices
@@ -143,8 +143,10 @@ def test_conv2d_named_kernels_on_uint8_batch_exact(name):
 def test_conv2d_large_kernels_match_oracle(dtype, kernel_side, dilation):
     rng = np.random.default_rng(kernel_side * 10 + dilation)
     batch = random_images(rng, dtype, (2, 30, 27))
-    for kernel in (rng.integers(-9, 10, (kernel_side, kernel_side)).astype(np.float64),
-                   rng.normal(size=(kernel_side, kernel_side))):
+    for kernel in (
+        rng.integers(-9, 10, (kernel_side, kernel_side)).astype(np.float64),
+        rng.normal(size=(kernel_side, kernel_side)),
+    ):
         got = conv2d(batch, kernel, stride=(1, 2), padding=2, dilation=dilation)
         pads = (2, 2, 2, 2)
         want = expected_batch(batch, kernel, (1, 2), pads, "zeros", (dilation, dilation))
@@ -154,14 +156,14 @@ def test_conv2d_large_kernels_match_oracle(dtype, kernel_side, dilation):
 @pytest.mark.parametrize(
     ("dtype", "kernel_shape"),
     [
-        ("uint8", (1, 49)),   # exact float32 path: OpenCV filters float32 directly ...
-        ("uint8", (51, 1)),   # ... past area 50 (its float64 DFT limit) ...
+        ("uint8", (1, 49)),  # exact float32 path: OpenCV filters float32 directly ...
+        ("uint8", (51, 1)),  # ... past area 50 (its float64 DFT limit) ...
         ("uint8", (1, 129)),  # ... up to area 129 ...
         ("uint8", (131, 1)),  # ... and uses a DFT from 130 on: conv_core switches to shifted slices
         ("int16", (7, 7)),
         ("int16", (1, 51)),
-        ("int32", (1, 49)),   # float64 (values beyond 2**24 / sum|k|): direct up to area 49 ...
-        ("int32", (51, 1)),   # ... DFT from 50 on
+        ("int32", (1, 49)),  # float64 (values beyond 2**24 / sum|k|): direct up to area 49 ...
+        ("int32", (51, 1)),  # ... DFT from 50 on
     ],
 )
 def test_conv2d_exact_on_both_sides_of_opencv_dft_threshold(dtype, kernel_shape):
@@ -187,7 +189,9 @@ def test_conv2d_int32_beyond_float32_range_still_exact():
     rng = np.random.default_rng(3)
     batch = rng.integers(-(10**7), 10**7, (2, 8, 9)).astype(np.int32)
     kernel = kernels.get("sobel_v")
-    np.testing.assert_array_equal(conv2d(batch, kernel), expected_batch(batch, kernel, (1, 1), (0, 0, 0, 0), "zeros", (1, 1)))
+    np.testing.assert_array_equal(
+        conv2d(batch, kernel), expected_batch(batch, kernel, (1, 1), (0, 0, 0, 0), "zeros", (1, 1))
+    )
 
 
 @pytest.mark.parametrize("pad_mode", conv_core.PAD_MODES)
@@ -213,7 +217,9 @@ def test_conv2d_many_images_in_many_chunks_match_image_by_image():
     for index in (0, 1, per_chunk - 1, per_chunk, 2 * per_chunk, 1999):
         np.testing.assert_array_equal(got[index], conv2d(batch[index], kernel, stride=2, padding="same"))
     for index in (0, 1999):
-        want = conv2d_loop(batch[index], kernel, (2, 2), resolve_padding("same", image_size=28, kernel_size=3, stride=2))
+        want = conv2d_loop(
+            batch[index], kernel, (2, 2), resolve_padding("same", image_size=28, kernel_size=3, stride=2)
+        )
         np.testing.assert_array_equal(got[index], want)
 
 
@@ -264,8 +270,9 @@ def test_conv2d_single_image_and_batch_shapes():
     assert conv2d(np.zeros((28, 28)), kernel, dilation=2).shape == (24, 24)
 
 
-@pytest.mark.parametrize("dtype", [np.bool_, np.uint8, np.int8, np.uint16, np.int16, np.int32, np.int64,
-                                   np.float16, np.float32, np.float64])
+@pytest.mark.parametrize(
+    "dtype", [np.bool_, np.uint8, np.int8, np.uint16, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64]
+)
 def test_conv2d_any_real_dtype_gives_float32(dtype):
     image = (np.arange(36).reshape(6, 6) % 2).astype(dtype)
     got = conv2d(image, kernels.get("sobel_v"))
@@ -311,7 +318,10 @@ def test_conv2d_unknown_padding_and_pad_mode():
 
 
 def test_conv2d_image_smaller_than_effective_kernel_under_valid():
-    with pytest.raises(ValueError, match=r"images of shape \(2, 8\) are too small along the height.*kernel_size=3 is larger than the padded input: 3 > 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"images of shape \(2, 8\) are too small along the height.*kernel_size=3 is larger than the padded input: 3 > 2",
+    ):
         conv2d(np.zeros((2, 8)), kernels.get("box3"))
     with pytest.raises(ValueError, match=r"along the width.*effective 9 with dilation=4"):
         conv2d(np.zeros((9, 8)), kernels.get("box3"), dilation=4)
@@ -326,7 +336,9 @@ def test_conv2d_reflect_padding_not_smaller_than_image_side():
 
 @pytest.mark.parametrize("shape", [(5,), (1, 2, 5, 5), ()])
 def test_conv2d_wrong_number_of_dimensions(shape):
-    with pytest.raises(ValueError, match=rf"images must be one image \(H, W\) or a batch \(N, H, W\), got {len(shape)}-D"):
+    with pytest.raises(
+        ValueError, match=rf"images must be one image \(H, W\) or a batch \(N, H, W\), got {len(shape)}-D"
+    ):
         conv2d(np.zeros(shape), kernels.get("box3"))
 
 

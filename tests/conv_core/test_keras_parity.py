@@ -75,9 +75,19 @@ def keras_results(tmp_path_factory):
     np.savez(folder / "inputs.npz", **inputs)
     env = dict(os.environ, KERAS_BACKEND="jax", KERAS_HOME=str(folder / "keras_home"), JAX_PLATFORMS="cpu")
     done = subprocess.run(
-        [sys.executable, "-c", KERAS_SCRIPT, str(folder / "inputs.npz"), json.dumps(CONV_CASES),
-         json.dumps(POOL_CASES), str(folder / "outputs.npz")],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            KERAS_SCRIPT,
+            str(folder / "inputs.npz"),
+            json.dumps(CONV_CASES),
+            json.dumps(POOL_CASES),
+            str(folder / "outputs.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     outputs = np.load(folder / "outputs.npz")
@@ -88,8 +98,13 @@ def keras_results(tmp_path_factory):
 def test_conv2d_equals_keras_ops_conv(keras_results, index):
     inputs, outputs = keras_results
     _, _, strides, dilation, padding = CONV_CASES[index]
-    got = conv2d(inputs[f"conv_image_{index}"], inputs[f"conv_kernel_{index}"], stride=strides,
-                 padding=padding, dilation=dilation)
+    got = conv2d(
+        inputs[f"conv_image_{index}"],
+        inputs[f"conv_kernel_{index}"],
+        stride=strides,
+        padding=padding,
+        dilation=dilation,
+    )
     want = outputs[f"conv_{index}"]
     assert got.shape == want.shape
     # Integer-valued data: Keras' float32 sums are exact too, so the values must be equal.

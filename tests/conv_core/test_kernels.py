@@ -7,8 +7,19 @@ import pytest
 
 from conv_core import kernels
 
-REQUIRED = ["sobel_h", "sobel_v", "scharr_h", "scharr_v", "prewitt_h", "prewitt_v",
-            "laplacian", "identity", "box3", "gaussian3", "gaussian5"]
+REQUIRED = [
+    "sobel_h",
+    "sobel_v",
+    "scharr_h",
+    "scharr_v",
+    "prewitt_h",
+    "prewitt_v",
+    "laplacian",
+    "identity",
+    "box3",
+    "gaussian3",
+    "gaussian5",
+]
 
 
 def test_kernels_sobel_exactly_as_the_notebook():

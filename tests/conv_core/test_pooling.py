@@ -22,13 +22,19 @@ def pool_cases(draw):
     size = draw(st.one_of(st.integers(1, 4), st.tuples(st.integers(1, 4), st.integers(1, 4))))
     size_y, size_x = pair(size)
     stride = draw(st.one_of(st.none(), st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3))))
-    padding = draw(st.one_of(
-        st.sampled_from(["valid", "same"]),
-        st.integers(0, min(size_y, size_x) // 2),
-        st.tuples(st.integers(0, size_y // 2), st.integers(0, size_x // 2)),
-        st.tuples(st.integers(0, size_y // 2), st.integers(0, size_y // 2),
-                  st.integers(0, size_x // 2), st.integers(0, size_x // 2)),
-    ))
+    padding = draw(
+        st.one_of(
+            st.sampled_from(["valid", "same"]),
+            st.integers(0, min(size_y, size_x) // 2),
+            st.tuples(st.integers(0, size_y // 2), st.integers(0, size_x // 2)),
+            st.tuples(
+                st.integers(0, size_y // 2),
+                st.integers(0, size_y // 2),
+                st.integers(0, size_x // 2),
+                st.integers(0, size_x // 2),
+            ),
+        )
+    )
     shape = (draw(st.integers(1, 3)), draw(st.integers(1, 9)), draw(st.integers(1, 9)))
     return dict(
         x=random_images(rng, draw(st.sampled_from(DTYPES)), shape),
@@ -126,8 +132,12 @@ def test_pool2d_does_not_modify_input():
 
 
 @PROPERTY
-@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 4), stride=st.integers(1, 3),
-       shape=st.tuples(st.integers(4, 14), st.integers(4, 14)))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    shape=st.tuples(st.integers(4, 14), st.integers(4, 14)),
+)
 def test_pool2d_valid_equals_scipy_filters_subsampled(seed, size, stride, shape):
     rng = np.random.default_rng(seed)
     x = rng.uniform(-5, 5, shape)

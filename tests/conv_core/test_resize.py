@@ -33,7 +33,7 @@ def test_resize_batch_equals_cv2_image_by_image(dtype, interpolation, size):
     got = resize(batch, size, interpolation=interpolation)
     assert got.dtype == batch.dtype and got.shape == (5, *size)
     flag = conv_core.INTERPOLATIONS[interpolation]
-    for image, resized in zip(batch, got):
+    for image, resized in zip(batch, got, strict=False):
         # OpenCV takes (width, height): the one place the order flips.
         np.testing.assert_array_equal(resized, cv2.resize(image, (size[1], size[0]), interpolation=flag))
 

@@ -17,7 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_convsweep(*args: str, env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     """``convsweep ARGS`` in a new process, as a user runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "convsweep.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "convsweep.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -22,8 +22,13 @@ SCRIPT = "from convsweep.cli import main; main()"
 
 def start_sweep(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, *args], env=env, cwd=cwd,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [sys.executable, "-c", SCRIPT, *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -37,8 +42,21 @@ def cached_count(stderr: str) -> tuple[int, int]:
 def test_sweep_killed_while_holding_a_lock_does_not_block_the_rerun(tmp_path, env):
     data = write_idx_folder(tmp_path / "idx", test=make_split(400, seed=5))
     locks = Path(env["CONVSWEEP_CACHE_DIR"]) / "locks"
-    args = ["sweep", "--dataset", f"idx:{data}", "--resize", "160", "--chunk-size", "100", "--samples", "0",
-            "--out", str(tmp_path / "out"), "--name", "killed"]
+    args = [
+        "sweep",
+        "--dataset",
+        f"idx:{data}",
+        "--resize",
+        "160",
+        "--chunk-size",
+        "100",
+        "--samples",
+        "0",
+        "--out",
+        str(tmp_path / "out"),
+        "--name",
+        "killed",
+    ]
     sweep = start_sweep(args, env, tmp_path)
     end = time.monotonic() + DEADLINE
     try:
@@ -60,15 +78,37 @@ def test_sweep_killed_while_holding_a_lock_does_not_block_the_rerun(tmp_path, en
     assert not list(locks.glob("*.lock"))
 
 
-SETTINGS = ["--resize", "56", "--strides", "1,2,3,4", "--paddings", "valid,same,1", "--chunk-size", "5", "--samples", "0"]
+SETTINGS = [
+    "--resize",
+    "56",
+    "--strides",
+    "1,2,3,4",
+    "--paddings",
+    "valid,same,1",
+    "--chunk-size",
+    "5",
+    "--samples",
+    "0",
+]
 CHUNK_KEYS = 12 * 4  # 12 conv settings x 20 images in chunks of 5
 
 
 @pytest.mark.slow
 def test_four_concurrent_sweeps_on_one_cache_all_finish_and_compute_each_key_once(tmp_path, env, idx_folder):
     serial_env = {**env, "CONVSWEEP_CACHE_DIR": str(tmp_path / "serial-cache")}
-    serial = run_convsweep("sweep", "--dataset", f"idx:{idx_folder}", *SETTINGS, "--out", str(tmp_path / "serial"),
-                           "--name", "s", env=serial_env, cwd=tmp_path, timeout=DEADLINE)
+    serial = run_convsweep(
+        "sweep",
+        "--dataset",
+        f"idx:{idx_folder}",
+        *SETTINGS,
+        "--out",
+        str(tmp_path / "serial"),
+        "--name",
+        "s",
+        env=serial_env,
+        cwd=tmp_path,
+        timeout=DEADLINE,
+    )
     assert serial.returncode == 0, serial.stderr
     expected = pd.read_csv(tmp_path / "serial" / "s" / "sizes.csv").drop(columns=["compute_seconds"])
 
@@ -76,8 +116,21 @@ def test_four_concurrent_sweeps_on_one_cache_all_finish_and_compute_each_key_onc
         cache = tmp_path / f"cache-{round_}"
         sweeps = [
             start_sweep(
-                ["sweep", "--dataset", f"idx:{idx_folder}", *SETTINGS, "--out", str(tmp_path / f"out-{round_}-{index}"), "--name", "s"],
-                {**env, "CONVSWEEP_CACHE_DIR": str(cache), "PREFECT_HOME": str(tmp_path / f"home-{index}")},  # one API each
+                [
+                    "sweep",
+                    "--dataset",
+                    f"idx:{idx_folder}",
+                    *SETTINGS,
+                    "--out",
+                    str(tmp_path / f"out-{round_}-{index}"),
+                    "--name",
+                    "s",
+                ],
+                {
+                    **env,
+                    "CONVSWEEP_CACHE_DIR": str(cache),
+                    "PREFECT_HOME": str(tmp_path / f"home-{index}"),
+                },  # one API each
                 tmp_path,
             )
             for index in range(4)
@@ -90,11 +143,13 @@ def test_four_concurrent_sweeps_on_one_cache_all_finish_and_compute_each_key_onc
                     os.killpg(sweep.pid, signal.SIGKILL)
                     sweep.communicate()
         cached = 0
-        for index, (sweep, (_, stderr)) in enumerate(zip(sweeps, outputs)):
+        for index, (sweep, (_, stderr)) in enumerate(zip(sweeps, outputs, strict=False)):
             assert sweep.returncode == 0, stderr
             assert "Traceback" not in stderr and "warning" not in stderr, stderr
             cached += cached_count(stderr)[1]
-            sizes = pd.read_csv(tmp_path / f"out-{round_}-{index}" / "s" / "sizes.csv").drop(columns=["compute_seconds"])
+            sizes = pd.read_csv(tmp_path / f"out-{round_}-{index}" / "s" / "sizes.csv").drop(
+                columns=["compute_seconds"]
+            )
             pd.testing.assert_frame_equal(sizes, expected)
         # Chunk keys are shared (4 x 48 runs, each key computed once: 3 x 48 are Cached); sample, CSV and
         # report keys include each sweep's own output folder, so those are computed by every sweep.

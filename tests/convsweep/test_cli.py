@@ -8,7 +8,10 @@ import sys
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "from convsweep.cli import main; main()", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", "from convsweep.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

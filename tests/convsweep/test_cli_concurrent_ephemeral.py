@@ -26,15 +26,30 @@ def test_three_sweeps_at_once_on_fresh_prefect_homes_all_exit_0(tmp_path, env, i
     try:
         for index in range(RUNS):
             args = [
-                "sweep", "--dataset", f"idx:{idx_folder}", "--strides", "1,2", "--chunk-size", "8",
-                "--samples", "0", "--out", str(tmp_path / f"out-{index}"), "--name", f"at-once-{index}",
-                "--cache-dir", str(tmp_path / f"cache-{index}"),
+                "sweep",
+                "--dataset",
+                f"idx:{idx_folder}",
+                "--strides",
+                "1,2",
+                "--chunk-size",
+                "8",
+                "--samples",
+                "0",
+                "--out",
+                str(tmp_path / f"out-{index}"),
+                "--name",
+                f"at-once-{index}",
+                "--cache-dir",
+                str(tmp_path / f"cache-{index}"),
             ]
             processes.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "convsweep.cli", *args],
                     env={**env, "PREFECT_HOME": str(tmp_path / f"home-{index}")},  # fresh: no database yet
-                    cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                    cwd=tmp_path,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
                     start_new_session=True,
                 )
             )
@@ -42,7 +57,7 @@ def test_three_sweeps_at_once_on_fresh_prefect_homes_all_exit_0(tmp_path, env, i
     finally:
         for process in processes:
             stop_process(process)
-    for index, (process, (stdout, stderr)) in enumerate(zip(processes, outputs)):
+    for index, (process, (stdout, stderr)) in enumerate(zip(processes, outputs, strict=False)):
         text = stdout + stderr
         assert process.returncode == 0, f"run {index} exited {process.returncode}:\n{text[-3000:]}"
         assert "Timed out while attempting to connect" not in text

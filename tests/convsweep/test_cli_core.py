@@ -92,8 +92,25 @@ def test_cli_sizes_issue_example_with_padding_and_stride(capsys):
 def test_cli_sizes_csv_has_every_combination_from_output_size(capsys, tmp_path):
     path = tmp_path / "out" / "sizes.csv"
     code, out, _ = run(
-        ["sizes", "-n", "28,27", "-k", "3,5", "-s", "1,2", "-p", "valid,same,full,1,0:2", "-d", "1,2",
-         "--pool-sizes", "2,none", "--pool-paddings", "valid,1", "--csv", str(path)],
+        [
+            "sizes",
+            "-n",
+            "28,27",
+            "-k",
+            "3,5",
+            "-s",
+            "1,2",
+            "-p",
+            "valid,same,full,1,0:2",
+            "-d",
+            "1,2",
+            "--pool-sizes",
+            "2,none",
+            "--pool-paddings",
+            "valid,1",
+            "--csv",
+            str(path),
+        ],
         capsys,
     )
     assert code == 0 and f"to {path}" in out
@@ -121,7 +138,10 @@ def test_cli_sizes_impossible_combination_is_a_row_that_says_why(capsys, tmp_pat
     frame = pd.read_csv(path)
     impossible = frame[frame.input == 2].iloc[0]
     assert pd.isna(impossible.conv_out)
-    assert impossible.conv_formula == "impossible: kernel_size=5 is larger than the padded input: 5 > 2 (n=2 + padding 0 + 0)"
+    assert (
+        impossible.conv_formula
+        == "impossible: kernel_size=5 is larger than the padded input: 5 > 2 (n=2 + padding 0 + 0)"
+    )
     assert frame[frame.input == 28].iloc[0].conv_out == 24
     assert "impossible: kernel_size=5" in out
 
@@ -137,8 +157,10 @@ def test_cli_sizes_pool_padding_over_half_window_is_a_row(capsys, tmp_path):
 
 def test_cli_sizes_ceil_mode_and_receptive_field(capsys, tmp_path):
     path = tmp_path / "sizes.csv"
-    code, _, _ = run(["sizes", "-n", "28", "-k", "3", "--pool-sizes", "3", "--pool-strides", "2", "--ceil-mode",
-                      "--csv", str(path)], capsys)
+    code, _, _ = run(
+        ["sizes", "-n", "28", "-k", "3", "--pool-sizes", "3", "--pool-strides", "2", "--ceil-mode", "--csv", str(path)],
+        capsys,
+    )
     assert code == 0
     row = pd.read_csv(path).iloc[0]
     assert row.pool_out == output_size(26, 3, stride=2, ceil_mode=True) == 13
@@ -151,8 +173,14 @@ def test_cli_sizes_ceil_mode_and_receptive_field(capsys, tmp_path):
     [
         (["sizes", "-s", "0"], "--strides values must be ints >= 1, got '0'"),
         (["sizes", "-n", "28,x"], "--inputs values must be ints >= 1, got 'x'"),
-        (["sizes", "-p", "middle"], "--paddings values must be valid, same, full, an int or BEFORE:AFTER, got 'middle'"),
-        (["sizes", "--pool-paddings", "full"], "--pool-paddings values must be valid, same, an int or BEFORE:AFTER, got 'full'"),
+        (
+            ["sizes", "-p", "middle"],
+            "--paddings values must be valid, same, full, an int or BEFORE:AFTER, got 'middle'",
+        ),
+        (
+            ["sizes", "--pool-paddings", "full"],
+            "--pool-paddings values must be valid, same, an int or BEFORE:AFTER, got 'full'",
+        ),
         (["sizes", "-k", ","], "--kernels=',' is empty"),
         (["sizes", "--pool-sizes", "two"], "--pool-sizes values must be ints >= 1 or 'none', got 'two'"),
     ],
@@ -168,7 +196,9 @@ def test_cli_sizes_console_script_exit_code_and_stderr():
     # The real process: the entry point's error policy end to end.
     done = subprocess.run(
         [sys.executable, "-c", "from convsweep.cli import main; main()", "sizes", "--dilations", "-1"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2
     assert done.stdout == ""

@@ -24,7 +24,6 @@ from convsweep.task_runners import check_runner_options, make_task_runner
 from tests.convsweep.conftest import run_convsweep, run_in_process
 
 
-
 def dead_url() -> str:
     """An API URL on 127.0.0.1 where nothing listens (the port was free a moment ago)."""
     with socket.socket() as sock:
@@ -85,10 +84,23 @@ def test_serve_without_a_server_says_how_to_start_one(env, tmp_path):
         (["--cron", "0 3 * * *", "--runner", "threads", "--dask-address", "tcp://h:8786"], "needs runner='dask'"),
         (["--cron", "0 3 * * *", "--max-concurrent-runs", "0"], "max_concurrent_runs=0"),
     ],
-    ids=["strides", "kernel", "name", "cron", "timezone", "interval", "two-schedules", "no-schedule", "runner",
-         "address-without-dask", "limit"],
+    ids=[
+        "strides",
+        "kernel",
+        "name",
+        "cron",
+        "timezone",
+        "interval",
+        "two-schedules",
+        "no-schedule",
+        "runner",
+        "address-without-dask",
+        "limit",
+    ],
 )
-def test_serve_bad_input_exits_2_before_contacting_the_server(args, expected, tmp_path, idx_folder, capsys, monkeypatch):
+def test_serve_bad_input_exits_2_before_contacting_the_server(
+    args, expected, tmp_path, idx_folder, capsys, monkeypatch
+):
     monkeypatch.setenv("PREFECT_API_URL", dead_url())  # reaching it would be exit 1
     monkeypatch.chdir(tmp_path)
     code, _, stderr = run_in_process(capsys, "serve", "--dataset", f"idx:{idx_folder}", *args)
@@ -101,7 +113,8 @@ def test_serve_bad_input_exits_2_before_contacting_the_server(args, expected, tm
 def test_serve_from_config_rejects_extra_options_and_bad_entries(env, tmp_path, idx_folder):
     env["PREFECT_API_URL"] = dead_url()
     config = tmp_path / "serve.yaml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         sweeps:
           good:
             cron: "0 4 * * *"
@@ -110,7 +123,8 @@ def test_serve_from_config_rejects_extra_options_and_bad_entries(env, tmp_path, 
             interval: 3600
             dataset: "idx:{idx_folder}"
             pool_modes: [median]
-    """))
+    """)
+    )
     mixed = convsweep("serve", "--from-config", str(config), "--cron", "0 1 * * *", env=env, cwd=tmp_path)
     assert mixed.returncode == 2 and "remove --cron" in mixed.stderr
     bad = convsweep("serve", "--from-config", str(config), env=env, cwd=tmp_path)
@@ -133,7 +147,8 @@ def test_load_serve_config_merges_defaults_and_fixes_paths(tmp_path, idx_folder)
     saved.write_text("strides: [2]\npaddings: [same]\n")
     config = tmp_path / "conf" / "serve.yaml"
     config.parent.mkdir()
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         defaults:
           dataset: "idx:{idx_folder}"
           out: results
@@ -148,9 +163,15 @@ def test_load_serve_config_merges_defaults_and_fixes_paths(tmp_path, idx_folder)
             interval: 3600
             limit: 10
             cache-dir: cache
-    """))
+    """)
+    )
     nightly, hourly = serve.load_serve_config(config)
-    assert (nightly.name, nightly.cron, nightly.timezone, nightly.interval) == ("nightly", "0 3 * * *", "Europe/Berlin", None)
+    assert (nightly.name, nightly.cron, nightly.timezone, nightly.interval) == (
+        "nightly",
+        "0 3 * * *",
+        "Europe/Berlin",
+        None,
+    )
     assert nightly.parameters["strides"] == [2] and nightly.parameters["paddings"] == ["same"]
     assert nightly.parameters["name"] == "nightly"
     assert nightly.parameters["out"] == str(config.parent.resolve() / "results")  # relative to the file
@@ -182,7 +203,11 @@ def test_load_serve_config_names_the_bad_entry(tmp_path, text, expected):
 
 
 def test_check_schedule_accepts_one_valid_schedule():
-    assert serve.check_schedule(cron=" 0 3 * * * ", interval=None, timezone=None, where="t") == ("0 3 * * *", None, None)
+    assert serve.check_schedule(cron=" 0 3 * * * ", interval=None, timezone=None, where="t") == (
+        "0 3 * * *",
+        None,
+        None,
+    )
     assert serve.check_schedule(cron=None, interval=90, timezone="UTC", where="t") == (None, 90.0, "UTC")
     with pytest.raises(TypeError, match="interval='60'"):
         serve.check_schedule(cron=None, interval="60", timezone=None, where="t")

@@ -15,6 +15,7 @@ import pytest
 from tests.convsweep.conftest import run_convsweep, run_in_process
 from tests.helpers.idx import make_keras_home
 
+
 def convsweep(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     return run_convsweep(*args, env=env, cwd=cwd)
 
@@ -38,7 +39,19 @@ print(json.dumps([flow_run.state.name, [run.state.name for run in runs]]))
 
 
 def test_sweep_cli_runs_records_every_task_run_and_prints_no_traceback(tmp_path, env, idx_folder):
-    args = ["sweep", "--dataset", f"idx:{idx_folder}", "--strides", "1,2", "--chunk-size", "8", "--out", str(tmp_path / "out"), "--name", "cli"]
+    args = [
+        "sweep",
+        "--dataset",
+        f"idx:{idx_folder}",
+        "--strides",
+        "1,2",
+        "--chunk-size",
+        "8",
+        "--out",
+        str(tmp_path / "out"),
+        "--name",
+        "cli",
+    ]
     first = convsweep(*args, env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr + first.stdout
@@ -61,10 +74,23 @@ def test_sweep_cli_runs_records_every_task_run_and_prints_no_traceback(tmp_path,
 
 def test_sweep_cli_config_file_and_custom_kernel(tmp_path, env, idx_folder):
     config = tmp_path / "saved.yaml"
-    config.write_text(f"dataset: idx:{idx_folder}\nstrides: [1, 3]\npaddings: [full]\npool-modes: [max]\nsamples: [0]\n")
+    config.write_text(
+        f"dataset: idx:{idx_folder}\nstrides: [1, 3]\npaddings: [full]\npool-modes: [max]\nsamples: [0]\n"
+    )
     done = convsweep(
-        "sweep", "--config", str(config), "--strides", "2", "--kernel", "edge=1,0,-1;2,0,-2;1,0,-1",
-        "--out", str(tmp_path / "out"), "--name", "cfg", env=env, cwd=tmp_path,
+        "sweep",
+        "--config",
+        str(config),
+        "--strides",
+        "2",
+        "--kernel",
+        "edge=1,0,-1;2,0,-2;1,0,-1",
+        "--out",
+        str(tmp_path / "out"),
+        "--name",
+        "cfg",
+        env=env,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     frame = pd.read_csv(tmp_path / "out" / "cfg" / "sizes.csv")
@@ -101,7 +127,9 @@ def test_sweep_cli_bad_input_exits_2_with_one_line(tmp_path, idx_folder, args, m
 
 
 def test_sweep_cli_missing_dataset_folder_exits_2_in_a_real_process(tmp_path, env):
-    done = convsweep("sweep", "--dataset", f"idx:{tmp_path / 'nowhere'}", "--out", str(tmp_path / "out"), env=env, cwd=tmp_path)
+    done = convsweep(
+        "sweep", "--dataset", f"idx:{tmp_path / 'nowhere'}", "--out", str(tmp_path / "out"), env=env, cwd=tmp_path
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "nowhere" in lines[0], done.stderr
@@ -133,38 +161,64 @@ def test_sweep_cli_default_dataset_offline_exits_1_with_the_ways_out(tmp_path, e
 
 def test_notebook_cli_on_keras_fashion_mnist_cache(tmp_path, env):
     home = make_keras_home(tmp_path)
-    done = convsweep("notebook", "--index", "3", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(home)}, cwd=tmp_path)
+    done = convsweep(
+        "notebook", "--index", "3", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(home)}, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     folder = tmp_path / "out" / "notebook"
     assert {path.name for path in folder.iterdir()} >= {
-        "resized.png", "horizontal.png", "vertical.png", "sobel.png", "max_pool.png", "avg_pool.png", "figure.png", "arrays.npz",
+        "resized.png",
+        "horizontal.png",
+        "vertical.png",
+        "sobel.png",
+        "max_pool.png",
+        "avg_pool.png",
+        "figure.png",
+        "arrays.npz",
     }
     assert "25x25" in done.stderr and "12x12" in done.stderr
 
 
 def test_notebook_cli_bad_index_exits_2(tmp_path, env):
     home = make_keras_home(tmp_path)
-    done = convsweep("notebook", "--index", "99", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(home)}, cwd=tmp_path)
+    done = convsweep(
+        "notebook", "--index", "99", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(home)}, cwd=tmp_path
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("convsweep: error: index=99 is out of range")
 
 
 def test_sweep_cli_concurrent_sweeps_compute_each_key_once(tmp_path, env, idx_folder):
     """Two processes, one cache folder: every key is computed by one of them and read by the other."""
-    args = ["sweep", "--dataset", f"idx:{idx_folder}", "--chunk-size", "4", "--strides", "1,2", "--out", str(tmp_path / "out"), "--name", "same"]
+    args = [
+        "sweep",
+        "--dataset",
+        f"idx:{idx_folder}",
+        "--chunk-size",
+        "4",
+        "--strides",
+        "1,2",
+        "--out",
+        str(tmp_path / "out"),
+        "--name",
+        "same",
+    ]
     script = "from convsweep.cli import main; main()"
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", script, *args],
             env={**env, "PREFECT_HOME": str(tmp_path / f"home-{index}")},  # two API servers, one cache
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for index in range(2)
     ]
     outputs = [process.communicate(timeout=300) for process in processes]
     cached = []
-    for process, (_, stderr) in zip(processes, outputs):
+    for process, (_, stderr) in zip(processes, outputs, strict=False):
         assert process.returncode == 0, stderr
         counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stderr.split()))
         cached.append(int(counts.group(2)))
@@ -176,8 +230,19 @@ def test_sweep_cli_processes_runner_writes_the_threads_bytes(tmp_path, env, idx_
     common = ["sweep", "--dataset", f"idx:{idx_folder}", "--strides", "1,2", "--chunk-size", "8", "--samples", "0"]
     for runner in ("threads", "processes"):
         done = convsweep(
-            *common, "--runner", runner, "--workers", "2", "--out", str(tmp_path / runner), "--name", "r",
-            "--cache-dir", str(tmp_path / f"cache-{runner}"), env=env, cwd=tmp_path,
+            *common,
+            "--runner",
+            runner,
+            "--workers",
+            "2",
+            "--out",
+            str(tmp_path / runner),
+            "--name",
+            "r",
+            "--cache-dir",
+            str(tmp_path / f"cache-{runner}"),
+            env=env,
+            cwd=tmp_path,
         )
         assert done.returncode == 0, done.stderr
     threads = pd.read_csv(tmp_path / "threads" / "r" / "sizes.csv").drop(columns="compute_seconds")

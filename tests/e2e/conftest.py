@@ -174,9 +174,22 @@ def prefect_server(tmp_path_factory) -> PrefectServer:
     log = home / "server.log"
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
-             "--analytics-off"],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--analytics-off",
+            ],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group, so that its children are stopped with it
         )
     try:
@@ -190,15 +203,20 @@ def prefect_server(tmp_path_factory) -> PrefectServer:
 def run_cli(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     """``convsweep ARGS`` in a subprocess (own process group, stopped on timeout)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "convsweep.cli", *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [sys.executable, "-m", "convsweep.cli", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         stop_process(process, sig=signal.SIGKILL)
         stdout, stderr = process.communicate()
-        raise AssertionError(f"convsweep {' '.join(args)} timed out after {timeout} s:\n{stderr[-3000:]}")
+        raise AssertionError(f"convsweep {' '.join(args)} timed out after {timeout} s:\n{stderr[-3000:]}") from None
     finally:
         if process.poll() is None:
             stop_process(process)
@@ -229,8 +247,23 @@ def idx_dataset(tmp_path_factory) -> Path:
 def small_sweep_args(idx: Path, out: Path, name: str, cache: Path, *extra: str) -> list[str]:
     """A small sweep: 2 strides x 2 paddings (4 conv settings) x max/avg pooling, 3 chunks of the 40 images."""
     return [
-        "sweep", "--dataset", f"idx:{idx}", "--out", str(out), "--name", name, "--strides", "1,2",
-        "--paddings", "valid,same", "--chunk-size", str(CHUNK_SIZE), "--samples", "0,1", "--cache-dir", str(cache),
+        "sweep",
+        "--dataset",
+        f"idx:{idx}",
+        "--out",
+        str(out),
+        "--name",
+        name,
+        "--strides",
+        "1,2",
+        "--paddings",
+        "valid,same",
+        "--chunk-size",
+        str(CHUNK_SIZE),
+        "--samples",
+        "0,1",
+        "--cache-dir",
+        str(cache),
         *extra,
     ]
 
@@ -245,9 +278,17 @@ def table_rows(artifact: dict[str, Any]) -> list[dict[str, Any]]:
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--window-size=1400,1000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+    "--window-size=1400,1000",
 ]
 
 
@@ -269,7 +310,10 @@ def browser_page(tmp_path):
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
             [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     try:
         port_file = profile / "DevToolsActivePort"

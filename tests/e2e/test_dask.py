@@ -7,8 +7,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 
@@ -50,7 +50,11 @@ def run_sweep_subprocess(server, work, parameters, cache_dir, runner=None, worke
     script.write_text(SCRIPT)
     process = subprocess.Popen(
         [sys.executable, str(script), json.dumps([parameters, str(cache_dir), runner, workers])],
-        env=server.env(), cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=server.env(),
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     try:
@@ -59,16 +63,25 @@ def run_sweep_subprocess(server, work, parameters, cache_dir, runner=None, worke
         stop_process(process)  # the cluster's workers too, if anything was left behind
     assert process.returncode == 0, stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
-    lines = {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1]) for line in stdout.splitlines()
-             if line.startswith(("RESULT ", "CLUSTER "))}
+    lines = {
+        line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1])
+        for line in stdout.splitlines()
+        if line.startswith(("RESULT ", "CLUSTER "))
+    }
     return lines
 
 
 def test_dask_local_cluster_outputs_equal_default_runner_bytes(prefect_server, idx_dataset, tmp_path):
     out = tmp_path / "out"
     parameters = dict(
-        dataset=f"idx:{idx_dataset}", out=str(out), name="dask-check", strides=[1, 2], paddings=["valid", "same"],
-        chunk_size=CHUNK_SIZE, samples=[0, 1], keep_maps=True,  # keep the feature maps: compare the numbers too
+        dataset=f"idx:{idx_dataset}",
+        out=str(out),
+        name="dask-check",
+        strides=[1, 2],
+        paddings=["valid", "same"],
+        chunk_size=CHUNK_SIZE,
+        samples=[0, 1],
+        keep_maps=True,  # keep the feature maps: compare the numbers too
     )
 
     default = run_sweep_subprocess(prefect_server, tmp_path, parameters, tmp_path / "cache-default")
@@ -122,38 +135,59 @@ def test_sweep_on_an_existing_cluster_at_its_address(prefect_server, idx_dataset
     dask = str(Path(sys.executable).with_name("dask"))
     processes = []
     try:
-        processes.append(subprocess.Popen(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            env=bare_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        ))
-        for _ in range(2):
-            processes.append(subprocess.Popen(
-                [dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
-                env=bare_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        processes.append(
+            subprocess.Popen(
+                [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                env=bare_env,
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
                 start_new_session=True,
-            ))
+            )
+        )
+        for _ in range(2):
+            processes.append(
+                subprocess.Popen(
+                    [dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                    env=bare_env,
+                    cwd=tmp_path,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=60)
 
         script = tmp_path / "run_on_cluster.py"
-        script.write_text(textwrap.dedent(f"""
+        script.write_text(
+            textwrap.dedent(f"""
             from convsweep.flow_runs import run_sweep
             from convsweep.task_runners import make_task_runner
             if __name__ == "__main__":
-                result = run_sweep(dict(dataset="idx:{idx_dataset}", out="{tmp_path / 'out'}", name="on-cluster",
+                result = run_sweep(dict(dataset="idx:{idx_dataset}", out="{tmp_path / "out"}", name="on-cluster",
                                         strides=[1, 2], chunk_size={CHUNK_SIZE}, samples=[0]),
-                                   cache_dir="{tmp_path / 'cache'}",
+                                   cache_dir="{tmp_path / "cache"}",
                                    task_runner=make_task_runner("dask", dask_address="{address}"))
                 print("TASK_RUNS", result["task_runs"])
-        """))
-        done = subprocess.run([sys.executable, str(script)], env=prefect_server.env(), cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300)
+        """)
+        )
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            env=prefect_server.env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         task_runs = int(done.stdout.split("TASK_RUNS")[-1].split()[0])
 
         with Client(address, timeout=60) as client:
             ran = client.run_on_scheduler(
-                lambda dask_scheduler: {name: dict(prefix.state_counts) for name, prefix in dask_scheduler.task_prefixes.items()}
+                lambda dask_scheduler: {
+                    name: dict(prefix.state_counts) for name, prefix in dask_scheduler.task_prefixes.items()
+                }
             )
         conv_settings = 2 * 2  # strides 1,2 x paddings valid,same
         assert ran["process_chunk"]["memory"] == conv_settings * CHUNKS

@@ -25,9 +25,10 @@ def deployments() -> list[dict]:
 
 
 def test_prefect_yaml_deployments_have_valid_parameters_and_schedules():
+    from prefect.client.schemas.schedules import CronSchedule
+
     from flows.notebook import notebook
     from flows.sweep import sweep
-    from prefect.client.schemas.schedules import CronSchedule
 
     entries = deployments()
     assert {entry["entrypoint"] for entry in entries} == {"flows/sweep.py:sweep", "flows/notebook.py:notebook"}
@@ -45,7 +46,11 @@ def test_prefect_yaml_deployments_have_valid_parameters_and_schedules():
 
 def prefect(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "prefect", *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "prefect", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -72,14 +77,22 @@ def test_deploy_to_work_pool_and_a_worker_runs_the_sweep(prefect_server, idx_dat
     # A run of the nightly deployment on the small IDX data, picked up by a worker of the pool.
     out = tmp_path / "out"
     trigger = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             from prefect.deployments import run_deployment
             run = run_deployment("sweep/nightly", timeout=0, parameters=dict(
                 dataset="idx:{idx_dataset}", out="{out}", name="from-pool", strides=[1],
-                chunk_size={CHUNK_SIZE}, samples=[0], cache_dir="{tmp_path / 'cache'}"))
+                chunk_size={CHUNK_SIZE}, samples=[0], cache_dir="{tmp_path / "cache"}"))
             print(run.id)
-        """)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        """),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert trigger.returncode == 0, trigger.stderr[-3000:]
     run_id = trigger.stdout.split()[-1]
@@ -88,8 +101,12 @@ def test_deploy_to_work_pool_and_a_worker_runs_the_sweep(prefect_server, idx_dat
     with open(log, "wb") as log_file:
         worker = subprocess.Popen(
             [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--run-once"],
-            env=prefect_server.env(PREFECT_LOGGING_LEVEL="INFO"), cwd=tmp_path, stdout=log_file,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env=prefect_server.env(PREFECT_LOGGING_LEVEL="INFO"),
+            cwd=tmp_path,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     try:
         worker.wait(timeout=240)

@@ -83,9 +83,25 @@ class PostgresCluster:
     def psql(self, sql: str, *, database: str = "postgres") -> str:
         """Run ``sql`` as the superuser over the unix socket; its unaligned output."""
         done = subprocess.run(
-            [str(PG_BIN / "psql"), "-h", str(self.sockets), "-p", str(self.port), "-U", "postgres", "-d", database,
-             "-v", "ON_ERROR_STOP=1", "-XAtq", "-c", sql],
-            capture_output=True, text=True, timeout=60,
+            [
+                str(PG_BIN / "psql"),
+                "-h",
+                str(self.sockets),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-XAtq",
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 0, f"psql {sql!r}: {done.stderr}"
         return done.stdout.strip()
@@ -107,26 +123,59 @@ def postgres_cluster():
             os.chown(root, owner.pw_uid, owner.pw_gid)
         data, sockets, log = root / "data", root / "sockets", root / "postgres.log"
         init = subprocess.run(
-            [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--no-locale",
-             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
-            cwd=root, capture_output=True, text=True, timeout=300, **_as_postgres(),
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            **_as_postgres(),
         )
         assert init.returncode == 0, f"initdb failed:\n{init.stdout}\n{init.stderr}"
         subprocess.run(["mkdir", str(sockets)], cwd=root, check=True, **_as_postgres())
         port = free_port()
         with open(log, "wb") as log_file:
             process = subprocess.Popen(
-                [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets),
-                 "-c", "listen_addresses=127.0.0.1"],
-                cwd=root, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, **_as_postgres(),
+                [
+                    str(PG_BIN / "postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(port),
+                    "-k",
+                    str(sockets),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                ],
+                cwd=root,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                **_as_postgres(),
             )
         deadline = time.monotonic() + PG_START_TIMEOUT
-        while subprocess.run(
-            [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "5"], timeout=30
-        ).returncode != 0:
+        while (
+            subprocess.run(
+                [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "5"], timeout=30
+            ).returncode
+            != 0
+        ):
             assert process.poll() is None, f"postgres exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"postgres not ready within {PG_START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"postgres not ready within {PG_START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}"
+            )
             time.sleep(0.2)
         cluster = PostgresCluster(port=port, sockets=sockets, log=log, pid=process.pid)
         cluster.psql(f"CREATE ROLE {cluster.user} LOGIN PASSWORD '{cluster.password}'")
@@ -150,8 +199,13 @@ def start_server(home: Path, database_url: str | None) -> tuple[subprocess.Popen
     log = home / "server.log"
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "convsweep.cli", *args], env=env, cwd=home, stdout=log_file,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", "convsweep.cli", *args],
+            env=env,
+            cwd=home,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     try:
         _wait_healthy(process, url, log)
@@ -204,8 +258,10 @@ def api_counts(server: PrefectServer) -> dict:
 
 def database_counts(backend: str, server: PrefectServer, cluster: PostgresCluster | None) -> tuple[int, int]:
     """(flow_run rows, task_run rows) straight from the server's database."""
-    sql = ("SELECT (SELECT count(*) FROM flow_run WHERE NOT (auto_scheduled AND state_type = 'SCHEDULED')),"
-           " (SELECT count(*) FROM task_run)")
+    sql = (
+        "SELECT (SELECT count(*) FROM flow_run WHERE NOT (auto_scheduled AND state_type = 'SCHEDULED')),"
+        " (SELECT count(*) FROM task_run)"
+    )
     if backend == "postgresql":
         flow_runs, task_runs = cluster.psql(sql, database=cluster.database).split("|")
         return int(flow_runs), int(task_runs)
@@ -224,7 +280,13 @@ def load_sweep_args(idx: Path, out: Path, name: str, cache: Path) -> list[str]:
 
 def popen(args: list[str], *, env: dict[str, str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        args,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
         start_new_session=True,
     )
 
@@ -246,24 +308,66 @@ def test_server_backend_holds_every_run_under_concurrent_sweeps_and_a_served_dep
         served = f"served-{backend}"
         serve_log = tmp_path / "serve.log"
         serving = start_serve(
-            ["--interval", "3600", "--name", served, "--dataset", f"idx:{idx_dataset}", "--strides", "1,2",
-             "--paddings", "valid,same", "--chunk-size", str(LOAD_CHUNK_SIZE), "--samples", "0,1", "--out", "out",
-             "--cache-dir", "cache-served"],
-            server=server, cwd=tmp_path, log=serve_log,
+            [
+                "--interval",
+                "3600",
+                "--name",
+                served,
+                "--dataset",
+                f"idx:{idx_dataset}",
+                "--strides",
+                "1,2",
+                "--paddings",
+                "valid,same",
+                "--chunk-size",
+                str(LOAD_CHUNK_SIZE),
+                "--samples",
+                "0,1",
+                "--out",
+                "out",
+                "--cache-dir",
+                "cache-served",
+            ],
+            server=server,
+            cwd=tmp_path,
+            log=serve_log,
         )
         wait_for_serving(serving, serve_log, [served], timeout=180)
 
         # The load: 4 sweeps and a run of the served deployment, all at once.
         started = time.monotonic()
         sweeps = [
-            popen([sys.executable, "-m", "convsweep.cli",
-                   *load_sweep_args(idx_dataset, tmp_path / f"out-{index}", f"load-{index}", tmp_path / f"cache-{index}")],
-                  env=server.env(), cwd=tmp_path)
+            popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "convsweep.cli",
+                    *load_sweep_args(
+                        idx_dataset, tmp_path / f"out-{index}", f"load-{index}", tmp_path / f"cache-{index}"
+                    ),
+                ],
+                env=server.env(),
+                cwd=tmp_path,
+            )
             for index in range(SWEEPS)
         ]
-        trigger = popen([sys.executable, "-m", "prefect", "deployment", "run", f"sweep/{served}", "--watch",
-                         "--watch-interval", "2", "--watch-timeout", str(int(LOAD_TIMEOUT))],
-                        env=server.env(COLUMNS="200"), cwd=tmp_path)
+        trigger = popen(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "deployment",
+                "run",
+                f"sweep/{served}",
+                "--watch",
+                "--watch-interval",
+                "2",
+                "--watch-timeout",
+                str(int(LOAD_TIMEOUT)),
+            ],
+            env=server.env(COLUMNS="200"),
+            cwd=tmp_path,
+        )
         outputs = {}
         try:
             for index, sweep in enumerate(sweeps):
@@ -314,10 +418,13 @@ def test_server_backend_holds_every_run_under_concurrent_sweeps_and_a_served_dep
     assert not ERRORS.search(server_text), server_text[-3000:]
     if cluster is not None:
         postgres_text = cluster.log.read_text()
-        assert not re.search(r"deadlock|too many clients|FATAL:(?!.*terminating connection due to administrator)",
-                             postgres_text), postgres_text[-3000:]
-    summary = (f"{backend}: {SWEEPS} sweeps + 1 deployment run at once; sweeps done in {sweeps_seconds:.1f} s, "
-               f"all in {load_seconds:.1f} s; {len(runs)} flow runs Completed, {recorded['all_task_runs']} task runs "
-               f"({per_run} per run) recorded ({len(upcoming)} upcoming scheduled runs); server exit {server_code}")
+        assert not re.search(
+            r"deadlock|too many clients|FATAL:(?!.*terminating connection due to administrator)", postgres_text
+        ), postgres_text[-3000:]
+    summary = (
+        f"{backend}: {SWEEPS} sweeps + 1 deployment run at once; sweeps done in {sweeps_seconds:.1f} s, "
+        f"all in {load_seconds:.1f} s; {len(runs)} flow runs Completed, {recorded['all_task_runs']} task runs "
+        f"({per_run} per run) recorded ({len(upcoming)} upcoming scheduled runs); server exit {server_code}"
+    )
     print(summary)
     request.node.user_properties.append(("load", summary))

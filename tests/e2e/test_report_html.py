@@ -15,8 +15,15 @@ from tests.helpers.sweep_rows import BIG, synthetic_rows
 pytestmark = pytest.mark.e2e
 
 DATASET = {
-    "spec": "idx:/data/mnist", "split": "test", "selection": {"split": "test", "limit": 100}, "n": 100,
-    "height": 28, "width": 28, "fingerprint": "ab" * 32, "source": "synthetic rows", "class_names": None,
+    "spec": "idx:/data/mnist",
+    "split": "test",
+    "selection": {"split": "test", "limit": 100},
+    "n": 100,
+    "height": 28,
+    "width": 28,
+    "fingerprint": "ab" * 32,
+    "source": "synthetic rows",
+    "class_names": None,
 }
 
 
@@ -24,7 +31,9 @@ def _wide_contact_sheet(out: Path) -> dict:
     """A contact sheet wider than the HTML cap (17 columns at 110 dpi), as a write-samples record."""
     rng = np.random.default_rng(3)
     cells = [("input", rng.integers(0, 255, (28, 28), dtype=np.uint8))]
-    cells += [(f"map {index}\nmax 2×2 / stride 2", rng.integers(0, 255, (13, 13), dtype=np.uint8)) for index in range(16)]
+    cells += [
+        (f"map {index}\nmax 2×2 / stride 2", rng.integers(0, 255, (13, 13), dtype=np.uint8)) for index in range(16)
+    ]
     figure = render.contact_sheet([("#0\nlabel 7", cells), ("#1\nlabel 2", cells)], title="rnative-s1-pvalid-zeros-d1")
     try:
         path = files.write_figure(out / "contact" / "rnative-s1-pvalid-zeros-d1.png", figure, dpi=110)

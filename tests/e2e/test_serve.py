@@ -23,8 +23,13 @@ def start_serve(args: list[str], *, server, cwd: Path, log: Path) -> subprocess.
     env = server.env(PREFECT_RUNNER_POLL_FREQUENCY="1", PREFECT_LOGGING_LEVEL="INFO")
     with open(log, "wb") as log_file:
         return subprocess.Popen(
-            [sys.executable, "-m", "convsweep.cli", "serve", *args], env=env, cwd=cwd,
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", "convsweep.cli", "serve", *args],
+            env=env,
+            cwd=cwd,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
 
@@ -50,15 +55,36 @@ def interrupt(process: subprocess.Popen, *, sig: int = signal.SIGINT) -> int:
     return stop_process(process, sig=sig, timeout=60)
 
 
-def test_served_deployment_has_its_schedule_and_parameters_and_runs(prefect_server, idx_dataset, tmp_path, browser_page):
+def test_served_deployment_has_its_schedule_and_parameters_and_runs(
+    prefect_server, idx_dataset, tmp_path, browser_page
+):
     name = "served-e2e"
     out = tmp_path / "out"
     log = tmp_path / "serve.log"
     process = start_serve(
-        ["--cron", CRON, "--name", name, "--dataset", f"idx:{idx_dataset}", "--strides", "1,2",
-         "--paddings", "valid", "--chunk-size", str(CHUNK_SIZE), "--samples", "0", "--out", "out",
-         "--cache-dir", "cache"],
-        server=prefect_server, cwd=tmp_path, log=log,
+        [
+            "--cron",
+            CRON,
+            "--name",
+            name,
+            "--dataset",
+            f"idx:{idx_dataset}",
+            "--strides",
+            "1,2",
+            "--paddings",
+            "valid",
+            "--chunk-size",
+            str(CHUNK_SIZE),
+            "--samples",
+            "0",
+            "--out",
+            "out",
+            "--cache-dir",
+            "cache",
+        ],
+        server=prefect_server,
+        cwd=tmp_path,
+        log=log,
     )
     try:
         wait_for_serving(process, log, [name])
@@ -89,12 +115,20 @@ def test_served_deployment_has_its_schedule_and_parameters_and_runs(prefect_serv
 
         # Trigger a run now, as `prefect deployment run` or the UI would, and wait for it.
         trigger = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(f"""
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(f"""
                 from prefect.deployments import run_deployment
                 run = run_deployment("sweep/{name}", timeout=240)
                 print(run.id, run.state.type.value)
-            """)],
-            env=prefect_server.env(), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            """),
+            ],
+            env=prefect_server.env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert trigger.returncode == 0, trigger.stderr[-3000:]
         run_id, state = trigger.stdout.split()[-2:]
@@ -110,7 +144,9 @@ def test_served_deployment_has_its_schedule_and_parameters_and_runs(prefect_serv
         assert sorted(set(frame["stride"])) == [1, 2]
         assert (folder / "report.md").read_text().startswith(f"# convsweep: {name}")
         tasks = prefect_server.task_runs(run_id)
-        assert sum(task["task_key"].startswith("process_chunk") for task in tasks) == 2 * 3  # 2 conv settings x 3 chunks
+        assert (
+            sum(task["task_key"].startswith("process_chunk") for task in tasks) == 2 * 3
+        )  # 2 conv settings x 3 chunks
         assert {task["state"]["type"] for task in tasks} == {"COMPLETED"}
     finally:
         code = interrupt(process)
@@ -124,7 +160,8 @@ def test_served_deployment_has_its_schedule_and_parameters_and_runs(prefect_serv
 
 def test_serve_from_config_registers_every_named_sweep(prefect_server, idx_dataset, tmp_path):
     config = tmp_path / "serve.yaml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         defaults:
           dataset: "idx:{idx_dataset}"
           chunk_size: {CHUNK_SIZE}
@@ -138,7 +175,8 @@ def test_serve_from_config_registers_every_named_sweep(prefect_server, idx_datas
             interval: 3600
             paddings: [same]
             pool_modes: [max]
-    """))
+    """)
+    )
     log = tmp_path / "serve.log"
     process = start_serve(["--from-config", str(config)], server=prefect_server, cwd=tmp_path, log=log)
     try:
@@ -174,7 +212,9 @@ def test_serve_from_config_registers_every_named_sweep(prefect_server, idx_datas
 )
 def test_serve_with_bad_parameters_registers_nothing(prefect_server, idx_dataset, tmp_path, bad):
     name = bad[bad.index("--name") + 1]
-    result = run_cli(["serve", "--dataset", f"idx:{idx_dataset}", *bad], env=prefect_server.env(), cwd=tmp_path, timeout=120)
+    result = run_cli(
+        ["serve", "--dataset", f"idx:{idx_dataset}", *bad], env=prefect_server.env(), cwd=tmp_path, timeout=120
+    )
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
@@ -183,7 +223,8 @@ def test_serve_with_bad_parameters_registers_nothing(prefect_server, idx_dataset
 
 def test_serve_config_with_one_bad_sweep_registers_none(prefect_server, idx_dataset, tmp_path):
     config = tmp_path / "serve.yaml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         sweeps:
           cfg-good:
             cron: "0 4 * * *"
@@ -192,7 +233,8 @@ def test_serve_config_with_one_bad_sweep_registers_none(prefect_server, idx_data
             cron: "0 5 * * *"
             dataset: "idx:{idx_dataset}"
             paddings: [sideways]
-    """))
+    """)
+    )
     result = run_cli(["serve", "--from-config", str(config)], env=prefect_server.env(), cwd=tmp_path, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "cfg-bad" in result.stderr and "sideways" in result.stderr

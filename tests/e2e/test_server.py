@@ -36,8 +36,13 @@ def test_server_command_serves_api_and_ui_on_loopback_only(tmp_path):
     log = tmp_path / "server.log"
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "convsweep.cli", "server", "--port", str(port)], env=env, cwd=tmp_path,
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", "convsweep.cli", "server", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 120

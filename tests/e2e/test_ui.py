@@ -24,6 +24,8 @@ def check_composition(tasks: list[dict]) -> None:
     assert {name: counts[name] for name in COMPUTE_TASKS} == EXPECTED_COMPUTE_RUNS, counts
     others = {name: count for name, count in counts.items() if name not in COMPUTE_TASKS}
     assert ONCE_TASKS <= set(others) and set(others.values()) == {1}, counts
+
+
 # Columns of sizes.csv that must show, identically, in the table artifact.
 CHECKED_COLUMNS = ["kernel", "stride", "padding", "conv_h", "conv_w", "pool_mode", "pool_h", "pool_w", "conv_formula"]
 

@@ -28,7 +28,12 @@ class Marker:
         return (open, (self.path, "w"))
 
 
-@task(name="double", cache_policy=SweepCachePolicy(key_inputs=lambda inputs: inputs["x"]), result_serializer="json", persist_result=True)
+@task(
+    name="double",
+    cache_policy=SweepCachePolicy(key_inputs=lambda inputs: inputs["x"]),
+    result_serializer="json",
+    persist_result=True,
+)
 def double(x: int) -> dict:
     CALLS.append(x)
     return {"value": 2 * x}

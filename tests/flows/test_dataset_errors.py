@@ -42,8 +42,13 @@ def test_tasks_that_read_data_have_no_prefect_retries():
 def test_sweep_on_a_corrupt_file_fails_on_the_first_try(tmp_path, corrupt_idx_folder, monkeypatch):
     calls = counting(monkeypatch, tasks.load)
     with pytest.raises(DatasetError, match="truncated gzip file") as error:
-        sweep(dataset=f"idx:{corrupt_idx_folder}", out=str(tmp_path / "out"), name="t",
-              cache_dir=str(tmp_path / "cache"), chunk_size=16)
+        sweep(
+            dataset=f"idx:{corrupt_idx_folder}",
+            out=str(tmp_path / "out"),
+            name="t",
+            cache_dir=str(tmp_path / "cache"),
+            chunk_size=16,
+        )
     assert not error.value.transient
     assert len(calls) == 1
 

@@ -45,7 +45,9 @@ def notebook_by_hand(image: np.ndarray) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("index", [0, 13])
 def test_notebook_arrays_equal_the_notebook_loops(tmp_path, idx_folder, index):
     folder, images = idx_folder
-    state = notebook(dataset=f"idx:{folder}", split="test", index=index, out=str(tmp_path), name="nb", return_state=True)
+    state = notebook(
+        dataset=f"idx:{folder}", split="test", index=index, out=str(tmp_path), name="nb", return_state=True
+    )
     result = state.result()
     assert len(wait_until_recorded(state.state_details.flow_run_id, NOTEBOOK_TASK_RUNS)) == NOTEBOOK_TASK_RUNS
     expected = notebook_by_hand(images[index])

@@ -51,7 +51,9 @@ def test_sweep_rows_equal_output_size_and_maps(tmp_path, idx_folder):
         padding = row.padding
         expected_h = conv_core.output_size(28, 3, stride=row.stride_y, padding=padding)
         assert (row.conv_h, row.conv_w) == (expected_h, expected_h)
-        assert (row.pad_top + row.pad_bottom) == (0 if padding == "valid" else max((expected_h - 1) * row.stride_y + 3 - 28, 0))
+        assert (row.pad_top + row.pad_bottom) == (
+            0 if padding == "valid" else max((expected_h - 1) * row.stride_y + 3 - 28, 0)
+        )
         assert row.pool_h == conv_core.output_size(row.conv_h, 2, stride=2)
         assert row.conv_formula.endswith(f"= {row.conv_h}")
         assert row.n_images == 40
@@ -67,9 +69,15 @@ def test_sweep_rows_equal_output_size_and_maps(tmp_path, idx_folder):
                 direct = conv_core.conv2d(images, conv_core.kernels.get(kernel), stride=stride, padding=padding)
                 np.testing.assert_array_equal(kept, direct)
     # Statistics of the magnitude over the whole selection, merged across chunks.
-    row = frame[(frame.kernel == "sobel") & (frame.stride.astype(str) == "1") & (frame.padding == "valid") & (frame.pool_mode == "max")].iloc[0]
+    row = frame[
+        (frame.kernel == "sobel")
+        & (frame.stride.astype(str) == "1")
+        & (frame.padding == "valid")
+        & (frame.pool_mode == "max")
+    ].iloc[0]
     magnitude = conv_core.sobel_magnitude(
-        conv_core.conv2d(images, conv_core.kernels.get("sobel_h")), conv_core.conv2d(images, conv_core.kernels.get("sobel_v"))
+        conv_core.conv2d(images, conv_core.kernels.get("sobel_h")),
+        conv_core.conv2d(images, conv_core.kernels.get("sobel_v")),
     )
     pooled = conv_core.pool2d(magnitude, 2, mode="max").astype(np.float64)
     assert row["mean"] == pytest.approx(pooled.mean(), rel=1e-6)
@@ -83,7 +91,9 @@ def test_sweep_rows_equal_output_size_and_maps(tmp_path, idx_folder):
     with get_client(sync_client=True) as client:
         artifacts = {
             artifact.key: artifact
-            for artifact in client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["t-sizes", "t-report", "t-progress"])))
+            for artifact in client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["t-sizes", "t-report", "t-progress"]))
+            )
         }
     assert set(artifacts) == {"t-sizes", "t-report", "t-progress"}
     table = artifacts["t-sizes"].data
@@ -185,7 +195,9 @@ def test_sweep_bad_parameters_fail_before_work(tmp_path, idx_folder, overrides, 
     from prefect.exceptions import ParameterTypeError
 
     folder, _ = idx_folder
-    with pytest.raises((ValueError, ParameterTypeError), match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+    with pytest.raises(
+        (ValueError, ParameterTypeError), match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")
+    ):
         run(tmp_path, folder, **overrides)
     assert not (tmp_path / "out" / "t").exists()
     assert not (tmp_path / "cache" / "results").exists() or not any((tmp_path / "cache" / "results").iterdir())

@@ -58,7 +58,7 @@ def make_images(count: int, *, height: int = 28, width: int = 28, seed: int = 0)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 60, size=(count, height, width), dtype=np.uint8)
     for index in range(count):
-        images[index, :, 3 + index % max(1, width - 6):] += 150  # a step edge
+        images[index, :, 3 + index % max(1, width - 6) :] += 150  # a step edge
         images[index, (index * 5) % height, (index * 3) % width] = 255  # an impulse
     return images
 
@@ -99,8 +99,13 @@ def make_keras_home(tmp_path: Path | str, name: str = "fashion_mnist", *, train=
     if name == "fashion_mnist":
         write_idx_folder(folder, train=train, test=test, gz=True)
     elif name == "mnist":
-        np.savez(folder / "mnist.npz", x_train=np.asarray(train[0]), y_train=np.asarray(train[1]),
-                 x_test=np.asarray(test[0]), y_test=np.asarray(test[1]))
+        np.savez(
+            folder / "mnist.npz",
+            x_train=np.asarray(train[0]),
+            y_train=np.asarray(train[1]),
+            x_test=np.asarray(test[0]),
+            y_test=np.asarray(test[1]),
+        )
     else:
         raise ValueError(f"name={name!r}: expected fashion_mnist or mnist")
     return home

@@ -44,7 +44,9 @@ def warnings_logged():
 
 def dead_pid() -> int:
     """The PID of a process that has run, exited and been reaped."""
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, timeout=60
+    )
     pid = int(done.stdout)
     assert not process_alive(pid)
     return pid
@@ -69,7 +71,9 @@ def test_acquire_release_and_file_contents(manager):
         manager.release_lock("k", holder="you")
     manager.release_lock("k", holder="me")
     assert not manager.is_locked("k")
-    assert [path.name for path in manager.lock_files_directory.iterdir() if path.name != ".guard"] == []  # no temp files left
+    assert [
+        path.name for path in manager.lock_files_directory.iterdir() if path.name != ".guard"
+    ] == []  # no temp files left
 
 
 def test_stale_lock_of_a_dead_pid_is_broken_with_one_warning(manager, warnings_logged):
@@ -101,7 +105,9 @@ def test_prefect_style_leftover_lock_of_a_dead_pid_is_broken(manager, warnings_l
     pid = dead_pid()
     path = manager.lock_files_directory / "k.lock"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"holder": f"{socket.gethostname()}:{pid}:140000:ThreadPoolExecutor-0_0", "expiration": None}))
+    path.write_text(
+        json.dumps({"holder": f"{socket.gethostname()}:{pid}:140000:ThreadPoolExecutor-0_0", "expiration": None})
+    )
     assert manager.acquire_lock("k", holder="me", acquire_timeout=DEADLINE)
     assert json.loads(path.read_bytes())["holder"] == "me"
     assert len(warnings_logged) == 1
@@ -111,7 +117,17 @@ def test_reused_pid_is_not_the_holder(manager):
     """A lock naming this (live) PID but another process start time is stale."""
     path = manager.lock_files_directory / "k.lock"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"holder": "old", "expiration": None, "pid": os.getpid(), "hostname": socket.gethostname(), "pid_start": "1"}))
+    path.write_text(
+        json.dumps(
+            {
+                "holder": "old",
+                "expiration": None,
+                "pid": os.getpid(),
+                "hostname": socket.gethostname(),
+                "pid_start": "1",
+            }
+        )
+    )
     assert manager.acquire_lock("k", holder="me", acquire_timeout=DEADLINE)
 
 
@@ -162,8 +178,12 @@ manager.release_lock("k", holder="child")
 
 def hold_in_child(locks: Path) -> subprocess.Popen:
     child = subprocess.Popen(
-        [sys.executable, "-c", HOLD_SCRIPT, str(locks)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", HOLD_SCRIPT, str(locks)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout.readline().strip() == "held"
     return child

@@ -29,7 +29,11 @@ def test_summary_figure_legends_fit_and_title_is_never_covered(shape, panels):
     figure = render.summary_figure(pd.DataFrame(rows), title="convsweep: big")
     try:
         renderer, title, legends = _texts_and_boxes(figure)
-        size_axes = [axis for axis in figure.get_axes() if axis.get_xlabel() == "conv stride (rows)" or "padding" in axis.get_title()]
+        size_axes = [
+            axis
+            for axis in figure.get_axes()
+            if axis.get_xlabel() == "conv stride (rows)" or "padding" in axis.get_title()
+        ]
         assert len(size_axes) == panels
         # Legends: at most 8 entries each, no legend inside any axes.
         assert legends, "the figure has a shared legend"
@@ -86,6 +90,7 @@ def test_contact_sheet_true_sizes_and_titles(tmp_path):
         assert first.get_title() == "input\n28×28"
         assert second.get_title() == "sobel\nmax 2×2 / stride 2\n7×7"
         assert first.get_ylabel() == "#0\nlabel 7"
+
         # True relative size: on the page the 7x7 map is a quarter as wide and as tall as the 28x28 input.
         def drawn(axis):
             box = axis.get_images()[0].get_window_extent(figure.canvas.get_renderer())
@@ -119,6 +124,7 @@ def test_contact_sheet_row_labels_name_the_class():
     assert _row_label(view, {"class_names": [f"c{i}" for i in range(10)]}, 0) == "#0\nc9"
     assert _row_label(view, {"class_names": None}, 1) == "#1\nlabel 2"
     assert _row_label(SimpleNamespace(labels=None), {"class_names": None}, 1) == "#1"
+
 
 def test_signed_to_gray_zero_is_mid_gray_and_extremes_are_black_and_white():
     values = np.array([[-4.0, 0.0, 2.0, 4.0]], np.float32)

@@ -10,7 +10,7 @@ from tasks.compute import process_chunk
 from tasks.load import describe_selection
 from tasks.model import build_settings, magnitude_pairs
 from tasks.report import build_rows
-from tests.helpers.idx import make_split, write_idx_folder
+from tests.helpers.idx import write_idx_folder
 
 
 @pytest.fixture
@@ -21,7 +21,9 @@ def edge_dataset(tmp_path):
         images[index, :, 8 + index :] = 200
     labels = np.arange(10, dtype=np.uint8)
     folder = write_idx_folder(tmp_path / "edges", test=(images, labels))
-    return images, describe_selection.fn(f"idx:{folder}", {"split": "test", "start": None, "stop": None, "limit": None, "classes": None})
+    return images, describe_selection.fn(
+        f"idx:{folder}", {"split": "test", "start": None, "stop": None, "limit": None, "classes": None}
+    )
 
 
 def rows_for(data, settings, chunks):
@@ -30,10 +32,14 @@ def rows_for(data, settings, chunks):
     pools = [pool.to_plain() for pool in settings.pool_settings]
     records = {
         conv_setting.label: [process_chunk.fn(data, list(chunk), conv, kernels, pools) for chunk in chunks]
-        for conv_setting, conv in zip(settings.conv_settings, convs)
+        for conv_setting, conv in zip(settings.conv_settings, convs, strict=False)
     }
     return build_rows(
-        dataset=data, kernels=kernels, magnitudes=magnitude_pairs(kernels), conv_settings=convs, pools=pools,
+        dataset=data,
+        kernels=kernels,
+        magnitudes=magnitude_pairs(kernels),
+        conv_settings=convs,
+        pools=pools,
         chunk_records=records,
     )
 
@@ -61,7 +67,7 @@ def test_build_rows_chunked_equals_one_chunk(edge_dataset):
     settings = build_settings(dataset="sample", strides=[1, 3], paddings=["same"])
     one = rows_for(data, settings, [(0, 10)])
     three = rows_for(data, settings, [(0, 4), (4, 8), (8, 10)])
-    for single, chunked in zip(without_timing(one), without_timing(three)):
+    for single, chunked in zip(without_timing(one), without_timing(three), strict=False):
         for key, value in single.items():
             if key in ("mean", "std"):
                 assert chunked[key] == pytest.approx(value, abs=2e-6), key
@@ -89,5 +95,5 @@ def test_build_rows_statistics_equal_numpy_on_the_whole_batch(edge_dataset):
         assert row["zero_fraction"] == round(np.count_nonzero(values == 0) / values.size, 6)
     # A vertical dark-to-bright edge: one kernel of the pair sees nothing, the other a negative response.
     responses = {name: (rows[name]["min"], rows[name]["max"]) for name in ("sobel_h", "sobel_v")}
-    assert sorted(responses.values(), key=lambda pair: pair[0]) [1] == (0, 0), responses
+    assert sorted(responses.values(), key=lambda pair: pair[0])[1] == (0, 0), responses
     assert min(low for low, _ in responses.values()) < 0 and rows["sobel"]["max"] > 0

@@ -47,9 +47,7 @@ def test_fingerprint_golden_value_is_stable():
     # A literal (sha256sum of the documented bytes, computed outside this code): the
     # fingerprint must not change across versions, runs or machines.
     images = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    assert fingerprint(images, np.array([3, 1])) == (
-        "2a6112e05d556da0158c02b4cde0ab01277bbc364b1d5995224855e5b2ed5261"
-    )
+    assert fingerprint(images, np.array([3, 1])) == ("2a6112e05d556da0158c02b4cde0ab01277bbc364b1d5995224855e5b2ed5261")
 
 
 def test_fingerprint_changes_with_one_pixel_label_or_shape():
@@ -68,14 +66,15 @@ def test_fingerprint_changes_with_one_pixel_label_or_shape():
 
 @pytest.mark.parametrize(
     ("images", "labels", "error", "message"),
-    [(np.zeros((2, 3, 3), np.float32), None, TypeError, "images: expected dtype uint8, got float32"),
-     (np.zeros((3, 3), np.uint8), None, ValueError, "images: expected shape (n, height, width), got (3, 3)"),
-     ([[[0]]], None, TypeError, "images: expected a numpy array, got list"),
-     (np.zeros((2, 3, 3), np.uint8), np.zeros(3, int), ValueError, "labels: expected shape (2,)"),
-     (np.zeros((2, 3, 3), np.uint8), np.zeros(2), TypeError, "labels: expected integers, got dtype float64")],
+    [
+        (np.zeros((2, 3, 3), np.float32), None, TypeError, "images: expected dtype uint8, got float32"),
+        (np.zeros((3, 3), np.uint8), None, ValueError, "images: expected shape (n, height, width), got (3, 3)"),
+        ([[[0]]], None, TypeError, "images: expected a numpy array, got list"),
+        (np.zeros((2, 3, 3), np.uint8), np.zeros(3, int), ValueError, "labels: expected shape (2,)"),
+        (np.zeros((2, 3, 3), np.uint8), np.zeros(2), TypeError, "labels: expected integers, got dtype float64"),
+    ],
 )
 def test_fingerprint_bad_input_names_argument(images, labels, error, message):
     with pytest.raises(error) as raised:
         fingerprint(images, labels)
     assert message in str(raised.value)
-

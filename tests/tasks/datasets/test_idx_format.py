@@ -23,4 +23,3 @@ def test_write_idx_matches_the_format_and_leaves_no_temporary_file(tmp_path):
     assert read_idx_header(raw) == (2049, (3,))
     with pytest.raises(TypeError, match="array: IDX files here hold uint8 data, got dtype float64"):
         write_idx(tmp_path / "bad", images.astype(float))
-

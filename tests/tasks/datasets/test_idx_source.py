@@ -24,8 +24,7 @@ def test_idx_folder_gz_and_raw_read_the_same_arrays(idx_folder_gz, idx_folder_ra
         np.testing.assert_array_equal(data.images, train_images)
         np.testing.assert_array_equal(data.labels, train_labels)
         assert data.class_names is None
-    assert gz.source == (f"IDX files {idx_folder_gz}/train-images-idx3-ubyte.gz + "
-                         "train-labels-idx1-ubyte.gz")
+    assert gz.source == (f"IDX files {idx_folder_gz}/train-images-idx3-ubyte.gz + train-labels-idx1-ubyte.gz")
     assert raw.source == f"IDX files {idx_folder_raw}/train-images-idx3-ubyte + train-labels-idx1-ubyte"
 
 
@@ -62,14 +61,20 @@ def _corrupt_cases():
         # (file to replace, its bytes, the message after "invalid IDX file <path>: ")
         ("t10k-images-idx3-ubyte", good_labels, "magic number 2049 (labels), expected 2051 (images)"),
         ("t10k-labels-idx1-ubyte", good_images, "magic number 2051 (images), expected 2049 (labels)"),
-        ("t10k-images-idx3-ubyte", good_images[:-10],
-         "truncated: the header says 6 images of 28x28 (4704 bytes of data) but the file holds 4694"),
+        (
+            "t10k-images-idx3-ubyte",
+            good_images[:-10],
+            "truncated: the header says 6 images of 28x28 (4704 bytes of data) but the file holds 4694",
+        ),
         ("t10k-images-idx3-ubyte", good_images + b"\0\0", "2 unexpected bytes after the 6 images of 28x28"),
         ("t10k-images-idx3-ubyte", good_images[:9], "truncated: the header ends after 9 bytes"),
         ("t10k-labels-idx1-ubyte", b"\0\0", "truncated: 2 bytes, too short for an IDX header"),
         ("t10k-images-idx3-ubyte", b"<html>not found</html>", "not an IDX file (first bytes 3c 68 74 6d"),
-        ("t10k-images-idx3-ubyte", b"\0\0\x0d\x03" + good_images[4:],
-         "IDX data type 0x0D (float32); only unsigned bytes (0x08) are supported"),
+        (
+            "t10k-images-idx3-ubyte",
+            b"\0\0\x0d\x03" + good_images[4:],
+            "IDX data type 0x0D (float32); only unsigned bytes (0x08) are supported",
+        ),
         ("t10k-images-idx3-ubyte.gz", gz_images[:200], "truncated gzip file (the compressed stream ends early)"),
         ("t10k-images-idx3-ubyte.gz", bytes(flipped), "corrupt gzip file ("),
     ]
@@ -112,4 +117,3 @@ def test_real_mnist_t10k_through_idx():
     # The uncompressed file's md5 from shared/datasets/README.md, rebuilt from what we read.
     assert hashlib.md5(idx_bytes(images, 2051)).hexdigest() == "2646ac647ad5339dbf082846283269ea"
     assert view.fingerprint == fingerprint(images, view.labels)
-

@@ -10,8 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.datasets import DatasetError, fingerprint, open_dataset, read_images
-from tasks.datasets import image_folder
+from tasks.datasets import DatasetError, fingerprint, image_folder, open_dataset, read_images
 from tasks.datasets import view as view_module
 from tests.helpers.idx import make_images
 
@@ -28,7 +27,7 @@ def class_folder(tmp_path):
     root = tmp_path / "pets"
     images = make_images(5, height=6, width=8, seed=4)
     names = ["cat/b.png", "cat/a.png", "dog/x/deep.png", "dog/c.PNG", "dog/d.png"]
-    for name, image in zip(names, images):
+    for name, image in zip(names, images, strict=False):
         _write_png(root / name, image)
     (root / "dog" / "notes.txt").write_text("not an image")
     _write_png(root / "cat" / ".hidden.png", np.zeros((3, 3), np.uint8))
@@ -44,8 +43,7 @@ def test_images_folder_sorted_by_path_labelled_by_class_folder(class_folder):
     np.testing.assert_array_equal(data.labels, labels)
     assert data.class_names == ("cat", "dog")
     assert data.split == "all"
-    assert data.source == (f"5 image files under {root} (decoded to grayscale; labels from 2 class "
-                           f"folders: cat, dog)")
+    assert data.source == (f"5 image files under {root} (decoded to grayscale; labels from 2 class folders: cat, dog)")
     assert open_dataset(f"images:{root}", classes="dog", limit=2).indices.tolist() == [2, 3]
 
 
@@ -64,7 +62,7 @@ def test_images_folder_flat_has_no_labels_and_any_split_is_all(tmp_path):
 def test_images_folder_train_test_layout_gives_splits(tmp_path):
     images = make_images(6, height=5, width=5)
     names = ["train/1/a.png", "train/10/b.png", "train/2/c.png", "test/2/d.png", "test/10/e.png", "test/1/f.png"]
-    for name, image in zip(names, images):
+    for name, image in zip(names, images, strict=False):
         _write_png(tmp_path / name, image)
     test = read_images(f"images:{tmp_path}", split="test")
     assert test.split == "test"
@@ -95,7 +93,9 @@ def test_images_folder_is_read_lazily_and_streamed(class_folder, monkeypatch):
     root, expected, labels = class_folder
     decoded = []
     real_decode = image_folder._decode_gray
-    monkeypatch.setattr(image_folder, "_decode_gray", lambda path, h, w: decoded.append(path) or real_decode(path, h, w))
+    monkeypatch.setattr(
+        image_folder, "_decode_gray", lambda path, h, w: decoded.append(path) or real_decode(path, h, w)
+    )
     view = open_dataset(f"images:{root}")
     assert decoded == []  # opening reads file headers only
     np.testing.assert_array_equal(view.read(1, 3), expected[1:3])
@@ -104,8 +104,11 @@ def test_images_folder_is_read_lazily_and_streamed(class_folder, monkeypatch):
     monkeypatch.setattr(view_module, "STREAM_BLOCK_BYTES", 6 * 8)
     blocks = []
     real_read = image_folder.FileStore.read
-    monkeypatch.setattr(image_folder.FileStore, "read",
-                        lambda self, positions, h, w: blocks.append(len(positions)) or real_read(self, positions, h, w))
+    monkeypatch.setattr(
+        image_folder.FileStore,
+        "read",
+        lambda self, positions, h, w: blocks.append(len(positions)) or real_read(self, positions, h, w),
+    )
     assert view.fingerprint == fingerprint(expected, labels)
     assert blocks == [1] * 5
 
@@ -114,7 +117,7 @@ def test_images_folder_fingerprint_follows_a_file_rewritten_within_one_clock_tic
     # Same size, same mtime, same inode: only the content tells (timestamps tick coarsely).
     images = make_images(2, height=6, width=8)
     paths = [tmp_path / "a.bmp", tmp_path / "b.bmp"]
-    for path, image in zip(paths, images):
+    for path, image in zip(paths, images, strict=False):
         assert cv2.imwrite(str(path), image)
     before_stat = paths[0].stat()
     before = open_dataset(f"images:{tmp_path}").fingerprint
@@ -124,7 +127,10 @@ def test_images_folder_fingerprint_follows_a_file_rewritten_within_one_clock_tic
     os.utime(paths[0], ns=(before_stat.st_atime_ns, before_stat.st_mtime_ns))
     after_stat = paths[0].stat()
     assert (after_stat.st_size, after_stat.st_mtime_ns, after_stat.st_ino) == (
-        before_stat.st_size, before_stat.st_mtime_ns, before_stat.st_ino)
+        before_stat.st_size,
+        before_stat.st_mtime_ns,
+        before_stat.st_ino,
+    )
     after = open_dataset(f"images:{tmp_path}").fingerprint
     assert before == fingerprint(images) and after == fingerprint(changed)
 
@@ -162,6 +168,6 @@ def test_images_folder_without_images(tmp_path):
     (tmp_path / "readme.txt").write_text("no pictures here")
     with pytest.raises(ValueError) as error:
         open_dataset(f"images:{tmp_path}")
-    assert str(error.value) == (f"images:{tmp_path}: no PNG/JPEG/BMP image in {tmp_path} (searched "
-                                f"recursively; 1 other file(s) ignored)")
-
+    assert str(error.value) == (
+        f"images:{tmp_path}: no PNG/JPEG/BMP image in {tmp_path} (searched recursively; 1 other file(s) ignored)"
+    )

@@ -74,7 +74,8 @@ def test_fashion_mnist_split_all_is_train_then_test(keras_home, idx_data):
 
 
 def test_fashion_mnist_and_idx_copy_share_fingerprint_one_pixel_changes_it(
-        keras_home, idx_folder_gz, idx_folder_raw, idx_data):
+    keras_home, idx_folder_gz, idx_folder_raw, idx_data
+):
     (_, _), (test_images, test_labels) = idx_data
     via_keras = open_dataset("fashion_mnist", split="test")
     via_gz = open_dataset(f"idx:{idx_folder_gz}", split="test")
@@ -83,8 +84,10 @@ def test_fashion_mnist_and_idx_copy_share_fingerprint_one_pixel_changes_it(
     assert via_keras.fingerprint == via_gz.fingerprint == via_raw.fingerprint == expected
     assert via_keras.source != via_gz.source
     for split in ("train", "all"):
-        assert (open_dataset("fashion_mnist", split=split).fingerprint
-                == open_dataset(f"idx:{idx_folder_gz}", split=split).fingerprint)
+        assert (
+            open_dataset("fashion_mnist", split=split).fingerprint
+            == open_dataset(f"idx:{idx_folder_gz}", split=split).fingerprint
+        )
 
     changed = test_images.copy()
     changed[4, 14, 14] ^= 1
@@ -102,8 +105,7 @@ def test_fashion_mnist_memoised_per_process_until_a_file_changes(keras_home, idx
     assert open_dataset("fashion_mnist").fingerprint == digest
     np.testing.assert_array_equal(second.read(0, 4), first.read(2, 6))
     (_, _), (test_images, test_labels) = idx_data
-    write_idx_labels(keras_home / "datasets" / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz",
-                     (test_labels + 1) % 10)
+    write_idx_labels(keras_home / "datasets" / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz", (test_labels + 1) % 10)
     assert open_dataset("fashion_mnist").fingerprint != digest
     assert load_data_calls == [1, 1]
 
@@ -184,8 +186,9 @@ def test_fashion_mnist_wrong_magic_in_cache_caught_although_keras_loads_it(keras
     # Keras skips the header, so a labels file with an images magic number loads silently.
     (_, _), (_, test_labels) = idx_data
     broken = keras_home / "datasets" / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz"
-    broken.write_bytes(gzip.compress((2051).to_bytes(4, "big") + len(test_labels).to_bytes(4, "big")
-                                     + test_labels.tobytes()))
+    broken.write_bytes(
+        gzip.compress((2051).to_bytes(4, "big") + len(test_labels).to_bytes(4, "big") + test_labels.tobytes())
+    )
     with pytest.raises(DatasetError) as error:
         open_dataset("fashion_mnist")
     assert str(error.value) == (
@@ -215,8 +218,7 @@ def test_keras_that_cannot_be_imported_is_a_dataset_error(keras_home, monkeypatc
     monkeypatch.setattr(keras_source.importlib, "import_module", no_keras)
     with pytest.raises(DatasetError) as error:
         open_dataset("fashion_mnist")
-    assert str(error.value).startswith(
-        "fashion_mnist: cannot import Keras to load it (KERAS_BACKEND=")
+    assert str(error.value).startswith("fashion_mnist: cannot import Keras to load it (KERAS_BACKEND=")
     assert "ModuleNotFoundError: No module named 'keras'" in str(error.value)
     assert "read local IDX files with the spec idx:PATH" in str(error.value)
 
@@ -229,7 +231,6 @@ def test_keras_cache_folder_defaults_to_home_dot_keras(tmp_path, monkeypatch):
     assert keras_cache_folder("mnist") == tmp_path / ".keras" / "datasets"
     with pytest.raises(ValueError, match="name: 'cifar10' is not a Keras dataset"):
         keras_cache_folder("cifar10")
-
 
 
 # ---------------------------------------------------------------------------------------
@@ -245,8 +246,7 @@ def sleeps(monkeypatch):
     return waited
 
 
-def test_failed_download_is_retried_with_the_documented_waits_then_is_transient(
-        empty_keras_home, monkeypatch, sleeps):
+def test_failed_download_is_retried_with_the_documented_waits_then_is_transient(empty_keras_home, monkeypatch, sleeps):
     tried = []
 
     def offline_get_file(fname=None, origin=None, **kwargs):
@@ -297,6 +297,8 @@ def test_download_from_a_closed_local_port_fails_with_the_ways_out(empty_keras_h
         with pytest.raises(DownloadError) as error:
             open_dataset("fashion_mnist")
     message = str(error.value)
-    assert message.startswith(f"fashion_mnist: cannot download train-labels-idx1-ubyte.gz from "
-                              f"{origin}train-labels-idx1-ubyte.gz (3 attempts; last error: ")
+    assert message.startswith(
+        f"fashion_mnist: cannot download train-labels-idx1-ubyte.gz from "
+        f"{origin}train-labels-idx1-ubyte.gz (3 attempts; last error: "
+    )
     assert "Ways out: read a local copy with the spec idx:PATH" in message

@@ -12,4 +12,3 @@ REPO = Path(__file__).resolve().parents[3]
 def test_import_does_not_import_keras():
     code = "import sys, tasks.datasets; sys.exit('keras' in sys.modules or 'jax' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
-

@@ -7,8 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tasks.datasets import fingerprint, open_dataset
-from tasks.datasets import sample_source
+from tasks.datasets import fingerprint, open_dataset, sample_source
 
 
 def test_sample_is_grace_hopper_first_then_others_at_her_size():
@@ -33,4 +32,3 @@ def test_resize_wrapper_takes_height_then_width():
     assert sample_source._resize(image, 3, 2).shape == (3, 2)
     assert sample_source._center_crop_to_aspect(np.zeros((10, 40)), 600, 512).shape == (10, 9)
     assert sample_source._center_crop_to_aspect(np.zeros((40, 10)), 600, 512).shape == (12, 10)
-

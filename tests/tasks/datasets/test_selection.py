@@ -22,9 +22,11 @@ def test_iter_chunks_covers_range_in_order(n, chunk_size):
 
 @pytest.mark.parametrize(
     ("n", "chunk_size", "error", "message"),
-    [(10, 0, ValueError, "chunk_size=0: must be at least 1"),
-     (-1, 5, ValueError, "n=-1: must be at least 0"),
-     (10, 2.5, TypeError, "chunk_size: expected an integer, got 2.5")],
+    [
+        (10, 0, ValueError, "chunk_size=0: must be at least 1"),
+        (-1, 5, ValueError, "n=-1: must be at least 0"),
+        (10, 2.5, TypeError, "chunk_size: expected an integer, got 2.5"),
+    ],
 )
 def test_iter_chunks_bad_arguments(n, chunk_size, error, message):
     with pytest.raises(error) as raised:
@@ -53,14 +55,11 @@ def oracle_selection(labels, start, stop, limit, classes):
 )
 def test_selection_matches_literal_loop(selection_folder, split, start, stop, limit, classes):
     folder, (train_images, train_labels), (test_images, test_labels) = selection_folder
-    images = {"train": train_images, "test": test_images,
-              "all": np.concatenate([train_images, test_images])}[split]
-    labels = {"train": train_labels, "test": test_labels,
-              "all": np.concatenate([train_labels, test_labels])}[split]
+    images = {"train": train_images, "test": test_images, "all": np.concatenate([train_images, test_images])}[split]
+    labels = {"train": train_labels, "test": test_labels, "all": np.concatenate([train_labels, test_labels])}[split]
     lo, hi = (start or 0), (len(labels) if stop is None else stop)
     expected = oracle_selection(labels, start, stop, limit, classes) if lo < hi <= len(labels) else []
-    arguments = dict(split=split, start=start, stop=stop, limit=limit,
-                     classes=sorted(classes) if classes else None)
+    arguments = dict(split=split, start=start, stop=stop, limit=limit, classes=sorted(classes) if classes else None)
     if not expected:
         with pytest.raises(ValueError):
             open_dataset(f"idx:{folder}", **arguments)
@@ -88,16 +87,36 @@ def test_selection_classes_by_name_case_insensitive_or_number(keras_home, idx_da
     [
         (dict(split="validation"), ValueError, "split: unknown split 'validation'; expected one of train, test, all"),
         (dict(split=None), TypeError, "split: expected one of train, test, all, got NoneType"),
-        (dict(start=30), ValueError, "start=30 is out of range: {spec} split=train has 30 images (start must be below 30)"),
-        (dict(stop=31), ValueError, "stop=31 is out of range: {spec} split=train has 30 images (stop must be at most 30)"),
-        (dict(start=5, stop=5), ValueError, "start=5, stop=5 selects no image of {spec} split=train (need start < stop)"),
+        (
+            dict(start=30),
+            ValueError,
+            "start=30 is out of range: {spec} split=train has 30 images (start must be below 30)",
+        ),
+        (
+            dict(stop=31),
+            ValueError,
+            "stop=31 is out of range: {spec} split=train has 30 images (stop must be at most 30)",
+        ),
+        (
+            dict(start=5, stop=5),
+            ValueError,
+            "start=5, stop=5 selects no image of {spec} split=train (need start < stop)",
+        ),
         (dict(start=-1), ValueError, "start=-1: must be at least 0"),
         (dict(start="3"), TypeError, "start: expected an integer, got '3'"),
         (dict(limit=0), ValueError, "limit=0: must be at least 1"),
         (dict(stop=True), TypeError, "stop: expected an integer, got True"),
-        (dict(start=0, stop=1, classes=[3]), ValueError, "classes=[3] matches no image of {spec} split=train in positions 0:1"),
+        (
+            dict(start=0, stop=1, classes=[3]),
+            ValueError,
+            "classes=[3] matches no image of {spec} split=train in positions 0:1",
+        ),
         (dict(classes=[10]), ValueError, "classes=[10] matches no image of {spec} split=train in positions 0:30"),
-        (dict(classes="Sandal"), ValueError, "classes: 'Sandal' is not a class of {spec} split=train (no class names; give label numbers)"),
+        (
+            dict(classes="Sandal"),
+            ValueError,
+            "classes: 'Sandal' is not a class of {spec} split=train (no class names; give label numbers)",
+        ),
         (dict(classes=[]), ValueError, "classes=[] is empty; pass None to keep every class"),
         (dict(classes=[1.5]), TypeError, "classes: 1.5 is neither a label number nor a class name"),
         (dict(classes=object), TypeError, "classes: expected label numbers or class names, got type"),
@@ -110,10 +129,13 @@ def test_selection_bad_arguments_name_the_value(selection_folder, arguments, err
     assert message.format(spec=f"idx:{folder}") in str(raised.value)
 
 
-@pytest.mark.parametrize(("classes", "message"), [
-    ("Sandle", "classes: 'Sandle' is not a class of fashion_mnist split=test"),
-    ([10], "classes: 10 is not a label of fashion_mnist split=test"),
-])
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ("Sandle", "classes: 'Sandle' is not a class of fashion_mnist split=test"),
+        ([10], "classes: 10 is not a label of fashion_mnist split=test"),
+    ],
+)
 def test_selection_unknown_class_lists_the_classes(keras_home, classes, message):
     with pytest.raises(ValueError) as error:
         open_dataset("fashion_mnist", classes=classes)
@@ -121,4 +143,3 @@ def test_selection_unknown_class_lists_the_classes(keras_home, classes, message)
         f"{message} (0=T-shirt/top, 1=Trouser, 2=Pullover, 3=Dress, 4=Coat, 5=Sandal, 6=Shirt, "
         f"7=Sneaker, 8=Bag, 9=Ankle boot)"
     )
-

@@ -59,4 +59,3 @@ def test_folder_spec_missing_or_not_a_folder(tmp_path, kind):
     with pytest.raises(ValueError) as error:
         open_dataset(f"{kind}:{a_file}")
     assert str(error.value) == f"spec: {a_file} of {kind}:{a_file} is a file, not a folder"
-

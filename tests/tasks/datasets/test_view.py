@@ -22,6 +22,7 @@ def test_view_read_chunks_and_load_agree(selection_folder):
     np.testing.assert_array_equal(view.read(1, 3), data.images[1:3])
     with pytest.raises(ValueError) as error:
         view.read(2, view.n + 1)
-    assert str(error.value) == (f"start=2, stop={view.n + 1}: out of range for a selection of {view.n} "
-                                f"images (need 0 <= start <= stop <= {view.n})")
-
+    assert str(error.value) == (
+        f"start=2, stop={view.n + 1}: out of range for a selection of {view.n} "
+        f"images (need 0 <= start <= stop <= {view.n})"
+    )

@@ -85,4 +85,6 @@ def test_default_sweep_name_uses_the_folder_name():
 def test_build_settings_pool_padding_bounded_by_window():
     with pytest.raises(ValueError, match=r"pool_paddings='2' with pool size 2: pool padding must be <= size // 2 = 1"):
         build_settings(pool_paddings=[2])
-    assert [pool.label for pool in build_settings(pool_paddings=[1], pool_modes=["max"]).pool_settings] == ["max2-s2-p1"]
+    assert [pool.label for pool in build_settings(pool_paddings=[1], pool_modes=["max"]).pool_settings] == [
+        "max2-s2-p1"
+    ]
