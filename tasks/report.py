@@ -43,13 +43,21 @@ def artifact_key(sweep_name: str, what: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", f"{sweep_name}-{what}".lower()).strip("-")
 
 
-def _axis_formula(n: int, k: int, *, stride: int, before: int, after: int, dilation: int = 1) -> str:
-    return conv_core.conv_formula(n, k, stride=stride, pad_before=before, pad_after=after, dilation=dilation)
+def _axis_formula(
+    n: int, k: int, *, stride: int, before: int, after: int, dilation: int = 1, ceil_mode: bool = False
+) -> str:
+    return conv_core.conv_formula(
+        n, k, stride=stride, pad_before=before, pad_after=after, dilation=dilation, ceil_mode=ceil_mode
+    )
 
 
-def _formula(size: tuple[int, int], kernel: tuple[int, int], stride, pads, dilation=(1, 1)) -> str:
+def _formula(
+    size: tuple[int, int], kernel: tuple[int, int], stride, pads, dilation=(1, 1), *, ceil_mode: bool = False
+) -> str:
     top, bottom, left, right = pads
-    height = _axis_formula(size[0], kernel[0], stride=stride[0], before=top, after=bottom, dilation=dilation[0])
+    height = _axis_formula(
+        size[0], kernel[0], stride=stride[0], before=top, after=bottom, dilation=dilation[0], ceil_mode=ceil_mode
+    )
     if (
         size[1] == size[0]
         and kernel[1] == kernel[0]
@@ -58,7 +66,9 @@ def _formula(size: tuple[int, int], kernel: tuple[int, int], stride, pads, dilat
         and dilation[1] == dilation[0]
     ):
         return height
-    width = _axis_formula(size[1], kernel[1], stride=stride[1], before=left, after=right, dilation=dilation[1])
+    width = _axis_formula(
+        size[1], kernel[1], stride=stride[1], before=left, after=right, dilation=dilation[1], ceil_mode=ceil_mode
+    )
     return f"H: {height}; W: {width}"
 
 
@@ -139,7 +149,7 @@ def build_rows(
                         pool_size=pair_label(size),
                         pool_stride=pair_label(pstride),
                         pool_padding=padding_label(pool_setting.padding),
-                        pool_formula=_formula((conv_h, conv_w), size, pstride, ppads),
+                        pool_formula=_formula((conv_h, conv_w), size, pstride, ppads, ceil_mode=pool_setting.ceil_mode),
                     )
                     layers_y.append((size[0], pstride[0]))
                     layers_x.append((size[1], pstride[1]))

@@ -342,6 +342,9 @@ class SweepParameters(BaseModel):
     pool_sizes: PairList = Field([2], description="Pool window sizes: ints or HxW.")
     pool_strides: OptionalPairList = Field([None], description="Pool strides (default: the window size).")
     pool_paddings: PoolPaddingList = Field(["valid"], description="Pool paddings: valid, same, an int or PHxPW.")
+    pool_ceil_mode: Boolean = Field(
+        False, description="PyTorch's ceil_mode for the pool settings: keep a last, overhanging window."
+    )
     # What to write
     samples: CountList = Field([0, 1, 2, 3], description="Indices of the images drawn as PNGs at every stage.")
     chunk_size: PositiveCount = Field(10_000, description="Images per task run.")
@@ -410,7 +413,7 @@ class SweepParameters(BaseModel):
                                 raise ValueError(
                                     f"pool_paddings={padding_label(padding)!r} with pool size {pair_label(size)}: {error}"
                                 ) from None
-                        pools.append(PoolSetting(mode, size, stride or size, padding))
+                        pools.append(PoolSetting(mode, size, stride or size, padding, self.pool_ceil_mode))
         self._pool_settings = tuple(dict.fromkeys(pools))
         if self.name is None:
             self.name = default_sweep_name(self.dataset, self.split)

@@ -124,6 +124,7 @@ class PoolSetting:
     size: tuple[int, int] | None
     stride: tuple[int, int] | None
     padding: Padding | None
+    ceil_mode: bool = False  # PyTorch's rounding: keep a last, overhanging window
 
     def output(self, map_size: tuple[int, int]):
         """``((top, bottom, left, right), (pool_h, pool_w))`` on (map_size) conv maps; mode 'none' keeps them.
@@ -137,7 +138,11 @@ class PoolSetting:
         )
         shape = tuple(
             conv_core.output_size(
-                map_size[axis], self.size[axis], stride=self.stride[axis], padding=pads[2 * axis : 2 * axis + 2]
+                map_size[axis],
+                self.size[axis],
+                stride=self.stride[axis],
+                padding=pads[2 * axis : 2 * axis + 2],
+                ceil_mode=self.ceil_mode,
             )
             for axis in (0, 1)
         )
@@ -147,13 +152,16 @@ class PoolSetting:
         """Pool (N, H, W) maps; mode 'none' returns them as they are."""
         if self.mode == "none":
             return feature_map
-        return conv_core.pool2d(feature_map, self.size, stride=self.stride, mode=self.mode, padding=self.padding)
+        return conv_core.pool2d(
+            feature_map, self.size, stride=self.stride, mode=self.mode, padding=self.padding, ceil_mode=self.ceil_mode
+        )
 
     @property
     def label(self) -> str:
         if self.mode == "none":
             return "nopool"
-        return f"{self.mode}{pair_label(self.size)}-s{pair_label(self.stride)}-p{padding_label(self.padding)}"
+        ceil = "-ceil" if self.ceil_mode else ""
+        return f"{self.mode}{pair_label(self.size)}-s{pair_label(self.stride)}-p{padding_label(self.padding)}{ceil}"
 
     def to_plain(self) -> dict[str, Any]:
         return to_plain(asdict(self))
@@ -166,6 +174,7 @@ class PoolSetting:
             _pair_or_none(plain["size"]),
             _pair_or_none(plain["stride"]),
             _padding_from_plain(plain["padding"]),
+            bool(plain.get("ceil_mode", False)),
         )
 
 

@@ -97,3 +97,16 @@ def test_build_rows_statistics_equal_numpy_on_the_whole_batch(edge_dataset):
     responses = {name: (rows[name]["min"], rows[name]["max"]) for name in ("sobel_h", "sobel_v")}
     assert sorted(responses.values(), key=lambda pair: pair[0])[1] == (0, 0), responses
     assert min(low for low, _ in responses.values()) < 0 and rows["sobel"]["max"] > 0
+
+
+def test_build_rows_pool_ceil_mode_keeps_the_overhanging_window(edge_dataset):
+    _, data = edge_dataset
+    floor = build_settings(dataset="sample", strides=[1], paddings=["valid"], pool_modes=["max"], pool_sizes=[3])
+    ceil = build_settings(
+        dataset="sample", strides=[1], paddings=["valid"], pool_modes=["max"], pool_sizes=[3], pool_ceil_mode=True
+    )
+    floor_row, ceil_row = rows_for(data, floor, [(0, 10)])[0], rows_for(data, ceil, [(0, 10)])[0]
+    assert floor_row["conv_h"] == ceil_row["conv_h"] == 26
+    assert floor_row["pool_h"] == 8 and ceil_row["pool_h"] == 9  # floor(23 / 3) + 1 vs ceil(23 / 3) + 1
+    assert ceil_row["pool_formula"].startswith("ceil(") and floor_row["pool_formula"].startswith("floor(")
+    assert [pool.label for pool in ceil.pool_settings] == ["max3-s3-pvalid-ceil"]
