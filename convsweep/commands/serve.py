@@ -331,10 +331,13 @@ def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
     if on_main_thread:
         # Until the runner installs its own handler (when it starts), SIGTERM stops us like Ctrl-C.
         signal.signal(signal.SIGTERM, _terminate)
-    for plan in plans:
-        click.echo(f"serving sweep/{plan.name}: {plan.schedule_text} -> {plan.parameters['out']}/{plan.name}")
-    click.echo(f"Run one now: prefect deployment run 'sweep/{plans[0].name}'.  Ctrl-C stops serving.")
     try:
+        # Registered before serving starts, so that "serving" is said only of deployments that
+        # exist; prefect.serve registers them again (an update) when its runner starts.
+        for deployment, plan in zip(deployments, plans, strict=True):
+            deployment.apply()
+            click.echo(f"serving sweep/{plan.name}: {plan.schedule_text} -> {plan.parameters['out']}/{plan.name}")
+        click.echo(f"Run one now: prefect deployment run 'sweep/{plans[0].name}'.  Ctrl-C stops serving.")
         prefect_serve(*deployments, pause_on_shutdown=True, print_starting_message=False, limit=limit)
     except (KeyboardInterrupt, TerminationSignal):
         pass

@@ -1,0 +1,137 @@
+"""Cache keys: plain-JSON inputs + the code version; computing a key has no side effect."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from tasks import caching
+from tasks.caching import SweepCachePolicy, code_version, with_cache
+from tasks.compute import process_chunk
+from tests.helpers.idx import make_split, write_idx_folder
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("conv_core", "tasks", "flows", "convsweep")
+
+
+def key_of(policy: SweepCachePolicy, inputs: dict, task_name: str = "process-chunk") -> str:
+    context = SimpleNamespace(task=SimpleNamespace(name=task_name))
+    return policy.compute_key(context, inputs, {})
+
+
+def test_compute_key_is_one_key_for_equal_values_of_other_types():
+    policy = SweepCachePolicy(key_inputs=lambda inputs: {"stride": inputs["stride"]})
+    keys = {key_of(policy, {"stride": value}) for value in (2, np.int64(2), 2.0, np.float32(2.0))}
+    assert len(keys) == 1
+    assert key_of(policy, {"stride": 3}) not in keys
+    assert key_of(policy, {"stride": 2}, task_name="write-samples") not in keys
+
+
+def test_compute_key_only_reads_the_selected_inputs():
+    policy = SweepCachePolicy(key_inputs=lambda inputs: {"chunk": inputs["chunk"]})
+    assert key_of(policy, {"chunk": [0, 8], "big": np.zeros(3)}) == key_of(policy, {"chunk": [0, 8], "big": None})
+
+
+def test_compute_key_has_no_side_effect_on_records_or_outputs(tmp_path):
+    record = tmp_path / "results" / "a-record"
+    record.parent.mkdir()
+    record.write_text("{}")
+    policy = SweepCachePolicy(expected_outputs=lambda inputs: [tmp_path / "missing.png"])
+    key_of(policy, {"x": 1})
+    assert record.read_text() == "{}"
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["a-record", "results"]
+
+
+def test_with_cache_refreshes_a_task_whose_outputs_are_missing(tmp_path):
+    maps_dir = tmp_path / "maps"
+    inputs = {
+        "dataset": {"fingerprint": "f"},
+        "chunk": [0, 4],
+        "conv": {},
+        "kernels": {"sobel_h": [[1]]},
+        "pools": [],
+        "maps_dir": str(maps_dir),
+    }
+    assert with_cache(process_chunk, tmp_path / "cache", inputs=inputs).refresh_cache is True
+    (maps_dir / "sobel_h").mkdir(parents=True)
+    (maps_dir / "sobel_h" / "0000000-0000004.npy").write_bytes(b"")
+    assert with_cache(process_chunk, tmp_path / "cache", inputs=inputs).refresh_cache is False
+    assert with_cache(process_chunk, tmp_path / "cache", inputs=inputs, refresh=True).refresh_cache is True
+
+
+def copy_project(target: Path) -> Path:
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def test_code_version_covers_the_sweep_model(tmp_path):
+    copy = copy_project(tmp_path)
+    before = code_version.__wrapped__(copy)
+    assert before == code_version.__wrapped__(ROOT)
+    settings = copy / "tasks" / "model" / "settings.py"
+    settings.write_text(settings.read_text().replace('return "nopool"', 'return "unpooled"'))
+    assert code_version.__wrapped__(copy) != before
+    assert "tasks" in caching.VERSIONED_PACKAGES and "conv_core" in caching.VERSIONED_PACKAGES
+
+
+@pytest.mark.slow
+def test_label_edited_in_a_copy_recomputes_instead_of_crashing(tmp_path):
+    """The first landing's bug: a label changed outside the hashed code -> KeyError on a stale cache."""
+    copy = copy_project(tmp_path / "project")
+    data = write_idx_folder(tmp_path / "idx", test=make_split(12, seed=5))
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(copy),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "240",
+        "COLUMNS": "200",
+    }
+    arguments = [
+        sys.executable,
+        "-c",
+        "from convsweep.cli import main; main()",
+        "sweep",
+        "--dataset",
+        f"idx:{data}",
+        "--strides",
+        "1",
+        "--paddings",
+        "valid",
+        "--pool-modes",
+        "max,none",
+        "--chunk-size",
+        "6",
+        "--samples",
+        "0",
+        "--out",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+
+    def sweep() -> subprocess.CompletedProcess:
+        return subprocess.run(arguments, cwd=copy, env=environment, capture_output=True, text=True, timeout=600)
+
+    first = sweep()
+    assert first.returncode == 0, first.stderr
+    warm = sweep()
+    assert warm.returncode == 0, warm.stderr
+    assert re.search(r"\b(\d+) task runs \((\d+) cached\)", warm.stdout + warm.stderr).group(2) != "0"
+    settings = copy / "tasks" / "model" / "settings.py"
+    settings.write_text(settings.read_text().replace('return "nopool"', 'return "unpooled"'))
+    edited = sweep()
+    assert edited.returncode == 0, edited.stderr
+    assert "KeyError" not in edited.stderr
+    counts = re.search(r"\b(\d+) task runs \((\d+) cached\)", edited.stdout + edited.stderr)
+    assert counts is not None and counts.group(2) == "0", edited.stdout + edited.stderr  # all recomputed
+    assert (tmp_path / "out" / "idx-idx-test" / "samples" / "rnative-s1-pvalid-zeros-d1").is_dir()
