@@ -23,6 +23,7 @@ from rich.table import Table
 import conv_core
 from conv_core import kernels as core_kernels
 from tasks import files
+from tasks.model import padding_label, values
 
 # --- kernels ---------------------------------------------------------------------------------
 
@@ -102,22 +103,28 @@ def parse_positive_ints(text: str, option: str) -> list[int]:
 
 
 def parse_paddings(text: str, option: str, *, allow_full: bool = True):
-    """'valid,same,full,1,0:1' -> ['valid', 'same', 'full', 1, (0, 1)]; B:A is (before, after)."""
-    names = ("valid", "same", "full") if allow_full else ("valid", "same")
-    values: list = []
-    for item in _items(text, option):
-        if item in names:
-            values.append(item)
-        elif re.fullmatch(r"\d+", item):
-            values.append(int(item))
-        elif re.fullmatch(r"\d+:\d+", item):
-            before, after = item.split(":")
-            values.append((int(before), int(after)))
-        else:
-            raise ValueError(
-                f"{option} values must be {', '.join(names)}, an int or BEFORE:AFTER, got {item!r} in {option}={text!r}"
+    """'valid,same,full,1,0:1' -> ['valid', 'same', 'full', 1, (0, 1)]: the sweep's padding syntax, on one axis.
+
+    Parsed by the sweep model's parser (one syntax everywhere); a 2-D padding is accepted when it is
+    the same on both axes, since this table is per axis.
+    """
+    per_axis: list = []
+    for item in values.as_list(text, argument=option):
+        padding = values.padding(item, argument=option, allow_full=allow_full)
+        if isinstance(padding, tuple):
+            pairs = (
+                {tuple(padding[0:2]), tuple(padding[2:4])}
+                if len(padding) == 4
+                else {(padding[0],) * 2, (padding[1],) * 2}
             )
-    return values
+            if len(pairs) != 1:
+                raise ValueError(
+                    f"{option}={padding_label(padding)!r} differs between the axes: `sizes` works on one axis; give an int or BEFORE:AFTER"
+                )
+            before, after = pairs.pop()
+            padding = before if before == after else (before, after)
+        per_axis.append(padding)
+    return per_axis
 
 
 def parse_pool_sizes(text: str, option: str) -> list[Optional[int]]:
@@ -242,7 +249,10 @@ def sizes_command(
     kernel_sizes: str = typer.Option("3", "--kernels", "-k", help="Kernel sizes, e.g. 3,5."),
     strides: str = typer.Option("1", "--strides", "-s", help="Strides, e.g. 1,2."),
     paddings: str = typer.Option(
-        "valid", "--paddings", "-p", help="valid, same (Keras), full, an int, or BEFORE:AFTER; e.g. valid,same,1."
+        "valid",
+        "--paddings",
+        "-p",
+        help="valid, same (Keras), full, an int, or BEFORE:AFTER (as for sweep); e.g. valid,same,1.",
     ),
     dilations: str = typer.Option("1", "--dilations", "-d", help="Dilations, e.g. 1,2."),
     pool_sizes: str = typer.Option("2", "--pool-sizes", help="Pool window sizes; 'none' for no pooling."),

@@ -333,7 +333,8 @@ class SweepParameters(BaseModel):
     )
     strides: PairList = Field([1, 2, 3], description="Conv strides: ints or HxW.")
     paddings: PaddingList = Field(
-        ["valid", "same"], description="Conv paddings: valid, same (Keras), full, an int, PHxPW or TxBxLxR."
+        ["valid", "same"],
+        description="Conv paddings: valid, same (Keras), full, an int, PHxPW, TxBxLxR or BEFORE:AFTER.",
     )
     pad_modes: PadModeList = Field(["zeros"], description="How padding is filled: zeros, reflect, replicate.")
     dilations: PairList = Field([1], description="Kernel dilations: ints or HxW.")

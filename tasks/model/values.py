@@ -22,6 +22,7 @@ from tasks.model.plain import to_plain
 # so a sweep or kernel name can never climb out of the output folder.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _PAIR_TEXT = re.compile(r"^\d+(x\d+)+$")
+_BEFORE_AFTER = re.compile(r"^\d+:\d+$")
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 # A kernel whose response to 8-bit input could exceed float32 would give inf/NaN maps.
@@ -86,9 +87,10 @@ def positive_pair(value: Any, *, argument: str) -> tuple[int, int]:
 
 
 def padding(value: Any, *, argument: str, allow_full: bool = True) -> str | int | tuple[int, ...]:
-    """One padding form: 'valid', 'same', 'full', an int, 'PHxPW' / (ph, pw) or 'TxBxLxR' / 4 ints."""
+    """One padding syntax for every command: 'valid', 'same', 'full', an int, 'PHxPW' / (ph, pw),
+    'TxBxLxR' / 4 ints, or 'BEFORE:AFTER' (the same on both axes, returned as 4 ints)."""
     names = ("valid", "same", "full") if allow_full else ("valid", "same")
-    usage = f"use {', '.join(repr(name) for name in names)}, an int, PHxPW or TxBxLxR"
+    usage = f"use {', '.join(repr(name) for name in names)}, an int, PHxPW, TxBxLxR or BEFORE:AFTER"
     plain = to_plain(value)
     if isinstance(plain, str):
         text = plain.strip().lower()
@@ -96,6 +98,10 @@ def padding(value: Any, *, argument: str, allow_full: bool = True) -> str | int 
             return text
         if text == "full":
             raise ValueError(f"{argument}='full' is not a pooling padding: {usage}")
+        if _BEFORE_AFTER.fullmatch(text):
+            # BEFORE:AFTER on every axis, as `convsweep sizes` writes one axis.
+            before, after = (int(part) for part in text.split(":"))
+            return (before, after, before, after)
         plain = scalar_from_text(text)
         if isinstance(plain, str) or isinstance(plain, float):
             raise ValueError(f"{argument}={value!r} is not a padding: {usage}")

@@ -175,11 +175,11 @@ def test_cli_sizes_ceil_mode_and_receptive_field(capsys, tmp_path):
         (["sizes", "-n", "28,x"], "--inputs values must be ints >= 1, got 'x'"),
         (
             ["sizes", "-p", "middle"],
-            "--paddings values must be valid, same, full, an int or BEFORE:AFTER, got 'middle'",
+            "--paddings='middle' is not a padding: use 'valid', 'same', 'full', an int, PHxPW, TxBxLxR or BEFORE:AFTER",
         ),
         (
             ["sizes", "--pool-paddings", "full"],
-            "--pool-paddings values must be valid, same, an int or BEFORE:AFTER, got 'full'",
+            "--pool-paddings='full' is not a pooling padding: use 'valid', 'same', an int, PHxPW, TxBxLxR or BEFORE:AFTER",
         ),
         (["sizes", "-k", ","], "--kernels=',' is empty"),
         (["sizes", "--pool-sizes", "two"], "--pool-sizes values must be ints >= 1 or 'none', got 'two'"),
@@ -203,3 +203,15 @@ def test_cli_sizes_console_script_exit_code_and_stderr():
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.strip() == "convsweep: error: --dilations values must be ints >= 1, got '-1' in --dilations='-1'"
+
+
+def test_cli_sizes_reads_the_sweep_padding_syntax(capsys, tmp_path):
+    # One padding syntax: what `sweep` accepts, `sizes` accepts when it is the same on both axes.
+    path = tmp_path / "sizes.csv"
+    code, _, _ = run(["sizes", "-p", "1x1,0x2x0x2,0:2", "--pool-sizes", "none", "--csv", str(path)], capsys)
+    assert code == 0
+    frame = pd.read_csv(path)
+    assert list(frame["padding"]) == ["1", "0:2", "0:2"]
+    assert list(frame["conv_out"]) == [28, 28, 28]
+    code, _, err = run(["sizes", "-p", "2x1"], capsys)
+    assert code == 2 and "--paddings='2x1' differs between the axes" in err

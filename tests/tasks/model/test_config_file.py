@@ -17,7 +17,9 @@ def write(tmp_path, name: str, text: str):
 
 def test_config_file_accepts_command_line_text_and_yaml_lists_alike(tmp_path):
     as_text = load_config_file(write(tmp_path, "a.yaml", "strides: 1,2x1\npool-sizes: '2,3'\nkeep_maps: no\n"))
-    as_lists = load_config_file(write(tmp_path, "b.yaml", "strides: [1, [2, 1]]\npool_sizes: [2, 3]\nkeep_maps: false\n"))
+    as_lists = load_config_file(
+        write(tmp_path, "b.yaml", "strides: [1, [2, 1]]\npool_sizes: [2, 3]\nkeep_maps: false\n")
+    )
     first, second = parse_parameters(**as_text), parse_parameters(**as_lists)
     assert first.conv_settings == second.conv_settings
     assert first.pool_settings == second.pool_settings
@@ -47,7 +49,9 @@ def test_config_file_error_names_the_file_and_the_key(tmp_path, text, message):
         load_config_file(write(tmp_path, "bad.yaml", text))
 
 
-@pytest.mark.parametrize(("text", "expected"), [("yes", True), ("No", False), ("true", True), ("off", False), (1, True)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("yes", True), ("No", False), ("true", True), ("off", False), (1, True)]
+)
 def test_booleans_accept_true_false_yes_no(text, expected):
     assert parse_parameters(keep_maps=text).keep_maps is expected
 
