@@ -148,11 +148,44 @@ def test_served_deployment_has_its_schedule_and_parameters_and_runs(
             sum(task["task_key"].startswith("process_chunk") for task in tasks) == 2 * 3
         )  # 2 conv settings x 3 chunks
         assert {task["state"]["type"] for task in tasks} == {"COMPLETED"}
+
+        good_part_of_log = log.read_text()  # before the bad run below (its failure shows Prefect's traceback)
+        # A run with bad values, as from the UI's "Custom run" form. The enforced parameter
+        # schema (from the sweep model) refuses what it can express, before a run exists...
+        refused = httpx.post(
+            f"{prefect_server.api_url}/deployments/{served['id']}/create_flow_run",
+            json={"parameters": {"strides": [0]}},
+            timeout=30,
+        )
+        assert refused.status_code >= 400 and "strides" in refused.text, refused.text
+        # ...and the model's own validation refuses the rest before any task, with the CLI's message.
+        bad = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(f"""
+                from prefect.deployments import run_deployment
+                run = run_deployment("sweep/{name}", parameters={{"paddings": ["wide"]}}, timeout=240)
+                print(run.id, run.state.type.value)
+            """),
+            ],
+            env=prefect_server.env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert bad.returncode == 0, bad.stderr[-3000:]
+        bad_id, bad_state = bad.stdout.split()[-2:]
+        assert bad_state == "FAILED", (bad_state, log.read_text()[-3000:])
+        message = prefect_server.get(f"/flow_runs/{bad_id}")["state"]["message"]
+        assert "- paddings: paddings='wide' is not a padding" in message, message
+        assert prefect_server.task_runs(bad_id) == []
     finally:
         code = interrupt(process)
     text = log.read_text()
     assert code == 0, text[-3000:]
-    assert "Traceback" not in text, text[-3000:]
+    assert "Traceback" not in good_part_of_log, good_part_of_log[-3000:]
     assert "stopped serving" in text
     # Ctrl-C paused the deployment's schedule: no runs pile up while nothing serves them.
     assert deployment(prefect_server, name)["paused"] is True
