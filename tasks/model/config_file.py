@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tasks.model.parameters import PARAMETER_NAMES, SweepParameters, parse_parameters
+from tasks.model.parameters import PARAMETER_NAMES, parse_parameters
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -36,27 +36,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Sweep parameters from a YAML or JSON file, each key checked (ValueError names the file and the key)."""
+    """Sweep parameters from a YAML or JSON file, checked (ValueError names the file and the key)."""
     parameters = read_config_file(path)
     where = f"config {Path(path).name}: "
     unknown = sorted(set(parameters) - set(PARAMETER_NAMES))
     if unknown:
         raise ValueError(f"{where}unknown key(s) {', '.join(unknown)}; known: {', '.join(PARAMETER_NAMES)}")
-    for key, value in parameters.items():
-        check_one(key, value, where=where)
+    parse_parameters(where=where, name_the_key=True, **parameters)
     return parameters
-
-
-def check_one(key: str, value: Any, *, where: str) -> None:
-    """Validate one parameter alone, so the message can name its key."""
-    from pydantic import ValidationError
-
-    try:
-        SweepParameters.__pydantic_validator__.validate_assignment(SweepParameters.model_construct(), key, value)
-    except ValidationError as error:
-        from tasks.model.parameters import one_line
-
-        raise ValueError(one_line(error, where=f"{where}{key}: ")) from None
 
 
 __all__ = ["load_config_file", "read_config_file", "parse_parameters"]

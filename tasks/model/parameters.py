@@ -485,24 +485,29 @@ _LIST_PARAMETERS = {
 }
 
 
-def one_line(error: ValidationError, *, where: str = "") -> str:
-    """The first problem of a validation error as one line (our messages name the parameter)."""
+def one_line(error: ValidationError, *, where: str = "", name_the_key: bool = False) -> str:
+    """The first problem of a validation error as one line (our messages name the parameter).
+
+    With ``name_the_key`` a problem of one parameter is prefixed by its key (``strides: ...``),
+    as a config file's reader wants.
+    """
     first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
     if first["type"] == _ERROR_TYPE:
-        message = first["msg"]
+        message = f"{location}: {first['msg']}" if (location and name_the_key) else first["msg"]
     else:
-        location = ".".join(str(part) for part in first["loc"])
         message = f"{location}: {first['msg']}" if location else first["msg"]
     return f"{where}{message}"
 
 
-def parse_parameters(*, where: str = "", **given: Any) -> SweepParameters:
+def parse_parameters(*, where: str = "", name_the_key: bool = False, **given: Any) -> SweepParameters:
     """Validate sweep parameters (see :class:`SweepParameters`); None for a list parameter means its default.
 
     Raises
     ------
     ValueError
-        One line naming the parameter and the value (prefixed by ``where``, e.g. a config file).
+        One line naming the parameter and the value (prefixed by ``where``, e.g. a config file,
+        and by the parameter's key with ``name_the_key``).
     """
     unknown = set(given) - set(PARAMETER_NAMES)
     if unknown:
@@ -511,7 +516,7 @@ def parse_parameters(*, where: str = "", **given: Any) -> SweepParameters:
     try:
         return SweepParameters(**present)
     except ValidationError as error:
-        raise ValueError(one_line(error, where=where)) from None
+        raise ValueError(one_line(error, where=where, name_the_key=name_the_key)) from None
 
 
 # The name the rest of the code and the tests have known it by.

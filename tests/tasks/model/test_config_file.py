@@ -77,3 +77,14 @@ def test_parameters_are_recorded_absolute_and_reproducible(tmp_path, monkeypatch
     # What a run records validates again to the same sweep, from any folder.
     monkeypatch.chdir("/")
     assert parse_parameters(**recorded).to_parameters() == recorded
+
+
+def test_config_file_custom_kernels_named_in_kernels_are_known(tmp_path):
+    text = "kernels: [ridge, sobel_h]\ncustom_kernels:\n  ridge: '-1,2,-1;-1,2,-1;-1,2,-1'\n"
+    settings = parse_parameters(**load_config_file(write(tmp_path, "ridge.yaml", text)))
+    assert list(settings.kernel_matrices) == ["sobel_h", "ridge"]
+
+
+def test_config_file_error_of_the_combination_names_the_file(tmp_path):
+    with pytest.raises(ValueError, match="config both.yaml: stop=3 must be greater than start=5"):
+        load_config_file(write(tmp_path, "both.yaml", "start: 5\nstop: 3\n"))
