@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,28 @@ def run_in_process(capsys, *args: str) -> tuple[int, str, str]:
     captured = capsys.readouterr()
     code = exited.value.code
     return (0 if code is None else int(code)), captured.out, captured.err
+
+
+def dead_url() -> str:
+    """An API URL on 127.0.0.1 where nothing listens (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api"
+
+
+def convsweep(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return run_convsweep(*args, env=env, cwd=cwd, timeout=120)
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def api_url_setting(url: str | None):
+    """PREFECT_API_URL as Prefect sees it (a settings context beats the environment)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if url is None:
+        return temporary_settings(restore_defaults={PREFECT_API_URL})
+    return temporary_settings(updates={PREFECT_API_URL: url})

@@ -1,0 +1,73 @@
+"""The Prefect API check: an unreachable or unhealthy API is one line naming the URL, exit 1."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+
+from convsweep.api import PrefectAPIUnreachable, require_reachable_api
+from tests.convsweep.conftest import api_url_setting, convsweep, dead_url, error_lines
+
+
+@pytest.mark.parametrize("command", ["sweep", "serve"])
+def test_unreachable_api_url_exits_1_with_one_line_naming_it(command, env, tmp_path, idx_folder):
+    url = dead_url()
+    env["PREFECT_API_URL"] = url
+    args = [command, "--dataset", f"idx:{idx_folder}", "--out", str(tmp_path / "out")]
+    if command == "serve":
+        args += ["--cron", "0 3 * * *"]
+    result = convsweep(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert url.rstrip("/") in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("sizes.csv"))
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(self.status if self.path.endswith("/health") else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"true")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health_server():
+    """A tiny HTTP server on 127.0.0.1 answering /api/health (status settable)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_require_reachable_api(health_server):
+    url = f"http://127.0.0.1:{health_server.server_address[1]}/api"
+    assert require_reachable_api(url) == url
+    _Health.status = 503
+    try:
+        with pytest.raises(PrefectAPIUnreachable, match="answered HTTP 503"):
+            require_reachable_api(url + "/")
+    finally:
+        _Health.status = 200
+    dead = dead_url()
+    with pytest.raises(PrefectAPIUnreachable) as raised:
+        require_reachable_api(dead)
+    assert dead in str(raised.value) and "connection refused" in str(raised.value)
+    assert "\n" not in str(raised.value)
+    with api_url_setting(None):
+        assert require_reachable_api() is None  # no server configured: nothing to check
+    with api_url_setting(url):
+        assert require_reachable_api() == url
