@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-# A sample map in the UI grid is enlarged by an integer factor to about this many pixels.
-MAP_CELL_PIXELS = 120
+# A sample map in the UI grid is enlarged by an integer factor to at least this many pixels
+# (a 28x28 input to 112, a 13x13 map to 104).
+MAP_CELL_PIXELS = 100
 
 
 def artifact_key(run_name: str, what: str) -> str:
@@ -138,7 +139,7 @@ def png_data_uri(path: str | Path, *, max_width: int) -> tuple[str, int, int]:
 
 
 def map_cell_uri(path: str | Path, *, cell: int = MAP_CELL_PIXELS) -> tuple[str, int, int, int, int]:
-    """A small gray map as a PNG data URI, enlarged by an integer factor to about ``cell`` pixels.
+    """A small gray map as a PNG data URI, enlarged by an integer factor to at least ``cell`` pixels.
 
     Nearest-neighbour keeps every map pixel a sharp square (no smoothing that would
     invent values); a map larger than ``2 * cell`` is downscaled to ``cell`` instead.
@@ -161,7 +162,7 @@ def map_cell_uri(path: str | Path, *, cell: int = MAP_CELL_PIXELS) -> tuple[str,
             image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
         )
     else:
-        factor = max(1, cell // longest)
+        factor = -(-cell // longest)  # the smallest that reaches ``cell``: shown size in [cell, cell + longest)
         shown = cv2.resize(image, (width * factor, height * factor), interpolation=cv2.INTER_NEAREST)
     return _uri(_encode_png(shown)), shown.shape[0], shown.shape[1], height, width
 

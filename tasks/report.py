@@ -261,10 +261,13 @@ def _setting_words(rows: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str
     convs: dict[str, str] = {}
     for row in rows:
         if row["pool_mode"] != "none":
-            label = f"{row['pool_mode']}{row['pool_size']}-s{row['pool_stride']}-p{row['pool_padding']}"
-            pools[label] = render.pool_text(
-                str(row["pool_mode"]), str(row["pool_size"]), str(row["pool_stride"]), str(row["pool_padding"])
-            )
+            size, stride, padding = str(row["pool_size"]), str(row["pool_stride"]), str(row["pool_padding"])
+            label = f"{row['pool_mode']}{size}-s{stride}-p{padding}"
+            # Short words for a table cell that cannot wrap: 'max 2×2', 'avg 3×3 s2 pad same'.
+            words = f"{row['pool_mode']} {size.replace('x', '×') if 'x' in size else f'{size}×{size}'}"
+            words += "" if stride == size else f" s{stride}"
+            words += "" if padding == "valid" else f" pad {padding}"
+            pools[label] = words
         conv = f"r{row['resize']}-s{row['stride']}-p{row['padding']}-{row['pad_mode']}-d{row['dilation']}"
         convs[conv] = render.conv_text(
             resize=row["resize"],
@@ -288,8 +291,9 @@ def sample_grid(record: dict[str, Any], *, pool_words: dict[str, str]) -> list[s
     """Markdown lines: one conv setting's sample maps as a table, a row per stage, a column per sample.
 
     Maps are enlarged with nearest-neighbour (:func:`tasks.artifacts.map_cell_uri`);
-    each row's label names the stage, its true size (``13×13``) and the gray scale
-    (max|x| or max) of each sample's picture, so no separate list of scales is needed.
+    each row's label names the stage and its true size (``13×13``); each picture's
+    gray scale (max|x| or max) is its tooltip, and one caption line under the table
+    gives their range for the signed maps and for the magnitudes.
     """
     by_sample: dict[int, dict[str, str]] = {}
     for key, path in record["images"].items():
@@ -298,23 +302,23 @@ def sample_grid(record: dict[str, Any], *, pool_words: dict[str, str]) -> list[s
     if not by_sample:
         return []
     samples = sorted(by_sample)
-    lines = [
-        "| stage (true size; gray scale of each sample) | " + " | ".join(f"#{index}" for index in samples) + " |",
-        "|---|" + "---|" * len(samples),
-    ]
+    lines = ["| stage | " + " | ".join(f"#{index}" for index in samples) + " |", "|---|" + "---|" * len(samples)]
     for stage in by_sample[samples[0]]:
         cells = []
         true_size = ""
         for index in samples:
             uri, _, _, true_h, true_w = artifacts.map_cell_uri(by_sample[index][stage])
-            cells.append(f"![#{index} {stage}]({uri})")
+            scale = record["scaling"].get(f"{index}-{stage}")
+            tooltip = "as read" if stage == "input" or scale is None else f"gray scale {scale:.4g}"
+            cells.append(f'![#{index} {stage}]({uri} "#{index} {stage}: {tooltip}")')
             true_size = f"{true_h}×{true_w}"
-        if stage == "input":
-            scale = "as read"
-        else:
-            scale = "scale " + " / ".join(f"{record['scaling'][f'{index}-{stage}']:.4g}" for index in samples)
-        label = f"**{_stage_title(stage, pool_words)}** · {true_size} · {scale}"
-        lines.append("| " + " | ".join([label, *cells]) + " |")
+        lines.append("| " + " | ".join([f"**{_stage_title(stage, pool_words)}** {true_size}", *cells]) + " |")
+    scales = {stage: scale for stage, scale in record["scaling"].items() if not stage.endswith("-input")}
+    if scales:
+        lines += [
+            "",
+            f"*gray scale of each picture (hover it): {min(scales.values()):.4g} to {max(scales.values()):.4g}*",
+        ]
     return lines
 
 
@@ -359,8 +363,8 @@ def render_ui_report(
     lines += [
         "## Sample maps",
         "",
-        f"Every map enlarged (nearest-neighbour: each pixel a square) to about {artifacts.MAP_CELL_PIXELS} px; "
-        "its true size and gray scale are in its row. Signed kernel responses: "
+        f"Every map enlarged (nearest-neighbour: each pixel a square) to at least {artifacts.MAP_CELL_PIXELS} px; "
+        "its true size is in its row, its gray scale in its tooltip. Signed kernel responses: "
         f"`{SIGNED_SCALING}`; magnitudes: `{MAGNITUDE_SCALING}`; the input as read. "
         "Under each table, the conv setting's contact sheet: the same maps at their true relative size.",
         "",
