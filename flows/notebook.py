@@ -11,7 +11,7 @@ from prefect.states import Completed
 
 from tasks import artifacts
 from tasks import notebook as steps
-from tasks.datasets import DatasetError
+from tasks.load import DataMismatchError
 from tasks.model import check_safe_name
 
 # load, resize, 2 x convolve, combine, 2 x pool, write, publish: what the flow below submits.
@@ -52,7 +52,7 @@ def notebook(
         image, info = steps.load_image(dataset, split, index)
     except (ValueError, TypeError) as error:
         # Found once the run has started, so a data error: a Failed run and exit 1 (README "Exit codes").
-        raise DatasetError(str(error)) from None
+        raise DataMismatchError(str(error)) from None
     title = steps.image_title(info)
     artifacts.rename_flow_run(f"{name} · {artifacts.dataset_label(info['spec'])} · {title}")
     logger.info("image %s of %s: %dx%d (height x width); source: %s", title, info["spec"], *image.shape, info["source"])

@@ -24,8 +24,8 @@ from flows.model_signature import takes_model
 from tasks import artifacts
 from tasks.caching import cache_dir_for, with_cache
 from tasks.compute import process_chunk
-from tasks.datasets import DatasetError, iter_chunks
-from tasks.load import describe_selection
+from tasks.datasets import iter_chunks
+from tasks.load import DataMismatchError, describe_selection
 from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
 from tasks.samples import write_samples
@@ -80,7 +80,7 @@ def sweep(settings: SweepParameters) -> Any:
         settings.check_shapes(height=data["height"], width=data["width"])
     except (ValueError, TypeError) as error:
         # Found once the run has started, so a data error: a Failed run and exit 1 (README "Exit codes").
-        raise DatasetError(str(error)) from None
+        raise DataMismatchError(str(error)) from None
     logger.info(
         "dataset %s split %s: %s images of %dx%d (height x width); source: %s",
         data["spec"],

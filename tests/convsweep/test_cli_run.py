@@ -187,7 +187,9 @@ def test_notebook_cli_index_past_the_data_exits_1(tmp_path, env):
         "notebook", "--index", "99", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(home)}, cwd=tmp_path
     )
     assert done.returncode == 1, done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith("convsweep: error: DatasetError: index=99 is out of range")
+    assert (
+        done.stderr.strip().splitlines()[-1].startswith("convsweep: error: DataMismatchError: index=99 is out of range")
+    )
 
 
 def test_sweep_cli_concurrent_sweeps_compute_each_key_once(tmp_path, env, idx_folder):

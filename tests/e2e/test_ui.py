@@ -270,7 +270,7 @@ def test_exit_codes_parameters_before_the_run_data_while_it_runs(prefect_server,
     )
     assert no_split.returncode == 1, no_split.stderr
     last = no_split.stderr.strip().splitlines()[-1]
-    assert last.startswith("convsweep: error: DatasetError: split='train':") and "has no train split" in last
+    assert last.startswith("convsweep: error: DataMismatchError: split='train':") and "has no train split" in last
     (failed,) = prefect_server.sweep_flow_runs("no-split")
     assert failed["state"]["type"] == "FAILED"
     assert "has no train split" in failed["state"]["message"]
