@@ -136,6 +136,9 @@ def test_served_deployment_has_its_schedule_and_parameters_and_runs(
         flow_run = prefect_server.get(f"/flow_runs/{run_id}")
         assert flow_run["deployment_id"] == served["id"]
         assert flow_run["parameters"]["name"] == name
+        # The deployment's tags, plus the dataset kind the flow adds; the name says which sweep ran.
+        assert {"convsweep", f"sweep:{name}", "started-by:serve", "dataset:idx"} <= set(flow_run["tags"])
+        assert flow_run["name"].startswith(f"{name} · idx/")
 
         # Its outputs: 2 strides x 1 padding x 2 pools x 3 maps.
         folder = out / name
