@@ -31,7 +31,7 @@ import conv_core
 from tasks import artifacts, files, render
 from tasks.artifacts import artifact_key
 from tasks.caching import SweepCachePolicy
-from tasks.compute import merge_summaries
+from tasks.compute import merge_summaries, open_selection
 from tasks.model import ConvSetting, PoolSetting, conv_label, padding_label, pair_label, to_plain
 
 SIGNED_SCALING = "gray = 127.5 + 127.5 * x / max|x| (zero is mid-gray)"
@@ -249,6 +249,8 @@ def render_report(
 # artifact of the default sweep stays well under 2 MB however large the files are.
 UI_SUMMARY_MAX_WIDTH = 1100
 UI_CONTACT_MAX_WIDTH = 900
+# ... and at most this many bytes of markdown: further conv settings are named, not shown.
+UI_REPORT_BUDGET_BYTES = 1_800_000
 
 
 def _setting_words(rows: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
@@ -287,7 +289,9 @@ def _stage_title(stage: str, pools: dict[str, str]) -> str:
     return stage
 
 
-def sample_grid(record: dict[str, Any], *, pool_words: dict[str, str]) -> list[str]:
+def sample_grid(
+    record: dict[str, Any], *, pool_words: dict[str, str], sample_labels: dict[int, str] | None = None
+) -> list[str]:
     """Markdown lines: one conv setting's sample maps as a table, a row per stage, a column per sample.
 
     Maps are enlarged with nearest-neighbour (:func:`tasks.artifacts.map_cell_uri`);
@@ -302,7 +306,9 @@ def sample_grid(record: dict[str, Any], *, pool_words: dict[str, str]) -> list[s
     if not by_sample:
         return []
     samples = sorted(by_sample)
-    lines = ["| stage | " + " | ".join(f"#{index}" for index in samples) + " |", "|---|" + "---|" * len(samples)]
+    labels = sample_labels or {}
+    heads = [f"#{index} {labels[index]}" if index in labels else f"#{index}" for index in samples]
+    lines = ["| stage | " + " | ".join(heads) + " |", "|---|" + "---|" * len(samples)]
     for stage in by_sample[samples[0]]:
         cells = []
         true_size = ""
@@ -329,13 +335,17 @@ def render_ui_report(
     rows: list[dict[str, Any]],
     out_dir: Path,
     sample_records: list[dict[str, Any]],
+    sample_labels: dict[int, str] | None = None,
+    budget_bytes: int = UI_REPORT_BUDGET_BYTES,
 ) -> str:
     """The report artifact: facts, the summary figure, each conv setting's sample grid and contact sheet.
 
     Pictures are PNG data URIs (the UI cannot reach files): the summary and the
     contact sheets downscaled to :data:`UI_SUMMARY_MAX_WIDTH` / :data:`UI_CONTACT_MAX_WIDTH`,
     the sample maps enlarged with nearest-neighbour into one labelled grid per conv
-    setting.  File paths are shown as code.
+    setting (``sample_labels``: {index: 'Sandal'} names the columns).  Conv settings
+    whose pictures would take the text past ``budget_bytes`` are listed by their
+    files instead.  File paths are shown as code.
     """
     folder = out_dir.resolve()
     pool_words, conv_words = _setting_words(rows)
@@ -369,21 +379,36 @@ def render_ui_report(
         "Under each table, the conv setting's contact sheet: the same maps at their true relative size.",
         "",
     ]
+    used = sum(len(line.encode()) + 1 for line in lines)
+    left_out = []
     for record in sample_records:
-        lines += [f"### {record['conv']}", ""]
+        section = [f"### {record['conv']}", ""]
         if record["conv"] in conv_words:
-            lines += [conv_words[record["conv"]], ""]
-        lines += sample_grid(record, pool_words=pool_words)
-        lines += [""]
+            section += [conv_words[record["conv"]], ""]
+        section += sample_grid(record, pool_words=pool_words, sample_labels=sample_labels)
+        section += [""]
         contact = Path(record["contact"])
         if contact.exists():
             uri, _, _ = artifacts.png_data_uri(contact, max_width=UI_CONTACT_MAX_WIDTH)
-            lines += [
-                f"![contact sheet {record['conv']}]({uri})",
-                "",
-                f"contact sheet (every map at its true size relative to the input): `{contact}`",
-                "",
-            ]
+            section += [f"![contact sheet {record['conv']}]({uri})", ""]
+        section += [f"contact sheet (every map at its true size relative to the input): `{contact}`", ""]
+        size = sum(len(line.encode()) + 1 for line in section)
+        if used + size > budget_bytes:
+            # Past the budget: the setting's files are named, its pictures stay out of the artifact.
+            left_out.append(record)
+            continue
+        lines += section
+        used += size
+    if left_out:
+        lines += [
+            "### Not shown here",
+            "",
+            f"The pictures of {len(left_out)} more conv setting(s) would take this artifact past "
+            f"{budget_bytes / 1e6:.1f} MB; they are in `{folder / 'report.html'}` and in these files:",
+            "",
+            *[f"- {record['conv']}: `{record['contact']}`" for record in left_out],
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -722,6 +747,22 @@ def table_artifact(name: str, rows: list[dict[str, Any]], out_dir: str | Path) -
     return to_plain(table), description
 
 
+def _sample_labels(dataset: dict[str, Any], sample_records: list[dict[str, Any]]) -> dict[int, str]:
+    """{sample index: its class name, or 'label 7'}; empty when the dataset has no labels."""
+    indices = sorted({int(key.split("-", 1)[0]) for record in sample_records for key in record["images"]})
+    if not indices:
+        return {}
+    labels = open_selection(dataset).labels  # memoised in this process: no second read of the data
+    if labels is None:
+        return {}
+    names = dataset.get("class_names") or []
+    result = {}
+    for index in indices:
+        label = int(labels[index])
+        result[index] = names[label] if 0 <= label < len(names) else f"label {label}"
+    return result
+
+
 @task(name="publish-artifacts", persist_result=False)
 def publish_artifacts(
     name: str,
@@ -736,8 +777,13 @@ def publish_artifacts(
     """
     table, description = table_artifact(name, rows, out_dir)
     create_table_artifact(table=table, key=artifact_key(name, "sizes"), description=description)
-    markdown = render_report(
-        name=name, dataset=dataset, rows=rows, out_dir=Path(out_dir), sample_records=sample_records, embed_images=True
+    markdown = render_ui_report(
+        name=name,
+        dataset=dataset,
+        rows=rows,
+        out_dir=Path(out_dir),
+        sample_records=sample_records,
+        sample_labels=_sample_labels(dataset, sample_records),
     )
     create_markdown_artifact(
         markdown=markdown,
