@@ -80,6 +80,7 @@ def run_sweep(
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Run the sweep flow with a progress bar; print a short table and the output folder."""
+    import prefect
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flows.sweep import sweep
@@ -106,7 +107,8 @@ def run_sweep(
         if cache_dir is not None:
             parameters = {**parameters, "cache_dir": cache_dir}
         try:
-            state = flow_to_run(**parameters, return_state=True)
+            with prefect.tags(*_sweep_tags(parameters), "started-by:cli"):
+                state = flow_to_run(**parameters, return_state=True)
         finally:
             report.progress_listeners.remove(show)
     result = state.result()  # raises the flow's own exception when it failed
@@ -114,6 +116,15 @@ def run_sweep(
     result["cached_task_runs"] = sum(1 for run in runs if run.state.name == "Cached")
     _print_sweep_summary(console, result)
     return result
+
+
+def _sweep_tags(parameters: dict[str, Any]) -> list[str]:
+    """``convsweep``, ``sweep:<name>``, ``dataset:<kind>`` for a run created by the CLI (parameters already checked)."""
+    from tasks.artifacts import sweep_tags
+    from tasks.model import parse_parameters
+
+    settings = parse_parameters(**parameters)
+    return sweep_tags(settings.name, settings.dataset)
 
 
 def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
@@ -156,10 +167,14 @@ def run_notebook(
     *, dataset: str, split: str, index: int, out: str, name: str, console: Console | None = None
 ) -> dict[str, Any]:
     """Run the notebook flow and say where its files are."""
+    import prefect
+
     from flows.notebook import notebook
+    from tasks.artifacts import dataset_kind
 
     console = console or Console(stderr=True)
-    state = notebook(dataset=dataset, split=split, index=index, out=out, name=name, return_state=True)
+    with prefect.tags("convsweep", "notebook", f"dataset:{dataset_kind(dataset)}", "started-by:cli"):
+        state = notebook(dataset=dataset, split=split, index=index, out=out, name=name, return_state=True)
     result = state.result()
     wait_until_recorded(state.state_details.flow_run_id, result["task_runs"])
     label = (

@@ -11,32 +11,51 @@ cached by explicit keys (``tasks.caching``) — then ``write-sizes`` and
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
+from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.model_signature import takes_model
+from tasks import artifacts
 from tasks.caching import cache_dir_for, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
-from tasks.load import describe_selection
+from tasks.load import DataMismatchError, describe_selection
 from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
 from tasks.samples import write_samples
 
 
 def sweep_run_name() -> str:
-    """``sweep-fashion_mnist-test-12cfg``: what ran, readable in the Prefect UI."""
+    """``mnist · idx/mnist-t10k · test · 12 cfg``: which sweep, on what, readable in the Prefect UI."""
     parameters = {key: value for key, value in flow_run.parameters.items() if key in PARAMETER_NAMES}
     try:
         settings = parse_parameters(**parameters)
     except (ValueError, TypeError):
-        return "sweep-invalid-parameters"
-    kind = settings.dataset.split(":", 1)[0]
-    return f"sweep-{kind}-{settings.split}-{settings.n_configurations}cfg"
+        return f"{parameters.get('name', 'sweep')} · invalid parameters"
+    return (
+        f"{settings.name} · {artifacts.dataset_label(settings.dataset)} · {settings.split} · "
+        f"{settings.n_configurations} cfg"
+    )
+
+
+def _record_path(state: Any) -> str:
+    """Where a finished task run's cache record is (``<cache>/records/<key>``), or '' if it has none.
+
+    The state's result metadata names the result file ``<cache>/results/<key>``;
+    its record (``tasks.cache_records``) sits beside it under ``records/``.
+    """
+    metadata = getattr(getattr(state, "data", None), "metadata", None)
+    storage_key = getattr(metadata, "storage_key", None)
+    if not storage_key:
+        return ""
+    result = Path(storage_key)
+    return str(result.parent.parent / "records" / result.name)
 
 
 @flow(
@@ -46,14 +65,32 @@ def sweep_run_name() -> str:
     persist_result=False,
 )
 @takes_model(SweepParameters, parse_parameters)
-def sweep(settings: SweepParameters) -> dict[str, Any]:
+def sweep(settings: SweepParameters) -> Any:
     """Run the Cartesian product of settings over the selected images, in chunks.
 
     Writes ``<out>/<name>/``: sizes.csv, samples/, contact/, summary.png,
-    report.md (and maps/ with ``keep_maps``).  Returns a small summary record.
+    report.md (and maps/ with ``keep_maps``).  Returns a Completed state whose
+    message says what ran and where the outputs are, and whose data is a small
+    summary record (what ``sweep(...)`` returns to a Python caller).
     """
-    data = describe_selection(settings.dataset, settings.selection())
-    settings.check_shapes(height=data["height"], width=data["width"])
+    logger = get_run_logger()
+    tags = artifacts.add_flow_run_tags(artifacts.sweep_tags(settings.name, settings.dataset))
+    try:
+        data = describe_selection(settings.dataset, settings.selection())
+        settings.check_shapes(height=data["height"], width=data["width"])
+    except (ValueError, TypeError) as error:
+        # Found once the run has started, so a data error: a Failed run and exit 1 (README "Exit codes").
+        raise DataMismatchError(str(error)) from None
+    logger.info(
+        "dataset %s split %s: %s images of %dx%d (height x width); source: %s",
+        data["spec"],
+        data["split"],
+        f"{data['n']:,}",
+        data["height"],
+        data["width"],
+        data["source"],
+    )
+    logger.info("fingerprint %s; tags %s", data["fingerprint"], ", ".join(tags))
 
     out_dir = settings.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +101,18 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     convs_plain = [conv.to_plain() for conv in settings.conv_settings]
     chunks = [[begin, end] for begin, end in iter_chunks(data["n"], settings.chunk_size)]
     sample_indices = [index for index in settings.samples if index < data["n"]]
+    logger.info(
+        "%d configurations (%d conv settings x %d pool settings) over %d chunk(s) of at most %s images: "
+        "%d process-chunk task runs; cache %s%s",
+        settings.n_configurations,
+        len(convs_plain),
+        len(pools_plain),
+        len(chunks),
+        f"{settings.chunk_size:,}",
+        len(convs_plain) * len(chunks),
+        cache_root.resolve(),
+        " (refresh: everything recomputed)" if settings.refresh else "",
+    )
 
     def cached(task: Any, **inputs: Any) -> Any:
         return with_cache(task, cache_root, refresh=settings.refresh, inputs=inputs)
@@ -92,11 +141,32 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     progress = Progress(settings.name, total=len(chunk_futures))
     chunk_records: dict[str, list[dict[str, Any]]] = {conv_label(conv): [] for conv in convs_plain}
     seconds_computed = 0.0  # by the chunk tasks that ran now, not those served from the cache
+    cache_hits = 0
     for future in as_completed(list(chunk_futures)):
         record = future.result()
-        chunk_records[chunk_futures[future]].append(record)
-        if future.state.name != "Cached":
+        label = chunk_futures[future]
+        chunk_records[label].append(record)
+        begin, end = record["chunk"]
+        if future.state.name == "Cached":
+            cache_hits += 1
+            logger.info(
+                "chunk %d-%d x %s: cache hit (computed earlier in %.2f s); record %s",
+                begin,
+                end,
+                label,
+                record["seconds"],
+                _record_path(future.state),
+            )
+        else:
             seconds_computed += record["seconds"]
+            logger.info(
+                "chunk %d-%d x %s: cache miss, computed in %.2f s; record %s",
+                begin,
+                end,
+                label,
+                record["seconds"],
+                _record_path(future.state),
+            )
         progress.advance()
     for records in chunk_records.values():
         records.sort(key=lambda record: record["chunk"][0])
@@ -110,14 +180,44 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
         chunk_records=chunk_records,
     )
     sample_records = [future.result() for future in sample_futures]
+    for future, record in zip(sample_futures, sample_records, strict=True):
+        logger.info(
+            "samples %s: %s (%d pictures, contact sheet %s)",
+            record["conv"],
+            "cache hit" if future.state.name == "Cached" else "written",
+            len(record["images"]),
+            record["contact"],
+        )
     sizes_inputs = dict(rows=rows, out_dir=str(out_dir))
-    csv_path = cached(write_sizes, **sizes_inputs)(**sizes_inputs)
+    sizes_state = cached(write_sizes, **sizes_inputs)(**sizes_inputs, return_state=True)
+    csv_path = sizes_state.result()
     report_inputs = dict(
         name=settings.name, dataset=data, rows=rows, out_dir=str(out_dir), sample_records=sample_records
     )
-    written = cached(write_report, **report_inputs)(**report_inputs)
-    publish_artifacts(settings.name, data, rows, str(out_dir), sample_records)
-    return {
+    report_state = cached(write_report, **report_inputs)(**report_inputs, return_state=True)
+    written = report_state.result()
+    for what, state, paths in (
+        ("sizes.csv", sizes_state, [csv_path]),
+        ("report", report_state, [written["summary"], written["report"], written["html"]]),
+    ):
+        verb = "unchanged (cache hit)" if state.name == "Cached" else "written"
+        logger.info("%s %s: %s", what, verb, ", ".join(paths))
+    published = publish_artifacts(settings.name, data, rows, str(out_dir), sample_records)
+    logger.info(
+        "artifacts %s (table: %d varying columns) and %s (%s KB)",
+        published["sizes"],
+        published["table_columns"],
+        published["report"],
+        f"{published['report_bytes'] / 1000:,.0f}",
+    )
+    task_runs = 1 + len(chunk_futures) + len(sample_futures) + 3  # + load, sizes, report, artifacts
+    message = (
+        f"{settings.n_configurations} configurations over {data['n']:,} images of {data['spec']} {data['split']}: "
+        f"{len(chunk_futures)} chunk task runs ({cache_hits} cached, {seconds_computed:.1f} s computed); "
+        f"outputs in {out_dir.resolve()}"
+    )
+    logger.info("outputs in %s (report.html, report.md, sizes.csv, summary.png, contact/, samples/)", out_dir.resolve())
+    result = {
         "name": settings.name,
         "output_dir": str(out_dir),
         "dataset": data["spec"],
@@ -126,8 +226,10 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
         "fingerprint": data["fingerprint"],
         "configurations": settings.n_configurations,
         "chunks": len(chunks),
-        "task_runs": 1 + len(chunk_futures) + len(sample_futures) + 3,  # + load, sizes, report, artifacts
+        "task_runs": task_runs,
         "csv": csv_path,
         "chunk_compute_seconds": round(seconds_computed, 3),
         **written,
     }
+    # The run's final state carries a one-line summary (shown on the flow run's page); its data is the record.
+    return Completed(message=message, data=result)

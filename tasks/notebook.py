@@ -14,16 +14,19 @@ from typing import Any
 
 import numpy as np
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 
 import conv_core
-from tasks import files, render
+from tasks import artifacts, files, render
 from tasks.datasets import open_dataset
 
 NOTEBOOK_SIZE = 27
 NOTEBOOK_CLIP = 255.0
 
 
-@task(name="load-image", persist_result=False)  # no retries: see tasks/load.py
+@task(
+    name="load-image", task_run_name="load-image-{split}-{index}", persist_result=False
+)  # no retries: see tasks/load.py
 def load_image(spec: str, split: str, index: int) -> tuple[np.ndarray, dict[str, Any]]:
     """Image ``index`` of ``split`` as (H, W) uint8, and where it came from."""
     view = open_dataset(spec, split=split)
@@ -42,24 +45,24 @@ def load_image(spec: str, split: str, index: int) -> tuple[np.ndarray, dict[str,
     return view.read(index, index + 1)[0], info
 
 
-@task(name="resize", persist_result=False)
+@task(name="resize", task_run_name="resize-{size}x{size}", persist_result=False)
 def resize(image: np.ndarray, size: int = NOTEBOOK_SIZE) -> np.ndarray:
     return conv_core.resize(image, size)
 
 
-@task(name="convolve", persist_result=False)
+@task(name="convolve", task_run_name="convolve-{kernel_name}", persist_result=False)
 def convolve_clipped(image: np.ndarray, kernel_name: str) -> np.ndarray:
     """``kernel_name`` over the image (valid, stride 1); values above 255 become 255, negatives stay."""
     response = conv_core.conv2d(image, conv_core.kernels.get(kernel_name))
     return np.minimum(response, np.float32(NOTEBOOK_CLIP))
 
 
-@task(name="combine-magnitude", persist_result=False)
+@task(name="combine-magnitude", task_run_name="magnitude-sqrt(h²+v²)", persist_result=False)
 def combine_magnitude(horizontal: np.ndarray, vertical: np.ndarray) -> np.ndarray:
     return conv_core.sobel_magnitude(horizontal, vertical)
 
 
-@task(name="pool", persist_result=False)
+@task(name="pool", task_run_name="pool-{mode}", persist_result=False)
 def pool(feature_map: np.ndarray, mode: str, size: int = 2) -> np.ndarray:
     return conv_core.pool2d(feature_map, size, mode=mode)
 
@@ -81,3 +84,83 @@ def write_outputs(out_dir: str, arrays: dict[str, np.ndarray], info: dict[str, A
     written["arrays"] = str(files.write_npz(folder / "arrays.npz", **arrays))
     shapes = {stage: list(values.shape) for stage, values in arrays.items()}
     return {"folder": str(folder), "files": written, "shapes": shapes, **info}
+
+
+# What each stage is, in the notebook's words, for the artifact.
+STAGE_WORDS = {
+    "resized": "the image resized to 27×27 (cv2.resize, bilinear)",
+    "horizontal": "sobel_h (valid, stride 1), values above 255 clipped",
+    "vertical": "sobel_v (valid, stride 1), values above 255 clipped",
+    "sobel": "sqrt(h² + v²) of the clipped maps",
+    "max_pool": "2×2 max pooling of the magnitude",
+    "avg_pool": "2×2 average pooling of the magnitude",
+}
+
+
+def image_title(info: dict[str, Any]) -> str:
+    """``train #0 (Ankle boot)``: split, index and the class name (or label number) when there is one."""
+    title = f"{info['split']} #{info['index']}"
+    if info.get("class_name"):
+        return f"{title} ({info['class_name']})"
+    if info.get("label") is not None:
+        return f"{title} (label {info['label']})"
+    return title
+
+
+def notebook_markdown(written: dict[str, Any]) -> str:
+    """The notebook artifact: the image, the figure and every stage as pictures, the arrays' shapes, the files.
+
+    Stages are enlarged with nearest-neighbour (every pixel a square); the figure is
+    the notebook's own plot, downscaled if wider than 1000 px.
+    """
+    files_written = written["files"]
+    lines = [
+        f"# notebook: {written['spec']} {image_title(written)}",
+        "",
+        f"- dataset `{written['spec']}` · split `{written['split']}` · image {written['index']}",
+        f"- source: {written['source']}",
+        f"- output folder `{Path(written['folder']).resolve()}`",
+        "",
+        "## Figure (the notebook's plot)",
+        "",
+    ]
+    if "figure" in files_written:
+        uri, _, _ = artifacts.png_data_uri(files_written["figure"], max_width=1000)
+        lines += [f"![figure]({uri})", "", f"`{Path(files_written['figure']).resolve()}`", ""]
+    stages = [stage for stage in STAGE_WORDS if stage in files_written]
+    cells = []
+    for stage in stages:
+        uri, _, _, _, _ = artifacts.map_cell_uri(files_written[stage])
+        cells.append(f"![{stage}]({uri})")
+    lines += [
+        "## Every stage",
+        "",
+        "| " + " | ".join(stages) + " |",
+        "|" + "---|" * len(stages),
+        "| " + " | ".join(cells) + " |",
+        "",
+        "## Arrays (`arrays.npz`)",
+        "",
+        "| array | shape (height × width) | what |",
+        "|---|---|---|",
+        *[
+            f"| `{stage}` | {' × '.join(str(side) for side in shape)} | {STAGE_WORDS.get(stage, '')} |"
+            for stage, shape in written["shapes"].items()
+        ],
+        "",
+        "Files: " + ", ".join(f"`{Path(path).resolve()}`" for path in files_written.values()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@task(name="publish-notebook-artifact", persist_result=False)
+def publish_artifact(name: str, written: dict[str, Any]) -> str:
+    """The notebook's markdown artifact (key ``<name>-report``); returns its key."""
+    key = artifacts.artifact_key(name, "report")
+    create_markdown_artifact(
+        markdown=notebook_markdown(written),
+        key=key,
+        description=f"notebook on {written['spec']} {image_title(written)}: figure, stages, array shapes",
+    )
+    return key

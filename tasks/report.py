@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +28,14 @@ from prefect.artifacts import (
 )
 
 import conv_core
-from tasks import files, render
+from tasks import artifacts, files, render
+from tasks.artifacts import artifact_key
 from tasks.caching import SweepCachePolicy
-from tasks.compute import merge_summaries
+from tasks.compute import merge_summaries, open_selection
 from tasks.model import ConvSetting, PoolSetting, conv_label, padding_label, pair_label, to_plain
 
 SIGNED_SCALING = "gray = 127.5 + 127.5 * x / max|x| (zero is mid-gray)"
 MAGNITUDE_SCALING = "gray = 255 * x / max(x)"
-
-
-def artifact_key(sweep_name: str, what: str) -> str:
-    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
-    return re.sub(r"[^a-z0-9-]+", "-", f"{sweep_name}-{what}".lower()).strip("-")
 
 
 def _axis_formula(
@@ -177,10 +172,6 @@ def build_rows(
     return rows
 
 
-def _data_uri(path: str | Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
-
-
 def _markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
@@ -218,30 +209,30 @@ def render_report(
     sample_records: list[dict[str, Any]],
     embed_images: bool,
 ) -> str:
-    """report.md (links relative to ``out_dir``); with ``embed_images`` small images are inlined for the UI."""
+    """report.md (links relative to ``out_dir``); with ``embed_images``, the Prefect UI's report artifact.
+
+    The artifact (:func:`render_ui_report`) shows the pictures themselves as
+    downscaled PNG data URIs; report.md links the files beside it.
+    """
+    if embed_images:
+        return render_ui_report(name=name, dataset=dataset, rows=rows, out_dir=out_dir, sample_records=sample_records)
 
     def relative(path: str | Path) -> str:
         return str(Path(path).resolve().relative_to(out_dir.resolve()))
 
-    csv_link = (out_dir / "sizes.csv").resolve() if embed_images else "sizes.csv"
-    summary = (
-        f"summary figure: `{(out_dir / 'summary.png').resolve()}`"
-        if embed_images
-        else f"![summary]({relative(out_dir / 'summary.png')})"
-    )
     lines = [
         f"# convsweep: {name}",
         "",
         f"- dataset: `{dataset['spec']}` split `{dataset['split']}`, {dataset['n']} images of "
         f"{dataset['height']}x{dataset['width']} ({dataset['source']})",
         f"- fingerprint: `{dataset['fingerprint']}`",
-        f"- {len(rows)} rows (configuration x output map) in [sizes.csv]({csv_link})",
-        *([] if embed_images else ["- the same report in one self-contained file: [report.html](report.html)"]),
+        f"- {len(rows)} rows (configuration x output map) in [sizes.csv](sizes.csv)",
+        "- the same report in one self-contained file: [report.html](report.html)",
         f"- output folder: `{out_dir.resolve()}`",
         "",
         "## Summary",
         "",
-        summary,
+        f"![summary]({relative(out_dir / 'summary.png')})",
         "",
         "## Output sizes and statistics",
         "",
@@ -254,22 +245,180 @@ def render_report(
         "",
     ]
     for record in sample_records:
-        lines += [f"### {record['conv']}", ""]
-        if embed_images:
-            # Small per-stage PNGs (a few hundred bytes each) inline; the contact sheet by path.
-            first_index = min(int(stage.split("-", 1)[0]) for stage in record["images"]) if record["images"] else None
-            for stage, path in record["images"].items():
-                if first_index is not None and stage.startswith(f"{first_index}-"):
-                    lines.append(f"![{stage}]({_data_uri(path)})")
-            lines += ["", f"contact sheet: `{record['contact']}`"]
-        else:
-            lines.append(f"![contact sheet]({relative(record['contact'])})")
+        lines += [f"### {record['conv']}", "", f"![contact sheet]({relative(record['contact'])})"]
         scales = ", ".join(
             f"{stage}: {scale:.4g}"
             for stage, scale in sorted(record["scaling"].items())
             if not stage.endswith("-input")
         )
         lines += ["", f"scales: {scales}", ""]
+    return "\n".join(lines)
+
+
+# The report artifact: pictures downscaled to these widths (PNG data URIs), so that the
+# artifact of the default sweep stays well under 2 MB however large the files are.
+UI_SUMMARY_MAX_WIDTH = 1100
+UI_CONTACT_MAX_WIDTH = 900
+# ... and at most this many bytes of markdown: further conv settings are named, not shown.
+UI_REPORT_BUDGET_BYTES = 1_800_000
+
+
+def _setting_words(rows: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    """{pool label: 'max 2×2 / stride 2'} and {conv label: 'native size · conv stride 2 · ...'}, from the rows.
+
+    The labels are rebuilt from the rows' cells the way ``PoolSetting.label`` and
+    ``ConvSetting.label`` write them (same pair and padding labels).
+    """
+    pools: dict[str, str] = {}
+    convs: dict[str, str] = {}
+    for row in rows:
+        if row["pool_mode"] != "none":
+            size, stride, padding = str(row["pool_size"]), str(row["pool_stride"]), str(row["pool_padding"])
+            label = f"{row['pool_mode']}{size}-s{stride}-p{padding}"
+            # Short words for a table cell that cannot wrap: 'max 2×2', 'avg 3×3 s2 pad same'.
+            words = f"{row['pool_mode']} {size.replace('x', '×') if 'x' in size else f'{size}×{size}'}"
+            words += "" if stride == size else f" s{stride}"
+            words += "" if padding == "valid" else f" pad {padding}"
+            pools[label] = words
+        conv = f"r{row['resize']}-s{row['stride']}-p{row['padding']}-{row['pad_mode']}-d{row['dilation']}"
+        convs[conv] = render.conv_text(
+            resize=row["resize"],
+            stride=row["stride"],
+            padding=row["padding"],
+            pad_mode=row["pad_mode"],
+            dilation=row["dilation"],
+        )
+    return pools, convs
+
+
+def _stage_title(stage: str, pools: dict[str, str]) -> str:
+    """'sobel · max 2×2 / stride 2' for the stage 'sobel-<pool label>'; 'input', 'sobel_h' as they are."""
+    for label, words in pools.items():
+        if stage.endswith(f"-{label}"):
+            return f"{stage[: -len(label) - 1]} · {words}"
+    return stage
+
+
+def sample_grid(
+    record: dict[str, Any], *, pool_words: dict[str, str], sample_labels: dict[int, str] | None = None
+) -> list[str]:
+    """Markdown lines: one conv setting's sample maps as a table, a row per stage, a column per sample.
+
+    Maps are enlarged with nearest-neighbour (:func:`tasks.artifacts.map_cell_uri`);
+    each row's label names the stage and its true size (``13×13``); each picture's
+    gray scale (max|x| or max) is its tooltip, and one caption line under the table
+    gives their range for the signed maps and for the magnitudes.
+    """
+    by_sample: dict[int, dict[str, str]] = {}
+    for key, path in record["images"].items():
+        index, stage = key.split("-", 1)
+        by_sample.setdefault(int(index), {})[stage] = path
+    if not by_sample:
+        return []
+    samples = sorted(by_sample)
+    labels = sample_labels or {}
+    heads = [f"#{index} {labels[index]}" if index in labels else f"#{index}" for index in samples]
+    lines = ["| stage | " + " | ".join(heads) + " |", "|---|" + "---|" * len(samples)]
+    for stage in by_sample[samples[0]]:
+        cells = []
+        true_size = ""
+        for index in samples:
+            uri, _, _, true_h, true_w = artifacts.map_cell_uri(by_sample[index][stage])
+            scale = record["scaling"].get(f"{index}-{stage}")
+            tooltip = "as read" if stage == "input" or scale is None else f"gray scale {scale:.4g}"
+            cells.append(f'![#{index} {stage}]({uri} "#{index} {stage}: {tooltip}")')
+            true_size = f"{true_h}×{true_w}"
+        lines.append("| " + " | ".join([f"**{_stage_title(stage, pool_words)}** {true_size}", *cells]) + " |")
+    scales = {stage: scale for stage, scale in record["scaling"].items() if not stage.endswith("-input")}
+    if scales:
+        lines += [
+            "",
+            f"*gray scale of each picture (hover it): {min(scales.values()):.4g} to {max(scales.values()):.4g}*",
+        ]
+    return lines
+
+
+def render_ui_report(
+    *,
+    name: str,
+    dataset: dict[str, Any],
+    rows: list[dict[str, Any]],
+    out_dir: Path,
+    sample_records: list[dict[str, Any]],
+    sample_labels: dict[int, str] | None = None,
+    budget_bytes: int = UI_REPORT_BUDGET_BYTES,
+) -> str:
+    """The report artifact: facts, the summary figure, each conv setting's sample grid and contact sheet.
+
+    Pictures are PNG data URIs (the UI cannot reach files): the summary and the
+    contact sheets downscaled to :data:`UI_SUMMARY_MAX_WIDTH` / :data:`UI_CONTACT_MAX_WIDTH`,
+    the sample maps enlarged with nearest-neighbour into one labelled grid per conv
+    setting (``sample_labels``: {index: 'Sandal'} names the columns).  Conv settings
+    whose pictures would take the text past ``budget_bytes`` are listed by their
+    files instead.  File paths are shown as code.
+    """
+    folder = out_dir.resolve()
+    pool_words, conv_words = _setting_words(rows)
+    lines = [
+        f"# convsweep: {name}",
+        "",
+        f"- dataset `{dataset['spec']}` · split `{dataset['split']}` · {dataset['n']:,} images of "
+        f"{dataset['height']}×{dataset['width']}",
+        f"- source: {dataset['source']}",
+        f"- fingerprint `{dataset['fingerprint']}`",
+        f"- output folder `{folder}`: `sizes.csv` ({len(rows)} rows, every column), `report.html` "
+        "(this report in one file, sortable table), `report.md`, `summary.png`, `contact/`, `samples/`",
+        "",
+        "## Parameters",
+        "",
+        *[f"- {key}: {value}" for key, value in sweep_parameters(rows)],
+        "",
+        "## Summary",
+        "",
+    ]
+    summary = folder / "summary.png"
+    if summary.exists():
+        uri, _, _ = artifacts.png_data_uri(summary, max_width=UI_SUMMARY_MAX_WIDTH)
+        lines += [f"![summary figure]({uri})", "", f"`{summary}`", ""]
+    lines += [
+        "## Sample maps",
+        "",
+        f"Every map enlarged (nearest-neighbour: each pixel a square) to at least {artifacts.MAP_CELL_PIXELS} px; "
+        "its true size is in its row, its gray scale in its tooltip. Signed kernel responses: "
+        f"`{SIGNED_SCALING}`; magnitudes: `{MAGNITUDE_SCALING}`; the input as read. "
+        "Under each table, the conv setting's contact sheet: the same maps at their true relative size.",
+        "",
+    ]
+    used = sum(len(line.encode()) + 1 for line in lines)
+    left_out = []
+    for record in sample_records:
+        section = [f"### {record['conv']}", ""]
+        if record["conv"] in conv_words:
+            section += [conv_words[record["conv"]], ""]
+        section += sample_grid(record, pool_words=pool_words, sample_labels=sample_labels)
+        section += [""]
+        contact = Path(record["contact"])
+        if contact.exists():
+            uri, _, _ = artifacts.png_data_uri(contact, max_width=UI_CONTACT_MAX_WIDTH)
+            section += [f"![contact sheet {record['conv']}]({uri})", ""]
+        section += [f"contact sheet (every map at its true size relative to the input): `{contact}`", ""]
+        size = sum(len(line.encode()) + 1 for line in section)
+        if used + size > budget_bytes:
+            # Past the budget: the setting's files are named, its pictures stay out of the artifact.
+            left_out.append(record)
+            continue
+        lines += section
+        used += size
+    if left_out:
+        lines += [
+            "### Not shown here",
+            "",
+            f"The pictures of {len(left_out)} more conv setting(s) would take this artifact past "
+            f"{budget_bytes / 1e6:.1f} MB; they are in `{folder / 'report.html'}` and in these files:",
+            "",
+            *[f"- {record['conv']}: `{record['contact']}`" for record in left_out],
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -561,6 +710,73 @@ def write_report(
     return {"summary": str(summary_path), "report": str(report_path), "html": str(html_path), "rows": len(rows)}
 
 
+# The table artifact leads with what a reader compares across the sweep; any other column
+# that varies follows in sizes.csv's order, and the constant ones go to its description.
+TABLE_LEADING_COLUMNS = [
+    "kernel",
+    "map_kind",
+    "resize",
+    "stride",
+    "padding",
+    "pad_mode",
+    "dilation",
+    "pool_mode",
+    "pool_size",
+    "pool_stride",
+    "pool_padding",
+    "conv_h",
+    "conv_w",
+    "pool_h",
+    "pool_w",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "zero_fraction",
+]
+
+
+def table_artifact(name: str, rows: list[dict[str, Any]], out_dir: str | Path) -> tuple[list[dict[str, Any]], str]:
+    """The table artifact's rows (only the columns that vary, leading ones first) and its description.
+
+    The description names every column that is the same in every row (``dataset idx:/... ·
+    split test · 10,000 images of 28×28 · kernel_h 3 ...``); sizes.csv keeps every column.
+    """
+    varying, constant = artifacts.split_constant_columns(
+        rows, leading=[column for column in TABLE_LEADING_COLUMNS if rows and column in rows[0]], omit=("map",)
+    )
+    table = [{column: row[column] for column in varying} for row in rows]
+    facts = []
+    if {"dataset", "split", "n_images", "input_h", "input_w"} <= set(constant):
+        facts.append(
+            f"dataset `{constant.pop('dataset')}` · split {constant.pop('split')} · "
+            f"{constant.pop('n_images'):,} images of {constant.pop('input_h')}×{constant.pop('input_w')}"
+        )
+    facts += [f"{column} {value}" if value != "" else f"{column} (empty)" for column, value in constant.items()]
+    csv_path = (Path(out_dir) / "sizes.csv").resolve()
+    description = (
+        f"Sweep **{name}**: {len(rows)} rows, the {len(varying)} columns that vary across the sweep. "
+        f"The same in every row: {' · '.join(facts)}. Every column: `{csv_path}`."
+    )
+    return to_plain(table), description
+
+
+def _sample_labels(dataset: dict[str, Any], sample_records: list[dict[str, Any]]) -> dict[int, str]:
+    """{sample index: its class name, or 'label 7'}; empty when the dataset has no labels."""
+    indices = sorted({int(key.split("-", 1)[0]) for record in sample_records for key in record["images"]})
+    if not indices:
+        return {}
+    labels = open_selection(dataset).labels  # memoised in this process: no second read of the data
+    if labels is None:
+        return {}
+    names = dataset.get("class_names") or []
+    result = {}
+    for index in indices:
+        label = int(labels[index])
+        result[index] = names[label] if 0 <= label < len(names) else f"label {label}"
+    return result
+
+
 @task(name="publish-artifacts", persist_result=False)
 def publish_artifacts(
     name: str,
@@ -568,23 +784,32 @@ def publish_artifacts(
     rows: list[dict[str, Any]],
     out_dir: str,
     sample_records: list[dict[str, Any]],
-) -> None:
-    """The sweep's table and markdown artifacts, on every run, so each flow run shows them in the UI."""
-    create_table_artifact(
-        table=to_plain(rows), key=artifact_key(name, "sizes"), description=f"sizes.csv of sweep {name}"
+) -> dict[str, Any]:
+    """The sweep's table and markdown artifacts, on every run, so each flow run shows them in the UI.
+
+    Returns the artifact keys and the report's size in bytes (the flow logs them).
+    """
+    table, description = table_artifact(name, rows, out_dir)
+    create_table_artifact(table=table, key=artifact_key(name, "sizes"), description=description)
+    markdown = render_ui_report(
+        name=name,
+        dataset=dataset,
+        rows=rows,
+        out_dir=Path(out_dir),
+        sample_records=sample_records,
+        sample_labels=_sample_labels(dataset, sample_records),
     )
     create_markdown_artifact(
-        markdown=render_report(
-            name=name,
-            dataset=dataset,
-            rows=rows,
-            out_dir=Path(out_dir),
-            sample_records=sample_records,
-            embed_images=True,
-        ),
+        markdown=markdown,
         key=artifact_key(name, "report"),
-        description=f"report of sweep {name}",
+        description=f"report of sweep {name}: summary figure, sample maps, contact sheets",
     )
+    return {
+        "sizes": artifact_key(name, "sizes"),
+        "report": artifact_key(name, "report"),
+        "report_bytes": len(markdown.encode()),
+        "table_columns": len(table[0]) if table else 0,
+    }
 
 
 # In-process observers of sweep progress (the CLI's progress bar): callables (done, total).

@@ -180,13 +180,16 @@ def test_notebook_cli_on_keras_fashion_mnist_cache(tmp_path, env):
     assert "25x25" in done.stderr and "12x12" in done.stderr
 
 
-def test_notebook_cli_bad_index_exits_2(tmp_path, env):
+def test_notebook_cli_index_past_the_data_exits_1(tmp_path, env):
+    # The index is checked against the data once the flow runs: a Failed run, exit 1 (README "Exit codes").
     home = make_keras_home(tmp_path)
     done = convsweep(
         "notebook", "--index", "99", "--out", str(tmp_path / "out"), env={**env, "KERAS_HOME": str(home)}, cwd=tmp_path
     )
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith("convsweep: error: index=99 is out of range")
+    assert done.returncode == 1, done.stderr
+    assert (
+        done.stderr.strip().splitlines()[-1].startswith("convsweep: error: DataMismatchError: index=99 is out of range")
+    )
 
 
 def test_sweep_cli_concurrent_sweeps_compute_each_key_once(tmp_path, env, idx_folder):

@@ -140,6 +140,30 @@ class PrefectServer:
             if len(page) < 200:
                 return runs
 
+    def flow_runs(self, flow_name: str) -> list[dict[str, Any]]:
+        """Every flow run of flow ``flow_name``, oldest first."""
+        return self.post(
+            "/flow_runs/filter",
+            {"flows": {"name": {"any_": [flow_name]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200},
+        )
+
+    def logs(self, flow_run_id: str) -> list[str]:
+        """The messages of every log line of a flow run and its task runs, oldest first."""
+        lines: list[dict[str, Any]] = []
+        while True:
+            page = self.post(
+                "/logs/filter",
+                {
+                    "logs": {"flow_run_id": {"any_": [flow_run_id]}},
+                    "sort": "TIMESTAMP_ASC",
+                    "limit": 200,
+                    "offset": len(lines),
+                },
+            )
+            lines.extend(page)
+            if len(page) < 200:
+                return [line["message"] for line in lines]
+
     def artifacts(self, flow_run_id: str) -> list[dict[str, Any]]:
         return self.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200})
 

@@ -120,6 +120,9 @@ def test_deploy_to_work_pool_and_a_worker_runs_the_sweep(prefect_server, idx_dat
     # The deployment's parameters, with the overrides of this run.
     assert flow_run["parameters"]["kernels"] == ["sobel_h", "sobel_v"]
     assert flow_run["parameters"]["name"] == "from-pool"
+    # prefect.yaml's tag, plus what the flow adds: the sweep, the dataset kind, how it was started.
+    assert {"convsweep", "sweep:from-pool", "started-by:deployment"} <= set(flow_run["tags"])
+    assert flow_run["name"].startswith("from-pool · ")
     frame = pd.read_csv(out / "from-pool" / "sizes.csv")
     assert len(frame) == 1 * 2 * 2 * 3  # stride 1 x paddings valid,same x max,avg x 3 maps
     assert Path(out / "from-pool" / "report.md").exists()

@@ -41,10 +41,18 @@ def deployment(server, name: str) -> dict | None:
     return response.json()
 
 
-def wait_for_serving(process: subprocess.Popen, log: Path, names: list[str], *, timeout: float = 120) -> None:
-    """Until the serve process says it serves every name (it has registered them by then)."""
+def wait_for_serving(
+    process: subprocess.Popen, log: Path, names: list[str], *, server=None, timeout: float = 120
+) -> None:
+    """Until the serve process says it serves every name, and (with ``server``) the API holds each deployment.
+
+    serve prints its line before ``prefect.serve`` registers the deployments, so a test
+    that reads them right away waits for the API too.
+    """
     deadline = time.monotonic() + timeout
-    while not all(f"serving sweep/{name}:" in log.read_text() for name in names):
+    while not all(f"serving sweep/{name}:" in log.read_text() for name in names) or (
+        server is not None and any(deployment(server, name) is None for name in names)
+    ):
         assert process.poll() is None, f"serve exited with {process.returncode}:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"serve did not start within {timeout} s:\n{log.read_text()[-3000:]}"
         time.sleep(0.25)
@@ -87,7 +95,7 @@ def test_served_deployment_has_its_schedule_and_parameters_and_runs(
         log=log,
     )
     try:
-        wait_for_serving(process, log, [name])
+        wait_for_serving(process, log, [name], server=prefect_server)
         served = deployment(prefect_server, name)
         assert served is not None
         [schedule] = served["schedules"]
@@ -136,6 +144,9 @@ def test_served_deployment_has_its_schedule_and_parameters_and_runs(
         flow_run = prefect_server.get(f"/flow_runs/{run_id}")
         assert flow_run["deployment_id"] == served["id"]
         assert flow_run["parameters"]["name"] == name
+        # The deployment's tags, plus the dataset kind the flow adds; the name says which sweep ran.
+        assert {"convsweep", f"sweep:{name}", "started-by:serve", "dataset:idx"} <= set(flow_run["tags"])
+        assert flow_run["name"].startswith(f"{name} · idx/")
 
         # Its outputs: 2 strides x 1 padding x 2 pools x 3 maps.
         folder = out / name
@@ -213,7 +224,7 @@ def test_serve_from_config_registers_every_named_sweep(prefect_server, idx_datas
     log = tmp_path / "serve.log"
     process = start_serve(["--from-config", str(config)], server=prefect_server, cwd=tmp_path, log=log)
     try:
-        wait_for_serving(process, log, ["cfg-nightly", "cfg-hourly"])
+        wait_for_serving(process, log, ["cfg-nightly", "cfg-hourly"], server=prefect_server)
         nightly = deployment(prefect_server, "cfg-nightly")
         hourly = deployment(prefect_server, "cfg-hourly")
         assert nightly["schedules"][0]["schedule"]["cron"] == "30 2 * * *"

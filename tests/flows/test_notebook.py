@@ -10,6 +10,7 @@ import pytest
 
 from convsweep.flow_runs import wait_until_recorded
 from flows.notebook import NOTEBOOK_TASK_RUNS, notebook
+from tasks.load import DataMismatchError
 
 SOBEL_H = [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]
 SOBEL_V = [[1, 0, -1], [2, 0, -2], [1, 0, -1]]
@@ -66,7 +67,8 @@ def test_notebook_arrays_equal_the_notebook_loops(tmp_path, idx_folder, index):
 
 
 def test_notebook_index_out_of_range_names_the_value(tmp_path, idx_folder):
+    # Found once the run has started: a data error (a Failed run, exit 1 on the command line).
     folder, _ = idx_folder
-    with pytest.raises(ValueError, match="index=40 is out of range"):
+    with pytest.raises(DataMismatchError, match="index=40 is out of range"):
         notebook(dataset=f"idx:{folder}", split="test", index=40, out=str(tmp_path), name="nb")
     assert not (tmp_path / "nb").exists()

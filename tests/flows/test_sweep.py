@@ -99,7 +99,8 @@ def test_sweep_rows_equal_output_size_and_maps(tmp_path, idx_folder):
     table = artifacts["t-sizes"].data
     table = json.loads(table) if isinstance(table, str) else table
     assert len(table) == len(frame) and table[0]["conv_formula"] == frame["conv_formula"].iloc[0]
-    assert "## Output sizes and statistics" in artifacts["t-report"].data
+    # The report artifact shows the pictures; the numbers are the table artifact's.
+    assert "## Summary" in artifacts["t-report"].data and "## Sample maps" in artifacts["t-report"].data
     assert float(artifacts["t-progress"].data) == 100.0
     # Pictures and the report.
     assert (out / "report.md").read_text().count("contact sheet") == 4
@@ -191,12 +192,17 @@ def test_sweep_data_change_invalidates_cache(tmp_path, idx_folder):
 def test_sweep_bad_parameters_fail_before_work(tmp_path, idx_folder, overrides, message):
     # A value one parameter's parser refuses is refused by Prefect's parameter validation
     # (ParameterTypeError, as for a run started from the UI); one that only the combination
-    # refuses, by the model in the flow (ValueError). Both carry the model's message.
+    # refuses, by the model in the flow (ValueError); one that only the data refuses (kernels
+    # larger than its images), once the data is described (DataMismatchError: a Failed run,
+    # exit 1 on the command line). All carry the model's message and come before any work.
     from prefect.exceptions import ParameterTypeError
+
+    from tasks.load import DataMismatchError
 
     folder, _ = idx_folder
     with pytest.raises(
-        (ValueError, ParameterTypeError), match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")
+        (ValueError, ParameterTypeError, DataMismatchError),
+        match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\."),
     ):
         run(tmp_path, folder, **overrides)
     assert not (tmp_path / "out" / "t").exists()

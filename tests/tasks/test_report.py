@@ -110,3 +110,57 @@ def test_build_rows_pool_ceil_mode_keeps_the_overhanging_window(edge_dataset):
     assert floor_row["pool_h"] == 8 and ceil_row["pool_h"] == 9  # floor(23 / 3) + 1 vs ceil(23 / 3) + 1
     assert ceil_row["pool_formula"].startswith("ceil(") and floor_row["pool_formula"].startswith("floor(")
     assert [pool.label for pool in ceil.pool_settings] == ["max3-s3-pvalid-ceil"]
+
+
+def ui_report_inputs(edge_dataset, tmp_path):
+    """Rows and sample records of a 2-stride sweep over the edge images (samples 0 and 1), files under tmp_path."""
+    from tasks.samples import write_samples
+
+    _, data = edge_dataset
+    settings = build_settings(dataset=data["spec"], strides=[1, 2], paddings=["valid"], pool_modes=["max"])
+    rows = rows_for(data, settings, [(0, 10)])
+    kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
+    pools = [pool.to_plain() for pool in settings.pool_settings]
+    records = [
+        write_samples.fn(data, conv.to_plain(), kernels, pools, [0, 1], str(tmp_path / "out"))
+        for conv in settings.conv_settings
+    ]
+    return data, rows, records
+
+
+def test_ui_report_shows_sample_grids_with_labels_and_one_caption_line(edge_dataset, tmp_path):
+    from tasks.report import render_ui_report
+
+    data, rows, records = ui_report_inputs(edge_dataset, tmp_path)
+    markdown = render_ui_report(
+        name="edges",
+        dataset=data,
+        rows=rows,
+        out_dir=tmp_path / "out",
+        sample_records=records,
+        sample_labels={0: "label 0", 1: "label 1"},
+    )
+    # Per conv setting: a header row naming the samples, a row per stage (input, 3 maps, 3 pooled maps).
+    assert markdown.count("| stage | #0 label 0 | #1 label 1 |") == 2
+    assert "| **input** 28×28 | ![#0 input](data:image/png;base64," in markdown
+    assert "| **sobel · max 2×2** 13×13 | " in markdown  # stride 1: 26 -> 13
+    assert "| **sobel · max 2×2** 6×6 | " in markdown  # stride 2: 13 -> 6
+    assert markdown.count("![#") == 2 * 2 * 7
+    assert markdown.count("*gray scale of each picture (hover it):") == 2
+    assert markdown.count("![contact sheet ") == 2
+    assert "Not shown here" not in markdown
+
+
+def test_ui_report_names_the_files_of_settings_past_its_byte_budget(edge_dataset, tmp_path):
+    from tasks.report import render_ui_report
+
+    data, rows, records = ui_report_inputs(edge_dataset, tmp_path)
+    full = render_ui_report(name="edges", dataset=data, rows=rows, out_dir=tmp_path / "out", sample_records=records)
+    first_setting_ends = len(full[: full.index(f"### {records[1]['conv']}")].encode())
+    budget = first_setting_ends + 100  # bytes: room for the first conv setting only
+    cut = render_ui_report(
+        name="edges", dataset=data, rows=rows, out_dir=tmp_path / "out", sample_records=records, budget_bytes=budget
+    )
+    assert len(cut.encode()) < len(full.encode()) and cut.count("![contact sheet ") == 1
+    assert "### Not shown here" in cut
+    assert f"- {records[1]['conv']}: `{records[1]['contact']}`" in cut

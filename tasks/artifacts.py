@@ -1,0 +1,196 @@
+"""What the Prefect UI shows of a run: names, tags, pictures and tables sized for a browser.
+
+Plain helpers (no task here) used by the flows and by ``tasks.report``:
+
+* :func:`dataset_label`, :func:`sweep_tags`, :func:`add_flow_run_tags`,
+  :func:`rename_flow_run` — runs you can tell apart in the run list;
+* :func:`png_data_uri` — a picture as a PNG data URI, downscaled to a width cap so
+  an artifact stays small (never a full-size picture inline);
+* :func:`map_cell_uri` — a small feature map enlarged with nearest-neighbour so
+  its pixels stay visible (a 13x13 map becomes ~117x117, not a 13 px speck);
+* :func:`split_constant_columns` — the table artifact's columns: those that vary
+  across the sweep; the constant ones go to its description.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# A sample map in the UI grid is enlarged by an integer factor to at least this many pixels
+# (a 28x28 input to 112, a 13x13 map to 104).
+MAP_CELL_PIXELS = 100
+
+
+def artifact_key(run_name: str, what: str) -> str:
+    """``mnist-report``: Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"{run_name}-{what}".lower()).strip("-")
+
+
+def dataset_kind(spec: str) -> str:
+    """``idx`` for ``idx:/data/mnist``, ``fashion_mnist`` for ``fashion_mnist``."""
+    return str(spec).partition(":")[0]
+
+
+def dataset_label(spec: str) -> str:
+    """A short name of a dataset spec: ``idx/mnist-t10k`` for ``idx:/work/shared/datasets/mnist-t10k``."""
+    kind, _, path = str(spec).partition(":")
+    if not path:
+        return kind
+    return f"{kind}/{Path(path.rstrip('/')).name or path}"
+
+
+def sweep_tags(name: str, spec: str) -> list[str]:
+    """The tags every sweep run carries: ``convsweep``, ``sweep:<name>``, ``dataset:<kind>``."""
+    return ["convsweep", f"sweep:{name}", f"dataset:{dataset_kind(spec)}"]
+
+
+def add_flow_run_tags(tags: list[str]) -> list[str]:
+    """Add ``tags`` to the current flow run's tags (those it was created with stay); return them all.
+
+    Runs started by the CLI get their tags when created (``prefect.tags``); a run
+    started from a deployment carries the deployment's tags, and this adds what only
+    the flow knows (the dataset kind), plus ``started-by:deployment`` when nothing
+    said how it was started.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return list(tags)
+    run = context.flow_run
+    current = list(run.tags or [])
+    wanted = list(tags)
+    if run.deployment_id and not any(tag.startswith("started-by:") for tag in current + wanted):
+        wanted.append("started-by:deployment")
+    merged = list(dict.fromkeys(current + wanted))
+    if merged != current:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run.id, tags=merged)
+        run.tags = merged
+    return merged
+
+
+def rename_flow_run(name: str) -> None:
+    """Rename the current flow run (when its best name is known only after loading, e.g. a class name)."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is not None and context.flow_run is not None:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(context.flow_run.id, name=name)
+        context.flow_run.name = name
+
+
+def _encode_png(image: np.ndarray) -> bytes:
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode an image of shape {image.shape} as PNG")
+    return encoded.tobytes()
+
+
+def _uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def _read_image(path: str | Path) -> np.ndarray:
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(Path(path).read_bytes(), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise RuntimeError(f"could not read {path} as an image")
+    return image
+
+
+def _as_gray_if_gray(image: np.ndarray) -> np.ndarray:
+    """Drop an opaque alpha channel, and colour channels that are all equal (gray pictures: 1/4 the bytes)."""
+    if image.ndim == 3 and image.shape[2] == 4 and bool((image[:, :, 3] == 255).all()):
+        image = image[:, :, :3]
+    if image.ndim == 3 and image.shape[2] == 3:
+        if bool((image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all()):
+            image = image[:, :, 0]
+    return image
+
+
+def png_data_uri(path: str | Path, *, max_width: int) -> tuple[str, int, int]:
+    """A picture file as a PNG data URI at most ``max_width`` pixels wide; returns (uri, width, height).
+
+    Wider pictures are downscaled with area averaging (OpenCV ``INTER_AREA``) and
+    re-encoded, as 8-bit gray when the picture is gray.
+    """
+    import cv2
+
+    if max_width < 1:
+        raise ValueError(f"max_width={max_width} must be >= 1")
+    image = _as_gray_if_gray(_read_image(path))
+    height, width = image.shape[:2]
+    if width > max_width:
+        height, width = max(1, round(height * max_width / width)), max_width
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return _uri(_encode_png(image)), width, height
+
+
+def map_cell_uri(path: str | Path, *, cell: int = MAP_CELL_PIXELS) -> tuple[str, int, int, int, int]:
+    """A small gray map as a PNG data URI, enlarged by an integer factor to at least ``cell`` pixels.
+
+    Nearest-neighbour keeps every map pixel a sharp square (no smoothing that would
+    invent values); a map larger than ``2 * cell`` is downscaled to ``cell`` instead.
+
+    Returns
+    -------
+    tuple
+        (uri, shown height, shown width, true height, true width).
+    """
+    import cv2
+
+    if cell < 1:
+        raise ValueError(f"cell={cell} must be >= 1")
+    image = _as_gray_if_gray(_read_image(path))
+    height, width = image.shape[:2]
+    longest = max(height, width)
+    if longest > 2 * cell:
+        scale = cell / longest
+        shown = cv2.resize(
+            image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        )
+    else:
+        factor = -(-cell // longest)  # the smallest that reaches ``cell``: shown size in [cell, cell + longest)
+        shown = cv2.resize(image, (width * factor, height * factor), interpolation=cv2.INTER_NEAREST)
+    return _uri(_encode_png(shown)), shown.shape[0], shown.shape[1], height, width
+
+
+def split_constant_columns(
+    rows: list[dict[str, Any]], *, leading: list[str], omit: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, Any]]:
+    """The columns whose value changes across ``rows``, and the constant ones with their value.
+
+    Varying columns come in the order of ``leading`` first, then in the rows' own
+    order; ``omit`` names columns left out of both (``map``, a copy of ``kernel``).
+
+    Returns
+    -------
+    tuple
+        (varying column names, {constant column: its one value}).
+    """
+    if not rows:
+        return [], {}
+    columns = [column for column in rows[0] if column not in omit]
+    unknown = [column for column in leading if column not in columns]
+    if unknown:
+        raise ValueError(f"leading={unknown!r}: no such column (columns: {', '.join(columns)})")
+    varying: list[str] = []
+    constant: dict[str, Any] = {}
+    for column in dict.fromkeys([*leading, *columns]):
+        if len({repr(row[column]) for row in rows}) > 1:
+            varying.append(column)
+        else:
+            constant[column] = rows[0][column]
+    return varying, constant
