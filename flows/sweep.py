@@ -22,6 +22,7 @@ from flows.model_signature import takes_model
 from tasks.caching import cache_dir_for, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
+from tasks.datasets.identity_index import part_fingerprints
 from tasks.load import describe_selection
 from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
@@ -52,33 +53,33 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     Writes ``<out>/<name>/``: sizes.csv, samples/, contact/, summary.png,
     report.md (and maps/ with ``keep_maps``).  Returns a small summary record.
     """
-    data = describe_selection(settings.dataset, settings.selection())
+    cache_root = cache_dir_for(settings.out, settings.cache_dir)
+    data = describe_selection(settings.dataset, settings.selection(), index_dir=str(cache_root))
     settings.check_shapes(height=data["height"], width=data["width"])
 
     out_dir = settings.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache_root = cache_dir_for(settings.out, settings.cache_dir)
 
     kernels_plain = {key: [list(row) for row in matrix] for key, matrix in settings.kernel_matrices.items()}
     pools_plain = [pool.to_plain() for pool in settings.pool_settings]
     convs_plain = [conv.to_plain() for conv in settings.conv_settings]
     chunks = [[begin, end] for begin, end in iter_chunks(data["n"], settings.chunk_size)]
     sample_indices = [index for index in settings.samples if index < data["n"]]
+    # Content fingerprints of each chunk and of the samples (from the identity index when the
+    # files are unchanged): a chunk keeps its cache key when images are appended after it.
+    chunk_fingerprints, samples_fingerprint = part_fingerprints(
+        data, chunks=chunks, samples=sample_indices, index_dir=cache_root
+    )
 
     def cached(task: Any, **inputs: Any) -> Any:
         return with_cache(task, cache_root, refresh=settings.refresh, inputs=inputs)
 
     chunk_futures = {}
-    for conv in convs_plain:
-        maps_dir = str(out_dir / "maps" / conv_label(conv)) if settings.keep_maps else None
-        for chunk in chunks:
-            inputs = dict(
-                dataset=data, chunk=chunk, conv=conv, kernels=kernels_plain, pools=pools_plain, maps_dir=maps_dir
-            )
-            chunk_futures[cached(process_chunk, **inputs).submit(**inputs)] = conv_label(conv)
     sample_futures = []
-    if sample_indices:
-        for conv in convs_plain:
+    for conv in convs_plain:
+        # Each conv setting's pictures are submitted before its chunks, so the (mostly GIL-bound)
+        # picture tasks run between the (GIL-releasing) compute tasks, not all after them.
+        if sample_indices:
             inputs = dict(
                 dataset=data,
                 conv=conv,
@@ -86,8 +87,21 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
                 pools=pools_plain,
                 samples=sample_indices,
                 out_dir=str(out_dir),
+                samples_fingerprint=samples_fingerprint,
             )
             sample_futures.append(cached(write_samples, **inputs).submit(**inputs))
+        maps_dir = str(out_dir / "maps" / conv_label(conv)) if settings.keep_maps else None
+        for chunk, chunk_fingerprint in zip(chunks, chunk_fingerprints, strict=True):
+            inputs = dict(
+                dataset=data,
+                chunk=chunk,
+                conv=conv,
+                kernels=kernels_plain,
+                pools=pools_plain,
+                maps_dir=maps_dir,
+                chunk_fingerprint=chunk_fingerprint,
+            )
+            chunk_futures[cached(process_chunk, **inputs).submit(**inputs)] = conv_label(conv)
 
     progress = Progress(settings.name, total=len(chunk_futures))
     chunk_records: dict[str, list[dict[str, Any]]] = {conv_label(conv): [] for conv in convs_plain}
@@ -95,9 +109,10 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     for future in as_completed(list(chunk_futures)):
         record = future.result()
         chunk_records[chunk_futures[future]].append(record)
-        if future.state.name != "Cached":
+        was_cached = future.state.name == "Cached"
+        if not was_cached:
             seconds_computed += record["seconds"]
-        progress.advance()
+        progress.advance(cached=was_cached)
     for records in chunk_records.values():
         records.sort(key=lambda record: record["chunk"][0])
 
