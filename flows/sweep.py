@@ -25,6 +25,7 @@ from tasks import artifacts
 from tasks.caching import cache_dir_for, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
+from tasks.datasets.identity_index import part_fingerprints
 from tasks.load import DataMismatchError, describe_selection
 from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
@@ -74,9 +75,10 @@ def sweep(settings: SweepParameters) -> Any:
     summary record (what ``sweep(...)`` returns to a Python caller).
     """
     logger = get_run_logger()
+    cache_root = cache_dir_for(settings.out, settings.cache_dir)
     tags = artifacts.add_flow_run_tags(artifacts.sweep_tags(settings.name, settings.dataset))
     try:
-        data = describe_selection(settings.dataset, settings.selection())
+        data = describe_selection(settings.dataset, settings.selection(), index_dir=str(cache_root))
         settings.check_shapes(height=data["height"], width=data["width"])
     except (ValueError, TypeError) as error:
         # Found once the run has started, so a data error: a Failed run and exit 1 (README "Exit codes").
@@ -94,7 +96,6 @@ def sweep(settings: SweepParameters) -> Any:
 
     out_dir = settings.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache_root = cache_dir_for(settings.out, settings.cache_dir)
 
     kernels_plain = {key: [list(row) for row in matrix] for key, matrix in settings.kernel_matrices.items()}
     pools_plain = [pool.to_plain() for pool in settings.pool_settings]
@@ -113,21 +114,21 @@ def sweep(settings: SweepParameters) -> Any:
         cache_root.resolve(),
         " (refresh: everything recomputed)" if settings.refresh else "",
     )
+    # Content fingerprints of each chunk and of the samples (from the identity index when the
+    # files are unchanged): a chunk keeps its cache key when images are appended after it.
+    chunk_fingerprints, samples_fingerprint = part_fingerprints(
+        data, chunks=chunks, samples=sample_indices, index_dir=cache_root
+    )
 
     def cached(task: Any, **inputs: Any) -> Any:
         return with_cache(task, cache_root, refresh=settings.refresh, inputs=inputs)
 
     chunk_futures = {}
-    for conv in convs_plain:
-        maps_dir = str(out_dir / "maps" / conv_label(conv)) if settings.keep_maps else None
-        for chunk in chunks:
-            inputs = dict(
-                dataset=data, chunk=chunk, conv=conv, kernels=kernels_plain, pools=pools_plain, maps_dir=maps_dir
-            )
-            chunk_futures[cached(process_chunk, **inputs).submit(**inputs)] = conv_label(conv)
     sample_futures = []
-    if sample_indices:
-        for conv in convs_plain:
+    for conv in convs_plain:
+        # Each conv setting's pictures are submitted before its chunks, so the (mostly GIL-bound)
+        # picture tasks run between the (GIL-releasing) compute tasks, not all after them.
+        if sample_indices:
             inputs = dict(
                 dataset=data,
                 conv=conv,
@@ -135,8 +136,21 @@ def sweep(settings: SweepParameters) -> Any:
                 pools=pools_plain,
                 samples=sample_indices,
                 out_dir=str(out_dir),
+                samples_fingerprint=samples_fingerprint,
             )
             sample_futures.append(cached(write_samples, **inputs).submit(**inputs))
+        maps_dir = str(out_dir / "maps" / conv_label(conv)) if settings.keep_maps else None
+        for chunk, chunk_fingerprint in zip(chunks, chunk_fingerprints, strict=True):
+            inputs = dict(
+                dataset=data,
+                chunk=chunk,
+                conv=conv,
+                kernels=kernels_plain,
+                pools=pools_plain,
+                maps_dir=maps_dir,
+                chunk_fingerprint=chunk_fingerprint,
+            )
+            chunk_futures[cached(process_chunk, **inputs).submit(**inputs)] = conv_label(conv)
 
     progress = Progress(settings.name, total=len(chunk_futures))
     chunk_records: dict[str, list[dict[str, Any]]] = {conv_label(conv): [] for conv in convs_plain}
@@ -167,7 +181,7 @@ def sweep(settings: SweepParameters) -> Any:
                 record["seconds"],
                 _record_path(future.state),
             )
-        progress.advance()
+        progress.advance(cached=future.state.name == "Cached")
     for records in chunk_records.values():
         records.sort(key=lambda record: record["chunk"][0])
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Optional
 
 from prefect.cache_policies import CachePolicy
@@ -93,17 +94,29 @@ class SweepCachePolicy(CachePolicy):
         return not all(Path(path).exists() for path in self.expected_outputs(inputs))
 
 
+def _record_lies(task: Any, root: Path, inputs: dict[str, Any]) -> bool:
+    """A cached record exists for ``inputs`` but the files its task wrote are gone.
+
+    A task writes its files before its record, so while another sweep is still computing the
+    same key there is no record yet, and its files being absent is no reason to recompute.
+    """
+    policy = task.cache_policy
+    if not isinstance(policy, SweepCachePolicy) or policy.expected_outputs is None:
+        return False
+    key = policy.compute_key(SimpleNamespace(task=task), inputs, {})
+    return (root / "records" / key).exists() and policy.outputs_missing(inputs)
+
+
 def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False, inputs: dict[str, Any] | None = None) -> Any:
     """``task`` configured to keep its records under ``cache_dir`` (records + results + locks).
 
     Locks: ``tasks.cache_locks``; records read only as plain JSON: ``tasks.cache_records``.
-    With ``inputs`` (the call's keyword arguments), a task whose output files for
-    those inputs are missing is refreshed: it runs again and rewrites them.
+    With ``inputs`` (the call's keyword arguments), a task whose record exists but whose
+    output files for those inputs are missing is refreshed: it runs again and rewrites them.
     """
-    policy = task.cache_policy
-    if inputs is not None and isinstance(policy, SweepCachePolicy) and policy.outputs_missing(inputs):
-        refresh = True
     root = Path(cache_dir).expanduser().resolve()
+    if inputs is not None and not refresh and _record_lies(task, root, inputs):
+        refresh = True
     (root / "results").mkdir(parents=True, exist_ok=True)
     policy = task.cache_policy.configure(
         key_storage=JsonRecordStorage(basepath=str(root / "records"), results_path=str(root / "results")),

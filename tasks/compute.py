@@ -65,17 +65,35 @@ def apply_pool(feature_map: np.ndarray, pool: dict[str, Any]) -> np.ndarray:
     return PoolSetting.from_plain(pool).apply(feature_map)
 
 
+# Elements per block when summing squared deviations: bounds the float64 temporaries (8 MB).
+_SUMMARY_BLOCK = 1 << 20
+
+
 def summarize(values: np.ndarray) -> dict[str, float]:
-    """Mergeable statistics of an array: count, mean, M2 (sum of squared deviations), min, max, zeros."""
-    flat = values.astype(np.float64, copy=False).ravel()
-    mean = float(flat.mean())
+    """Mergeable statistics of an array: count, mean, M2 (sum of squared deviations), min, max, zeros.
+
+    Two passes with float64 accumulators over the array as it is (float32 maps are not copied
+    to float64 whole): the mean, then the squared deviations from it a block at a time.
+
+    Parameters
+    ----------
+    values : ndarray of any shape, real.
+    """
+    flat = np.ascontiguousarray(values).ravel()
+    count = int(flat.size)
+    mean = float(np.sum(flat, dtype=np.float64)) / count
+    m2 = 0.0
+    for lo in range(0, count, _SUMMARY_BLOCK):
+        deviations = flat[lo : lo + _SUMMARY_BLOCK].astype(np.float64)
+        deviations -= mean
+        m2 += float(np.dot(deviations, deviations))
     return {
-        "count": int(flat.size),
+        "count": count,
         "mean": mean,
-        "m2": float(np.square(flat - mean).sum()),
+        "m2": m2,
         "min": float(flat.min()),
         "max": float(flat.max()),
-        "zeros": int(np.count_nonzero(flat == 0)),
+        "zeros": int(count - np.count_nonzero(flat)),
     }
 
 
@@ -95,8 +113,11 @@ def merge_summaries(parts: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _chunk_key(inputs: dict[str, Any]) -> dict[str, Any]:
+    # The chunk's own content (tasks.datasets.identity_index.part_fingerprint), so that a chunk
+    # keeps its key when images are appended after it; the whole selection's without it.
+    content = inputs.get("chunk_fingerprint")
     return {
-        "fingerprint": inputs["dataset"]["fingerprint"],
+        "content": content if content else {"selection": inputs["dataset"]["fingerprint"]},
         "chunk": inputs["chunk"],
         "conv": inputs["conv"],
         "kernels": inputs["kernels"],
@@ -138,8 +159,11 @@ def process_chunk(
     kernels: dict[str, Any],
     pools: list[dict[str, Any]],
     maps_dir: str | None = None,
+    chunk_fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """Images ``chunk[0]:chunk[1]`` of the selection through one conv setting and every pool setting.
+
+    ``chunk_fingerprint`` (the content fingerprint of those images) only keys the cache.
 
     Returns
     -------

@@ -1,8 +1,10 @@
-"""The load task: open a dataset selection and describe it in a small record.
+"""The load task: describe a dataset selection in a small record.
 
-The pixels stay in the worker's memory (``tasks.datasets`` memoises them per
-process); what goes to Prefect is the spec, the selection, the shape and the
-fingerprint that every later cache key is built on.
+What goes to Prefect is the spec, the selection, the shape and the fingerprint that every
+later cache key is built on.  With ``index_dir`` (the sweep's cache folder) a selection whose
+files are unchanged since it was last described is described from the identity index
+(``tasks.datasets.identity_index``): no Keras import and no pixel read.  Otherwise the pixels
+are read and stay in the worker's memory (``tasks.datasets`` memoises them per process).
 
 No Prefect retries: the Keras loader already retries a failed download (the one
 retry layer, ``tasks.datasets.keras_source``), and every other ``DatasetError``
@@ -15,7 +17,8 @@ from typing import Any
 
 from prefect import task
 
-from tasks.datasets import DatasetError, open_dataset
+from tasks.datasets import DatasetError
+from tasks.datasets.identity_index import describe
 
 
 class DataMismatchError(DatasetError):
@@ -29,7 +32,7 @@ class DataMismatchError(DatasetError):
 
 
 @task(name="load-dataset", persist_result=False)
-def describe_selection(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
+def describe_selection(spec: str, selection: dict[str, Any], index_dir: str | None = None) -> dict[str, Any]:
     """Open ``spec`` with ``selection`` (split, start, stop, limit, classes) and describe it.
 
     Returns
@@ -37,15 +40,4 @@ def describe_selection(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
     dict
         spec, split, selection, n, height, width, fingerprint, source, class_names.
     """
-    view = open_dataset(spec, **selection)
-    return {
-        "spec": view.spec,
-        "split": view.split,
-        "selection": selection,
-        "n": int(view.n),
-        "height": int(view.height),
-        "width": int(view.width),
-        "fingerprint": view.fingerprint,
-        "source": view.source,
-        "class_names": list(view.class_names) if view.class_names else None,
-    }
+    return describe(spec, selection, index_dir)

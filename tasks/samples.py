@@ -48,8 +48,12 @@ def sample_paths(
 
 
 def _sample_key(inputs: dict[str, Any]) -> dict[str, Any]:
+    # The sample images' own content and labels (tasks.datasets.identity_index) when given, so
+    # that images appended to the dataset leave the pictures cached; else the whole selection's.
+    content = inputs.get("samples_fingerprint")
     return {
-        "fingerprint": inputs["dataset"]["fingerprint"],
+        "content": content if content else {"selection": inputs["dataset"]["fingerprint"]},
+        "class_names": inputs["dataset"].get("class_names"),
         "conv": inputs["conv"],
         "kernels": inputs["kernels"],
         "pools": inputs["pools"],
@@ -117,8 +121,12 @@ def write_samples(
     pools: list[dict[str, Any]],
     samples: list[int],
     out_dir: str,
+    samples_fingerprint: str | None = None,
 ) -> dict[str, Any]:
-    """PNGs of every stage for ``samples`` (indices into the selection) and a contact sheet."""
+    """PNGs of every stage for ``samples`` (indices into the selection) and a contact sheet.
+
+    ``samples_fingerprint`` (the content fingerprint of those images) only keys the cache.
+    """
     paths = sample_paths(out_dir, conv, kernels, pools, samples)
     view = open_selection(dataset)
     images = np.stack([view.read(index, index + 1)[0] for index in samples])

@@ -1,8 +1,11 @@
-"""The Prefect API check: an unreachable or unhealthy API is one line naming the URL, exit 1."""
+"""The Prefect API check: an unreachable or unhealthy API is one line naming the URL, exit 1; milliseconds."""
 
 from __future__ import annotations
 
 import http.server
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -71,3 +74,33 @@ def test_require_reachable_api(health_server):
         assert require_reachable_api() is None  # no server configured: nothing to check
     with api_url_setting(url):
         assert require_reachable_api() == url
+
+
+class _PlainHealth(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(200 if self.path == "/api/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"true")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_require_reachable_api_from_the_environment_does_not_import_prefect():
+    # The health check takes milliseconds: a plain-http PREFECT_API_URL needs neither Prefect nor httpx.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PlainHealth)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    code = (
+        "import sys\nfrom convsweep.api import require_reachable_api\n"
+        f"assert require_reachable_api() == {url!r}\n"
+        "sys.exit(3 if 'prefect' in sys.modules or 'httpx' in sys.modules else 0)"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code], env={**os.environ, "PREFECT_API_URL": url}, capture_output=True, text=True
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 0, result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import tasks.datasets.identity_index
 import tasks.load
 import tasks.notebook
 from flows.notebook import notebook
@@ -40,7 +41,7 @@ def test_tasks_that_read_data_have_no_prefect_retries():
 
 
 def test_sweep_on_a_corrupt_file_fails_on_the_first_try(tmp_path, corrupt_idx_folder, monkeypatch):
-    calls = counting(monkeypatch, tasks.load)
+    calls = counting(monkeypatch, tasks.datasets.identity_index)  # where load-dataset opens the data
     with pytest.raises(DatasetError, match="truncated gzip file") as error:
         sweep(
             dataset=f"idx:{corrupt_idx_folder}",

@@ -49,7 +49,7 @@ def test_compute_key_has_no_side_effect_on_records_or_outputs(tmp_path):
     assert sorted(path.name for path in tmp_path.rglob("*")) == ["a-record", "results"]
 
 
-def test_with_cache_refreshes_a_task_whose_outputs_are_missing(tmp_path):
+def test_with_cache_refreshes_a_task_whose_record_outlived_its_outputs(tmp_path):
     maps_dir = tmp_path / "maps"
     inputs = {
         "dataset": {"fingerprint": "f"},
@@ -59,11 +59,18 @@ def test_with_cache_refreshes_a_task_whose_outputs_are_missing(tmp_path):
         "pools": [],
         "maps_dir": str(maps_dir),
     }
-    assert with_cache(process_chunk, tmp_path / "cache", inputs=inputs).refresh_cache is True
+    cache = tmp_path / "cache"
+    # No record yet (another sweep may be computing it): nothing to refresh.
+    assert with_cache(process_chunk, cache, inputs=inputs).refresh_cache is False
+    key = process_chunk.cache_policy.compute_key(SimpleNamespace(task=process_chunk), inputs, {})
+    (cache / "records").mkdir(parents=True, exist_ok=True)
+    (cache / "records" / key).write_text("{}")
+    # A record whose map files are gone would lie: the task runs again.
+    assert with_cache(process_chunk, cache, inputs=inputs).refresh_cache is True
     (maps_dir / "sobel_h").mkdir(parents=True)
     (maps_dir / "sobel_h" / "0000000-0000004.npy").write_bytes(b"")
-    assert with_cache(process_chunk, tmp_path / "cache", inputs=inputs).refresh_cache is False
-    assert with_cache(process_chunk, tmp_path / "cache", inputs=inputs, refresh=True).refresh_cache is True
+    assert with_cache(process_chunk, cache, inputs=inputs).refresh_cache is False
+    assert with_cache(process_chunk, cache, inputs=inputs, refresh=True).refresh_cache is True
 
 
 def copy_project(target: Path) -> Path:

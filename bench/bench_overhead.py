@@ -1,0 +1,275 @@
+"""Benchmark: what a sweep costs beyond its arithmetic, against Prefect's own floor.
+
+In one run, on this machine, for each API mode (``ephemeral``: no PREFECT_API_URL, Prefect
+starts a temporary API server per run; ``server``: a ``convsweep server`` on a free loopback
+port with a temporary PREFECT_HOME, stopped by PID at the end), every measurement a fresh
+process:
+
+(a) trivial  a Prefect flow submitting as many no-op tasks as the default sweep has task runs,
+             on the sweep's thread pool, waited on until recorded as the CLI does;
+(b) warm     the default sweep (``--split all``), everything cached;
+(c) cold     the same with an empty cache folder (the first cold run also on a fresh PREFECT_HOME);
+(d) floor    a plain loop of conv_core doing exactly the sweep's arithmetic (every conv setting,
+             kernel, magnitude, pooling and statistic) over the same images, on as many
+             threads as the sweep uses, no Prefect (computed once: it has no API);
+(e) grown    the warm sweep's data with 1 % more images appended to the last file, rerun
+             (only the new chunk should compute);
+(f) 140k     one cold run over twice the images, for the peak-RSS flatness check.
+
+Data: the real MNIST test set (../shared/datasets/mnist-t10k; synthetic images of the same
+shape when absent) repeated to 70,000 (and 140,000) images, written as Fashion-MNIST IDX files
+into a temporary KERAS_HOME (as bench/bench_sweep.py), read through ``keras.datasets``.
+
+    .venv/bin/python bench/bench_overhead.py                    # both API modes, 3 repeats (~10 min)
+    .venv/bin/python bench/bench_overhead.py --repeats 1 --api server --no-140k   # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_sweep import CHILD as SWEEP_CHILD  # noqa: E402
+from bench_sweep import ROOT, real_or_synthetic_images, start_server, stop_server, write_idx  # noqa: E402
+
+TRIVIAL_CHILD = r"""
+import json, os, resource, sys, time
+began = time.perf_counter()
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+from convsweep.flow_runs import wait_until_recorded
+
+@task(name="noop", persist_result=False, cache_policy=NO_CACHE)
+def noop(index: int) -> int:
+    return index
+
+@flow(name="trivial", task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2), persist_result=False)
+def trivial(count: int) -> int:
+    futures = [noop.submit(index) for index in range(count)]
+    return sum(future.result() for future in futures)
+
+count = int(sys.argv[1])
+state = trivial(count, return_state=True)
+state.result()
+wait_until_recorded(state.state_details.flow_run_id, count)
+print(json.dumps({"wall": time.perf_counter() - began,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+FLOOR_CHILD = r"""
+import json, os, resource, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+import numpy as np
+import conv_core
+from tasks.compute import summarize
+from tasks.datasets import iter_chunks
+from tasks.datasets.idx_format import read_idx_images
+from tasks.model import magnitude_pairs, parse_parameters
+
+folder = Path(sys.argv[1])
+settings = parse_parameters(dataset="fashion_mnist", split="all")
+images = np.concatenate([read_idx_images(folder / "train-images-idx3-ubyte.gz"),
+                         read_idx_images(folder / "t10k-images-idx3-ubyte.gz")])
+kernels = {name: np.asarray(matrix, dtype=np.float64) for name, matrix in settings.kernel_matrices.items()}
+pairs = magnitude_pairs(kernels)
+
+def work(conv, start, stop):
+    batch = images[start:stop]
+    resized = batch if conv.resize is None else conv_core.resize(batch, conv.resize)
+    maps = {name: conv_core.conv2d(resized, matrix, stride=conv.stride, padding=conv.padding,
+                                   pad_mode=conv.pad_mode, dilation=conv.dilation)
+            for name, matrix in kernels.items()}
+    for name, (horizontal, vertical) in pairs.items():
+        maps[name] = conv_core.sobel_magnitude(maps[horizontal], maps[vertical])
+    return [summarize(pool.apply(feature_map)) for feature_map in maps.values() for pool in settings.pool_settings]
+
+jobs = [(conv, start, stop) for conv in settings.conv_settings for start, stop in iter_chunks(len(images), settings.chunk_size)]
+began = time.perf_counter()
+with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    results = list(pool.map(lambda job: work(*job), jobs))
+print(json.dumps({"wall": time.perf_counter() - began, "jobs": len(jobs),
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_child(code: str, args: list[str], env: dict[str, str]) -> dict:
+    began = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - began
+    if completed.returncode != 0:
+        raise SystemExit(f"child failed:\n{completed.stderr[-3000:]}")
+    record = json.loads(completed.stdout.strip().splitlines()[-1])
+    record["process_wall"] = wall
+    return record
+
+
+def dataset_arrays(total: int) -> tuple[np.ndarray, np.ndarray]:
+    """``total`` images: the real MNIST test set repeated; labels 0..9 cycling."""
+    base = real_or_synthetic_images()
+    images = np.concatenate([base] * -(-total // len(base)))[:total]
+    return images, (np.arange(total) % 10).astype(np.uint8)
+
+
+def write_keras_home(folder: Path, total: int, *, appended: int = 0) -> Path:
+    """Fashion-MNIST-named IDX files of ``total`` images (6/7 train, 1/7 test, as bench_sweep),
+    plus ``appended`` more images at the end of the test file (the last in ``--split all``)."""
+    images, labels = dataset_arrays(total + appended)
+    n_test = total // 7
+    target = folder / "datasets" / "fashion-mnist"
+    target.mkdir(parents=True, exist_ok=True)
+    test_images = np.concatenate([images[:n_test], images[total:]])
+    test_labels = np.concatenate([labels[:n_test], labels[total:]])
+    if not appended:
+        write_idx(target / "train-images-idx3-ubyte.gz", images[n_test:total], 2051)
+        write_idx(target / "train-labels-idx1-ubyte.gz", labels[n_test:total], 2049)
+    write_idx(target / "t10k-images-idx3-ubyte.gz", test_images, 2051)
+    write_idx(target / "t10k-labels-idx1-ubyte.gz", test_labels, 2049)
+    return target
+
+
+def sweep_env(work: Path, *, cache: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "KERAS_HOME": str(work / "keras"),
+        "PREFECT_HOME": str(work / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "CONVSWEEP_CACHE_DIR": str(work / cache),
+    }
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def measure_mode(mode: str, repeats: int, total: int, with_140k: bool) -> dict:
+    """Every measurement of one API mode; returns name -> median record (plus 'runs')."""
+    work = Path(tempfile.mkdtemp(prefix=f"convsweep-overhead-{mode}-"))
+    server = None
+    results: dict = {}
+    try:
+        write_keras_home(work / "keras", total)
+        env = sweep_env(work, cache="cache-0")
+        if mode == "server":
+            server, env["PREFECT_API_URL"] = start_server(env)
+        parameters = json.dumps({"dataset": "fashion_mnist", "split": "all", "out": str(work / "out"), "name": "bench"})
+        # (c) the first cold run, on a fresh PREFECT_HOME (its database is created now)
+        results["cold, fresh PREFECT_HOME"] = first = run_child(SWEEP_CHILD, [parameters], env)
+        task_runs = int(first["task_runs"])
+        trivial, cold, warm = [], [], []
+        for repeat in range(repeats):  # interleaved, so that load changes hit every kind alike
+            trivial.append(run_child(TRIVIAL_CHILD, [str(task_runs)], env))
+            cold.append(
+                run_child(SWEEP_CHILD, [parameters], {**env, "CONVSWEEP_CACHE_DIR": str(work / f"cold-{repeat}")})
+            )
+            warm.append(run_child(SWEEP_CHILD, [parameters], env))
+        results["trivial"] = median_of(trivial)
+        results["cold"] = median_of(cold)
+        results["warm"] = median_of(warm)
+        results["task_runs"] = task_runs
+        # (e) 1 % appended to the last file of the selection, rerun on the warm cache
+        write_keras_home(work / "keras", total, appended=total // 100)
+        results["grown (+1 %)"] = run_child(SWEEP_CHILD, [parameters], env)
+        if with_140k:
+            big = work / "big"
+            write_keras_home(big / "keras", 2 * total)
+            big_env = {**env, "KERAS_HOME": str(big / "keras"), "CONVSWEEP_CACHE_DIR": str(big / "cache")}
+            results[f"cold {2 * total // 1000}k"] = run_child(SWEEP_CHILD, [parameters], big_env)
+    finally:
+        if server is not None:
+            stop_server(server)
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def measure_floor(repeats: int, total: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="convsweep-overhead-floor-"))
+    try:
+        folder = write_keras_home(work / "keras", total)
+        return median_of([run_child(FLOOR_CHILD, [str(folder)], dict(os.environ)) for _ in range(repeats)])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (medians reported)")
+    parser.add_argument("--api", choices=["ephemeral", "server", "both"], default="both")
+    parser.add_argument("--images", type=int, default=70_000)
+    parser.add_argument("--no-140k", dest="with_140k", action="store_false", help="skip the RSS flatness run")
+    args = parser.parse_args()
+    modes = ["ephemeral", "server"] if args.api == "both" else [args.api]
+    load_before = os.getloadavg()
+    floor = measure_floor(args.repeats, args.images)
+    measured = {mode: measure_mode(mode, args.repeats, args.images, args.with_140k) for mode in modes}
+    load_after = os.getloadavg()
+
+    print(
+        f"\nmachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; load average (1/5/15 min) "
+        f"{'/'.join(f'{x:.2f}' for x in load_before)} before, {'/'.join(f'{x:.2f}' for x in load_after)} after; "
+        f"default sweep, --split all, {args.images:,} images; medians of {args.repeats}\n"
+    )
+    print(
+        f"compute floor (conv_core loop, {floor['jobs']} chunk jobs, {os.cpu_count()} threads): "
+        f"{floor['wall']:.2f} s (process {floor['process_wall']:.2f} s, peak RSS {floor['rss_mb']:.0f} MB)\n"
+    )
+    print("| API | run | wall s | chunk compute s | cached task runs | peak RSS MB |")
+    print("|---|---|---:|---:|---:|---:|")
+    for mode, results in measured.items():
+        for name, record in results.items():
+            if name == "task_runs":
+                continue
+            compute = f"{record['compute']:.1f}" if "compute" in record else "-"
+            cached = f"{record['cached']:.0f}/{record['task_runs']:.0f}" if "cached" in record else "-"
+            print(f"| {mode} | {name} | {record['process_wall']:.1f} | {compute} | {cached} | {record['rss_mb']:.0f} |")
+    print()
+    for mode, results in measured.items():
+        trivial, warm, cold = (results[key]["process_wall"] for key in ("trivial", "warm", "cold"))
+        grown = results["grown (+1 %)"]["process_wall"]
+        fresh = results["cold, fresh PREFECT_HOME"]["process_wall"]
+        print(f"{mode}: trivial flow of {results['task_runs']} no-op tasks {trivial:.1f} s")
+        print(f"  warm / trivial = {warm / trivial:.2f} (target <= 1.25: {verdict(warm <= 1.25 * trivial)})")
+        print(
+            f"  (cold - warm) / floor = {(cold - warm) / floor['wall']:.2f} "
+            f"(target <= 1.5: {verdict(cold - warm <= 1.5 * floor['wall'])})"
+        )
+        print(
+            f"  (grown - warm) / (cold - warm) = {(grown - warm) / max(cold - warm, 1e-9):.2f} "
+            f"(target <= 0.05: {verdict(grown - warm <= 0.05 * (cold - warm))})"
+        )
+        if mode == "ephemeral":
+            print(
+                f"  cold on an existing PREFECT_HOME {cold:.1f} s (target <= 20 s: {verdict(cold <= 20)}); "
+                f"on a fresh one {fresh:.1f} s (target <= 30 s: {verdict(fresh <= 30)})"
+            )
+        rss = max(record["rss_mb"] for key, record in results.items() if key != "task_runs")
+        print(f"  peak RSS {rss:.0f} MB (target <= 1536: {verdict(rss <= 1536)})", end="")
+        big = [key for key in results if key.startswith("cold ") and key.endswith("k")]
+        if big:
+            ratio = results[big[0]]["rss_mb"] / results["cold"]["rss_mb"]
+            print(f"; {big[0]} / cold 70k = {ratio:.2f} (target 0.8-1.2: {verdict(0.8 <= ratio <= 1.2)})")
+        else:
+            print()
+
+
+if __name__ == "__main__":
+    main()
