@@ -75,8 +75,36 @@ def _finish(line: str, code: int) -> NoReturn:
         temporary_api.stop_temporary_api()
     except BaseException:  # noqa: BLE001 - exiting anyway; the server's lifeline ends it
         pass
+    _stop_worker_processes()
     _write_line(line)
     os._exit(code)
+
+
+def _stop_worker_processes(timeout: float = 3.0) -> None:
+    """Terminate this process's multiprocessing children (``--runner processes``/``dask`` workers), then kill."""
+    import multiprocessing
+
+    try:
+        children = multiprocessing.active_children()
+        for child in children:
+            child.terminate()
+        deadline = time.monotonic() + timeout
+        for child in children:
+            child.join(max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                child.kill()
+    except BaseException:  # noqa: BLE001 - exiting anyway
+        pass
+
+
+def _quiet_thread_exceptions(arguments: Any) -> None:
+    # Once the run is being stopped, threads that fail because of it (a worker process's
+    # KeyboardInterrupt coming back through concurrent.futures) print no traceback.
+    if _received is None and not _finishing.locked():
+        _original_thread_excepthook(arguments)
+
+
+_original_thread_excepthook = threading.excepthook
 
 
 def finish_interrupted(signum: int) -> NoReturn:
@@ -118,6 +146,7 @@ def install_signal_handlers(hint: str = "") -> None:
     _hint = hint
     import prefect.exceptions  # noqa: F401 - imported now, not inside a signal handler
 
+    threading.excepthook = _quiet_thread_exceptions
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
