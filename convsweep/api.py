@@ -4,9 +4,25 @@
 or Prefect profile), check ``<url>/health`` once, quickly (no retries), before
 any work, and raise :class:`PrefectAPIUnreachable`: one line naming the URL,
 the cause and what to do.
+
+:class:`APIWatchdog` — during a run, the same check every few seconds in a
+thread; when the API has not answered for :data:`LOST_AFTER_SECONDS`, it calls
+back once (the CLI then stops the run with one line naming the URL), instead
+of Prefect's clients retrying a dead server for many minutes.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+LOST_AFTER_SECONDS = 20.0
+CHECK_INTERVAL_SECONDS = 2.0
+CHECK_TIMEOUT_SECONDS = 5.0
 
 
 class PrefectAPIUnreachable(RuntimeError):
@@ -21,14 +37,12 @@ def configured_api_url() -> str | None:
     return str(url).rstrip("/") if url else None
 
 
-def require_reachable_api(url: str | None = None, *, timeout: float = 5.0) -> str | None:
+def require_reachable_api(url: str | None = None, *, timeout: float = CHECK_TIMEOUT_SECONDS) -> str | None:
     """Check that the Prefect API answers ``GET <url>/health``; return the URL checked.
 
     Takes milliseconds: with ``PREFECT_API_URL`` in the environment and Prefect not yet
     imported, the URL is read from there (environment variables win over Prefect profiles)
-    without importing Prefect (~1 s); a plain ``http://`` URL is checked with the standard
-    library (``/health`` needs no credentials on a Prefect server).  An ``https://`` URL is
-    checked with httpx and Prefect's TLS and credential settings.
+    without importing Prefect (~1 s); see :func:`health_problem` for the check itself.
 
     Parameters
     ----------
@@ -45,29 +59,41 @@ def require_reachable_api(url: str | None = None, *, timeout: float = 5.0) -> st
         One line naming the URL and the cause, e.g.
         ``Prefect API at http://127.0.0.1:9/api is unreachable (connection refused) ...``.
     """
-    import os
-    import sys
-
     if url is None and "prefect.settings" not in sys.modules and os.environ.get("PREFECT_API_URL", "").strip():
         url = os.environ["PREFECT_API_URL"].strip()
     target = (url or configured_api_url() or "").rstrip("/")
     if not target:
         return None
     hint = "start it with `convsweep server` or unset PREFECT_API_URL"
-    if target.lower().startswith("http://"):
-        status = _plain_http_health(target, timeout, hint)
-    else:
-        status = _httpx_health(target, timeout, hint)
-    if status != 200:
+    problem = health_problem(target, timeout=timeout)
+    if problem is None:
+        return target
+    if problem.startswith("HTTP "):
         raise PrefectAPIUnreachable(
-            f"Prefect API at {target} answered HTTP {status} to /health; "
+            f"Prefect API at {target} answered {problem} to /health; "
             "check PREFECT_API_URL (it ends in /api for a local server)"
         )
-    return target
+    if problem.startswith("not a usable URL"):
+        raise PrefectAPIUnreachable(f"PREFECT_API_URL={target!r} is {problem}")
+    raise PrefectAPIUnreachable(f"Prefect API at {target} is unreachable ({problem}); {hint}")
 
 
-def _plain_http_health(target: str, timeout: float, hint: str) -> int:
-    """HTTP status of ``GET <target>/health`` with urllib (redirects followed)."""
+def health_problem(url: str, *, timeout: float = CHECK_TIMEOUT_SECONDS) -> str | None:
+    """None when ``GET <url>/health`` answers 200 within ``timeout`` s, else why not, in a few words.
+
+    E.g. ``connection refused``, ``no answer within 5 s``, ``HTTP 404``,
+    ``not a usable URL (...)``.  One attempt, no retries.  A plain ``http://`` URL is
+    checked with the standard library (``/health`` needs no credentials on a Prefect
+    server, and importing httpx and Prefect costs about a second); an ``https://`` URL
+    with httpx and Prefect's TLS and credential settings.
+    """
+    target = url.rstrip("/")
+    if target.lower().startswith("http://"):
+        return _plain_http_problem(target, timeout)
+    return _httpx_problem(target, timeout)
+
+
+def _plain_http_problem(target: str, timeout: float) -> str | None:
     import http.client
     import socket
     import urllib.error
@@ -75,63 +101,125 @@ def _plain_http_health(target: str, timeout: float, hint: str) -> int:
 
     try:
         with urllib.request.urlopen(f"{target}/health", timeout=timeout) as response:
-            return response.status
+            status = response.status
     except urllib.error.HTTPError as error:
-        return error.code
+        status = error.code
     except urllib.error.URLError as error:
         reason = error.reason
         if isinstance(reason, ConnectionRefusedError):
-            cause = "connection refused"
-        elif isinstance(reason, (TimeoutError, socket.timeout)):
-            cause = f"no answer within {timeout:g} s"
-        else:
-            cause = f"cannot connect: {reason}"
-        raise PrefectAPIUnreachable(f"Prefect API at {target} is unreachable ({cause}); {hint}") from None
+            return "connection refused"
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            return f"no answer within {timeout:g} s"
+        return f"cannot connect: {reason}"
     except TimeoutError:
-        raise PrefectAPIUnreachable(
-            f"Prefect API at {target} is unreachable (no answer within {timeout:g} s); {hint}"
-        ) from None
+        return f"no answer within {timeout:g} s"
     except (http.client.HTTPException, OSError) as error:
-        raise PrefectAPIUnreachable(
-            f"Prefect API at {target} is unreachable ({type(error).__name__}: {error}); {hint}"
-        ) from None
+        return f"{type(error).__name__}: {error}"
     except ValueError as error:  # a malformed URL
-        raise PrefectAPIUnreachable(f"PREFECT_API_URL={target!r} is not a usable URL ({error})") from None
+        return f"not a usable URL ({error})"
+    return None if status == 200 else f"HTTP {status}"
 
 
-def _httpx_health(target: str, timeout: float, hint: str) -> int:
-    """HTTP status of ``GET <target>/health`` with httpx and Prefect's TLS and credential settings."""
-    import httpx
+def _auth_headers() -> dict[str, str]:
     from prefect.settings import get_current_settings
 
     api = get_current_settings().api
-    headers = {}
     if api.key is not None:
-        headers["Authorization"] = f"Bearer {api.key.get_secret_value()}"
-    elif api.auth_string is not None:
+        return {"Authorization": f"Bearer {api.key.get_secret_value()}"}
+    if api.auth_string is not None:
         import base64
 
         token = base64.b64encode(api.auth_string.get_secret_value().encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
+        return {"Authorization": f"Basic {token}"}
+    return {}
+
+
+def _httpx_problem(target: str, timeout: float) -> str | None:
+    import httpx
+    from prefect.settings import get_current_settings
+
     try:
         response = httpx.get(
             f"{target}/health",
-            headers=headers,
+            headers=_auth_headers(),
             timeout=timeout,
-            verify=not api.tls_insecure_skip_verify,
+            verify=not get_current_settings().api.tls_insecure_skip_verify,
             follow_redirects=True,
         )
     except httpx.ConnectError as error:
-        cause = "connection refused" if "refused" in str(error).lower() else f"cannot connect: {error}"
-        raise PrefectAPIUnreachable(f"Prefect API at {target} is unreachable ({cause}); {hint}") from None
+        return "connection refused" if "refused" in str(error).lower() else f"cannot connect: {error}"
     except httpx.TimeoutException:
-        raise PrefectAPIUnreachable(
-            f"Prefect API at {target} is unreachable (no answer within {timeout:g} s); {hint}"
-        ) from None
+        return f"no answer within {timeout:g} s"
     except httpx.HTTPError as error:
-        raise PrefectAPIUnreachable(
-            f"Prefect API at {target} is unreachable ({type(error).__name__}: {error}); {hint}"
-        ) from None
+        return f"{type(error).__name__}: {error}"
     except (httpx.InvalidURL, ValueError) as error:  # a malformed URL
-        raise PrefectAPIUnreachable(f"PREFECT_API_URL={target!r} is not a usable URL ({error})") from None
-    return response.status_code
+        return f"not a usable URL ({error})"
+    return None if response.status_code == 200 else f"HTTP {response.status_code}"
+
+
+class APIWatchdog:
+    """A daemon thread that checks ``<url>/health`` every few seconds while a run goes on.
+
+    When the API has failed every check for ``lost_after`` seconds (or ``process``,
+    the temporary API server, has exited), ``on_lost(url, cause)`` is called once,
+    from the watchdog's thread, and the watchdog stops.
+
+    Parameters
+    ----------
+    url
+        The API URL, e.g. ``http://127.0.0.1:4200/api``.
+    on_lost
+        ``(url, cause) -> None``; the CLI's stops the process with one line.
+    process
+        The ``subprocess.Popen`` of the temporary API server, if the run has one.
+    interval, timeout, lost_after
+        Seconds between checks, for one check, and without an answer before ``on_lost``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        on_lost: Callable[[str, str], None],
+        *,
+        process: Any = None,
+        interval: float = CHECK_INTERVAL_SECONDS,
+        timeout: float = CHECK_TIMEOUT_SECONDS,
+        lost_after: float = LOST_AFTER_SECONDS,
+    ) -> None:
+        if interval <= 0 or timeout <= 0 or lost_after <= 0:
+            raise ValueError(f"interval={interval}, timeout={timeout}, lost_after={lost_after} must be > 0")
+        self.url = url.rstrip("/")
+        self.on_lost = on_lost
+        self.process = process
+        self.interval = interval
+        self.timeout = timeout
+        self.lost_after = lost_after
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="convsweep-api-watchdog", daemon=True)
+
+    def start(self) -> APIWatchdog:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop checking (returns at once; the thread ends within one check)."""
+        self._stopped.set()
+
+    def _watch(self) -> None:
+        last_answer = time.monotonic()
+        while not self._stopped.wait(self.interval):
+            if self.process is not None and self.process.poll() is not None:
+                cause = f"the temporary API server exited with code {self.process.returncode}"
+            else:
+                problem = health_problem(self.url, timeout=self.timeout)
+                if problem is None:
+                    last_answer = time.monotonic()
+                    continue
+                silent_for = time.monotonic() - last_answer
+                if silent_for < self.lost_after:
+                    continue
+                cause = f"{problem}; no answer for {silent_for:.0f} s"
+            if not self._stopped.is_set():
+                self._stopped.set()
+                self.on_lost(self.url, cause)
+            return

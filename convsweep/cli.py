@@ -8,6 +8,8 @@ policy, so every command behaves the same way on failure:
   -> one line on stderr, exit code 2;
 * a runtime failure (data unreadable, server unreachable, ...) -> one line
   naming the cause, exit code 1;
+* Ctrl-C or SIGTERM -> one line (``convsweep: interrupted (SIGINT)``), exit
+  code 130 or 143; a run stops within seconds (``convsweep.run_guard``);
 * never a traceback wall (``CONVSWEEP_DEBUG=1`` shows it for bug reports).
 """
 
@@ -62,13 +64,45 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _exit_if_interrupted() -> None:
+    # A run that received SIGINT/SIGTERM ends as interrupted whatever surfaced while it unwound.
+    run_guard = sys.modules.get("convsweep.run_guard")
+    if run_guard is not None:
+        run_guard.exit_if_interrupted()
+
+
+def _interrupted(code: int) -> None:
+    name = {130: "SIGINT", 143: "SIGTERM"}[code]
+    click.echo(f"convsweep: interrupted ({name})", err=True)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app with the error policy above."""
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="convsweep")
+    except BaseException:
+        _exit_if_interrupted()
+        _handle_error()
+    else:
+        _exit_if_interrupted()
+        if code == 130:  # typer turns Ctrl-C outside a guarded run into Exit(130), returned here
+            _interrupted(130)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
+
+
+def _handle_error() -> None:
+    """Map the exception being handled to the error policy above (exits)."""
     debug = os.environ.get("CONVSWEEP_DEBUG") == "1"
     try:
-        app(args=argv, standalone_mode=False, prog_name="convsweep")
+        raise
     except _EXIT as done:
+        if done.exit_code == 130:
+            _interrupted(130)
         sys.exit(done.exit_code)
+    except KeyboardInterrupt:
+        _interrupted(130)
     except _ABORT:
         _fail("aborted", 1)
     except _USAGE_ERROR as error:

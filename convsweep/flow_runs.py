@@ -18,6 +18,8 @@ from uuid import UUID
 from rich.console import Console
 from rich.table import Table
 
+from convsweep.run_guard import guarded
+
 RECORD_TIMEOUT_SECONDS = 60.0
 
 
@@ -71,6 +73,18 @@ def wait_until_recorded(
         time.sleep(0.2)
 
 
+def _remove_stale_temp_files(parameters: dict[str, Any], *, cache_dir: str | None = None, **_: Any) -> None:
+    """Before a sweep: remove temp files that killed runs left in its output and cache folders."""
+    from tasks.caching import cache_dir_for
+    from tasks.files import sweep_temp_files
+    from tasks.model import parse_parameters
+
+    settings = parse_parameters(**{**parameters, **({"cache_dir": cache_dir} if cache_dir else {})})
+    sweep_temp_files(settings.output_dir)
+    sweep_temp_files(cache_dir_for(settings.out, settings.cache_dir))
+
+
+@guarded(hint="rerun to resume from the cache", before=_remove_stale_temp_files)
 def run_sweep(
     parameters: dict[str, Any],
     *,
@@ -163,6 +177,7 @@ def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
     )
 
 
+@guarded()
 def run_notebook(
     *, dataset: str, split: str, index: int, out: str, name: str, console: Console | None = None
 ) -> dict[str, Any]:

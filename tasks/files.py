@@ -1,14 +1,21 @@
 """Atomic file writes: a temp file in the same folder, then ``os.replace``.
 
-An interrupted run therefore never leaves half a file under its final name;
-at worst a ``.tmp-*`` file that the next write of the same path replaces.
+An interrupted run therefore never leaves half a file under its final name.
+A run killed outright (``kill -9``, power loss) can leave a temp file, named
+``.tmp-<name>.<host>-<pid>.<random>`` (``<host>``: a short hash of the host
+name, ``<pid>``: the writing process); :func:`sweep_temp_files` removes such
+leftovers at the start of the next run without touching a live writer's file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,13 +34,22 @@ def _current_umask() -> int:
 # Read once at import, when no other thread can be creating files.
 _FILE_MODE = 0o666 & ~_current_umask()
 
+# Tags temp files with their writer, so that a later run can tell a dead writer's leftover from a live one's.
+_HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+_ATOMIC_TEMP = re.compile(r"^\.tmp-.+\.(?P<host>[0-9a-f]{6})-(?P<pid>\d+)\.[^.]+$")
+# tasks.cache_locks writes a lock as ``.<key>.lock.<pid>.<thread>.<uuid>.tmp`` and links it into place at once.
+_LOCK_TEMP = re.compile(r"^\..+\.lock\.\d+\.\d+\.[0-9a-f]+\.tmp$")
+# Age after which a temp file is stale whoever wrote it: an atomic write lasts seconds, a lock temp microseconds.
+STALE_TEMP_SECONDS = 3600.0
+STALE_LOCK_TEMP_SECONDS = 60.0
+
 
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temp file beside ``path``; on success fsync and rename it to ``path``."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}.", dir=target.parent)
+    descriptor, temp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}.{_HOST_TAG}-{os.getpid()}.", dir=target.parent)
     try:
         with os.fdopen(descriptor, mode, **open_kwargs) as handle:
             yield handle
@@ -90,3 +106,69 @@ def write_figure(path: str | Path, figure: Any, **savefig_kwargs: Any) -> Path:
 def write_csv(path: str | Path, frame: Any) -> Path:
     """Write a pandas DataFrame as CSV (no index)."""
     return write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def is_stale_temp_file(path: str | Path, *, now: float | None = None) -> bool:
+    """True for a temp file left by an interrupted write that no live process will finish.
+
+    * ``.tmp-<name>.<host>-<pid>.<random>`` (:func:`atomic_open`): stale when it was
+      written on this host by a process that is gone, or is older than
+      :data:`STALE_TEMP_SECONDS` (another host's writer, a reused pid, an older name);
+    * any other ``.tmp-*`` file: stale after :data:`STALE_TEMP_SECONDS`;
+    * a lock's temp file ``.<key>.lock.<pid>.<thread>.<uuid>.tmp`` (``tasks.cache_locks``):
+      stale after :data:`STALE_LOCK_TEMP_SECONDS` (it lives for microseconds).
+    """
+    path = Path(path)
+    name = path.name
+    is_atomic_temp = name.startswith(".tmp-")
+    if not is_atomic_temp and not _LOCK_TEMP.match(name):
+        return False
+    try:
+        age = (time.time() if now is None else now) - path.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    if not is_atomic_temp:
+        return age > STALE_LOCK_TEMP_SECONDS
+    writer = _ATOMIC_TEMP.match(name)
+    if writer and writer["host"] == _HOST_TAG and not _process_exists(int(writer["pid"])):
+        return True
+    return age > STALE_TEMP_SECONDS
+
+
+def sweep_temp_files(folder: str | Path) -> list[Path]:
+    """Remove the stale temp files (:func:`is_stale_temp_file`) under ``folder``, recursively.
+
+    Run at the start of a sweep over its output folder and its cache folder: a run
+    killed during a write (``kill -9``) leaves a ``.tmp-*`` file no write replaces.
+    A missing ``folder`` is fine (nothing to do).  Symlinked folders are not followed.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed: list[Path] = []
+    root = Path(folder)
+    if not root.is_dir():
+        return removed
+    now = time.time()
+    for directory, _subfolders, names in os.walk(root):
+        for name in names:
+            path = Path(directory) / name
+            if (name.startswith(".tmp-") or name.endswith(".tmp")) and is_stale_temp_file(path, now=now):
+                try:
+                    path.unlink()
+                except FileNotFoundError:  # another run removed it first
+                    continue
+                removed.append(path)
+    return removed

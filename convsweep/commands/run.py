@@ -9,6 +9,7 @@ starts, so bad input exits 2 with one line and no flow run is created.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Optional
 
@@ -26,6 +27,11 @@ def _quiet_prefect(verbose: bool) -> None:
     # so the Prefect UI has them in full; --verbose shows them here too.
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        # Prefect's own services (EventsWorker, APILogWorker) log through the `debug` handler, not the
+        # console one: multi-line ERROR blocks per event when the API goes away. And the API log
+        # handler writes "--- Error logging to API ---" itself unless logging.raiseExceptions is off.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL", "CRITICAL")
+        logging.raiseExceptions = False
     # The temporary API server would try to phone home; this network has no route out.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Without PREFECT_API_URL each run starts its own temporary API server; Prefect gives it 20 s
@@ -42,9 +48,9 @@ def sweep(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's task-run logs."),
 ) -> None:
     """Run a sweep (the main job): every setting over the dataset, cached; writes outputs/<name>/."""
+    _quiet_prefect(verbose)  # before anything imports Prefect: its logging reads these settings at import
     parameters = sweep_parameters(given)
     task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
-    _quiet_prefect(verbose)
     require_reachable_api()  # a set but dead PREFECT_API_URL: one line naming it, exit 1
     from convsweep.flow_runs import run_sweep
 

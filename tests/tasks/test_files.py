@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +115,51 @@ def test_sizes_csv_from_the_cli_has_the_usual_mode(tmp_path, capsys):
     main(["sizes", "--csv", str(target)])  # returns on success (exits only on failure)
     assert stat.S_IMODE(target.stat().st_mode) == _usual_mode()
     assert [path.name for path in tmp_path.iterdir()] == ["sizes.csv"]  # no temp file left
+
+
+def test_sweep_temp_files_removes_dead_writers_and_old_files_only(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    tag = files._HOST_TAG
+    dead_writer = tmp_path / "maps" / f".tmp-0000000-0000500.npy.{tag}-{gone.pid}.k9nqvzpr"
+    live_writer = tmp_path / f".tmp-sizes.csv.{tag}-{os.getpid()}.abcdefgh"
+    other_host_recent = tmp_path / f".tmp-report.md.ffffff-{gone.pid}.abcdefgh"
+    other_host_old = tmp_path / f".tmp-report.md.ffffff-{gone.pid}.zzzzzzzz"
+    old_format_old = tmp_path / ".tmp-summary.png.q1w2e3r4"
+    lock_temp_recent = tmp_path / "locks" / f".k.lock.{gone.pid}.1.{'a' * 32}.tmp"
+    lock_temp_old = tmp_path / "locks" / f".k.lock.{gone.pid}.2.{'b' * 32}.tmp"
+    not_a_temp = tmp_path / "notes.tmp"
+    every = [
+        dead_writer,
+        live_writer,
+        other_host_recent,
+        other_host_old,
+        old_format_old,
+        lock_temp_recent,
+        lock_temp_old,
+        not_a_temp,
+    ]
+    for path in every:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    old = time.time() - 2 * files.STALE_TEMP_SECONDS
+    for path in (other_host_old, old_format_old, lock_temp_old):
+        os.utime(path, (old, old))
+
+    removed = files.sweep_temp_files(tmp_path)
+
+    assert sorted(removed) == sorted([dead_writer, other_host_old, old_format_old, lock_temp_old])
+    assert sorted(path for path in every if path.exists()) == sorted(
+        [live_writer, other_host_recent, lock_temp_recent, not_a_temp]
+    )
+    assert files.sweep_temp_files(tmp_path / "missing") == []
+
+
+def test_atomic_open_names_its_temp_file_after_this_process(tmp_path):
+    with files.atomic_open(tmp_path / "a.csv", "wb") as handle:
+        temps = list(tmp_path.iterdir())
+        live_is_stale = files.is_stale_temp_file(temps[0])
+        handle.write(b"x")
+    assert len(temps) == 1 and temps[0].name.startswith(f".tmp-a.csv.{files._HOST_TAG}-{os.getpid()}.")
+    assert live_is_stale is False  # this process is writing it
+    assert [path.name for path in tmp_path.iterdir()] == ["a.csv"]

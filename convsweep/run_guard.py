@@ -1,0 +1,209 @@
+"""How a run in this process stops: on Ctrl-C/SIGTERM, when its API dies, and what it leaves behind.
+
+:func:`guarded_run` wraps a flow run of the CLI (``convsweep.flow_runs``):
+
+* **Temporary API** (no ``PREFECT_API_URL``): started here, before the flow,
+  by :mod:`convsweep.temporary_api` — in its own session (a terminal Ctrl-C
+  does not kill it before the flow run is marked) and tied to this process by
+  a lifeline (``kill -9`` of the sweep does not leak it).
+* **Signals**: SIGINT and SIGTERM raise in the main thread (``KeyboardInterrupt``,
+  Prefect's ``TerminationSignal``), so Prefect's flow engine marks the flow
+  run *Crashed* ("aborted by an interrupt/termination signal") while the API
+  still answers.  The CLI then stops at once (:func:`finish_interrupted`): the
+  temporary API server is stopped, ONE line is printed
+  (``convsweep: interrupted (SIGINT); rerun to resume from the cache``) and the
+  process exits 128 + the signal number (130, 143) with ``os._exit``, without
+  waiting for the task runs still computing in worker threads (their results
+  are written atomically and cached per task, so the rerun resumes).  If the
+  main thread has not got there :data:`GRACE_SECONDS` after the signal, a
+  timer thread does it; a second signal does it at once.
+* **A dying API**: :class:`convsweep.api.APIWatchdog` checks ``/health``
+  every few seconds; after ~20 s without an answer the run stops with one
+  line naming the URL, exit 1 (:func:`finish_with_error`).
+
+A SIGINT that was ignored when the CLI started (``nohup``, a background job
+of a non-interactive shell) stays ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+GRACE_SECONDS = 10.0
+_SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+
+_received: int | None = None
+_hint = ""
+_finishing = threading.Lock()
+
+
+def received_signal() -> int | None:
+    """The SIGINT/SIGTERM this process received during a guarded run, or None."""
+    return _received
+
+
+def _write_line(line: str) -> None:
+    # os.write, not print: another thread (the progress bar) may hold sys.stderr's lock when a timer finishes.
+    prefix = "\r\x1b[2K" if _stderr_is_terminal() else ""
+    suffix = "\x1b[?25h" if prefix else ""  # a progress bar cut short leaves the cursor hidden
+    try:
+        os.write(2, f"{prefix}{line}\n{suffix}".encode(errors="replace"))
+    except OSError:
+        pass
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
+
+
+def _finish(line: str, code: int) -> NoReturn:
+    """Stop the temporary API server, print ``line``, exit ``code`` now (whichever thread gets here first)."""
+    _finishing.acquire()  # a second finisher waits here until the first one exits the process
+    try:
+        from convsweep import temporary_api
+
+        temporary_api.stop_temporary_api()
+    except BaseException:  # noqa: BLE001 - exiting anyway; the server's lifeline ends it
+        pass
+    _stop_worker_processes()
+    _write_line(line)
+    os._exit(code)
+
+
+def _stop_worker_processes(timeout: float = 3.0) -> None:
+    """Terminate this process's multiprocessing children (``--runner processes``/``dask`` workers), then kill."""
+    import multiprocessing
+
+    try:
+        children = multiprocessing.active_children()
+        for child in children:
+            child.terminate()
+        deadline = time.monotonic() + timeout
+        for child in children:
+            child.join(max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                child.kill()
+    except BaseException:  # noqa: BLE001 - exiting anyway
+        pass
+
+
+def _quiet_thread_exceptions(arguments: Any) -> None:
+    # Once the run is being stopped, threads that fail because of it (a worker process's
+    # KeyboardInterrupt coming back through concurrent.futures) print no traceback.
+    if _received is None and not _finishing.locked():
+        _original_thread_excepthook(arguments)
+
+
+_original_thread_excepthook = threading.excepthook
+
+
+def finish_interrupted(signum: int) -> NoReturn:
+    """Exit 128 + ``signum`` with one line: ``convsweep: interrupted (SIGINT)[; hint]``."""
+    name = _SIGNAL_NAMES.get(signum, f"signal {signum}")
+    _finish(f"convsweep: interrupted ({name}){'; ' + _hint if _hint else ''}", 128 + signum)
+
+
+def finish_with_error(message: str, code: int = 1) -> NoReturn:
+    """Exit ``code`` with one line ``convsweep: error: <message>``."""
+    _finish(f"convsweep: error: {' '.join(message.split())}", code)
+
+
+def _deadline(signum: int) -> None:
+    time.sleep(GRACE_SECONDS)
+    finish_interrupted(signum)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    global _received
+    if _finishing.locked():  # already exiting
+        return
+    if _received is not None:  # a second signal: stop now
+        finish_interrupted(_received)
+    _received = signum
+    threading.Thread(target=_deadline, args=(signum,), name="convsweep-interrupt-deadline", daemon=True).start()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    from prefect.exceptions import TerminationSignal
+
+    raise TerminationSignal(signal=signum)
+
+
+def install_signal_handlers(hint: str = "") -> None:
+    """Handle SIGINT and SIGTERM as described in the module docstring (main thread only; else a no-op)."""
+    global _hint
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _hint = hint
+    import prefect.exceptions  # noqa: F401 - imported now, not inside a signal handler
+
+    threading.excepthook = _quiet_thread_exceptions
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+
+def _api_lost(url: str, cause: str) -> None:
+    finish_with_error(
+        f"the Prefect API at {url} stopped answering ({cause}); stopped the run{'; ' + _hint if _hint else ''}",
+        1,
+    )
+
+
+@contextmanager
+def guarded_run(*, hint: str = "") -> Iterator[None]:
+    """Run the block as a CLI run: signals, temporary API and API watchdog as in the module docstring.
+
+    Parameters
+    ----------
+    hint
+        Appended to the interrupt line, e.g. ``rerun to resume from the cache``.
+    """
+    from convsweep.api import APIWatchdog, configured_api_url
+    from convsweep.temporary_api import start_temporary_api
+
+    install_signal_handlers(hint)
+    server = start_temporary_api()
+    url = server.api_url if server is not None else configured_api_url()
+    watchdog = None
+    if url:
+        process = server.server_process if server is not None else None
+        watchdog = APIWatchdog(url, _api_lost, process=process).start()
+    try:
+        yield
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
+
+
+def guarded(hint: str = "", before: Callable[..., Any] | None = None) -> Callable[[Callable[..., Any]], Any]:
+    """Decorator: run the function inside :func:`guarded_run`, after ``before(*args, **kwargs)`` if given."""
+    import functools
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with guarded_run(hint=hint):
+                if before is not None:
+                    before(*args, **kwargs)
+                return function(*args, **kwargs)
+
+        return run
+
+    return decorate
+
+
+def exit_if_interrupted() -> None:
+    """If a guarded run received SIGINT/SIGTERM, finish as interrupted now (called by the CLI's ``main``)."""
+    if _received is not None:
+        sys.stdout.flush()
+        finish_interrupted(_received)

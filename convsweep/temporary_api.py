@@ -1,0 +1,203 @@
+"""The temporary Prefect API server of a run without ``PREFECT_API_URL``, tied to the run's life.
+
+Without ``PREFECT_API_URL`` Prefect starts a temporary API server
+(``prefect.server.api.server.SubprocessASGIServer``: ``python -m uvicorn ...``
+in a subprocess, stopped by an ``atexit`` hook).  Two failures follow from how
+that subprocess is started:
+
+* **Ctrl-C kills it first.**  It shares the terminal's foreground process
+  group, so a terminal Ctrl-C (or ``kill -INT -PGID``) reaches it at the same
+  moment as the sweep: the server is gone before the sweep can mark its flow
+  run Crashed, and the sweep then spends minutes retrying a dead API.
+* **``kill -9`` of the sweep leaks it.**  ``atexit`` never runs; the server
+  (~235 MB) lives on and the flow run stays "Running".
+
+:class:`TemporaryAPIServer` is that same server, started by this module
+instead (same uvicorn application, arguments and environment as Prefect's),
+with three differences:
+
+1. **Its own session** (``start_new_session=True``): signals sent to the
+   sweep's process group (a terminal Ctrl-C) do not reach it, so it still
+   answers while the sweep marks the flow run Crashed; the sweep then stops it.
+2. **A lifeline pipe**: its stdin is a pipe whose only writer is the sweep.
+   The kernel closes that end whenever the sweep dies, however it dies; a
+   thread in the server reads the pipe, and on end-of-file shuts the server
+   down (SIGTERM to itself, then ``os._exit`` if that has not finished within
+   :data:`LIFELINE_GRACE_SECONDS`).  This is the mechanism that holds on every
+   POSIX system.
+3. **``PR_SET_PDEATHSIG``** (Linux): the kernel sends the server SIGTERM when
+   the thread that started it exits.  Set only when that thread is the main
+   thread (the signal follows the *thread*, and Prefect may start its server
+   from a worker thread); a second line of defence behind the lifeline, e.g.
+   if a forked child of the sweep still holds the pipe's write end.
+
+Prefect keeps one server instance per process (``SubprocessASGIServer._instances``);
+an instance of the subclass registered there before the flow starts is the one
+every Prefect client (flow engine, events, logs) then uses.  Nothing changes
+when ``PREFECT_API_URL`` is set: no temporary server is started at all.
+
+The server process runs ``python -m convsweep.temporary_api --parent-pid PID
+[--death-signal] -- <uvicorn arguments>`` (readable in ``ps``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from functools import lru_cache
+from typing import Any
+
+LIFELINE_GRACE_SECONDS = 10.0
+STOP_TIMEOUT_SECONDS = 5.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+_current: Any = None  # the TemporaryAPIServer this process started, if any
+
+
+@lru_cache(maxsize=1)
+def _server_class() -> type:
+    # Built on first use: importing Prefect's server module is slow and only a run without PREFECT_API_URL needs it.
+    import prefect
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    class TemporaryAPIServer(SubprocessASGIServer):
+        """Prefect's temporary API server in its own session, with a lifeline to this process (module docstring)."""
+
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+            # Arguments and environment as in Prefect 3.9's SubprocessASGIServer._run_uvicorn_command.
+            uvicorn_arguments = [
+                "--app-dir",
+                str(prefect.__module_path__.parent),
+                "--factory",
+                "prefect.server.api.server:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "error",
+                "--lifespan",
+                "on",
+            ]
+            in_main_thread = threading.current_thread() is threading.main_thread()
+            command = [sys.executable, "-m", "convsweep.temporary_api", "--parent-pid", str(os.getpid())]
+            if in_main_thread:
+                command.append("--death-signal")
+            environment = {
+                **os.environ,
+                "PREFECT_UI_ENABLED": "0",
+                "PREFECT__SERVER_EPHEMERAL": "1",
+                "PREFECT__SERVER_FINAL": "1",
+                **get_current_settings().to_environment_variables(exclude_unset=True),
+            }
+            return subprocess.Popen(
+                [*command, "--", *uvicorn_arguments],
+                env=environment,
+                stdin=subprocess.PIPE,  # the lifeline: never written, closed by the kernel when this process dies
+                start_new_session=True,  # out of the terminal's process group: Ctrl-C does not reach it
+            )
+
+        def stop(self) -> None:
+            process = self.server_process
+            super().stop()  # SIGTERM, wait up to 5 s, then SIGKILL
+            if process is not None and process.stdin is not None:
+                process.stdin.close()
+
+    return TemporaryAPIServer
+
+
+def start_temporary_api() -> Any:
+    """Start the run's temporary API server now, from this (the main) thread, if the run needs one.
+
+    Returns
+    -------
+    TemporaryAPIServer or None
+        The running server (Prefect's clients use it from now on), or None when
+        ``PREFECT_API_URL`` is set, ephemeral mode is off, or Prefect already
+        runs its own temporary server in this process.
+    """
+    global _current
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        return None
+    server_class = _server_class()
+    existing = SubprocessASGIServer._instances.get(None)
+    if existing is not None and not isinstance(existing, server_class):
+        return None
+    server = server_class()  # registered as the process's temporary server (SubprocessASGIServer.__new__)
+    _current = server  # before start(): an interrupt during start-up stops it too
+    server.start()
+    return server
+
+
+def current_temporary_api() -> Any:
+    """The temporary API server this process started (and has not stopped), or None."""
+    return _current
+
+
+def stop_temporary_api() -> None:
+    """Stop the temporary API server this process started, if any (SIGTERM, then SIGKILL after 5 s)."""
+    global _current
+    server, _current = _current, None
+    if server is not None:
+        server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# In the server process.
+
+
+def _set_death_signal(death_signal: int) -> None:
+    """Ask Linux to send ``death_signal`` to this process when the thread that started it exits."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the lifeline alone
+        pass
+
+
+def _watch_lifeline(read_end: int) -> None:
+    """Return when the parent closes (or loses) its end of the pipe, then shut this server down."""
+    try:
+        while os.read(read_end, 4096):
+            pass
+    except OSError:
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown
+    time.sleep(LIFELINE_GRACE_SECONDS)
+    os._exit(1)
+
+
+def _serve(argv: list[str]) -> None:
+    """``--parent-pid PID [--death-signal] -- <uvicorn arguments>``: arm the lifeline, then run uvicorn."""
+    split = argv.index("--") if "--" in argv else len(argv)
+    parser = argparse.ArgumentParser(prog="python -m convsweep.temporary_api")
+    parser.add_argument("--parent-pid", type=int, required=True)
+    parser.add_argument("--death-signal", action="store_true")
+    options = parser.parse_args(argv[:split])
+    uvicorn_arguments = argv[split + 1 :]
+    if options.death_signal:
+        _set_death_signal(signal.SIGTERM)
+    if os.getppid() != options.parent_pid:  # the parent died before the death signal was armed
+        os._exit(0)
+    threading.Thread(target=_watch_lifeline, args=(sys.stdin.fileno(),), name="lifeline", daemon=True).start()
+    from uvicorn.main import main as uvicorn_main
+
+    uvicorn_main.main(args=uvicorn_arguments, prog_name="uvicorn")
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])

@@ -1,0 +1,249 @@
+"""Stopping `convsweep sweep` mid-run: Ctrl-C/SIGTERM, kill -9, a dying API, temp files left by killed runs.
+
+Every test runs the CLI as a process in its own session (so signals can be sent
+to the process alone or to its whole group, as a terminal's Ctrl-C does) and
+waits for "the sweep is computing" by a condition: the first cached record of a
+chunk appearing under a sweep with hundreds of chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tasks import files
+from tests.convsweep.conftest import run_convsweep
+from tests.helpers.idx import make_split, write_idx_folder
+
+pytestmark = pytest.mark.slow
+
+# 240 images in chunks of 1, two conv settings: 480 chunk task runs, far more than computed before the signal.
+MANY_CHUNKS = ["--chunk-size", "1", "--strides", "1,2", "--paddings", "valid", "--samples", "0"]
+
+
+@pytest.fixture
+def big_idx_folder(tmp_path):
+    return write_idx_folder(tmp_path / "idx-big", test=make_split(240, seed=5))
+
+
+def sweep_args(idx_folder: Path, out: Path, *extra: str) -> list[str]:
+    return ["sweep", "--dataset", f"idx:{idx_folder}", "--out", str(out), "--name", "run", *MANY_CHUNKS, *extra]
+
+
+def start_sweep(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """The CLI in a new session: its PID is also its process group id."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "convsweep.cli", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the sweep exited ({process.returncode}) before {what}: {process.communicate()[1][-2000:]}")
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def computing(cache: Path) -> bool:
+    """At least one chunk's result is recorded in the cache (so the rerun has something to resume)."""
+    records = cache / "records"
+    return records.is_dir() and any(not path.name.startswith(".") for path in records.iterdir())
+
+
+def processes_with_home(prefect_home: Path) -> dict[int, str]:
+    """Live (non-zombie) processes whose environment has this PREFECT_HOME: pid -> command line."""
+    marker = f"PREFECT_HOME={prefect_home}".encode()
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if marker not in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                continue
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        if state != "Z":
+            found[int(entry)] = command
+    return found
+
+
+def temporary_server_pid(prefect_home: Path) -> int | None:
+    servers = [
+        pid for pid, command in processes_with_home(prefect_home).items() if "convsweep.temporary_api" in command
+    ]
+    return servers[0] if len(servers) == 1 else None
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def flow_run_states(prefect_home: Path) -> list[str]:
+    """State types of the flow runs in the temporary API's database (PREFECT_HOME/prefect.db)."""
+    with sqlite3.connect(prefect_home / "prefect.db") as database:
+        return [row[0] for row in database.execute("SELECT state_type FROM flow_run ORDER BY created")]
+
+
+def non_blank_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("signum", "to_group"),
+    [
+        (signal.SIGINT, False),
+        (signal.SIGINT, True),  # a terminal's Ctrl-C: the whole foreground process group
+        (signal.SIGTERM, False),
+        (signal.SIGTERM, True),
+    ],
+    ids=["sigint-process", "sigint-group", "sigterm-process", "sigterm-group"],
+)
+def test_sweep_interrupted_exits_128_plus_signal_with_one_line_and_no_orphan_server(
+    tmp_path, env, big_idx_folder, signum, to_group
+):
+    home = Path(env["PREFECT_HOME"])
+    cache = Path(env["CONVSWEEP_CACHE_DIR"])
+    args = sweep_args(big_idx_folder, tmp_path / "out")
+    process = start_sweep(args, env, tmp_path)
+    try:
+        server_pid = wait_for(lambda: temporary_server_pid(home), timeout=240, what="the temporary API server")
+        wait_for(lambda: computing(cache), timeout=240, what="the first chunk record", process=process)
+        signalled = time.monotonic()
+        (os.killpg if to_group else os.kill)(process.pid, signum)
+        _, stderr = process.communicate(timeout=60)
+        stopped_after = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    name = signal.Signals(signum).name
+    assert process.returncode == 128 + signum, stderr
+    assert non_blank_lines(stderr) == [f"convsweep: interrupted ({name}); rerun to resume from the cache"]
+    assert stopped_after < 20, stopped_after
+    assert not is_alive(server_pid)
+    assert processes_with_home(home) == {}
+    assert flow_run_states(home) == ["CRASHED"]  # marked while the API still answered
+
+    if (signum, to_group) == (signal.SIGINT, True):
+        rerun = run_convsweep(*args, env=env, cwd=tmp_path, timeout=600)
+        assert rerun.returncode == 0, rerun.stderr
+        summary = " ".join(rerun.stderr.split())
+        cached = int(summary.split(" cached)")[0].rsplit("(", 1)[1])
+        assert cached >= 1, summary
+        assert flow_run_states(home) == ["CRASHED", "COMPLETED"]
+
+
+def test_sweep_killed_with_sigkill_takes_its_temporary_server_along(tmp_path, env, big_idx_folder):
+    home = Path(env["PREFECT_HOME"])
+    process = start_sweep(sweep_args(big_idx_folder, tmp_path / "out"), env, tmp_path)
+    try:
+        server_pid = wait_for(lambda: temporary_server_pid(home), timeout=240, what="the temporary API server")
+        wait_for(lambda: computing(Path(env["CONVSWEEP_CACHE_DIR"])), timeout=240, what="computing", process=process)
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
+        wait_for(lambda: not is_alive(server_pid), timeout=30, what="the orphaned temporary server to exit")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == -signal.SIGKILL
+    assert processes_with_home(home) == {}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.e2e
+def test_sweep_whose_server_dies_exits_1_naming_the_url(tmp_path, env, big_idx_folder):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    server_env = {**env, "PREFECT_HOME": str(tmp_path / "server-home")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "convsweep.cli", "server", "--port", str(port)],
+        env=server_env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    process = None
+    try:
+        wait_for(lambda: answers(url), timeout=240, what="the Prefect server", process=server)
+        process = start_sweep(sweep_args(big_idx_folder, tmp_path / "out"), {**env, "PREFECT_API_URL": url}, tmp_path)
+        wait_for(lambda: computing(Path(env["CONVSWEEP_CACHE_DIR"])), timeout=240, what="computing", process=process)
+        os.killpg(server.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        _, stderr = process.communicate(timeout=120)
+        exited_after = time.monotonic() - killed
+    finally:
+        for started in (process, server):
+            if started is not None and started.poll() is None:
+                os.killpg(started.pid, signal.SIGKILL)
+                started.wait()
+    assert process.returncode == 1, stderr
+    lines = non_blank_lines(stderr)
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(f"convsweep: error: the Prefect API at {url} stopped answering"), lines[0]
+    assert exited_after < 60, exited_after
+
+
+def test_sweep_removes_stale_temp_files_at_start_and_keeps_a_live_writers(tmp_path, env, idx_folder):
+    out = tmp_path / "out"
+    cache = Path(env["CONVSWEEP_CACHE_DIR"])
+    dead_pid = subprocess.Popen([sys.executable, "-c", "pass"])  # a writer that is gone
+    dead_pid.wait()
+    tag = files._HOST_TAG
+    stale = [
+        out / "run" / "maps" / "s1" / f".tmp-0000000-0000004.npy.{tag}-{dead_pid.pid}.k9nqvzpr",
+        cache / "records" / f".tmp-abc123.{tag}-{dead_pid.pid}.4e6bgz06",
+        cache / "locks" / f".abc123.lock.{dead_pid.pid}.140001.{'0' * 32}.tmp",
+    ]
+    live = out / "run" / f".tmp-sizes.csv.{tag}-{os.getpid()}.abcdefgh"  # this test process writes it
+    for path in [*stale, live]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale[2], (two_hours_ago, two_hours_ago))  # lock temps are judged by age
+
+    done = run_convsweep(
+        "sweep", "--dataset", f"idx:{idx_folder}", "--out", str(out), "--name", "run", env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert [path for path in stale if path.exists()] == []
+    assert live.exists()
