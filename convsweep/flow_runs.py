@@ -73,18 +73,7 @@ def wait_until_recorded(
         time.sleep(0.2)
 
 
-def _remove_stale_temp_files(parameters: dict[str, Any], *, cache_dir: str | None = None, **_: Any) -> None:
-    """Before a sweep: remove temp files that killed runs left in its output and cache folders."""
-    from tasks.caching import cache_dir_for
-    from tasks.files import sweep_temp_files
-    from tasks.model import parse_parameters
-
-    settings = parse_parameters(**{**parameters, **({"cache_dir": cache_dir} if cache_dir else {})})
-    sweep_temp_files(settings.output_dir)
-    sweep_temp_files(cache_dir_for(settings.out, settings.cache_dir))
-
-
-@guarded(hint="rerun to resume from the cache", before=_remove_stale_temp_files)
+@guarded(hint="rerun to resume from the cache")
 def run_sweep(
     parameters: dict[str, Any],
     *,

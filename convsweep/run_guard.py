@@ -185,16 +185,14 @@ def guarded_run(*, hint: str = "") -> Iterator[None]:
             watchdog.stop()
 
 
-def guarded(hint: str = "", before: Callable[..., Any] | None = None) -> Callable[[Callable[..., Any]], Any]:
-    """Decorator: run the function inside :func:`guarded_run`, after ``before(*args, **kwargs)`` if given."""
+def guarded(hint: str = "") -> Callable[[Callable[..., Any]], Any]:
+    """Decorator: run the function inside :func:`guarded_run`."""
     import functools
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
             with guarded_run(hint=hint):
-                if before is not None:
-                    before(*args, **kwargs)
                 return function(*args, **kwargs)
 
         return run

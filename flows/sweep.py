@@ -21,7 +21,7 @@ from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.model_signature import takes_model
-from tasks import artifacts
+from tasks import artifacts, files
 from tasks.caching import cache_dir_for, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
@@ -96,6 +96,10 @@ def sweep(settings: SweepParameters) -> Any:
 
     out_dir = settings.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    # A run killed during a write (kill -9) leaves a .tmp-* file that no later write replaces.
+    for folder in (out_dir, cache_root):
+        for path in files.sweep_temp_files(folder):
+            logger.warning("removed %s, left by an interrupted run", path)
 
     kernels_plain = {key: [list(row) for row in matrix] for key, matrix in settings.kernel_matrices.items()}
     pools_plain = [pool.to_plain() for pool in settings.pool_settings]
