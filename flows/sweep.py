@@ -20,8 +20,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.model_signature import takes_model
 from tasks.caching import cache_dir_for, with_cache
+from tasks.chunking import sweep_chunks
 from tasks.compute import process_chunk
-from tasks.datasets import iter_chunks
 from tasks.load import describe_selection
 from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
@@ -62,7 +62,9 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     kernels_plain = {key: [list(row) for row in matrix] for key, matrix in settings.kernel_matrices.items()}
     pools_plain = [pool.to_plain() for pool in settings.pool_settings]
     convs_plain = [conv.to_plain() for conv in settings.conv_settings]
-    chunks = [[begin, end] for begin, end in iter_chunks(data["n"], settings.chunk_size)]
+    chunks = [
+        [begin, end] for begin, end in sweep_chunks(settings, n=data["n"], height=data["height"], width=data["width"])
+    ]
     sample_indices = [index for index in settings.samples if index < data["n"]]
 
     def cached(task: Any, **inputs: Any) -> Any:
@@ -73,7 +75,13 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
         maps_dir = str(out_dir / "maps" / conv_label(conv)) if settings.keep_maps else None
         for chunk in chunks:
             inputs = dict(
-                dataset=data, chunk=chunk, conv=conv, kernels=kernels_plain, pools=pools_plain, maps_dir=maps_dir
+                dataset=data,
+                chunk=chunk,
+                conv=conv,
+                kernels=kernels_plain,
+                pools=pools_plain,
+                maps_dir=maps_dir,
+                memory_budget=settings.memory_budget,
             )
             chunk_futures[cached(process_chunk, **inputs).submit(**inputs)] = conv_label(conv)
     sample_futures = []
@@ -86,6 +94,7 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
                 pools=pools_plain,
                 samples=sample_indices,
                 out_dir=str(out_dir),
+                memory_budget=settings.memory_budget,
             )
             sample_futures.append(cached(write_samples, **inputs).submit(**inputs))
 
