@@ -9,7 +9,9 @@ Two mappings, both written into the report so a reader can undo them:
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,38 @@ def to_gray(values: np.ndarray, *, signed: bool) -> tuple[np.ndarray, float]:
     if values.dtype == np.uint8:
         return values, 1.0
     return signed_to_gray(values) if signed else magnitude_to_gray(values)
+
+
+# Longer side of a picture inlined into a Prefect artifact (the UI stores and sends it whole).
+EMBED_MAX_SIDE = 256
+
+
+def preview(image: np.ndarray, max_side: int = EMBED_MAX_SIDE) -> np.ndarray:
+    """``image`` (H, W[, C]) reduced by area averaging so its longer side is at most ``max_side``; as is if it fits."""
+    import cv2
+
+    height, width = image.shape[:2]
+    if max(height, width) <= max_side:
+        return image
+    ratio = max_side / max(height, width)
+    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))  # OpenCV: (width, height)
+    return cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
+
+
+def png_data_uri(path: str | Path, max_side: int = EMBED_MAX_SIDE) -> str:
+    """A PNG file as a ``data:`` URI, re-encoded as a :func:`preview` when a side exceeds ``max_side``."""
+    import cv2
+
+    data = Path(path).read_bytes()
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise RuntimeError(f"could not read {path} as an image")
+    if max(image.shape[:2]) > max_side:
+        ok, encoded = cv2.imencode(".png", preview(image, max_side))
+        if not ok:
+            raise RuntimeError(f"OpenCV could not encode a preview of {path} as PNG")
+        data = encoded.tobytes()
+    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def _pyplot():

@@ -168,7 +168,7 @@ def build_rows(
 
 
 def _data_uri(path: str | Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+    return render.png_data_uri(path)  # a preview of at most render.EMBED_MAX_SIDE px: never a full-size image
 
 
 def _markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

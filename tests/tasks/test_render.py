@@ -166,3 +166,30 @@ def test_to_gray_keeps_uint8_input_as_read():
     image = np.arange(12, dtype=np.uint8).reshape(3, 4)
     gray, scale = to_gray(image, signed=True)
     assert gray is image and scale == 1.0
+
+
+def test_preview_keeps_a_small_picture_and_reduces_a_large_one_to_the_cap():
+    small = np.zeros((30, 20), np.uint8)
+    assert render.preview(small, max_side=32) is small
+    large = np.full((1000, 400), 200, np.uint8)
+    reduced = render.preview(large, max_side=100)
+    assert reduced.shape == (100, 40)
+    assert (reduced == 200).all()  # area averaging of a flat picture keeps its gray
+
+
+def test_png_data_uri_never_inlines_more_than_the_cap(tmp_path):
+    import base64
+
+    import cv2
+
+    rng = np.random.default_rng(0)
+    path = files.write_png(tmp_path / "big.png", rng.integers(0, 256, size=(2000, 1500), dtype=np.uint8))
+    uri = render.png_data_uri(path, max_side=64)
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(uri.split(",", 1)[1]), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded.shape == (64, 48)
+    assert len(uri) < 20_000  # the file is ~3 MB
+    small = files.write_png(tmp_path / "small.png", np.zeros((10, 10), np.uint8))
+    assert (
+        render.png_data_uri(small, max_side=64)
+        == "data:image/png;base64," + base64.b64encode(small.read_bytes()).decode()
+    )
