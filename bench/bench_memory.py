@@ -5,8 +5,9 @@ of 10000x10000.  Each is swept with the default parameters (``images:`` dataset,
 ``memory_budget``) in a fresh process through the CLI's code path (``run_sweep``), with the
 ephemeral API (Prefect starts a temporary API server as a child process of the sweep).
 
-Reported per case: wall seconds, chunks, the peak RSS of the sweep process (``ru_maxrss``,
-exact), the peak RSS of the temporary API server (``VmHWM`` of the sweep's child processes,
+Reported per case: wall seconds, chunks, the peak RSS of the sweep process (``VmHWM`` read
+by the process itself at the end: exact, and unlike ``ru_maxrss`` not inherited from the bench
+process it was forked from), the peak RSS of the temporary API server (``VmHWM`` of the sweep's child processes,
 read every 0.2 s while they run: the high-water mark is exact if read before the process
 exits) and their sum, and the largest difference between ``sizes.csv`` and a reference:
 
@@ -37,16 +38,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CHILD = r"""
-import io, json, resource, sys, time
+import io, json, sys, time
 began = time.perf_counter()
 from convsweep.flow_runs import run_sweep
 from rich.console import Console
 result = run_sweep(json.loads(sys.argv[1]), console=Console(file=io.StringIO()))
+# VmHWM: this process's peak RSS since exec (ru_maxrss would keep the parent's peak from before the exec).
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
 print(json.dumps({
     "wall": time.perf_counter() - began,
     "chunks": result["chunks"],
     "csv": result["csv"],
-    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "rss_mb": int(status["VmHWM"].split()[0]) / 1024,
 }))
 """
 
@@ -65,11 +68,13 @@ def picture(height: int, width: int, seed: int) -> np.ndarray:
 
 
 def make_folder(folder: Path, count: int, side: int) -> None:
-    import cv2
-
+    """Write the PNGs from a separate process, so that this one stays small while the sweeps run."""
+    code = (
+        "import sys, cv2; sys.path.insert(0, 'bench'); from bench_memory import picture; "
+        f"[cv2.imwrite(f'{folder}/{{i:04d}}.png', picture({side}, {side}, i)) for i in range({count})]"
+    )
     folder.mkdir(parents=True)
-    for index in range(count):
-        cv2.imwrite(str(folder / f"{index:04d}.png"), picture(side, side, index))
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
 def descendants(pid: int) -> list[int]:
@@ -177,8 +182,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="60 images of 1024x1024 and one of 4000x4000")
     parser.add_argument("--no-reference", action="store_true", help="skip the comparison with the untiled computation")
+    parser.add_argument("--only", choices=["many", "huge"], help="run one case only")
     args = parser.parse_args()
     cases = [("1024x1024", 60 if args.quick else 300, 1024), ("one huge", 1, 4000 if args.quick else 10_000)]
+    if args.only:
+        cases = [cases[0] if args.only == "many" else cases[1]]
     from tasks.model import parse_parameters
 
     budget = parse_parameters().memory_budget
