@@ -23,8 +23,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.model_signature import takes_model
 from tasks import artifacts, files
 from tasks.caching import cache_dir_for, with_cache
+from tasks.chunking import sweep_chunks
 from tasks.compute import process_chunk
-from tasks.datasets import iter_chunks
 from tasks.datasets.identity_index import part_fingerprints
 from tasks.load import DataMismatchError, describe_selection
 from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
@@ -104,7 +104,9 @@ def sweep(settings: SweepParameters) -> Any:
     kernels_plain = {key: [list(row) for row in matrix] for key, matrix in settings.kernel_matrices.items()}
     pools_plain = [pool.to_plain() for pool in settings.pool_settings]
     convs_plain = [conv.to_plain() for conv in settings.conv_settings]
-    chunks = [[begin, end] for begin, end in iter_chunks(data["n"], settings.chunk_size)]
+    chunks = [
+        [begin, end] for begin, end in sweep_chunks(settings, n=data["n"], height=data["height"], width=data["width"])
+    ]
     sample_indices = [index for index in settings.samples if index < data["n"]]
     logger.info(
         "%d configurations (%d conv settings x %d pool settings) over %d chunk(s) of at most %s images: "
@@ -113,7 +115,7 @@ def sweep(settings: SweepParameters) -> Any:
         len(convs_plain),
         len(pools_plain),
         len(chunks),
-        f"{settings.chunk_size:,}",
+        f"{max((end - begin for begin, end in chunks), default=0):,}",
         len(convs_plain) * len(chunks),
         cache_root.resolve(),
         " (refresh: everything recomputed)" if settings.refresh else "",
@@ -141,6 +143,7 @@ def sweep(settings: SweepParameters) -> Any:
                 samples=sample_indices,
                 out_dir=str(out_dir),
                 samples_fingerprint=samples_fingerprint,
+                memory_budget=settings.memory_budget,
             )
             sample_futures.append(cached(write_samples, **inputs).submit(**inputs))
         maps_dir = str(out_dir / "maps" / conv_label(conv)) if settings.keep_maps else None
@@ -153,6 +156,7 @@ def sweep(settings: SweepParameters) -> Any:
                 pools=pools_plain,
                 maps_dir=maps_dir,
                 chunk_fingerprint=chunk_fingerprint,
+                memory_budget=settings.memory_budget,
             )
             chunk_futures[cached(process_chunk, **inputs).submit(**inputs)] = conv_label(conv)
 

@@ -4,10 +4,19 @@ Per chunk it resizes, cross-correlates with every kernel, combines each h/v
 pair into its magnitude, pools every map with every pool setting and returns
 the shapes and mergeable statistics — a small JSON record, never the arrays.
 Full feature maps are written to ``.npy`` only when asked (``maps_dir``).
+
+Memory: ``tasks.chunking`` sizes the chunks from ``memory_budget``; an image too
+large for the budget (a chunk of its own) is computed in bands of conv output
+rows (:func:`stream_maps`, on ``conv_core.tiled``) with the same maps, pooled
+maps and statistics as the whole-image computation.  Statistics are always
+summarised in blocks of :data:`STATS_BLOCK` values of the chunk's pooled maps
+in C order (image by image, row by row), so they do not depend on how the rows
+were computed, and their temporaries stay small.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -16,8 +25,10 @@ import numpy as np
 from prefect import task
 
 import conv_core
+from conv_core.tiled import RowPooler, conv2d_rows
 from tasks import files
 from tasks.caching import SweepCachePolicy
+from tasks.chunking import band_rows, kernel_groups
 from tasks.datasets import open_dataset
 from tasks.model import ConvSetting, PoolSetting, conv_label, magnitude_pairs, map_names, pool_label
 
@@ -112,6 +123,111 @@ def merge_summaries(parts: list[dict[str, float]]) -> dict[str, float]:
     return total
 
 
+STATS_BLOCK = 1 << 19  # values per statistics block: ~4 MB of float64 and as much again in temporaries
+
+
+class RunningSummary:
+    """:func:`summarize` of a stream of values (C order), block by block, merged in order.
+
+    The stream is cut into blocks of :data:`STATS_BLOCK` values wherever the pieces given to
+    :meth:`add` begin and end, so the result depends on the values only; a stream of at most
+    one block gives exactly ``summarize`` of all of it.
+    """
+
+    def __init__(self) -> None:
+        self._pending = np.empty(0, np.float64)
+        self._filled = 0
+        self._total: dict[str, float] | None = None
+
+    def _merge(self, block: np.ndarray) -> None:
+        part = summarize(block)
+        self._total = part if self._total is None else merge_summaries([self._total, part])
+
+    def add(self, values: np.ndarray) -> None:
+        flat = np.asarray(values).reshape(-1)
+        position = 0
+        if self._filled:
+            take = min(STATS_BLOCK - self._filled, flat.size)
+            self._pending[self._filled : self._filled + take] = flat[:take]
+            self._filled += take
+            position = take
+            if self._filled == STATS_BLOCK:
+                self._merge(self._pending)
+                self._filled = 0
+        while flat.size - position >= STATS_BLOCK:
+            self._merge(flat[position : position + STATS_BLOCK].astype(np.float64))
+            position += STATS_BLOCK
+        rest = flat.size - position
+        if rest:
+            if self._pending.size == 0:
+                self._pending = np.empty(STATS_BLOCK, np.float64)
+            self._pending[:rest] = flat[position:]
+            self._filled = rest
+
+    def result(self) -> dict[str, float]:
+        if self._filled:
+            self._merge(self._pending[: self._filled])
+            self._filled = 0
+        if self._total is None:
+            raise ValueError("no values were summarised")
+        return self._total
+
+
+def stream_maps(
+    image: np.ndarray,
+    *,
+    setting: ConvSetting,
+    kernels: dict[str, Any],
+    pools: list[PoolSetting],
+    band: int,
+):
+    """One (resized) image's maps and pooled maps, in bands of ``band`` conv rows.
+
+    Yields ``(map name, pool label or None, rows)`` where ``rows`` (r, W) float32 are the next
+    rows of that map (pool label None) or of that pooled map, in order; pool mode 'none' is
+    not yielded apart (it is the map).  Kernel groups (an h/v pair and its magnitude, or one
+    kernel) are computed one after the other, so only one group's bands are held at a time.
+    """
+    pairs = magnitude_pairs(kernels)
+    magnitude_of = {pair: name for name, pair in pairs.items()}
+    for group in kernel_groups(kernels):
+        streams = [
+            conv2d_rows(
+                image,
+                np.asarray(kernels[name], dtype=np.float64),
+                stride=setting.stride,
+                padding=setting.padding,
+                pad_mode=setting.pad_mode,
+                dilation=setting.dilation,
+                tile_rows=band,
+            )
+            for name in group
+        ]
+        names = list(group) + ([magnitude_of[tuple(group)]] if tuple(group) in magnitude_of else [])
+        poolers: dict[str, list[tuple[str, RowPooler]]] = {}
+        for pieces in zip(*streams, strict=True):
+            bands = {name: rows for name, (_, rows) in zip(group, pieces, strict=True)}
+            if len(names) > len(group):
+                bands[names[-1]] = conv_core.sobel_magnitude(bands[group[0]], bands[group[1]])
+            for name in names:
+                rows = bands[name]
+                if name not in poolers:
+                    conv_shape = setting.output(image.shape, np.asarray(kernels[group[0]]).shape)[1]
+                    poolers[name] = [
+                        (
+                            pool.label,
+                            RowPooler(conv_shape, pool.size, stride=pool.stride, mode=pool.mode, padding=pool.padding),
+                        )
+                        for pool in pools
+                        if pool.mode != "none"
+                    ]
+                yield name, None, rows
+                for label, pooler in poolers[name]:
+                    pooled = pooler.push(rows)
+                    if len(pooled):
+                        yield name, label, pooled
+
+
 def _chunk_key(inputs: dict[str, Any]) -> dict[str, Any]:
     # The chunk's own content (tasks.datasets.identity_index.part_fingerprint), so that a chunk
     # keeps its key when images are appended after it; the whole selection's without it.
@@ -160,10 +276,13 @@ def process_chunk(
     pools: list[dict[str, Any]],
     maps_dir: str | None = None,
     chunk_fingerprint: str | None = None,
+    memory_budget: int | None = None,
 ) -> dict[str, Any]:
     """Images ``chunk[0]:chunk[1]`` of the selection through one conv setting and every pool setting.
 
     ``chunk_fingerprint`` (the content fingerprint of those images) only keys the cache.
+    ``memory_budget`` (MB) decides only *how* (whole chunk, or one image at a time in bands of
+    rows), never the result, so it is not part of the cache key.
 
     Returns
     -------
@@ -174,22 +293,108 @@ def process_chunk(
     start, stop = chunk
     images = open_selection(dataset).read(start, stop)
     began = time.perf_counter()
+    setting = ConvSetting.from_plain(conv)
+    pool_settings = [PoolSetting.from_plain(pool) for pool in pools]
+    band = None
+    if memory_budget is not None:
+        band = band_rows(
+            images.shape[1:],
+            setting,
+            kernels,
+            pool_settings,
+            memory_budget_mb=memory_budget,
+            keep_maps=maps_dir is not None,
+        )
+    record = chunk_record(
+        images, conv=conv, kernels=kernels, pools=pools, chunk=(start, stop), maps_dir=maps_dir, band=band
+    )
+    record["seconds"] = time.perf_counter() - began
+    return record
+
+
+def chunk_record(
+    images: np.ndarray,
+    *,
+    conv: dict[str, Any],
+    kernels: dict[str, Any],
+    pools: list[dict[str, Any]],
+    chunk: tuple[int, int],
+    maps_dir: str | None = None,
+    band: int | None = None,
+) -> dict[str, Any]:
+    """The record of :func:`process_chunk` (without ``seconds``) for ``images`` (N, H, W) uint8.
+
+    ``band=None`` computes the chunk whole; an int computes each image in bands of that many conv
+    rows (``tasks.chunking.band_rows``): the same record and the same ``.npy`` files.
+    """
+    if band is not None:
+        setting = ConvSetting.from_plain(conv)
+        pool_settings = [PoolSetting.from_plain(pool) for pool in pools]
+        return _banded_chunk(images, setting, kernels, pool_settings, maps_dir=maps_dir, chunk=chunk, band=band)
+    start, stop = chunk
     resized, maps = compute_maps(images, conv=conv, kernels=kernels)
-    record: dict[str, Any] = {
-        "chunk": [start, stop],
-        "input_shape": list(resized.shape[1:]),
-        "maps": {},
-    }
+    record: dict[str, Any] = {"chunk": [start, stop], "input_shape": list(resized.shape[1:]), "maps": {}}
     for name, feature_map in maps.items():
         if maps_dir is not None:
             files.write_npy(map_path(maps_dir, name, start, stop), feature_map)
         record["maps"][name] = {}
         for pool in pools:
             pooled = apply_pool(feature_map, pool)
+            summary = RunningSummary()
+            summary.add(pooled)
             record["maps"][name][pool_label(pool)] = {
                 "conv_shape": list(feature_map.shape[1:]),
                 "pool_shape": list(pooled.shape[1:]),
-                **summarize(pooled),
+                **summary.result(),
             }
-    record["seconds"] = time.perf_counter() - began
     return record
+
+
+def _banded_chunk(images, setting, kernels, pools, *, maps_dir, chunk, band) -> dict[str, Any]:
+    """The record of :func:`_whole_chunk`, computing each image in bands of ``band`` conv rows."""
+    start, stop = chunk
+    names = map_names(kernels)
+    summaries = {(name, pool.label): RunningSummary() for name in names for pool in pools}
+    shapes: dict[str, tuple[int, int]] = {}
+    with contextlib.ExitStack() as stack:
+        writers: dict[str, Any] = {}
+        for image in images:
+            resized = image if setting.resize is None else conv_core.resize(image, setting.resize)
+            for group in kernel_groups(kernels):
+                shapes.update(
+                    {name: setting.output(resized.shape, np.asarray(kernels[group[0]]).shape)[1] for name in group}
+                )
+            for name, (horizontal, _) in magnitude_pairs(kernels).items():
+                shapes[name] = shapes[horizontal]
+            for name, label, rows in stream_maps(resized, setting=setting, kernels=kernels, pools=pools, band=band):
+                if label is None:
+                    if maps_dir is not None:
+                        if name not in writers:
+                            writers[name] = stack.enter_context(
+                                _npy_writer(map_path(maps_dir, name, start, stop), (len(images), *shapes[name]))
+                            )
+                        writers[name].write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
+                    for pool in pools:
+                        if pool.mode == "none":
+                            summaries[(name, pool.label)].add(rows)
+                else:
+                    summaries[(name, label)].add(rows)
+    record: dict[str, Any] = {"chunk": [start, stop], "input_shape": list(resized.shape), "maps": {}}
+    for name in names:
+        record["maps"][name] = {}
+        for pool in pools:
+            record["maps"][name][pool.label] = {
+                "conv_shape": list(shapes[name]),
+                "pool_shape": list(pool.output(shapes[name])[1]),
+                **summaries[(name, pool.label)].result(),
+            }
+    return record
+
+
+@contextlib.contextmanager
+def _npy_writer(path: Path, shape: tuple[int, ...]):
+    """An atomically written float32 ``.npy`` of ``shape`` whose data is written in C order, piece by piece."""
+    with files.atomic_open(path, "wb") as handle:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(handle, header)
+        yield handle

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import time
@@ -482,38 +481,6 @@ document.querySelectorAll("table.sizes").forEach(function (table) {
 """
 
 
-def _capped_png_uri(path: str | Path, max_width: int = HTML_IMAGE_MAX_WIDTH) -> tuple[str, int, int]:
-    """A PNG as a data URI, at most ``max_width`` pixels wide; returns (uri, width, height).
-
-    Wider pictures are downscaled (area averaging) and re-encoded, as 8-bit gray when the
-    picture is gray and opaque (the contact sheets), which keeps them a fraction of RGBA's size.
-    """
-    import cv2
-
-    data = Path(path).read_bytes()
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise RuntimeError(f"could not read {path} as an image")
-    height, width = image.shape[:2]
-    if width > max_width:
-        if image.ndim == 3 and image.shape[2] == 4 and bool((image[:, :, 3] == 255).all()):
-            image = image[:, :, :3]
-        if (
-            image.ndim == 3
-            and image.shape[2] == 3
-            and bool((image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all())
-        ):
-            image = image[:, :, 0]
-        height = max(1, round(height * max_width / width))
-        width = max_width
-        image = cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=cv2.INTER_AREA)
-        ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-        if not ok:
-            raise RuntimeError(f"OpenCV could not encode {path} as PNG")
-        data = encoded.tobytes()
-    return "data:image/png;base64," + base64.b64encode(data).decode(), width, height
-
-
 def _distinct(rows: list[dict[str, Any]], column: str) -> list[str]:
     return list(dict.fromkeys(str(row[column]) for row in rows))
 
@@ -601,7 +568,7 @@ def render_html(
         ("output folder", code(out_dir.resolve())),
     ]
     parameters = [(key, html.escape(value)) for key, value in sweep_parameters(rows)]
-    summary_uri, summary_w, summary_h = _capped_png_uri(summary_path)
+    summary_uri, summary_w, summary_h = artifacts.png_data_uri(summary_path, max_width=HTML_IMAGE_MAX_WIDTH)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -624,7 +591,7 @@ def render_html(
         f"{HTML_IMAGE_MAX_WIDTH} px are shown downscaled; the full-size files are named under them.</p>",
     ]
     for record in sample_records:
-        uri, width, height = _capped_png_uri(record["contact"])
+        uri, width, height = artifacts.png_data_uri(record["contact"], max_width=HTML_IMAGE_MAX_WIDTH)
         scales = ", ".join(
             f"{stage}: {scale:.4g}"
             for stage, scale in sorted(record["scaling"].items())

@@ -4,12 +4,25 @@ Files are searched recursively and sorted by path; images in class folders are l
 the folder name (folders named by numbers sort as numbers).  A root holding only ``train/``
 and/or ``test/`` folders has those splits; any other root is one split, ``all``.  Opening
 reads the file list and the image headers only; pixels are decoded chunk by chunk.
+
+Decoding, deliberately:
+
+* Sizes come from the file headers (Pillow); pixels are decoded by OpenCV to one gray channel.
+* An image of more than :data:`MAX_IMAGE_PIXELS` pixels (2**28, e.g. 16384 x 16384) is refused
+  with a one-line :class:`DatasetError` naming the file and the limit, before any pixel is
+  decoded.  Pillow's own decompression-bomb check is set to the same limit (its warning is
+  replaced by this error), so no ``DecompressionBombWarning`` is printed for images below it.
+  Whether an accepted image fits the sweep's ``memory_budget`` is decided by the sweep
+  (``tasks.chunking``), which computes large images in bands of rows or refuses the budget.
+* 16-bit images are scaled to 8 bits by keeping the high byte (``value >> 8``, i.e. floor of
+  value / 256), the rule OpenCV applies; a one-line warning says so, once per process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +34,9 @@ from tasks.datasets.spec import DatasetSpec, existing_folder
 from tasks.datasets.view import SplitData, block_ranges, frozen
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# Largest image decoded, in pixels (2**28 = 16384 x 16384; one uint8 copy is 256 MB).
+MAX_IMAGE_PIXELS = 1 << 28
+_WARNED_16_BIT: set[str] = set()  # the first 16-bit file, once reported
 
 
 def open_image_folder(spec: DatasetSpec, split: str) -> SplitData:
@@ -93,7 +109,10 @@ def _sorted_class_names(names: set[str]) -> tuple[str, ...]:
 
 
 def _image_size(path: Path) -> tuple[tuple[int, int], tuple]:
-    """((height, width), file identity) from the file header, memoised by the file's identity."""
+    """((height, width), file identity) from the file header, memoised by the file's identity.
+
+    Raises DatasetError for an unreadable file or an image over :data:`MAX_IMAGE_PIXELS`.
+    """
     stat_key = file_identity(path)
     if stat_key is None:
         raise DatasetError(f"cannot read image {path}: it disappeared or cannot be opened")
@@ -101,27 +120,57 @@ def _image_size(path: Path) -> tuple[tuple[int, int], tuple]:
     if size is None:
         from PIL import Image, UnidentifiedImageError
 
+        # Pillow's check at our limit: it warns above it and raises above twice it; both become our error.
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
         try:
-            with Image.open(path) as image:
-                width, height = image.size
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    width, height = image.size
+        except Image.DecompressionBombError:
+            raise DatasetError(_too_large(path, None)) from None
         except (OSError, UnidentifiedImageError, ValueError) as error:
             raise DatasetError(f"cannot read image {path}: {' '.join(str(error).split())}") from None
+        if width * height > MAX_IMAGE_PIXELS:
+            raise DatasetError(_too_large(path, (height, width)))
         size = (height, width)
         IMAGE_SIZES.put(stat_key, size)
     return size, stat_key
 
 
+def _too_large(path: Path, size: tuple[int, int] | None) -> str:
+    what = (
+        f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels" if size else f"more than {2 * MAX_IMAGE_PIXELS:,} pixels"
+    )
+    return (
+        f"image {path} is too large to decode: {what}, over the limit of {MAX_IMAGE_PIXELS:,} pixels "
+        f"(16384x16384); split or downscale it first"
+    )
+
+
 def _decode_gray(path: Path, height: int, width: int) -> np.ndarray:
     import cv2
 
-    # Pixels as stored (EXIF orientation ignored), so they match the header size read above.
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    # Pixels as stored (EXIF orientation ignored), so they match the header size read above;
+    # ANYDEPTH keeps 16 bits, converted below by the documented rule.
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise DatasetError(f"cannot read image {path}: OpenCV could not decode it")
     if image.shape != (height, width):
         raise DatasetError(
             f"cannot read image {path}: decoded {image.shape[0]}x{image.shape[1]}, but its header says {height}x{width}"
         )
+    if image.dtype == np.uint16:
+        if not _WARNED_16_BIT:
+            _WARNED_16_BIT.add(str(path))
+            warnings.warn(
+                f"{path}: 16-bit image scaled to 8 bits by keeping the high byte (value >> 8); "
+                "every 16-bit image is converted so (said once per process)",
+                stacklevel=2,
+            )
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise DatasetError(f"cannot read image {path}: unsupported pixel type {image.dtype} (8 or 16 bits only)")
     return image
 
 

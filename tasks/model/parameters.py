@@ -348,7 +348,12 @@ class SweepParameters(BaseModel):
     )
     # What to write
     samples: CountList = Field([0, 1, 2, 3], description="Indices of the images drawn as PNGs at every stage.")
-    chunk_size: PositiveCount = Field(10_000, description="Images per task run.")
+    chunk_size: PositiveCount = Field(10_000, description="Images per task run (at most; see memory_budget).")
+    memory_budget: PositiveCount = Field(
+        384,
+        description="MB one chunk task may use: chunks hold as many images as fit, an image too large for it is "
+        "computed in bands of rows (same results). Tasks run concurrently (one per core with threads).",
+    )
     keep_maps: Boolean = Field(False, description="Also write the full feature maps as .npy files.")
     out: Folder = Field("outputs", description="Output root; the sweep writes OUT/NAME/.")
     name: SweepName = Field(None, description="Sweep name: the output folder (default: dataset and split).")

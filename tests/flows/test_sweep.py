@@ -213,3 +213,31 @@ def test_sweep_bad_parameters_fail_before_work(tmp_path, idx_folder, overrides, 
         run(tmp_path, folder, **overrides)
     assert not (tmp_path / "out" / "t").exists()
     assert not (tmp_path / "cache" / "results").exists() or not any((tmp_path / "cache" / "results").iterdir())
+
+
+@pytest.mark.slow
+def test_sweep_in_bands_under_a_small_memory_budget_writes_what_the_whole_images_give(tmp_path):
+    import cv2
+
+    from tasks.chunking import band_rows
+    from tasks.model import parse_parameters
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    rng = np.random.default_rng(11)
+    for index in range(2):
+        cv2.imwrite(str(folder / f"{index}.png"), rng.integers(0, 256, size=(1200, 1100), dtype=np.uint8))
+    settings = parse_parameters(dataset=f"images:{folder}", memory_budget=48, **SMALL)
+    assert all(
+        band_rows((1200, 1100), conv, settings.kernel_matrices, settings.pool_settings, memory_budget_mb=48)
+        for conv in settings.conv_settings
+    )  # every conv setting is computed in bands at 48 MB ...
+    common = dict(dataset=f"images:{folder}", split="all", keep_maps=True, chunk_size=1, samples=[1])
+    banded, _ = run(tmp_path / "banded", folder, memory_budget=48, **common)
+    whole, _ = run(tmp_path / "whole", folder, memory_budget=100_000, **common)  # ... and whole at 100 GB
+    columns = [column for column in pd.read_csv(whole["csv"]).columns if column != "compute_seconds"]
+    pd.testing.assert_frame_equal(pd.read_csv(banded["csv"])[columns], pd.read_csv(whole["csv"])[columns])
+    banded_files = tree_bytes(Path(banded["output_dir"]) / "maps") | tree_bytes(Path(banded["output_dir"]) / "samples")
+    whole_files = tree_bytes(Path(whole["output_dir"]) / "maps") | tree_bytes(Path(whole["output_dir"]) / "samples")
+    assert len(banded_files) == 2 * 2 * 3 * 2 + 2 * 2 * (1 + 3 + 3 * 2)  # .npy per conv x map x chunk; PNGs
+    assert banded_files == whole_files

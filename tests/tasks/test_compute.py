@@ -58,3 +58,120 @@ def test_merge_summaries_order_of_chunks_does_not_matter_beyond_rounding():
     assert forward["count"] == backward["count"] and forward["zeros"] == backward["zeros"]
     assert np.isclose(forward["mean"], backward["mean"], rtol=0, atol=1e-12)
     assert np.isclose(forward["m2"], backward["m2"], rtol=1e-12)
+
+
+# --- bounded memory: statistics in blocks, images in bands of rows --------------------------
+
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from unittest import mock  # noqa: E402
+
+import tasks.compute as compute  # noqa: E402
+from tasks.compute import RunningSummary, chunk_record  # noqa: E402
+from tasks.model import ConvSetting, PoolSetting  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    pieces=st.lists(st.integers(0, 30), min_size=1, max_size=10),
+    block=st.integers(1, 25),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_running_summary_depends_on_the_values_not_on_how_they_are_cut(pieces, block, seed):
+    values = np.random.default_rng(seed).normal(size=sum(pieces) + 1).astype(np.float32)
+    with mock.patch.object(compute, "STATS_BLOCK", block):
+        at_once = RunningSummary()
+        at_once.add(values)
+        cut = RunningSummary()
+        position = 0
+        for length in [*pieces, 1]:
+            cut.add(values[position : position + length])
+            position += length
+        assert cut.result() == at_once.result()
+
+
+def test_running_summary_of_one_block_is_summarize():
+    values = np.arange(12, dtype=np.float32).reshape(3, 4) - 5
+    running = RunningSummary()
+    running.add(values[:1])
+    running.add(values[1:])
+    assert running.result() == summarize(values)
+
+
+def test_running_summary_of_several_blocks_is_close_to_numpy():
+    values = np.random.default_rng(3).normal(2.0, 3.0, size=1000)
+    with mock.patch.object(compute, "STATS_BLOCK", 64):
+        running = RunningSummary()
+        running.add(values)
+        result = running.result()
+    assert result["count"] == 1000
+    assert abs(result["mean"] - values.mean()) < 1e-12
+    assert abs(result["m2"] / 1000 - values.var()) < 1e-10
+
+
+KERNELS = {
+    "sobel_h": [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],
+    "sobel_v": [[1, 0, -1], [2, 0, -2], [1, 0, -1]],
+    "blur5": [[0.04] * 5] * 5,  # not an integer kernel: float64 arithmetic inside conv2d
+}
+
+
+@st.composite
+def chunk_cases(draw):
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(st.sampled_from(["valid", "same", "full", (1, 0, 2, 1)]))
+    pad_mode = draw(st.sampled_from(["zeros", "reflect", "replicate"]))
+    height, width = draw(st.integers(12, 24)), draw(st.integers(12, 24))
+    resize = draw(st.sampled_from([None, (15, 13)]))
+    conv = ConvSetting(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation)
+    pools = [PoolSetting("none", None, None, None)]
+    for _ in range(draw(st.integers(1, 3))):
+        size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        pool_stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        pool_padding = draw(st.sampled_from(["valid", "same", (size[0] // 2, 0, 0, size[1] // 2)]))
+        pools.append(PoolSetting(draw(st.sampled_from(["max", "avg"])), size, pool_stride, pool_padding))
+    images = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).integers(
+        0, 256, size=(draw(st.integers(1, 3)), height, width), dtype=np.uint8
+    )
+    return images, conv, list(dict.fromkeys(pools)), draw(st.integers(1, 4)), draw(st.integers(5, 200))
+
+
+@settings(max_examples=60, deadline=None)
+@given(chunk_cases())
+def test_chunk_record_in_bands_equals_the_whole_chunk_with_its_maps(case):
+    images, conv, pools, band, block = case
+    plain_conv, plain_pools = conv.to_plain(), [pool.to_plain() for pool in pools]
+    with tempfile.TemporaryDirectory() as folder, mock.patch.object(compute, "STATS_BLOCK", block):
+        whole = chunk_record(
+            images, conv=plain_conv, kernels=KERNELS, pools=plain_pools, chunk=(0, len(images)), maps_dir=f"{folder}/a"
+        )
+        banded = chunk_record(
+            images,
+            conv=plain_conv,
+            kernels=KERNELS,
+            pools=plain_pools,
+            chunk=(0, len(images)),
+            maps_dir=f"{folder}/b",
+            band=band,
+        )
+        assert banded == whole
+        for name in ("sobel_h", "sobel_v", "blur5", "sobel"):
+            written = Path(folder, "b", name, f"0000000-{len(images):07d}.npy").read_bytes()
+            assert written == Path(folder, "a", name, f"0000000-{len(images):07d}.npy").read_bytes()
+    assert set(whole["maps"]) == {"sobel_h", "sobel_v", "blur5", "sobel"}
+
+
+def test_chunk_record_in_bands_of_one_row_on_an_analytic_image():
+    # A vertical step at column 4: sobel_v (p[x] - p[x + 2]) * 4 is -1020 at conv columns 2 and 3, else 0.
+    images = np.zeros((1, 8, 8), np.uint8)
+    images[:, :, 4:] = 255
+    conv = ConvSetting(resize=None, stride=(1, 1), padding="valid", pad_mode="zeros", dilation=(1, 1)).to_plain()
+    pools = [PoolSetting("max", (2, 2), (2, 2), "valid").to_plain()]
+    record = chunk_record(images, conv=conv, kernels=KERNELS, pools=pools, chunk=(0, 1), band=1)
+    stats = record["maps"]["sobel_v"]["max2-s2-pvalid"]
+    assert record["maps"]["sobel_v"]["max2-s2-pvalid"]["conv_shape"] == [6, 6]
+    assert stats["pool_shape"] == [3, 3]
+    # 2x2 max pooling: columns (0, 1) -> 0, (2, 3) -> -1020, (4, 5) -> 0 on each of the 3 pooled rows
+    assert (stats["min"], stats["max"], stats["zeros"], stats["count"]) == (-1020.0, 0.0, 6, 9)
+    assert stats["mean"] == -1020.0 / 3

@@ -171,3 +171,45 @@ def test_images_folder_without_images(tmp_path):
     assert str(error.value) == (
         f"images:{tmp_path}: no PNG/JPEG/BMP image in {tmp_path} (searched recursively; 1 other file(s) ignored)"
     )
+
+
+def test_images_folder_16_bit_is_scaled_by_the_high_byte_with_one_warning(tmp_path, monkeypatch):
+    monkeypatch.setattr(image_folder, "_WARNED_16_BIT", set())
+    values = np.arange(2 * 6 * 5, dtype=np.uint16).reshape(2, 6, 5) * 1000 + 255
+    for index, image in enumerate(values):
+        cv2.imwrite(str(tmp_path / f"{index}.png"), image)
+    with pytest.warns(
+        UserWarning, match=r"16-bit image scaled to 8 bits by keeping the high byte \(value >> 8\)"
+    ) as caught:
+        images = open_dataset(f"images:{tmp_path}").read(0, 2)
+    assert len(caught) == 1  # once, not once per file
+    np.testing.assert_array_equal(images, values >> 8)
+    assert images.dtype == np.uint8
+    assert images[1, -1, -1] == (59 * 1000 + 255) // 256  # 230
+
+
+def test_images_folder_image_over_the_pixel_limit_is_refused_in_one_line(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after the test
+    monkeypatch.setattr(image_folder, "MAX_IMAGE_PIXELS", 100)
+    cv2.imwrite(str(tmp_path / "big.png"), np.zeros((12, 12), np.uint8))
+    with pytest.raises(DatasetError) as error:
+        open_dataset(f"images:{tmp_path}")
+    message = str(error.value)
+    assert "\n" not in message
+    assert f"image {tmp_path / 'big.png'} is too large to decode: 12x12 = 144 pixels, over the limit of 100" in message
+
+
+def test_images_folder_far_over_the_limit_is_refused_from_pillows_check_without_a_warning(tmp_path, monkeypatch):
+    import warnings
+
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+    monkeypatch.setattr(image_folder, "MAX_IMAGE_PIXELS", 100)
+    cv2.imwrite(str(tmp_path / "huge.png"), np.zeros((30, 30), np.uint8))  # over twice the limit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DecompressionBombWarning would fail the test
+        with pytest.raises(DatasetError, match=r"huge.png is too large to decode: more than 200 pixels"):
+            open_dataset(f"images:{tmp_path}")

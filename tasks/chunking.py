@@ -1,0 +1,218 @@
+"""How many images a chunk task holds, and how many rows a band of one large image has.
+
+Pure functions of the image size, the sweep's settings and ``memory_budget`` (no I/O, no
+Prefect), so chunk boundaries -- which cache keys are built on -- are the same on every run and
+every machine for the same parameters.
+
+A chunk task holds, per image (the largest over the conv settings, see :func:`image_bytes`):
+the decoded uint8 image, its resized copy, every float32 map of the conv setting (kernels and
+magnitudes), conv2d's padded float copy and filter output when one padded image exceeds its
+512 KB working set, the worst pooling temporaries (avg pooling copies the map to float64 and
+pads it) and, with ``keep_maps``, the encoded ``.npy`` of one map.  Statistics are summarised
+in blocks of bounded size (``tasks.compute``), a constant counted in :data:`TASK_OVERHEAD_BYTES`.
+
+An image whose cost alone exceeds the budget gets a chunk of its own and is processed in
+bands of conv output rows (:func:`band_rows`); :func:`plan_chunks` refuses, before any work,
+a budget too small even for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tasks.datasets import iter_chunks
+from tasks.model import ConvSetting, PoolSetting, magnitude_pairs
+
+MB = 1 << 20
+# Per task, whatever the chunk: conv2d's cache-sized working set and the statistics blocks (the
+# decoding of one file is added apart, see decode_bytes).
+TASK_OVERHEAD_BYTES = 32 * MB
+_FLOAT64 = 8
+_FLOAT32 = 4
+_CONV2D_WORKING_SET = 1 << 19  # conv_core.conv's _CHUNK_BYTES: below it, conv2d's copies are bounded
+
+
+def kernel_groups(kernels: dict[str, Any]) -> list[list[str]]:
+    """Kernels computed together: each h/v pair whose magnitude is a map, then every other kernel alone."""
+    pairs = magnitude_pairs(kernels)
+    paired = {name for pair in pairs.values() for name in pair}
+    return [list(pair) for pair in pairs.values()] + [[name] for name in kernels if name not in paired]
+
+
+def _kernel_shape(matrix: Any) -> tuple[int, int]:
+    return tuple(np.asarray(matrix).shape)
+
+
+def _pool_bytes(conv_shape: tuple[int, int], pools: Iterable[PoolSetting]) -> int:
+    """The largest temporaries pooling one map allocates: a padded copy (float64 for avg) and the outputs."""
+    worst = 0
+    conv_px = conv_shape[0] * conv_shape[1]
+    for pool in pools:
+        if pool.mode == "none":
+            continue
+        (top, bottom, left, right), (pool_h, pool_w) = pool.output(conv_shape)
+        canvas_px = (conv_shape[0] + top + bottom) * (conv_shape[1] + left + right)
+        if pool.mode == "avg":  # float64 copy, float64 canvas, float64 sum and quotient, float32 result
+            cost = _FLOAT64 * (conv_px + canvas_px) + (2 * _FLOAT64 + _FLOAT32) * pool_h * pool_w
+        else:  # float32 canvas (the map itself when unpadded) and the result
+            cost = _FLOAT32 * canvas_px + _FLOAT32 * pool_h * pool_w
+        worst = max(worst, cost)
+    return worst
+
+
+def _conv_shapes(setting: ConvSetting, size: tuple[int, int], kernels: dict[str, Any]):
+    """name -> ((top, bottom, left, right), (conv_h, conv_w)) of every kernel on ``size`` images."""
+    return {name: setting.output(size, _kernel_shape(matrix)) for name, matrix in kernels.items()}
+
+
+def image_bytes(
+    image_size: tuple[int, int],
+    conv_settings: Sequence[ConvSetting],
+    kernels: dict[str, Any],
+    pools: Sequence[PoolSetting],
+    *,
+    keep_maps: bool = False,
+) -> int:
+    """Bytes one image adds to a chunk task that computes it whole (the worst conv setting).
+
+    Parameters
+    ----------
+    image_size : (height, width) of the dataset's images
+    conv_settings, pools : the sweep's settings
+    kernels : name -> matrix
+    """
+    height, width = image_size
+    worst = 0
+    for setting in conv_settings:
+        size = setting.resize or (height, width)
+        cost = height * width + (size[0] * size[1] if setting.resize else 0)
+        shapes = _conv_shapes(setting, size, kernels)
+        map_px = [shape[0] * shape[1] for _, shape in shapes.values()]
+        map_px += [
+            shapes[horizontal][1][0] * shapes[horizontal][1][1] for horizontal, _ in magnitude_pairs(kernels).values()
+        ]
+        cost += _FLOAT32 * sum(map_px)
+        padded_px = max((size[0] + pads[0] + pads[1]) * (size[1] + pads[2] + pads[3]) for pads, _ in shapes.values())
+        if padded_px * _FLOAT64 > _CONV2D_WORKING_SET:  # one image per conv2d block: padded copy + filter output
+            cost += 2 * _FLOAT64 * padded_px
+        cost += max(_pool_bytes(shape, pools) for _, shape in shapes.values())
+        if keep_maps:  # the .npy in a buffer, and its bytes
+            cost += 2 * _FLOAT32 * max(map_px)
+        worst = max(worst, cost)
+    return worst
+
+
+def decode_bytes(image_size: tuple[int, int]) -> int:
+    """Decoding one file: OpenCV's gray (or 16-bit) copy before it joins the chunk, 2 bytes a pixel at most."""
+    return 2 * image_size[0] * image_size[1]
+
+
+def images_per_chunk(
+    image_size: tuple[int, int],
+    conv_settings: Sequence[ConvSetting],
+    kernels: dict[str, Any],
+    pools: Sequence[PoolSetting],
+    *,
+    memory_budget_mb: int,
+    keep_maps: bool = False,
+) -> int:
+    """How many images a chunk holds so that a chunk task stays within ``memory_budget_mb`` (at least 1)."""
+    per_image = image_bytes(image_size, conv_settings, kernels, pools, keep_maps=keep_maps)
+    room = memory_budget_mb * MB - TASK_OVERHEAD_BYTES - decode_bytes(image_size)
+    return max(1, room // per_image)
+
+
+def band_bytes_per_row(setting: ConvSetting, size: tuple[int, int], kernels: dict[str, Any], pools, *, keep_maps=False):
+    """Bytes one conv output row adds to a band (the worst kernel group), and the rows a band always adds."""
+    shapes = _conv_shapes(setting, size, kernels)
+    per_row = fixed_rows = 0
+    for group in kernel_groups(kernels):
+        (top, bottom, left, right), (conv_h, conv_w) = shapes[group[0]]
+        padded_w = size[1] + left + right
+        kernel_h = _kernel_shape(kernels[group[0]])[0]
+        reach = (kernel_h - 1) * setting.dilation[0] + 1
+        n_maps = len(group) + (1 if len(group) == 2 else 0)
+        # conv2d on the band: uint8 rows, float64 padded copy and filter output (stride rows per output row);
+        # every map of the group as a band and kept by the poolers; avg pooling's float64 copies.
+        row = setting.stride[0] * padded_w * (1 + 2 * _FLOAT64) + n_maps * conv_w * 2 * _FLOAT32 + 3 * _FLOAT64 * conv_w
+        if keep_maps:
+            row += _FLOAT32 * conv_w
+        window = max((pool.size[0] for pool in pools if pool.mode != "none"), default=0)
+        fixed = reach * padded_w * (1 + 2 * _FLOAT64) + n_maps * window * conv_w * _FLOAT32
+        per_row, fixed_rows = max(per_row, row), max(fixed_rows, fixed)
+    return per_row, fixed_rows
+
+
+def band_rows(
+    image_size: tuple[int, int],
+    setting: ConvSetting,
+    kernels: dict[str, Any],
+    pools: Sequence[PoolSetting],
+    *,
+    memory_budget_mb: int,
+    keep_maps: bool = False,
+) -> int | None:
+    """Conv output rows per band for one image of ``image_size`` under ``setting``; None when it fits whole.
+
+    Raises
+    ------
+    ValueError
+        When even one row band does not fit the budget.
+    """
+    budget = memory_budget_mb * MB
+    base = TASK_OVERHEAD_BYTES + decode_bytes(image_size)
+    if base + image_bytes(image_size, [setting], kernels, pools, keep_maps=keep_maps) <= budget:
+        return None
+    height, width = image_size
+    size = setting.resize or (height, width)
+    resident = height * width + (size[0] * size[1] if setting.resize else 0)
+    per_row, fixed = band_bytes_per_row(setting, size, kernels, pools, keep_maps=keep_maps)
+    room = budget - base - resident - fixed
+    if room < per_row:
+        need = -(-(base + resident + fixed + per_row) // MB)
+        raise ValueError(
+            f"memory_budget={memory_budget_mb} MB is too small for {height}x{width} images ({setting.label}): "
+            f"one image in bands of one row needs at least {need} MB; give a larger memory_budget"
+        )
+    return int(room // per_row)
+
+
+def plan_chunks(
+    n: int,
+    image_size: tuple[int, int],
+    conv_settings: Sequence[ConvSetting],
+    kernels: dict[str, Any],
+    pools: Sequence[PoolSetting],
+    *,
+    memory_budget_mb: int,
+    chunk_size: int,
+    keep_maps: bool = False,
+) -> list[tuple[int, int]]:
+    """The sweep's chunks: consecutive ``(start, stop)`` ranges of ``range(n)``, deterministic.
+
+    Each holds ``min(chunk_size, images_per_chunk(...))`` images (the last one fewer).  Raises
+    ValueError, before any work, when one image cannot be processed within the budget even in bands.
+    """
+    for setting in conv_settings:
+        band_rows(image_size, setting, kernels, pools, memory_budget_mb=memory_budget_mb, keep_maps=keep_maps)
+    per_chunk = images_per_chunk(
+        image_size, conv_settings, kernels, pools, memory_budget_mb=memory_budget_mb, keep_maps=keep_maps
+    )
+    return list(iter_chunks(n, min(chunk_size, per_chunk)))
+
+
+def sweep_chunks(settings: Any, *, n: int, height: int, width: int) -> list[tuple[int, int]]:
+    """:func:`plan_chunks` for a ``SweepParameters`` over ``n`` images of (height, width): what the flow calls."""
+    return plan_chunks(
+        n,
+        (height, width),
+        settings.conv_settings,
+        settings.kernel_matrices,
+        settings.pool_settings,
+        memory_budget_mb=settings.memory_budget,
+        chunk_size=settings.chunk_size,
+        keep_maps=settings.keep_maps,
+    )
