@@ -5,7 +5,9 @@ definition for the flow, the CLI, config files and the UI's form).  It only
 composes tasks: describe the selection, submit one ``process-chunk`` task per
 (conv setting, chunk) and one ``write-samples`` task per conv setting — all
 cached by explicit keys (``tasks.caching``) — then ``write-sizes`` and
-``write-report`` (cached too) and ``publish-artifacts``.
+``write-report`` (cached too), ``publish-artifacts`` and, last, ``write-manifest``
+(``tasks.manifest``: removes the files of an earlier sweep with other settings from
+the folder and lists every file of this one).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tasks.caching import cache_dir_for, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
 from tasks.load import describe_selection
+from tasks.manifest import folder_matches, sweep_outputs, write_manifest
 from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
 from tasks.samples import write_samples
@@ -50,7 +53,9 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     """Run the Cartesian product of settings over the selected images, in chunks.
 
     Writes ``<out>/<name>/``: sizes.csv, samples/, contact/, summary.png,
-    report.md (and maps/ with ``keep_maps``).  Returns a small summary record.
+    report.md, report.html (and maps/ with ``keep_maps``), then manifest.json,
+    after removing the files of an earlier sweep with other settings from the
+    folder.  Returns a small summary record.
     """
     data = describe_selection(settings.dataset, settings.selection())
     settings.check_shapes(height=data["height"], width=data["width"])
@@ -65,8 +70,15 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     chunks = [[begin, end] for begin, end in iter_chunks(data["n"], settings.chunk_size)]
     sample_indices = [index for index in settings.samples if index < data["n"]]
 
-    def cached(task: Any, **inputs: Any) -> Any:
-        return with_cache(task, cache_root, refresh=settings.refresh, inputs=inputs)
+    # Files of another sweep under the names this one writes (same folder, other settings) must
+    # not be kept by a cached task: then every task that writes files runs again.
+    folder_is_ours = folder_matches(
+        out_dir, parameters=settings.to_parameters(), fingerprint=data["fingerprint"], cache_dir=cache_root
+    )
+
+    def cached(task: Any, writes_files: bool = True, **inputs: Any) -> Any:
+        refresh = settings.refresh or (writes_files and not folder_is_ours)
+        return with_cache(task, cache_root, refresh=refresh, inputs=inputs)
 
     chunk_futures = {}
     for conv in convs_plain:
@@ -75,7 +87,8 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
             inputs = dict(
                 dataset=data, chunk=chunk, conv=conv, kernels=kernels_plain, pools=pools_plain, maps_dir=maps_dir
             )
-            chunk_futures[cached(process_chunk, **inputs).submit(**inputs)] = conv_label(conv)
+            chunk_task = cached(process_chunk, writes_files=settings.keep_maps, **inputs)
+            chunk_futures[chunk_task.submit(**inputs)] = conv_label(conv)
     sample_futures = []
     if sample_indices:
         for conv in convs_plain:
@@ -117,6 +130,18 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
     )
     written = cached(write_report, **report_inputs)(**report_inputs)
     publish_artifacts(settings.name, data, rows, str(out_dir), sample_records)
+    produced = sweep_outputs(
+        out_dir,
+        sizes_csv=csv_path,
+        report_record=written,
+        sample_records=sample_records,
+        maps={str(out_dir / "maps" / conv_label(conv)): settings.map_names for conv in convs_plain}
+        if settings.keep_maps
+        else None,
+        chunks=chunks,
+    )
+    # Last: a folder with its manifest holds one complete sweep.
+    manifest = write_manifest(str(out_dir), produced, settings.to_parameters(), data, str(cache_root))
     return {
         "name": settings.name,
         "output_dir": str(out_dir),
@@ -126,8 +151,12 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
         "fingerprint": data["fingerprint"],
         "configurations": settings.n_configurations,
         "chunks": len(chunks),
-        "task_runs": 1 + len(chunk_futures) + len(sample_futures) + 3,  # + load, sizes, report, artifacts
+        # + load, sizes, report, artifacts, manifest
+        "task_runs": 1 + len(chunk_futures) + len(sample_futures) + 4,
         "csv": csv_path,
         "chunk_compute_seconds": round(seconds_computed, 3),
         **written,
+        "manifest": manifest["manifest"],
+        "removed_files": manifest["removed"],
+        "foreign_files": manifest["foreign"],
     }
