@@ -1,6 +1,6 @@
 """Running the flows in this process, for the CLI.
 
-Besides progress and the final table, this is where a run is made durable in
+Besides progress (stderr) and the final table (stdout, ``convsweep.terminal``), this is where a run is made durable in
 the Prefect API before the process exits.  Without ``PREFECT_API_URL`` Prefect
 starts a temporary API server in a subprocess and records task runs from the
 events the client streams to it; that server is terminated at exit, and events
@@ -11,12 +11,14 @@ the API reports every task run of the flow run in a final state.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from typing import Any
 from uuid import UUID
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 RECORD_TIMEOUT_SECONDS = 60.0
 
@@ -71,6 +73,24 @@ def wait_until_recorded(
         time.sleep(0.2)
 
 
+def expected_chunk_tasks(parameters: dict[str, Any]) -> int | None:
+    """How many ``process-chunk`` task runs the sweep will have (conv settings x chunks), or None.
+
+    Known before the flow starts, from the sweep model and the size of the selection (the
+    dataset is memoised per process, so the flow does not read it twice).  None when the
+    parameters or the data cannot be read: the flow then reports why, in its own words.
+    """
+    from tasks.datasets import open_dataset
+    from tasks.model import parse_parameters
+
+    try:
+        settings = parse_parameters(**parameters)
+        images = open_dataset(settings.dataset, **settings.selection()).n
+    except Exception:  # noqa: BLE001 - the flow raises the same error with its message
+        return None
+    return len(settings.conv_settings) * math.ceil(images / settings.chunk_size)
+
+
 def run_sweep(
     parameters: dict[str, Any],
     *,
@@ -78,78 +98,120 @@ def run_sweep(
     cache_dir: str | None = None,
     task_runner: Any = None,
     console: Console | None = None,
+    out_console: Console | None = None,
 ) -> dict[str, Any]:
-    """Run the sweep flow with a progress bar; print a short table and the output folder."""
+    """Run the sweep flow with progress on ``console`` (stderr); print the final table on ``out_console`` (stdout).
+
+    On a terminal the progress is a bar that knows its total from the start; elsewhere (a pipe, a
+    log file) it is one plain line per ~10 % of the chunk tasks.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from convsweep.terminal import PlainProgress
     from flows.sweep import sweep
     from tasks import report
 
     console = console or Console(stderr=True)
+    out_console = out_console or Console()
     flow_to_run = sweep if task_runner is None else sweep.with_options(task_runner=task_runner)
-    with Progress(
-        TextColumn("[bold]sweep[/bold] chunks"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        bar_task = bar.add_task("chunks", total=None)
+    if refresh:
+        parameters = {**parameters, "refresh": True}
+    if cache_dir is not None:
+        parameters = {**parameters, "cache_dir": cache_dir}
+    total = expected_chunk_tasks(parameters)
+    name = _sweep_name(parameters)
+    with contextlib.ExitStack() as stack:
+        if console.is_terminal:
+            bar = stack.enter_context(
+                Progress(
+                    TextColumn(f"[bold]sweep[/bold] {escape(name)} chunks"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                    transient=True,
+                )
+            )
+            bar_task = bar.add_task("chunks", total=total)
 
-        def show(done: int, total: int) -> None:
-            bar.update(bar_task, completed=done, total=total)
+            def show(done: int, total: int) -> None:
+                bar.update(bar_task, completed=done, total=total)
 
+        else:
+            plain = PlainProgress(
+                lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True), name=name, total=total
+            )
+            show = plain.update
         report.progress_listeners.append(show)
-        if refresh:
-            parameters = {**parameters, "refresh": True}
-        if cache_dir is not None:
-            parameters = {**parameters, "cache_dir": cache_dir}
-        try:
-            state = flow_to_run(**parameters, return_state=True)
-        finally:
-            report.progress_listeners.remove(show)
+        stack.callback(report.progress_listeners.remove, show)
+        state = flow_to_run(**parameters, return_state=True)
     result = state.result()  # raises the flow's own exception when it failed
     runs = wait_until_recorded(state.state_details.flow_run_id, result["task_runs"])
     result["cached_task_runs"] = sum(1 for run in runs if run.state.name == "Cached")
-    _print_sweep_summary(console, result)
+    _print_messages(console, result)
+    _print_sweep_summary(out_console, result)
     return result
 
 
-def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
-    import pandas as pd
+def _sweep_name(parameters: dict[str, Any]) -> str:
+    from tasks.model import parse_parameters
 
-    frame = pd.read_csv(result["csv"])
-    table = Table(
-        title=f"sweep {result['name']}: {result['n_images']} images, {result['configurations']} configurations"
-    )
-    columns = [
-        "kernel",
-        "stride",
-        "padding",
-        "conv_h",
-        "conv_w",
-        "pool_mode",
-        "pool_h",
-        "pool_w",
-        "mean",
-        "zero_fraction",
-    ]
-    for column in columns:
-        table.add_column(column, justify="right" if column not in ("kernel", "padding", "pool_mode") else "left")
-    magnitudes = frame[frame["map_kind"] == "magnitude"]
-    shown = magnitudes if len(magnitudes) else frame
-    for _, row in shown.head(24).iterrows():
-        table.add_row(
-            *[f"{row[column]:.4g}" if isinstance(row[column], float) else str(row[column]) for column in columns]
+    try:
+        return str(parse_parameters(**parameters).name)
+    except (ValueError, TypeError):
+        return str(parameters.get("name") or "")
+
+
+def _print_messages(console: Console, result: dict[str, Any]) -> None:
+    """What the user should know about the folder, on stderr."""
+    removed, foreign = result.get("removed_files") or [], result.get("foreign_files") or []
+    if removed:
+        console.print(
+            f"sweep: removed {len(removed)} file(s) of an earlier sweep with other settings from "
+            f"{result['output_dir']}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
-    console.print(table)
-    if len(shown) > 24:
-        console.print(f"... {len(shown) - 24} more rows in sizes.csv")
-    console.print(
-        f"{result['rows']} rows, {result['task_runs']} task runs ({result['cached_task_runs']} cached); "
-        f"outputs in [bold]{result['output_dir']}[/bold] (report.html, report.md, sizes.csv)"
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        console.print(
+            f"convsweep: warning: {len(foreign)} file(s) in {result['output_dir']} are not part of the sweep "
+            f"(left in place, not in manifest.json): {shown}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
+    """The final table (every map, the settings that vary), then the counts and the output folder."""
+    import csv
+
+    from convsweep.terminal import summary_lines, wrap_words
+
+    with open(result["csv"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    conv_settings = len(
+        {(row["resize"], row["stride"], row["padding"], row["pad_mode"], row["dilation"]) for row in rows}
     )
+    title = (
+        f"sweep {result['name']}: {result['n_images']} images of {rows[0]['input_h']}x{rows[0]['input_w']}, "
+        f"{result['configurations']} configurations ({conv_settings} conv x "
+        f"{result['configurations'] // max(conv_settings, 1)} pool settings), {len(rows)} rows"
+        if rows
+        else f"sweep {result['name']}"
+    )
+    width = console.width
+    lines = summary_lines(rows, title=title, width=width)
+    lines += [
+        "",
+        f"{result['rows']} rows, {result['task_runs']} task runs ({result['cached_task_runs']} cached); outputs in",
+        result["output_dir"],  # whole, on its own line, to be copied
+        *wrap_words("(report.html, report.md, sizes.csv, manifest.json, summary.png, samples/, contact/)", width),
+    ]
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def run_notebook(
