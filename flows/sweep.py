@@ -25,7 +25,7 @@ from tasks.caching import cache_dir_for, with_cache
 from tasks.compute import process_chunk
 from tasks.datasets import iter_chunks
 from tasks.load import describe_selection
-from tasks.manifest import folder_matches, sweep_outputs, write_manifest
+from tasks.manifest import begin_folder, sweep_outputs, write_manifest
 from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
 from tasks.samples import write_samples
@@ -72,7 +72,7 @@ def sweep(settings: SweepParameters) -> dict[str, Any]:
 
     # Files of another sweep under the names this one writes (same folder, other settings) must
     # not be kept by a cached task: then every task that writes files runs again.
-    folder_is_ours = folder_matches(
+    folder_is_ours = begin_folder(
         out_dir, parameters=settings.to_parameters(), fingerprint=data["fingerprint"], cache_dir=cache_root
     )
 

@@ -20,7 +20,10 @@ another sweep exist under the names this sweep's cached tasks expect, so a
 cached task would leave them as they are.  :func:`folder_matches` tells the flow
 whether the files already in the folder are this sweep's (the previous manifest
 has the same parameters, data and code, and every file still has its recorded
-sha256); when not, the flow reruns the tasks that write files.
+sha256); when not, the flow reruns the tasks that write files.  While a run
+writes the folder, a small marker (:data:`PENDING_NAME`, removed before the
+manifest is written) carries that verdict, for a concurrent run of the same
+sweep and for the rerun after an interruption (:func:`begin_folder`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from tasks.compute import map_path
 from tasks.model.plain import canonical_json
 
 MANIFEST_NAME = "manifest.json"
+# Written when a run starts, removed just before its manifest: says which sweep is writing the folder
+# and whether its files were already this sweep's (see begin_folder).
+PENDING_NAME = ".convsweep-writing.json"
 MANIFEST_VERSION = 1
 # Folders under the sweep's folder that only the sweep writes into: any file there is the sweep's.
 SWEEP_FOLDERS = ("samples", "contact", "maps")
@@ -144,22 +150,35 @@ def _sweep_files_present(folder: Path, cache_root: Path | None) -> set[str]:
     return present
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
 def folder_matches(
     out_dir: str | Path, *, parameters: dict[str, Any], fingerprint: str, cache_dir: str | Path | None = None
 ) -> bool:
     """True when every sweep file already in ``out_dir`` belongs to this sweep (so cached tasks may keep them).
 
-    That is: the folder holds no sweep file at all, or its manifest was written by a run with
-    the same parameters (``refresh`` aside), data fingerprint and code version, and each sweep
-    file there is listed in it with the size and sha256 it still has.
+    That is: the folder holds no sweep file at all; or a run of this same sweep (parameters
+    but ``refresh``, data fingerprint, code version) is writing it, or was interrupted, and had
+    found the folder this sweep's (its :data:`PENDING_NAME` marker says so); or, with no run
+    pending, its manifest was written by this same sweep and each sweep file there is listed
+    in it with the size and sha256 it still has.
     """
     folder = Path(out_dir).resolve()
+    identity = _identity(parameters, fingerprint, code_version())
+    pending = _read_json(folder / PENDING_NAME)
+    if pending is not None:
+        return isinstance(pending, dict) and pending.get("identity") == identity and pending.get("trusted") is True
     cache_root = Path(cache_dir).resolve() if cache_dir else None
     present = _sweep_files_present(folder, cache_root)
     if not present:
         return True
     manifest = read_manifest(folder)
-    if manifest is None or _manifest_identity(manifest) != _identity(parameters, fingerprint, code_version()):
+    if manifest is None or _manifest_identity(manifest) != identity:
         return False
     listed = {entry.get("path"): entry for entry in manifest["files"] if isinstance(entry, dict)}
     for relative in present:
@@ -170,6 +189,21 @@ def folder_matches(
         if path.stat().st_size != entry.get("size") or file_digest(path)["sha256"] != entry.get("sha256"):
             return False
     return True
+
+
+def begin_folder(
+    out_dir: str | Path, *, parameters: dict[str, Any], fingerprint: str, cache_dir: str | Path | None = None
+) -> bool:
+    """:func:`folder_matches`, then mark the folder as being written by this sweep; returns the former.
+
+    The marker lets a second run of the same sweep started meanwhile trust the files the first
+    one is writing, and makes a rerun after an interruption distrust a folder that the
+    interrupted run had found holding another sweep's files.
+    """
+    trusted = folder_matches(out_dir, parameters=parameters, fingerprint=fingerprint, cache_dir=cache_dir)
+    marker = {"identity": _identity(parameters, fingerprint, code_version()), "trusted": trusted}
+    files.write_text(Path(out_dir) / PENDING_NAME, json.dumps(marker) + "\n")
+    return trusted
 
 
 def _listed_path(folder: Path, entry: Any) -> Path | None:
@@ -199,7 +233,7 @@ def stale_files(folder: Path, produced: set[str], cache_root: Path | None) -> li
     stale = []
     for path in candidates:
         relative = path.relative_to(folder).as_posix()
-        if relative in produced or relative == MANIFEST_NAME:
+        if relative in produced or relative in (MANIFEST_NAME, PENDING_NAME):
             continue
         if cache_root is not None and _inside(path.parent.resolve(), cache_root):
             continue
@@ -259,6 +293,7 @@ def write_manifest(
             f"{len(missing)} file(s) this sweep wrote are missing from {folder} (first: {missing[0]}); "
             "is another sweep writing into the same folder?"
         )
+    (folder / PENDING_NAME).unlink(missing_ok=True)  # this run's files are all there
     removed = []
     for path in stale_files(folder, wanted, cache_root):
         path.unlink(missing_ok=True)
@@ -267,7 +302,7 @@ def write_manifest(
     foreign = sorted(
         path.relative_to(folder).as_posix()
         for path in _walk_files(folder, skip=cache_root)
-        if path.relative_to(folder).as_posix() not in wanted and path.relative_to(folder).as_posix() != MANIFEST_NAME
+        if path.relative_to(folder).as_posix() not in {*wanted, MANIFEST_NAME, PENDING_NAME}
     )
     logger = get_run_logger()
     if removed:
