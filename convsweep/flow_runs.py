@@ -171,7 +171,7 @@ def _print_messages(console: Console, result: dict[str, Any]) -> None:
             f"{result['output_dir']}",
             markup=False,
             highlight=False,
-            soft_wrap=True,
+            soft_wrap=not console.is_terminal,  # a log file keeps it on one line, a terminal wraps at words
         )
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
@@ -180,7 +180,7 @@ def _print_messages(console: Console, result: dict[str, Any]) -> None:
             f"(left in place, not in manifest.json): {shown}",
             markup=False,
             highlight=False,
-            soft_wrap=True,
+            soft_wrap=not console.is_terminal,  # a log file keeps it on one line, a terminal wraps at words
         )
 
 
