@@ -73,22 +73,25 @@ def wait_until_recorded(
         time.sleep(0.2)
 
 
-def expected_chunk_tasks(parameters: dict[str, Any]) -> int | None:
-    """How many ``process-chunk`` task runs the sweep will have (conv settings x chunks), or None.
+def sweep_preview(parameters: dict[str, Any]) -> tuple[str, int | None]:
+    """The sweep's name and how many ``process-chunk`` task runs it will have (conv settings x chunks).
 
     Known before the flow starts, from the sweep model and the size of the selection (the
-    dataset is memoised per process, so the flow does not read it twice).  None when the
-    parameters or the data cannot be read: the flow then reports why, in its own words.
+    dataset is memoised per process, so the flow does not read it twice).  The count is None
+    when the parameters or the data cannot be read: the flow then reports why, in its own words.
     """
     from tasks.datasets import open_dataset
     from tasks.model import parse_parameters
 
     try:
         settings = parse_parameters(**parameters)
+    except (ValueError, TypeError):
+        return str(parameters.get("name") or "sweep"), None
+    try:
         images = open_dataset(settings.dataset, **settings.selection()).n
-    except Exception:  # noqa: BLE001 - the flow raises the same error with its message
-        return None
-    return len(settings.conv_settings) * math.ceil(images / settings.chunk_size)
+    except Exception:  # noqa: BLE001 - the flow's load-dataset task raises the same error, reported as usual
+        return str(settings.name), None
+    return str(settings.name), len(settings.conv_settings) * math.ceil(images / settings.chunk_size)
 
 
 def run_sweep(
@@ -118,8 +121,7 @@ def run_sweep(
         parameters = {**parameters, "refresh": True}
     if cache_dir is not None:
         parameters = {**parameters, "cache_dir": cache_dir}
-    total = expected_chunk_tasks(parameters)
-    name = _sweep_name(parameters)
+    name, total = sweep_preview(parameters)
     with contextlib.ExitStack() as stack:
         if console.is_terminal:
             bar = stack.enter_context(
@@ -151,15 +153,6 @@ def run_sweep(
     _print_messages(console, result)
     _print_sweep_summary(out_console, result)
     return result
-
-
-def _sweep_name(parameters: dict[str, Any]) -> str:
-    from tasks.model import parse_parameters
-
-    try:
-        return str(parse_parameters(**parameters).name)
-    except (ValueError, TypeError):
-        return str(parameters.get("name") or "")
 
 
 def _print_messages(console: Console, result: dict[str, Any]) -> None:
