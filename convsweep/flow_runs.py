@@ -1,6 +1,6 @@
 """Running the flows in this process, for the CLI.
 
-Besides progress and the final table, this is where a run is made durable in
+Besides progress (stderr) and the final table (stdout, ``convsweep.terminal``), this is where a run is made durable in
 the Prefect API before the process exits.  Without ``PREFECT_API_URL`` Prefect
 starts a temporary API server in a subprocess and records task runs from the
 events the client streams to it; that server is terminated at exit, and events
@@ -11,12 +11,13 @@ the API reports every task run of the flow run in a final state.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 from uuid import UUID
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from convsweep.run_guard import guarded
 
@@ -73,6 +74,31 @@ def wait_until_recorded(
         time.sleep(0.2)
 
 
+def sweep_preview(parameters: dict[str, Any]) -> tuple[str, int | None]:
+    """The sweep's name and how many ``process-chunk`` task runs it will have (conv settings x chunks).
+
+    Known before the flow starts, from the sweep model, the size of the selection and the
+    memory budget (the same chunks the flow will make).  The count is None
+    when the parameters or the data cannot be read: the flow then reports why, in its own words.
+    """
+    from tasks.caching import cache_dir_for
+    from tasks.chunking import sweep_chunks
+    from tasks.datasets.identity_index import describe
+    from tasks.model import parse_parameters
+
+    try:
+        settings = parse_parameters(**parameters)
+    except (ValueError, TypeError):
+        return str(parameters.get("name") or "sweep"), None
+    try:
+        # The identity index describes unchanged data without reading it (the flow asks it again).
+        data = describe(settings.dataset, settings.selection(), cache_dir_for(settings.out, settings.cache_dir))
+        chunks = sweep_chunks(settings, n=data["n"], height=data["height"], width=data["width"])
+    except Exception:  # noqa: BLE001 - the flow's load-dataset task raises the same error, reported as usual
+        return str(settings.name), None
+    return str(settings.name), len(settings.conv_settings) * len(chunks)
+
+
 @guarded(hint="rerun to resume from the cache")
 def run_sweep(
     parameters: dict[str, Any],
@@ -81,43 +107,59 @@ def run_sweep(
     cache_dir: str | None = None,
     task_runner: Any = None,
     console: Console | None = None,
+    out_console: Console | None = None,
 ) -> dict[str, Any]:
-    """Run the sweep flow with a progress bar; print a short table and the output folder."""
+    """Run the sweep flow with progress on ``console`` (stderr); print the final table on ``out_console`` (stdout).
+
+    On a terminal the progress is a bar that knows its total from the start; elsewhere (a pipe, a
+    log file) it is one plain line per ~10 % of the chunk tasks.
+    """
     import prefect
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from convsweep.terminal import PlainProgress
     from flows.sweep import sweep
     from tasks import report
 
     console = console or Console(stderr=True)
+    out_console = out_console or Console()
     flow_to_run = sweep if task_runner is None else sweep.with_options(task_runner=task_runner)
-    with Progress(
-        TextColumn("[bold]sweep[/bold] chunks"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        bar_task = bar.add_task("chunks", total=None)
+    if refresh:
+        parameters = {**parameters, "refresh": True}
+    if cache_dir is not None:
+        parameters = {**parameters, "cache_dir": cache_dir}
+    name, total = sweep_preview(parameters)
+    with contextlib.ExitStack() as stack:
+        if console.is_terminal:
+            bar = stack.enter_context(
+                Progress(
+                    TextColumn(f"[bold]sweep[/bold] {escape(name)} chunks"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                    transient=True,
+                )
+            )
+            bar_task = bar.add_task("chunks", total=total)
 
-        def show(done: int, total: int) -> None:
-            bar.update(bar_task, completed=done, total=total)
+            def show(done: int, total: int) -> None:
+                bar.update(bar_task, completed=done, total=total)
 
+        else:
+            plain = PlainProgress(
+                lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True), name=name, total=total
+            )
+            show = plain.update
         report.progress_listeners.append(show)
-        if refresh:
-            parameters = {**parameters, "refresh": True}
-        if cache_dir is not None:
-            parameters = {**parameters, "cache_dir": cache_dir}
-        try:
-            with prefect.tags(*_sweep_tags(parameters), "started-by:cli"):
-                state = flow_to_run(**parameters, return_state=True)
-        finally:
-            report.progress_listeners.remove(show)
+        stack.callback(report.progress_listeners.remove, show)
+        with prefect.tags(*_sweep_tags(parameters), "started-by:cli"):
+            state = flow_to_run(**parameters, return_state=True)
     result = state.result()  # raises the flow's own exception when it failed
     runs = wait_until_recorded(state.state_details.flow_run_id, result["task_runs"])
     result["cached_task_runs"] = sum(1 for run in runs if run.state.name == "Cached")
-    _print_sweep_summary(console, result)
+    _print_messages(console, result)
+    _print_sweep_summary(out_console, result)
     return result
 
 
@@ -130,40 +172,56 @@ def _sweep_tags(parameters: dict[str, Any]) -> list[str]:
     return sweep_tags(settings.name, settings.dataset)
 
 
-def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
-    import pandas as pd
-
-    frame = pd.read_csv(result["csv"])
-    table = Table(
-        title=f"sweep {result['name']}: {result['n_images']} images, {result['configurations']} configurations"
-    )
-    columns = [
-        "kernel",
-        "stride",
-        "padding",
-        "conv_h",
-        "conv_w",
-        "pool_mode",
-        "pool_h",
-        "pool_w",
-        "mean",
-        "zero_fraction",
-    ]
-    for column in columns:
-        table.add_column(column, justify="right" if column not in ("kernel", "padding", "pool_mode") else "left")
-    magnitudes = frame[frame["map_kind"] == "magnitude"]
-    shown = magnitudes if len(magnitudes) else frame
-    for _, row in shown.head(24).iterrows():
-        table.add_row(
-            *[f"{row[column]:.4g}" if isinstance(row[column], float) else str(row[column]) for column in columns]
+def _print_messages(console: Console, result: dict[str, Any]) -> None:
+    """What the user should know about the folder, on stderr."""
+    removed, foreign = result.get("removed_files") or [], result.get("foreign_files") or []
+    if removed:
+        console.print(
+            f"sweep: removed {len(removed)} file(s) of an earlier sweep with other settings from "
+            f"{result['output_dir']}",
+            markup=False,
+            highlight=False,
+            soft_wrap=not console.is_terminal,  # a log file keeps it on one line, a terminal wraps at words
         )
-    console.print(table)
-    if len(shown) > 24:
-        console.print(f"... {len(shown) - 24} more rows in sizes.csv")
-    console.print(
-        f"{result['rows']} rows, {result['task_runs']} task runs ({result['cached_task_runs']} cached); "
-        f"outputs in [bold]{result['output_dir']}[/bold] (report.html, report.md, sizes.csv)"
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        console.print(
+            f"convsweep: warning: {len(foreign)} file(s) in {result['output_dir']} are not part of the sweep "
+            f"(left in place, not in manifest.json): {shown}",
+            markup=False,
+            highlight=False,
+            soft_wrap=not console.is_terminal,  # a log file keeps it on one line, a terminal wraps at words
+        )
+
+
+def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
+    """The final table (every map, the settings that vary), then the counts and the output folder."""
+    import csv
+
+    from convsweep.terminal import summary_lines, wrap_words
+
+    with open(result["csv"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    conv_settings = len(
+        {(row["resize"], row["stride"], row["padding"], row["pad_mode"], row["dilation"]) for row in rows}
     )
+    title = (
+        f"sweep {result['name']}: {result['n_images']} images of {rows[0]['input_h']}x{rows[0]['input_w']}, "
+        f"{result['configurations']} configurations ({conv_settings} conv x "
+        f"{result['configurations'] // max(conv_settings, 1)} pool settings), {len(rows)} rows"
+        if rows
+        else f"sweep {result['name']}"
+    )
+    width = console.width
+    lines = summary_lines(rows, title=title, width=width)
+    lines += [
+        "",
+        f"{result['rows']} rows, {result['task_runs']} task runs ({result['cached_task_runs']} cached); outputs in",
+        result["output_dir"],  # whole, on its own line, to be copied
+        *wrap_words("(report.html, report.md, sizes.csv, manifest.json, summary.png, samples/, contact/)", width),
+    ]
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @guarded()

@@ -5,7 +5,9 @@ definition for the flow, the CLI, config files and the UI's form).  It only
 composes tasks: describe the selection, submit one ``process-chunk`` task per
 (conv setting, chunk) and one ``write-samples`` task per conv setting — all
 cached by explicit keys (``tasks.caching``) — then ``write-sizes`` and
-``write-report`` (cached too) and ``publish-artifacts``.
+``write-report`` (cached too), ``publish-artifacts`` and, last, ``write-manifest``
+(``tasks.manifest``: removes the files of an earlier sweep with other settings from
+the folder and lists every file of this one).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tasks.chunking import sweep_chunks
 from tasks.compute import process_chunk
 from tasks.datasets.identity_index import part_fingerprints
 from tasks.load import DataMismatchError, describe_selection
+from tasks.manifest import begin_folder, sweep_outputs, write_manifest
 from tasks.model import PARAMETER_NAMES, SweepParameters, conv_label, magnitude_pairs, parse_parameters
 from tasks.report import Progress, build_rows, publish_artifacts, write_report, write_sizes
 from tasks.samples import write_samples
@@ -70,9 +73,11 @@ def sweep(settings: SweepParameters) -> Any:
     """Run the Cartesian product of settings over the selected images, in chunks.
 
     Writes ``<out>/<name>/``: sizes.csv, samples/, contact/, summary.png,
-    report.md (and maps/ with ``keep_maps``).  Returns a Completed state whose
-    message says what ran and where the outputs are, and whose data is a small
-    summary record (what ``sweep(...)`` returns to a Python caller).
+    report.md, report.html (and maps/ with ``keep_maps``), then manifest.json,
+    after removing the files of an earlier sweep with other settings from the
+    folder.  Returns a Completed state whose message says what ran and where the
+    outputs are, and whose data is a small summary record (what ``sweep(...)``
+    returns to a Python caller).
     """
     logger = get_run_logger()
     cache_root = cache_dir_for(settings.out, settings.cache_dir)
@@ -126,8 +131,15 @@ def sweep(settings: SweepParameters) -> Any:
         data, chunks=chunks, samples=sample_indices, index_dir=cache_root
     )
 
-    def cached(task: Any, **inputs: Any) -> Any:
-        return with_cache(task, cache_root, refresh=settings.refresh, inputs=inputs)
+    # Files of another sweep under the names this one writes (same folder, other settings) must
+    # not be kept by a cached task: then every task that writes files runs again.
+    folder_is_ours = begin_folder(
+        out_dir, parameters=settings.to_parameters(), fingerprint=data["fingerprint"], cache_dir=cache_root
+    )
+
+    def cached(task: Any, writes_files: bool = True, **inputs: Any) -> Any:
+        refresh = settings.refresh or (writes_files and not folder_is_ours)
+        return with_cache(task, cache_root, refresh=refresh, inputs=inputs)
 
     chunk_futures = {}
     sample_futures = []
@@ -158,7 +170,8 @@ def sweep(settings: SweepParameters) -> Any:
                 chunk_fingerprint=chunk_fingerprint,
                 memory_budget=settings.memory_budget,
             )
-            chunk_futures[cached(process_chunk, **inputs).submit(**inputs)] = conv_label(conv)
+            chunk_task = cached(process_chunk, writes_files=settings.keep_maps, **inputs)
+            chunk_futures[chunk_task.submit(**inputs)] = conv_label(conv)
 
     progress = Progress(settings.name, total=len(chunk_futures))
     chunk_records: dict[str, list[dict[str, Any]]] = {conv_label(conv): [] for conv in convs_plain}
@@ -232,13 +245,30 @@ def sweep(settings: SweepParameters) -> Any:
         published["report"],
         f"{published['report_bytes'] / 1000:,.0f}",
     )
-    task_runs = 1 + len(chunk_futures) + len(sample_futures) + 3  # + load, sizes, report, artifacts
+    produced = sweep_outputs(
+        out_dir,
+        sizes_csv=csv_path,
+        report_record=written,
+        sample_records=sample_records,
+        maps={str(out_dir / "maps" / conv_label(conv)): settings.map_names for conv in convs_plain}
+        if settings.keep_maps
+        else None,
+        chunks=chunks,
+    )
+    # Last: a folder with its manifest holds one complete sweep.
+    manifest = write_manifest(str(out_dir), produced, settings.to_parameters(), data, str(cache_root))
+    task_runs = 1 + len(chunk_futures) + len(sample_futures) + 4  # + load, sizes, report, artifacts, manifest
     message = (
         f"{settings.n_configurations} configurations over {data['n']:,} images of {data['spec']} {data['split']}: "
         f"{len(chunk_futures)} chunk task runs ({cache_hits} cached, {seconds_computed:.1f} s computed); "
         f"outputs in {out_dir.resolve()}"
     )
-    logger.info("outputs in %s (report.html, report.md, sizes.csv, summary.png, contact/, samples/)", out_dir.resolve())
+    if manifest["removed"]:
+        logger.info("removed %d file(s) of an earlier sweep with other settings", len(manifest["removed"]))
+    logger.info(
+        "outputs in %s (report.html, report.md, sizes.csv, summary.png, contact/, samples/, manifest.json)",
+        out_dir.resolve(),
+    )
     result = {
         "name": settings.name,
         "output_dir": str(out_dir),
@@ -252,6 +282,9 @@ def sweep(settings: SweepParameters) -> Any:
         "csv": csv_path,
         "chunk_compute_seconds": round(seconds_computed, 3),
         **written,
+        "manifest": manifest["manifest"],
+        "removed_files": manifest["removed"],
+        "foreign_files": manifest["foreign"],
     }
     # The run's final state carries a one-line summary (shown on the flow run's page); its data is the record.
     return Completed(message=message, data=result)

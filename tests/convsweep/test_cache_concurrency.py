@@ -32,9 +32,9 @@ def start_sweep(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.P
     )
 
 
-def cached_count(stderr: str) -> tuple[int, int]:
-    counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stderr.split()))
-    assert counts, stderr
+def cached_count(stdout: str) -> tuple[int, int]:
+    counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stdout.split()))
+    assert counts, stdout
     return int(counts.group(1)), int(counts.group(2))
 
 
@@ -143,10 +143,10 @@ def test_four_concurrent_sweeps_on_one_cache_all_finish_and_compute_each_key_onc
                     os.killpg(sweep.pid, signal.SIGKILL)
                     sweep.communicate()
         cached = 0
-        for index, (sweep, (_, stderr)) in enumerate(zip(sweeps, outputs, strict=False)):
+        for index, (sweep, (stdout, stderr)) in enumerate(zip(sweeps, outputs, strict=False)):
             assert sweep.returncode == 0, stderr
             assert "Traceback" not in stderr and "warning" not in stderr, stderr
-            cached += cached_count(stderr)[1]
+            cached += cached_count(stdout)[1]
             sizes = pd.read_csv(tmp_path / f"out-{round_}-{index}" / "s" / "sizes.csv").drop(
                 columns=["compute_seconds"]
             )

@@ -62,5 +62,5 @@ def test_three_sweeps_at_once_on_fresh_prefect_homes_all_exit_0(tmp_path, env, i
         assert process.returncode == 0, f"run {index} exited {process.returncode}:\n{text[-3000:]}"
         assert "Timed out while attempting to connect" not in text
         assert "Traceback" not in text
-        assert re.search(r"\d+ task runs \(0 cached\)", " ".join(stderr.split())), stderr[-2000:]
+        assert re.search(r"\d+ task runs \(0 cached\)", " ".join(stdout.split())), text[-2000:]
         assert (tmp_path / f"out-{index}" / f"at-once-{index}" / "sizes.csv").is_file()

@@ -55,19 +55,20 @@ def test_sweep_cli_runs_records_every_task_run_and_prints_no_traceback(tmp_path,
     first = convsweep(*args, env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr + first.stdout
-    assert "outputs in" in first.stderr
+    assert "outputs in" in first.stdout
     frame = pd.read_csv(tmp_path / "out" / "cli" / "sizes.csv")
     assert sorted(set(frame["stride"].astype(str))) == ["1", "2"]
-    # 20 images in chunks of 8 -> 3 chunks x 4 conv settings, 4 sample tasks, load, sizes, report, artifacts.
-    expected = 1 + 3 * 4 + 4 + 3
-    assert f"{expected} task runs (0 cached)" in first.stderr
+    # 20 images in chunks of 8 -> 3 chunks x 4 conv settings, 4 sample tasks, load, sizes, report, artifacts,
+    # manifest.
+    expected = 1 + 3 * 4 + 4 + 4
+    assert f"{expected} task runs (0 cached)" in first.stdout
     # After the process exited, the API's database holds every task run (the ephemeral server used to lose them).
     flow_state, states = recorded_task_runs(env, tmp_path)
     assert flow_state == "Completed"
     assert len(states) == expected
     second = convsweep(*args, env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert f"{expected} task runs ({3 * 4 + 4 + 2} cached)" in second.stderr
+    assert f"{expected} task runs ({3 * 4 + 4 + 2} cached)" in second.stdout
     flow_state, states = recorded_task_runs(env, tmp_path)
     assert len(states) == expected and states.count("Cached") == 3 * 4 + 4 + 2
 
@@ -221,9 +222,9 @@ def test_sweep_cli_concurrent_sweeps_compute_each_key_once(tmp_path, env, idx_fo
     ]
     outputs = [process.communicate(timeout=300) for process in processes]
     cached = []
-    for process, (_, stderr) in zip(processes, outputs, strict=False):
+    for process, (stdout, stderr) in zip(processes, outputs, strict=False):
         assert process.returncode == 0, stderr
-        counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stderr.split()))
+        counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stdout.split()))
         cached.append(int(counts.group(2)))
     keys = 5 * 4 + 4 + 2  # 20 images in chunks of 4 x 4 conv settings, 4 sample tasks, sizes.csv, report
     assert sum(cached) == keys  # each key computed exactly once across both sweeps

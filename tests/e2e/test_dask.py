@@ -105,9 +105,15 @@ def test_dask_local_cluster_outputs_equal_default_runner_bytes(prefect_server, i
     assert len(tasks) == dask["RESULT"]["task_runs"]
     assert Counter(task["state"]["name"] for task in tasks) == {"Completed": dask["RESULT"]["task_runs"]}
 
-    # Byte-identical outputs; sizes.csv's compute_seconds column is a timing, not a result.
-    expected = tree_bytes(reference / "dask-check", skip=("sizes.csv",))
-    found = tree_bytes(out / "dask-check", skip=("sizes.csv",))
+    # Byte-identical outputs; sizes.csv's compute_seconds column is a timing, not a result, and
+    # manifest.json names the flow run, the cache folder and sizes.csv's hash: it must list the same files.
+    expected = tree_bytes(reference / "dask-check", skip=("sizes.csv", "manifest.json"))
+    found = tree_bytes(out / "dask-check", skip=("sizes.csv", "manifest.json"))
+    listed = [
+        [entry["path"] for entry in json.loads((folder / "dask-check" / "manifest.json").read_text())["files"]]
+        for folder in (reference, out)
+    ]
+    assert listed[0] == listed[1] == sorted([*found, "sizes.csv"])
     assert sorted(found) == sorted(expected)
     assert any(path.endswith(".npy") for path in found) and any(path.endswith(".png") for path in found)
     for path in expected:

@@ -385,8 +385,8 @@ def test_server_backend_holds_every_run_under_concurrent_sweeps_and_a_served_dep
             assert done.returncode == 0, f"{what} exited {done.returncode}:\n{text[-3000:]}"
             assert not ERRORS.search(text), f"{what}: {ERRORS.search(text).group(0)!r}:\n{text[-3000:]}"
             if what.startswith("sweep"):
-                counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stderr.split()))
-                assert counts, stderr[-2000:]
+                counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stdout.split()))
+                assert counts, text[-2000:]
                 task_counts.add(int(counts.group(1)))
         [per_run] = task_counts  # the same sweep shape everywhere: the same number of task runs
 

@@ -40,6 +40,30 @@ def tree_bytes(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
+def tree_without_run_id(folder: Path) -> dict[str, bytes]:
+    """``tree_bytes`` with manifest.json's ``flow_run_id`` blanked: the one field that differs between runs."""
+    tree = tree_bytes(folder)
+    manifest = json.loads(tree["manifest.json"])
+    assert manifest["flow_run_id"]  # a real id was recorded, then blanked for the comparison
+    tree["manifest.json"] = json.dumps({**manifest, "flow_run_id": None}, indent=2).encode()
+    return tree
+
+
+def assert_manifest_matches_folder(folder: Path) -> dict:
+    """manifest.json lists every file of the folder (but itself) with its size and sha256, and nothing else."""
+    import hashlib
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    on_disk = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+    listed = {entry["path"]: entry for entry in manifest["files"]}
+    assert on_disk - {"manifest.json"} == set(listed)
+    for relative, entry in listed.items():
+        data = (folder / relative).read_bytes()
+        assert entry["size"] == len(data), relative
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest(), relative
+    return manifest
+
+
 def test_sweep_rows_equal_output_size_and_maps(tmp_path, idx_folder):
     folder, images = idx_folder
     result, _ = run(tmp_path, folder, keep_maps=True)
@@ -111,13 +135,21 @@ def test_sweep_rows_equal_output_size_and_maps(tmp_path, idx_folder):
 def test_sweep_rerun_is_all_cached_and_byte_identical(tmp_path, idx_folder):
     folder, _ = idx_folder
     first, states_first = run(tmp_path, folder)
-    before = tree_bytes(Path(first["output_dir"]))
+    before = tree_without_run_id(Path(first["output_dir"]))
+    first_id = json.loads((Path(first["output_dir"]) / "manifest.json").read_text())["flow_run_id"]
     second, states_second = run(tmp_path, folder)
-    after = tree_bytes(Path(second["output_dir"]))
+    after = tree_without_run_id(Path(second["output_dir"]))
+    # Byte-identical but for the manifest's flow-run id, which names the run that wrote it.
     assert before == after
-    compute = {name: state for name, state in states_second.items() if name.startswith(("chunk", "samples", "write-"))}
+    assert first_id != json.loads((Path(second["output_dir"]) / "manifest.json").read_text())["flow_run_id"]
+    compute = {
+        name: state
+        for name, state in states_second.items()
+        if name.startswith(("chunk", "samples", "write-")) and name != "write-manifest"
+    }
     assert len(compute) == 4 * 3 + 4 + 2
     assert set(compute.values()) == {"Cached"}
+    assert states_second["write-manifest"] == "Completed"  # written on every run, last
     assert "Cached" not in {state for name, state in states_first.items() if name.startswith(("chunk", "samples"))}
 
 
@@ -241,3 +273,74 @@ def test_sweep_in_bands_under_a_small_memory_budget_writes_what_the_whole_images
     whole_files = tree_bytes(Path(whole["output_dir"]) / "maps") | tree_bytes(Path(whole["output_dir"]) / "samples")
     assert len(banded_files) == 2 * 2 * 3 * 2 + 2 * 2 * (1 + 3 + 3 * 2)  # .npy per conv x map x chunk; PNGs
     assert banded_files == whole_files
+
+
+def test_sweep_other_kernels_under_the_default_name_leave_only_their_files(tmp_path, idx_folder):
+    # Sweep A, then sweep B with other kernels and pools, both under the default name (idx-idx-test).
+    folder, _ = idx_folder
+    first, _ = run(tmp_path, folder, name=None, strides=[1, 2])
+    out = Path(first["output_dir"])
+    assert out.name == "idx-idx-test"
+    a_files = set(tree_bytes(out))
+    assert any("sobel" in name for name in a_files) and any(name.startswith("samples/") for name in a_files)
+    second, _ = run(tmp_path, folder, name=None, strides=[1], kernels=["laplacian"], pool_modes=["max"])
+    assert Path(second["output_dir"]) == out
+    manifest = assert_manifest_matches_folder(out)
+    names = set(tree_bytes(out))
+    assert not [name for name in names if "sobel" in name or "-avg" in name or "rnative-s2-" in name]
+    # 1 conv setting: 2 samples x (input, laplacian, laplacian after max) + 1 contact sheet + 4 top-level files.
+    assert sorted(name for name in names if name.startswith(("samples/", "contact/"))) == sorted(
+        [
+            f"samples/rnative-s1-pvalid-zeros-d1/{i}-{stage}.png"
+            for i in (0, 3)
+            for stage in ("input", "laplacian", "laplacian-max2-s2-pvalid")
+        ]
+        + [
+            f"samples/rnative-s1-psame-zeros-d1/{i}-{stage}.png"
+            for i in (0, 3)
+            for stage in ("input", "laplacian", "laplacian-max2-s2-pvalid")
+        ]
+        + ["contact/rnative-s1-pvalid-zeros-d1.png", "contact/rnative-s1-psame-zeros-d1.png"]
+    )
+    assert len(second["removed_files"]) == len(a_files - names) and second["foreign_files"] == []
+    assert manifest["parameters"]["kernels"] == ["laplacian"] and manifest["flow_run_id"]
+    assert manifest["dataset"]["fingerprint"] == first["fingerprint"]
+    assert set(pd.read_csv(out / "sizes.csv")["kernel"]) == {"laplacian"}
+
+
+def test_sweep_back_to_earlier_settings_rewrites_same_named_files(tmp_path, idx_folder):
+    # B's contact sheets and report have the names A's cached tasks expect: A must not keep them.
+    folder, _ = idx_folder
+    first, _ = run(tmp_path, folder, strides=[1], paddings=["valid"])
+    out = Path(first["output_dir"])
+    a_tree = tree_without_run_id(out)
+    run(tmp_path, folder, strides=[1], paddings=["valid"], kernels=["sobel_h", "sobel_v", "laplacian"])
+    assert tree_without_run_id(out) != a_tree
+    _, states = run(tmp_path, folder, strides=[1], paddings=["valid"])
+    assert tree_without_run_id(out) == a_tree
+    assert_manifest_matches_folder(out)
+    # Only the tasks that write files ran again; the chunk statistics came from the cache.
+    assert {state for name, state in states.items() if name.startswith("chunk")} == {"Cached"}
+    assert {state for name, state in states.items() if name.startswith(("samples", "write-"))} == {"Completed"}
+
+
+def test_sweep_folder_cleanup_keeps_the_cache_and_files_it_did_not_write(tmp_path, idx_folder):
+    folder, _ = idx_folder
+    out = tmp_path / "out" / "t"
+    inner_cache = out / "maps" / "cache"  # a cache folder inside the sweep's own subfolder: never touched
+    run(tmp_path, folder, strides=[1], paddings=["valid"], keep_maps=True, cache_dir=str(inner_cache))
+    cache_files = {path: path.read_bytes() for path in inner_cache.rglob("*") if path.is_file()}
+    assert cache_files
+    (out / "notes.txt").write_text("mine")
+    outside = tmp_path / "out" / "outside.txt"
+    outside.write_text("not the sweep's")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"].append({"path": "../outside.txt", "size": 15, "sha256": "0" * 64})
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result, _ = run(tmp_path, folder, strides=[2], paddings=["valid"], keep_maps=False, cache_dir=str(inner_cache))
+    assert outside.read_text() == "not the sweep's" and (out / "notes.txt").read_text() == "mine"
+    assert {path: path.read_bytes() for path in cache_files} == cache_files
+    assert not list((out / "maps").glob("rnative-*")) and not (out / "samples" / "rnative-s1-pvalid-zeros-d1").exists()
+    assert result["foreign_files"] == ["notes.txt"]
+    listed = {entry["path"] for entry in json.loads((out / "manifest.json").read_text())["files"]}
+    assert "notes.txt" not in listed and not any(path.startswith("maps/") for path in listed)

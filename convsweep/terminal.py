@@ -1,0 +1,181 @@
+"""What ``convsweep sweep`` prints: the final table (stdout) and plain progress lines (stderr).
+
+The table fits the terminal's width without cutting a value: the settings that
+are the same in every row go to one header line, the conv settings that vary
+head a group of rows each, and the columns are the map, its conv output size,
+the pool settings that vary, the pooled size and the statistics.  Every map —
+each kernel and each magnitude — has its rows.  A sweep of many conv settings
+shows its first groups (about :data:`MAX_TABLE_ROWS` rows) and says how many
+more are in sizes.csv.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import time
+from collections.abc import Callable
+from typing import Any
+
+MAX_TABLE_ROWS = 60
+# Conv settings (group headings) and pool settings (the pool column), as sizes.csv names them.
+CONV_FIELDS = (("resize", "resize"), ("stride", "stride"), ("padding", "padding"), ("pad_mode", "pad mode"))
+CONV_FIELDS += (("dilation", "dilation"),)
+POOL_FIELDS = ("pool_mode", "pool_size", "pool_stride", "pool_padding")
+STAT_COLUMNS = (("mean", "mean"), ("std", "std"), ("max", "max"), ("zero_fraction", "zero_frac"))
+_GAP = "  "
+
+
+def wrap_words(text: str, width: int, indent: str = "") -> list[str]:
+    """``text`` in lines of at most ``width``; words are never broken (a long path stays whole on its line)."""
+    return textwrap.wrap(
+        text, width=width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+    ) or [""]
+
+
+def _distinct(rows: list[dict[str, str]], field: str) -> list[str]:
+    return list(dict.fromkeys(row[field] for row in rows))
+
+
+def _pool_words(row: dict[str, str], varying: set[str]) -> str:
+    """The pool setting of a row in short words, naming only what varies (all of it in the header)."""
+    if row["pool_mode"] == "none":
+        return "none"
+    parts = []
+    if "pool_mode" in varying or not varying:
+        parts.append(row["pool_mode"])
+    if "pool_size" in varying or not varying:
+        parts.append(_square(row["pool_size"]))
+    if "pool_stride" in varying or not varying:
+        parts.append(f"stride {row['pool_stride']}")
+    if "pool_padding" in varying or (not varying and row["pool_padding"] not in ("", "valid")):
+        parts.append(f"pad {row['pool_padding']}")
+    return " ".join(parts)
+
+
+def _square(label: str) -> str:
+    return label if "x" in label else f"{label}x{label}"
+
+
+def _number(text: str) -> str:
+    try:
+        return f"{float(text):.4g}"
+    except ValueError:
+        return text
+
+
+def summary_lines(rows: list[dict[str, str]], *, title: str, width: int = 80) -> list[str]:
+    """The final table as lines of at most ``width`` characters (a single word longer than that aside).
+
+    Parameters
+    ----------
+    rows
+        sizes.csv rows with every cell as the text in the file.
+    title
+        The first line (wrapped).
+    width
+        The terminal's width in characters.
+    """
+    if not rows:
+        return wrap_words(f"{title}: no rows", width)
+    lines = wrap_words(title, width)
+    conv_varying = [(field, words) for field, words in CONV_FIELDS if len(_distinct(rows, field)) > 1]
+    pooled_rows = [row for row in rows if row["pool_mode"] != "none"]
+    # Window, stride and padding are blank for 'none' (no pooling): they vary only among pooled rows.
+    pool_varying = {"pool_mode"} if len(_distinct(rows, "pool_mode")) > 1 else set()
+    pool_varying |= {field for field in POOL_FIELDS[1:] if len(_distinct(pooled_rows, field)) > 1}
+    constant = [f"{words} {rows[0][field]}" for field, words in CONV_FIELDS if (field, words) not in conv_varying]
+    if not pool_varying:
+        constant.append(f"pool {_pool_words(rows[0], set())}")
+    elif pooled_rows:
+        for field, words in zip(POOL_FIELDS[1:], ("pool size", "pool stride", "pool pad"), strict=True):
+            values = _distinct(pooled_rows, field)
+            if field not in pool_varying and values[0]:
+                constant.append(f"{words} {_square(values[0]) if field == 'pool_size' else values[0]}")
+    lines += wrap_words("same in every row: " + ", ".join(constant), width, indent="  ")
+
+    columns = [("map", "map"), ("conv", "conv")]
+    columns += [("pool", "pool")] if pool_varying else []
+    columns += [("pooled", "pooled"), *[(field, header) for field, header in STAT_COLUMNS]]
+
+    def cells(row: dict[str, str]) -> dict[str, str]:
+        shown = {
+            "map": row["map"],
+            "conv": f"{row['conv_h']}x{row['conv_w']}",
+            "pool": _pool_words(row, pool_varying),
+            "pooled": f"{row['pool_h']}x{row['pool_w']}",
+        }
+        shown.update({field: _number(row[field]) for field, _ in STAT_COLUMNS})
+        return shown
+
+    groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[field] for field, _ in conv_varying), []).append(row)
+    shown_groups: list[tuple[tuple[str, ...], list[dict[str, str]]]] = []
+    for key, members in groups.items():
+        if shown_groups and sum(len(group) for _, group in shown_groups) + len(members) > MAX_TABLE_ROWS:
+            break
+        shown_groups.append((key, members))
+
+    table = [[cells(row) for row in members] for _, members in shown_groups]
+    left = {"map", "pool"}
+    widths = {
+        field: max([len(header)] + [len(row[field]) for group in table for row in group]) for field, header in columns
+    }
+    indent = "  " if conv_varying else ""
+
+    def render(values: dict[str, str], gap: str) -> str:
+        parts = [
+            values[field].ljust(widths[field]) if field in left else values[field].rjust(widths[field])
+            for field, _ in columns
+        ]
+        return (indent + gap.join(parts)).rstrip()
+
+    header = {field: text for field, text in columns}
+    gap = next(
+        (gap for gap in (_GAP, " ") if len(render(header, gap)) <= width and len(render(table[0][0], gap)) <= width),
+        None,
+    )
+    if gap is not None:
+        lines.append(render(header, gap))
+    for (key, _), group in zip(shown_groups, table, strict=True):
+        if conv_varying:
+            lines += wrap_words(
+                ", ".join(f"{words} {value}" for (_, words), value in zip(conv_varying, key, strict=True)), width
+            )
+        for row in group:
+            if gap is not None and len(render(row, gap)) <= width:
+                lines.append(render(row, gap))
+            else:  # too wide for a table row: the row as words, wrapped (no value is cut)
+                words = "; ".join(f"{text} {row[field]}" for field, text in columns)
+                lines += wrap_words(indent + words, width, indent=indent + "    ")
+    hidden = len(groups) - len(shown_groups)
+    if hidden:
+        hidden_rows = sum(len(members) for members in list(groups.values())[len(shown_groups) :])
+        lines += wrap_words(f"+ {hidden} more conv settings ({hidden_rows} rows): see sizes.csv or report.html", width)
+    return lines
+
+
+class PlainProgress:
+    """Progress for a terminal that is not one (a pipe, a log file): one line per ~10 % of the chunks.
+
+    ``write`` receives each line.  With 10 chunk tasks or fewer, every chunk gets its line.
+    """
+
+    def __init__(self, write: Callable[[str], Any], *, name: str, total: int | None) -> None:
+        self.write = write
+        self.name = name
+        self.total = total
+        self.started = time.monotonic()
+        self.last_step = 0
+        what = f"{total} chunk tasks" if total else "chunk tasks (count not known yet)"
+        write(f"sweep {name}: {what}")
+
+    def update(self, done: int, total: int) -> None:
+        self.total = total
+        step = done if total <= 10 else math.floor(10 * done / total)
+        if step <= self.last_step:
+            return
+        self.last_step = step
+        seconds = time.monotonic() - self.started
+        self.write(f"sweep {self.name}: {done}/{total} chunks ({100 * done / total:.0f} %), {seconds:.1f} s")

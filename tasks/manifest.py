@@ -1,0 +1,324 @@
+"""The sweep folder's manifest: exactly what the folder holds, written last.
+
+``<out>/<name>/manifest.json`` lists every file the sweep produced (path
+relative to the folder, size in bytes, sha256), the sweep's parameters, the
+dataset it read (spec, split, size, fingerprint), the code version
+(:func:`tasks.caching.code_version`) and the flow-run id.  It is written by the
+``write-manifest`` task at the very end of the flow, atomically, so a folder
+whose manifest is there holds a complete sweep.
+
+One folder, one sweep.  A sweep name (the default ``<dataset>-<split>`` too) may
+be reused with other settings; then, before the manifest is written, every file
+of the folder that this run did not produce is **removed** when it is one of the
+sweep's own: a file listed in the previous manifest, or any file under the
+folders only a sweep writes into (``samples/``, ``contact/``, ``maps/``).
+Nothing outside the folder, nothing in the cache folder and no other file of the
+folder is touched (files a person put there stay, and are named in a warning).
+
+Same-named files can also be stale: ``contact/<conv>.png`` or ``report.md`` of
+another sweep exist under the names this sweep's cached tasks expect, so a
+cached task would leave them as they are.  :func:`folder_matches` tells the flow
+whether the files already in the folder are this sweep's (the previous manifest
+has the same parameters, data and code, and every file still has its recorded
+sha256); when not, the flow reruns the tasks that write files.  While a run
+writes the folder, a small marker (:data:`PENDING_NAME`, removed before the
+manifest is written) carries that verdict, for a concurrent run of the same
+sweep and for the rerun after an interruption (:func:`begin_folder`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from prefect import get_run_logger, task
+
+from tasks import files
+from tasks.caching import code_version
+from tasks.compute import map_path
+from tasks.model.plain import canonical_json
+
+MANIFEST_NAME = "manifest.json"
+# Written when a run starts, removed just before its manifest: says which sweep is writing the folder
+# and whether its files were already this sweep's (see begin_folder).
+PENDING_NAME = ".convsweep-writing.json"
+MANIFEST_VERSION = 1
+# Folders under the sweep's folder that only the sweep writes into: any file there is the sweep's.
+SWEEP_FOLDERS = ("samples", "contact", "maps")
+# Files of the folder's top level that every sweep writes.
+SWEEP_TOP_FILES = ("sizes.csv", "summary.png", "report.md", "report.html")
+# Parameters that do not change what the folder holds.
+_RUN_ONLY_PARAMETERS = ("refresh",)
+_TEMP_PREFIX = ".tmp-"  # tasks.files writes under this name first (a concurrent writer may be at work)
+
+
+def file_digest(path: str | Path) -> dict[str, Any]:
+    """``{"size": bytes, "sha256": hex}`` of a file, read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+def sweep_outputs(
+    out_dir: str | Path,
+    *,
+    sizes_csv: str,
+    report_record: dict[str, Any],
+    sample_records: list[dict[str, Any]],
+    maps: dict[str, list[str]] | None,
+    chunks: list[list[int]],
+) -> list[str]:
+    """Every file a sweep run produced, as paths relative to ``out_dir`` (sorted, POSIX).
+
+    Parameters
+    ----------
+    sizes_csv, report_record, sample_records
+        What ``write-sizes``, ``write-report`` and the ``write-samples`` tasks returned.
+    maps
+        With ``keep_maps``: each conv setting's maps folder -> the map names written there; else None.
+    chunks
+        The ``[start, stop]`` image ranges of the chunk tasks.
+    """
+    folder = Path(out_dir).resolve()
+    paths = [sizes_csv, report_record["summary"], report_record["report"], report_record["html"]]
+    for record in sample_records:
+        paths += [record["contact"], *record["images"].values()]
+    for maps_dir, names in (maps or {}).items():
+        paths += [str(map_path(maps_dir, name, start, stop)) for name in names for start, stop in chunks]
+    return sorted({Path(path).resolve().relative_to(folder).as_posix() for path in paths})
+
+
+def read_manifest(out_dir: str | Path) -> dict[str, Any] | None:
+    """The folder's manifest as plain JSON, or None when there is none or it is not a manifest."""
+    path = Path(out_dir) / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        return None
+    return manifest
+
+
+def _identity(parameters: dict[str, Any], fingerprint: str, version: str) -> str:
+    kept = {key: value for key, value in parameters.items() if key not in _RUN_ONLY_PARAMETERS}
+    return canonical_json({"parameters": kept, "fingerprint": fingerprint, "code_version": version})
+
+
+def _manifest_identity(manifest: dict[str, Any]) -> str | None:
+    try:
+        return _identity(manifest["parameters"], manifest["dataset"]["fingerprint"], manifest["code_version"])
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _walk_files(root: Path, *, skip: Path | None) -> Iterable[Path]:
+    """Files (and symlinks) under ``root``, symlinked folders not followed, ``skip`` (the cache) left out."""
+    if not root.is_dir() or root.is_symlink():
+        return
+    for current, folder_names, file_names in os.walk(root, followlinks=False):
+        here = Path(current)
+        if skip is not None and _inside(here.resolve(), skip):
+            folder_names[:] = []
+            continue
+        for name in file_names:
+            yield here / name
+        for name in folder_names:
+            if (here / name).is_symlink():
+                yield here / name
+
+
+def _sweep_files_present(folder: Path, cache_root: Path | None) -> set[str]:
+    """Relative paths of the files in ``folder`` that a sweep writes (top-level outputs and its own folders)."""
+    present = {name for name in SWEEP_TOP_FILES if (folder / name).is_file()}
+    for sub in SWEEP_FOLDERS:
+        for path in _walk_files(folder / sub, skip=cache_root):
+            if not path.name.startswith(_TEMP_PREFIX):
+                present.add(path.relative_to(folder).as_posix())
+    return present
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def folder_matches(
+    out_dir: str | Path, *, parameters: dict[str, Any], fingerprint: str, cache_dir: str | Path | None = None
+) -> bool:
+    """True when every sweep file already in ``out_dir`` belongs to this sweep (so cached tasks may keep them).
+
+    That is: the folder holds no sweep file at all; or a run of this same sweep (parameters
+    but ``refresh``, data fingerprint, code version) is writing it, or was interrupted, and had
+    found the folder this sweep's (its :data:`PENDING_NAME` marker says so); or, with no run
+    pending, its manifest was written by this same sweep and each sweep file there is listed
+    in it with the size and sha256 it still has.
+    """
+    folder = Path(out_dir).resolve()
+    identity = _identity(parameters, fingerprint, code_version())
+    pending = _read_json(folder / PENDING_NAME)
+    if pending is not None:
+        return isinstance(pending, dict) and pending.get("identity") == identity and pending.get("trusted") is True
+    cache_root = Path(cache_dir).resolve() if cache_dir else None
+    present = _sweep_files_present(folder, cache_root)
+    if not present:
+        return True
+    manifest = read_manifest(folder)
+    if manifest is None or _manifest_identity(manifest) != identity:
+        return False
+    listed = {entry.get("path"): entry for entry in manifest["files"] if isinstance(entry, dict)}
+    for relative in present:
+        entry = listed.get(relative)
+        if entry is None:
+            return False
+        path = folder / relative
+        if path.stat().st_size != entry.get("size") or file_digest(path)["sha256"] != entry.get("sha256"):
+            return False
+    return True
+
+
+def begin_folder(
+    out_dir: str | Path, *, parameters: dict[str, Any], fingerprint: str, cache_dir: str | Path | None = None
+) -> bool:
+    """:func:`folder_matches`, then mark the folder as being written by this sweep; returns the former.
+
+    The marker lets a second run of the same sweep started meanwhile trust the files the first
+    one is writing, and makes a rerun after an interruption distrust a folder that the
+    interrupted run had found holding another sweep's files.
+    """
+    trusted = folder_matches(out_dir, parameters=parameters, fingerprint=fingerprint, cache_dir=cache_dir)
+    marker = {"identity": _identity(parameters, fingerprint, code_version()), "trusted": trusted}
+    files.write_text(Path(out_dir) / PENDING_NAME, json.dumps(marker) + "\n")
+    return trusted
+
+
+def _listed_path(folder: Path, entry: Any) -> Path | None:
+    """A previous manifest's entry as a path inside ``folder``, or None when it points anywhere else."""
+    text = entry.get("path") if isinstance(entry, dict) else None
+    if not isinstance(text, str) or not text:
+        return None
+    relative = PurePosixPath(text)
+    if relative.is_absolute() or ".." in relative.parts:
+        return None
+    path = folder / relative
+    return path if _inside(path.parent.resolve(), folder) else None
+
+
+def stale_files(folder: Path, produced: set[str], cache_root: Path | None) -> list[Path]:
+    """Files of an earlier sweep in ``folder``: listed in its manifest or under the sweep's own folders, not produced now."""
+    candidates: set[Path] = set()
+    previous = read_manifest(folder)
+    for entry in previous["files"] if previous else []:
+        path = _listed_path(folder, entry)
+        if path is not None and (path.is_file() or path.is_symlink()):
+            candidates.add(path)
+    for sub in SWEEP_FOLDERS:
+        candidates.update(
+            path for path in _walk_files(folder / sub, skip=cache_root) if not path.name.startswith(_TEMP_PREFIX)
+        )
+    stale = []
+    for path in candidates:
+        relative = path.relative_to(folder).as_posix()
+        if relative in produced or relative in (MANIFEST_NAME, PENDING_NAME):
+            continue
+        if cache_root is not None and _inside(path.parent.resolve(), cache_root):
+            continue
+        stale.append(path)
+    return sorted(stale)
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    for sub in SWEEP_FOLDERS:
+        root = folder / sub
+        if not root.is_dir() or root.is_symlink():
+            continue
+        for current, _, _ in sorted(os.walk(root, followlinks=False), key=lambda item: -len(item[0])):
+            try:
+                os.rmdir(current)  # only succeeds when empty
+            except OSError:
+                pass
+
+
+@task(name="write-manifest", task_run_name="write-manifest", persist_result=False)
+def write_manifest(
+    out_dir: str,
+    produced: list[str],
+    parameters: dict[str, Any],
+    dataset: dict[str, Any],
+    cache_dir: str | None = None,
+) -> dict[str, Any]:
+    """Remove the files of an earlier sweep from ``out_dir``, then write ``manifest.json`` (last, atomically).
+
+    Parameters
+    ----------
+    out_dir
+        The sweep's folder.
+    produced
+        Every file this run produced, relative to ``out_dir`` (:func:`sweep_outputs`).
+    parameters
+        The sweep's parameters in plain JSON (``SweepParameters.to_parameters()``).
+    dataset
+        The ``load-dataset`` record (spec, split, n, height, width, fingerprint, ...).
+    cache_dir
+        The cache folder: never touched, even when it lies inside ``out_dir``.
+
+    Returns
+    -------
+    dict
+        ``manifest`` (its path), ``files`` (how many are listed), ``removed`` and ``foreign``
+        (relative paths of the earlier sweep's files removed, and of other files left in place).
+    """
+    from prefect.runtime import flow_run
+
+    folder = Path(out_dir).resolve()
+    cache_root = Path(cache_dir).resolve() if cache_dir else None
+    wanted = set(produced)
+    missing = sorted(relative for relative in wanted if not (folder / relative).is_file())
+    if missing:
+        raise RuntimeError(
+            f"{len(missing)} file(s) this sweep wrote are missing from {folder} (first: {missing[0]}); "
+            "is another sweep writing into the same folder?"
+        )
+    (folder / PENDING_NAME).unlink(missing_ok=True)  # this run's files are all there
+    removed = []
+    for path in stale_files(folder, wanted, cache_root):
+        path.unlink(missing_ok=True)
+        removed.append(path.relative_to(folder).as_posix())
+    _remove_empty_folders(folder)
+    foreign = sorted(
+        path.relative_to(folder).as_posix()
+        for path in _walk_files(folder, skip=cache_root)
+        if path.relative_to(folder).as_posix() not in {*wanted, MANIFEST_NAME, PENDING_NAME}
+    )
+    logger = get_run_logger()
+    if removed:
+        logger.info("removed %d file(s) of an earlier sweep with other settings from %s", len(removed), folder)
+    if foreign:
+        logger.warning("%d file(s) in %s are not part of the sweep, left in place: %s", len(foreign), folder, foreign)
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "sweep": parameters.get("name"),
+        "flow_run_id": None if flow_run.id is None else str(flow_run.id),
+        "code_version": code_version(),
+        "parameters": parameters,
+        "dataset": {
+            key: dataset.get(key) for key in ("spec", "split", "selection", "n", "height", "width", "fingerprint")
+        },
+        "files": [{"path": relative, **file_digest(folder / relative)} for relative in sorted(wanted)],
+    }
+    path = files.write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return {"manifest": str(path), "files": len(wanted), "removed": removed, "foreign": foreign}
