@@ -143,7 +143,7 @@ def test_sweep_interrupted_exits_128_plus_signal_with_one_line_and_no_orphan_ser
     name = signal.Signals(signum).name
     assert process.returncode == 128 + signum, stderr
     assert non_blank_lines(stderr) == [f"convsweep: interrupted ({name}); rerun to resume from the cache"]
-    assert stopped_after < 20, stopped_after
+    assert stopped_after < 45, stopped_after  # ~1 s idle; GRACE_SECONDS (20) bounds it, plus a loaded machine
     assert not is_alive(server_pid)
     assert processes_with_home(home) == {}
     assert flow_run_states(home) == ["CRASHED"]  # marked while the API still answered
