@@ -197,7 +197,13 @@ def plan_chunks(
     ValueError, before any work, when one image cannot be processed within the budget even in bands.
     """
     for setting in conv_settings:
-        band_rows(image_size, setting, kernels, pools, memory_budget_mb=memory_budget_mb, keep_maps=keep_maps)
+        band = band_rows(image_size, setting, kernels, pools, memory_budget_mb=memory_budget_mb, keep_maps=keep_maps)
+        if band is not None and any(pool.ceil_mode for pool in pools):
+            # conv_core.tiled.RowPooler has no ceil mode yet: refuse rather than round differently.
+            raise ValueError(
+                f"pool_ceil_mode=True with {image_size[0]}x{image_size[1]} images, which memory_budget="
+                f"{memory_budget_mb} MB computes in bands of rows, is not supported: give a larger memory_budget"
+            )
     per_chunk = images_per_chunk(
         image_size, conv_settings, kernels, pools, memory_budget_mb=memory_budget_mb, keep_maps=keep_maps
     )

@@ -89,3 +89,16 @@ def test_memory_budget_is_a_sweep_parameter_with_a_default():
     assert parse_parameters(memory_budget="512").memory_budget == 512
     with pytest.raises(ValueError, match="memory_budget"):
         parse_parameters(memory_budget=0)
+
+
+def test_plan_chunks_refuses_ceil_mode_where_images_need_bands():
+    settings = parse_parameters(dataset="sample", strides=[1], paddings=["valid"], pool_ceil_mode=True)
+    plan = dict(
+        conv_settings=settings.conv_settings,
+        kernels=settings.kernel_matrices,
+        pools=settings.pool_settings,
+        chunk_size=10_000,
+    )
+    assert plan_chunks(100, (28, 28), memory_budget_mb=384, **plan) == [(0, 100)]  # whole images: fine
+    with pytest.raises(ValueError, match="pool_ceil_mode=True with 3000x3000 images"):
+        plan_chunks(1, (3000, 3000), memory_budget_mb=100, **plan)
