@@ -38,6 +38,7 @@ from typing import Any, NoReturn
 
 # Long enough for Prefect to mark the run Crashed on a loaded machine (typically ~1 s), short enough to feel stopped.
 GRACE_SECONDS = 20.0
+CLEANUP_SECONDS = 10.0  # stopping the temporary server (SIGTERM, 5 s, SIGKILL) and worker processes
 _SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 _received: int | None = None
@@ -67,18 +68,29 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-def _finish(line: str, code: int) -> NoReturn:
+def _finish(line: str, code: int, *, crashed: str | None = None) -> NoReturn:
     """Stop the temporary API server, print ``line``, exit ``code`` now (whichever thread gets here first)."""
     _finishing.acquire()  # a second finisher waits here until the first one exits the process
+    # In a thread of its own, with a deadline: the signal may have interrupted the main thread
+    # while it held a lock these need (a logging handler's, say). Exiting closes the server's
+    # lifeline, so it stops even if this did not get to it.
+    cleanup = threading.Thread(target=_stop_children, args=(crashed,), name="convsweep-stop-children", daemon=True)
+    cleanup.start()
+    cleanup.join(CLEANUP_SECONDS)
+    _write_line(line)
+    os._exit(code)
+
+
+def _stop_children(crashed: str | None = None) -> None:
     try:
         from convsweep import temporary_api
 
+        if crashed is not None:
+            temporary_api.mark_running_flow_runs_crashed(crashed)
         temporary_api.stop_temporary_api()
     except BaseException:  # noqa: BLE001 - exiting anyway; the server's lifeline ends it
         pass
     _stop_worker_processes()
-    _write_line(line)
-    os._exit(code)
 
 
 def _stop_worker_processes(timeout: float = 3.0) -> None:
@@ -111,7 +123,11 @@ _original_thread_excepthook = threading.excepthook
 def finish_interrupted(signum: int) -> NoReturn:
     """Exit 128 + ``signum`` with one line: ``convsweep: interrupted (SIGINT)[; hint]``."""
     name = _SIGNAL_NAMES.get(signum, f"signal {signum}")
-    _finish(f"convsweep: interrupted ({name}){'; ' + _hint if _hint else ''}", 128 + signum)
+    _finish(
+        f"convsweep: interrupted ({name}){'; ' + _hint if _hint else ''}",
+        128 + signum,
+        crashed=f"interrupted by {name} (convsweep)",
+    )
 
 
 def finish_with_error(message: str, code: int = 1) -> NoReturn:
@@ -124,14 +140,45 @@ def _deadline(signum: int) -> None:
     finish_interrupted(signum)
 
 
-def _on_signal(signum: int, frame: Any) -> None:
+_deadline_started = threading.Lock()
+_signals_seen = 0
+
+
+def _start_deadline(signum: int) -> None:
+    """Start the :data:`GRACE_SECONDS` timer once (idempotent)."""
     global _received
+    if _deadline_started.acquire(blocking=False):
+        _received = signum
+        threading.Thread(target=_deadline, args=(signum,), name="convsweep-interrupt-deadline", daemon=True).start()
+
+
+def _watch_wakeup_fd(read_end: int) -> None:
+    # Python runs signal handlers in the main thread only, and only between bytecodes; a main
+    # thread blocked in C code would never run it. The C-level handler writes the signal number
+    # to the wakeup fd at once, so this thread starts the deadline whatever the main thread does.
+    while True:
+        try:
+            data = os.read(read_end, 64)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        for signum in data:
+            if signum not in _SIGNAL_NAMES or _finishing.locked():
+                continue
+            global _signals_seen
+            _signals_seen += 1  # one byte per delivery: the count of signals received
+            if _signals_seen > 1:  # a second signal: stop now
+                finish_interrupted(_received or signum)
+            _start_deadline(signum)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
     if _finishing.locked():  # already exiting
         return
-    if _received is not None:  # a second signal: stop now
-        finish_interrupted(_received)
-    _received = signum
-    threading.Thread(target=_deadline, args=(signum,), name="convsweep-interrupt-deadline", daemon=True).start()
+    _start_deadline(signum)  # the wakeup-fd thread may not have got to it yet
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     from prefect.exceptions import TerminationSignal
@@ -151,6 +198,10 @@ def install_signal_handlers(hint: str = "") -> None:
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    threading.Thread(target=_watch_wakeup_fd, args=(read_end,), name="convsweep-signal-watch", daemon=True).start()
 
 
 def _api_lost(url: str, cause: str) -> None:

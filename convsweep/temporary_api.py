@@ -144,6 +144,31 @@ def current_temporary_api() -> Any:
     return _current
 
 
+def mark_running_flow_runs_crashed(message: str, *, timeout: float = 5.0) -> int:
+    """Mark the Running flow runs of this process's temporary API Crashed; returns how many.
+
+    Prefect marks an interrupted run itself when its engine gets there; when the process must
+    exit first (the engine is still waiting for task threads), this does it. Only on our own
+    temporary API, whose runs are this process's alone; never on a shared server.
+    """
+    import httpx
+
+    if _current is None:
+        return 0
+    api = _current.api_url.rstrip("/")
+    marked = 0
+    with httpx.Client(timeout=timeout) as client:
+        response = client.post(
+            f"{api}/flow_runs/filter", json={"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}}
+        )
+        response.raise_for_status()
+        for run in response.json():
+            state = {"type": "CRASHED", "name": "Crashed", "message": message}
+            client.post(f"{api}/flow_runs/{run['id']}/set_state", json={"state": state, "force": True})
+            marked += 1
+    return marked
+
+
 def stop_temporary_api() -> None:
     """Stop the temporary API server this process started, if any (SIGTERM, then SIGKILL after 5 s)."""
     global _current

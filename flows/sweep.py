@@ -133,9 +133,7 @@ def sweep(settings: SweepParameters) -> Any:
 
     # Files of another sweep under the names this one writes (same folder, other settings) must
     # not be kept by a cached task: then every task that writes files runs again.
-    folder_is_ours = begin_folder(
-        out_dir, parameters=settings.to_parameters(), fingerprint=data["fingerprint"], cache_dir=cache_root
-    )
+    folder_is_ours = begin_folder(out_dir, parameters=settings.to_parameters(), cache_dir=cache_root)
 
     def cached(task: Any, writes_files: bool = True, **inputs: Any) -> Any:
         refresh = settings.refresh or (writes_files and not folder_is_ours)

@@ -108,14 +108,16 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any] | None:
     return manifest
 
 
-def _identity(parameters: dict[str, Any], fingerprint: str, version: str) -> str:
+def _identity(parameters: dict[str, Any], version: str) -> str:
+    # Not the data's fingerprint: grown or changed data reruns exactly the tasks whose content
+    # keys changed, and the files of the others are checked by their sha256 below.
     kept = {key: value for key, value in parameters.items() if key not in _RUN_ONLY_PARAMETERS}
-    return canonical_json({"parameters": kept, "fingerprint": fingerprint, "code_version": version})
+    return canonical_json({"parameters": kept, "code_version": version})
 
 
 def _manifest_identity(manifest: dict[str, Any]) -> str | None:
     try:
-        return _identity(manifest["parameters"], manifest["dataset"]["fingerprint"], manifest["code_version"])
+        return _identity(manifest["parameters"], manifest["code_version"])
     except (KeyError, TypeError, AttributeError):
         return None
 
@@ -157,19 +159,17 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def folder_matches(
-    out_dir: str | Path, *, parameters: dict[str, Any], fingerprint: str, cache_dir: str | Path | None = None
-) -> bool:
+def folder_matches(out_dir: str | Path, *, parameters: dict[str, Any], cache_dir: str | Path | None = None) -> bool:
     """True when every sweep file already in ``out_dir`` belongs to this sweep (so cached tasks may keep them).
 
     That is: the folder holds no sweep file at all; or a run of this same sweep (parameters
-    but ``refresh``, data fingerprint, code version) is writing it, or was interrupted, and had
+    but ``refresh``, code version) is writing it, or was interrupted, and had
     found the folder this sweep's (its :data:`PENDING_NAME` marker says so); or, with no run
     pending, its manifest was written by this same sweep and each sweep file there is listed
     in it with the size and sha256 it still has.
     """
     folder = Path(out_dir).resolve()
-    identity = _identity(parameters, fingerprint, code_version())
+    identity = _identity(parameters, code_version())
     pending = _read_json(folder / PENDING_NAME)
     if pending is not None:
         return isinstance(pending, dict) and pending.get("identity") == identity and pending.get("trusted") is True
@@ -191,17 +191,15 @@ def folder_matches(
     return True
 
 
-def begin_folder(
-    out_dir: str | Path, *, parameters: dict[str, Any], fingerprint: str, cache_dir: str | Path | None = None
-) -> bool:
+def begin_folder(out_dir: str | Path, *, parameters: dict[str, Any], cache_dir: str | Path | None = None) -> bool:
     """:func:`folder_matches`, then mark the folder as being written by this sweep; returns the former.
 
     The marker lets a second run of the same sweep started meanwhile trust the files the first
     one is writing, and makes a rerun after an interruption distrust a folder that the
     interrupted run had found holding another sweep's files.
     """
-    trusted = folder_matches(out_dir, parameters=parameters, fingerprint=fingerprint, cache_dir=cache_dir)
-    marker = {"identity": _identity(parameters, fingerprint, code_version()), "trusted": trusted}
+    trusted = folder_matches(out_dir, parameters=parameters, cache_dir=cache_dir)
+    marker = {"identity": _identity(parameters, code_version()), "trusted": trusted}
     files.write_text(Path(out_dir) / PENDING_NAME, json.dumps(marker) + "\n")
     return trusted
 

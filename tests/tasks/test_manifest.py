@@ -75,48 +75,48 @@ def test_stale_files_never_in_the_cache_folder(tmp_path):
 
 
 def test_folder_matches_empty_folder(tmp_path):
-    assert manifest.folder_matches(tmp_path / "new", parameters=PARAMETERS, fingerprint=FINGERPRINT)
+    assert manifest.folder_matches(tmp_path / "new", parameters=PARAMETERS)
 
 
 def test_folder_matches_own_manifest_and_unchanged_files(tmp_path):
     write(tmp_path, "report.md", b"report")
     write(tmp_path, "contact/c1.png", b"png")
     write_manifest_file(tmp_path, ["report.md", "contact/c1.png"])
-    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS, fingerprint=FINGERPRINT)
+    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS)
     # refresh does not change what the folder holds
-    assert manifest.folder_matches(tmp_path, parameters={**PARAMETERS, "refresh": True}, fingerprint=FINGERPRINT)
+    assert manifest.folder_matches(tmp_path, parameters={**PARAMETERS, "refresh": True})
+    # nor do other data under the same settings (grown data: content keys decide what reruns)
+    write_manifest_file(tmp_path, ["report.md", "contact/c1.png"], fingerprint="0" * 64)
+    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS)
 
 
 def test_folder_matches_refuses_other_settings_edited_files_extra_files_and_no_manifest(tmp_path):
     write(tmp_path, "report.md", b"report")
-    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS, fingerprint=FINGERPRINT)  # no manifest
+    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS)  # no manifest
     write_manifest_file(tmp_path, ["report.md"])
     other = {**PARAMETERS, "kernels": ["laplacian"]}
-    assert not manifest.folder_matches(tmp_path, parameters=other, fingerprint=FINGERPRINT)
-    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS, fingerprint="0" * 64)
+    assert not manifest.folder_matches(tmp_path, parameters=other)
     write(tmp_path, "samples/c9/0-input.png")  # a sweep file the manifest does not list
-    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS, fingerprint=FINGERPRINT)
+    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS)
     (tmp_path / "samples/c9/0-input.png").unlink()
-    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS, fingerprint=FINGERPRINT)
+    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS)
     write(tmp_path, "report.md", b"edited")  # same size, other bytes
-    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS, fingerprint=FINGERPRINT)
+    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS)
 
 
 def test_begin_folder_marker_carries_the_verdict_to_the_next_run(tmp_path):
     # A folder of another sweep: the first run distrusts it; interrupted, its rerun still does.
     write(tmp_path, "contact/c1.png", b"other sweep")
     write_manifest_file(tmp_path, ["contact/c1.png"], parameters={**PARAMETERS, "kernels": ["laplacian"]})
-    assert not manifest.begin_folder(tmp_path, parameters=PARAMETERS, fingerprint=FINGERPRINT)
-    assert not manifest.begin_folder(tmp_path, parameters=PARAMETERS, fingerprint=FINGERPRINT)
+    assert not manifest.begin_folder(tmp_path, parameters=PARAMETERS)
+    assert not manifest.begin_folder(tmp_path, parameters=PARAMETERS)
     # A fresh folder: the first run trusts it, and so does a second run of the same sweep started meanwhile,
     # even though the first one's files are there without a manifest yet; another sweep does not.
     fresh = tmp_path / "fresh"
-    assert manifest.begin_folder(fresh, parameters=PARAMETERS, fingerprint=FINGERPRINT)
+    assert manifest.begin_folder(fresh, parameters=PARAMETERS)
     write(fresh, "contact/c1.png", b"being written")
-    assert manifest.folder_matches(fresh, parameters=PARAMETERS, fingerprint=FINGERPRINT)
-    assert not manifest.folder_matches(
-        fresh, parameters={**PARAMETERS, "kernels": ["laplacian"]}, fingerprint=FINGERPRINT
-    )
+    assert manifest.folder_matches(fresh, parameters=PARAMETERS)
+    assert not manifest.folder_matches(fresh, parameters={**PARAMETERS, "kernels": ["laplacian"]})
 
 
 def test_sweep_outputs_relative_sorted_with_maps(tmp_path):
