@@ -120,6 +120,18 @@ def _quiet_thread_exceptions(arguments: Any) -> None:
 _original_thread_excepthook = threading.excepthook
 
 
+def _quiet_unraisable(unraisable: Any) -> None:
+    # The interrupt raised where Python cannot propagate it (a weakref callback during an
+    # import, a __del__) is printed as "Exception ignored in ..."; once stopping, say nothing.
+    stopping = _received is not None or _finishing.locked()
+    if stopping and not isinstance(unraisable.exc_value, Exception):
+        return
+    _original_unraisablehook(unraisable)
+
+
+_original_unraisablehook = sys.unraisablehook
+
+
 def finish_interrupted(signum: int) -> NoReturn:
     """Exit 128 + ``signum`` with one line: ``convsweep: interrupted (SIGINT)[; hint]``."""
     name = _SIGNAL_NAMES.get(signum, f"signal {signum}")
@@ -195,6 +207,7 @@ def install_signal_handlers(hint: str = "") -> None:
     import prefect.exceptions  # noqa: F401 - imported now, not inside a signal handler
 
     threading.excepthook = _quiet_thread_exceptions
+    sys.unraisablehook = _quiet_unraisable
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
