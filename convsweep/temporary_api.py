@@ -123,12 +123,14 @@ def start_temporary_api() -> Any:
         runs its own temporary server in this process.
     """
     global _current
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
     if settings.api.url or not settings.server.ephemeral.enabled:
         return None
+    # Imported only now: the server package costs ~1.5 s to import, a run against a URL never needs it.
+    from prefect.server.api.server import SubprocessASGIServer
+
     server_class = _server_class()
     existing = SubprocessASGIServer._instances.get(None)
     if existing is not None and not isinstance(existing, server_class):

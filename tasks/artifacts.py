@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from tasks import files
+
 # A sample map in the UI grid is enlarged by an integer factor to at least this many pixels
 # (a 28x28 input to 112, a 13x13 map to 104).
 MAP_CELL_PIXELS = 100
@@ -88,54 +90,51 @@ def rename_flow_run(name: str) -> None:
         context.flow_run.name = name
 
 
-def _encode_png(image: np.ndarray) -> bytes:
-    import cv2
-
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    if not ok:
-        raise RuntimeError(f"OpenCV could not encode an image of shape {image.shape} as PNG")
-    return encoded.tobytes()
-
-
 def _uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def _read_image(path: str | Path) -> np.ndarray:
+    return _decode(Path(path).read_bytes(), path)
+
+
+def _decode(data: bytes, path: str | Path) -> np.ndarray:
     import cv2
 
-    image = cv2.imdecode(np.frombuffer(Path(path).read_bytes(), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise RuntimeError(f"could not read {path} as an image")
-    return image
-
-
-def _as_gray_if_gray(image: np.ndarray) -> np.ndarray:
-    """Drop an opaque alpha channel, and colour channels that are all equal (gray pictures: 1/4 the bytes)."""
-    if image.ndim == 3 and image.shape[2] == 4 and bool((image[:, :, 3] == 255).all()):
-        image = image[:, :, :3]
-    if image.ndim == 3 and image.shape[2] == 3:
-        if bool((image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all()):
-            image = image[:, :, 0]
     return image
 
 
 def png_data_uri(path: str | Path, *, max_width: int) -> tuple[str, int, int]:
     """A picture file as a PNG data URI at most ``max_width`` pixels wide; returns (uri, width, height).
 
-    Wider pictures are downscaled with area averaging (OpenCV ``INTER_AREA``) and
-    re-encoded, as 8-bit gray when the picture is gray.
+    A PNG no wider is embedded as it is (``tasks.files`` writes compact PNGs); wider pictures
+    are downscaled with area averaging (OpenCV ``INTER_AREA``) and re-encoded, as 8-bit gray
+    when the picture is gray.
     """
     import cv2
 
     if max_width < 1:
         raise ValueError(f"max_width={max_width} must be >= 1")
-    image = _as_gray_if_gray(_read_image(path))
+    data = Path(path).read_bytes()
+    size = _png_size(data)
+    if size is not None and size[1] <= max_width:  # our own compact PNG, small enough: as it is
+        return _uri(data), size[1], size[0]
+    image = files.compact_pixels(_decode(data, path))
     height, width = image.shape[:2]
     if width > max_width:
         height, width = max(1, round(height * max_width / width)), max_width
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-    return _uri(_encode_png(image)), width, height
+    return _uri(files.encode_png(image)), width, height
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) from a PNG's header, or None when ``data`` is not a PNG."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big")
 
 
 def map_cell_uri(path: str | Path, *, cell: int = MAP_CELL_PIXELS) -> tuple[str, int, int, int, int]:
@@ -153,7 +152,7 @@ def map_cell_uri(path: str | Path, *, cell: int = MAP_CELL_PIXELS) -> tuple[str,
 
     if cell < 1:
         raise ValueError(f"cell={cell} must be >= 1")
-    image = _as_gray_if_gray(_read_image(path))
+    image = files.compact_pixels(_read_image(path))
     height, width = image.shape[:2]
     longest = max(height, width)
     if longest > 2 * cell:
@@ -164,7 +163,7 @@ def map_cell_uri(path: str | Path, *, cell: int = MAP_CELL_PIXELS) -> tuple[str,
     else:
         factor = -(-cell // longest)  # the smallest that reaches ``cell``: shown size in [cell, cell + longest)
         shown = cv2.resize(image, (width * factor, height * factor), interpolation=cv2.INTER_NEAREST)
-    return _uri(_encode_png(shown)), shown.shape[0], shown.shape[1], height, width
+    return _uri(files.encode_png(shown)), shown.shape[0], shown.shape[1], height, width
 
 
 def split_constant_columns(

@@ -74,14 +74,9 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Write a uint8 (H, W) image as PNG (encoded in memory by OpenCV, then written atomically)."""
-    import cv2
-
     if image.dtype != np.uint8 or image.ndim != 2:
         raise ValueError(f"write_png needs a uint8 (H, W) image, got {image.dtype} {image.shape}")
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise RuntimeError(f"OpenCV could not encode {path} as PNG")
-    return write_bytes(path, encoded.tobytes())
+    return write_bytes(path, encode_png(image))
 
 
 def write_npy(path: str | Path, array: np.ndarray) -> Path:
@@ -96,11 +91,42 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
     return write_bytes(path, buffer.getvalue())
 
 
-def write_figure(path: str | Path, figure: Any, **savefig_kwargs: Any) -> Path:
-    """Save a matplotlib figure as PNG, byte-identical for the same figure (no timestamp)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None}, **savefig_kwargs)
-    return write_bytes(path, buffer.getvalue())
+def write_figure(path: str | Path, figure: Any, *, dpi: float = 100) -> Path:
+    """Save a matplotlib figure as PNG: byte-identical for the same figure, 8-bit gray when it is gray.
+
+    Drawn by Agg at ``dpi`` and encoded by OpenCV (:func:`encode_png`), which is several
+    times faster than matplotlib's PIL path at the compression level used, and stores a gray
+    figure (a contact sheet) in a quarter of the bytes of RGBA.
+    """
+    figure.set_dpi(dpi)
+    figure.canvas.draw()
+    rgba = np.asarray(figure.canvas.buffer_rgba())
+    return write_bytes(path, encode_png(compact_pixels(rgba[:, :, [2, 1, 0, 3]])))  # OpenCV's order: BGRA
+
+
+def compact_pixels(image: np.ndarray) -> np.ndarray:
+    """Drop an opaque alpha channel, and colour channels that are all equal (gray: 1/4 the bytes)."""
+    if image.ndim == 3 and image.shape[2] == 4 and bool((image[:, :, 3] == 255).all()):
+        image = image[:, :, :3]
+    if image.ndim == 3 and image.shape[2] == 3:
+        if bool((image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all()):
+            image = image[:, :, 0]
+    return np.ascontiguousarray(image)
+
+
+# zlib level of every PNG we encode: level 9 took ~150 ms for a contact sheet, 3 takes ~10 ms
+# for files about 10 % larger.
+PNG_COMPRESSION = 3
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 (H, W) gray, (H, W, 3) BGR or (H, W, 4) BGRA image (OpenCV's channel order)."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode an image of shape {image.shape} as PNG")
+    return encoded.tobytes()
 
 
 def write_csv(path: str | Path, frame: Any) -> Path:

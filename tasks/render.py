@@ -9,6 +9,7 @@ Two mappings, both written into the report so a reader can undo them:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,6 +85,11 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
     (one image pixel is the same length everywhere), centred in its cell with a thin frame,
     and each column title ends with the map size ``H×W``.
 
+    The whole grid is one picture in one axes (the cells pasted into an RGB canvas, drawn by a
+    single ``imshow``), with the frames, titles and labels placed in its pixel coordinates and no
+    layout engine: matplotlib's cost per axes and constrained layout made a sheet cost more than
+    the arithmetic behind it.
+
     Parameters
     ----------
     rows : [(row label, [(column title, (H, W) uint8 image), ...]), ...]
@@ -101,47 +107,66 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
         max(min_column, max((cells[col][1].shape[1] for _, cells in rows if col < len(cells)), default=0))
         for col in range(n_cols)
     ]
-    cell_h = canvas_h * inch_per_pixel
-    figure, axes = plt.subplots(
-        n_rows,
-        n_cols,
-        squeeze=False,
-        layout="constrained",
-        figsize=(sum(column_w) * inch_per_pixel + 0.1 * n_cols + 0.6, (cell_h + 0.3) * n_rows + 1.3),
-        gridspec_kw={"width_ratios": column_w},
-    )
-    for row_index, (row_label, cells) in enumerate(rows):
-        for col_index in range(n_cols):
-            axis = axes[row_index][col_index]
-            axis.set_xticks([])
-            axis.set_yticks([])
-            for spine in axis.spines.values():
-                spine.set_visible(False)
-            if col_index >= len(cells):
-                axis.axis("off")
-                continue
-            column_title, image = cells[col_index]
+    gap_x, gap_y = 0.1 / inch_per_pixel, 0.3 / inch_per_pixel  # between cells, in image pixels
+    column_left = np.concatenate([[0.0], np.cumsum(np.add(column_w, gap_x))])[:-1]
+    grid_w = float(column_left[-1] + column_w[-1])
+    grid_h = n_rows * canvas_h + (n_rows - 1) * gap_y
+
+    # One RGB canvas at one image pixel per canvas pixel (rounded cell origins): white background.
+    canvas = np.full((math.ceil(grid_h), math.ceil(grid_w), 3), 255, dtype=np.uint8)
+    frames = []
+    for row_index, (_, cells) in enumerate(rows):
+        for col_index, (_, image) in enumerate(cells):
             height, width = image.shape
-            canvas_w = column_w[col_index]
-            left = (canvas_w - width) / 2 - 0.5
-            top = (canvas_h - height) / 2 - 0.5
-            axis.imshow(
-                image,
-                cmap="gray",
-                vmin=0,
-                vmax=255,
-                interpolation="nearest",
-                extent=(left, left + width, top + height, top),
+            left = round(column_left[col_index] + (column_w[col_index] - width) / 2)
+            top = round(row_index * (canvas_h + gap_y) + (canvas_h - height) / 2)
+            canvas[top : top + height, left : left + width] = image[..., np.newaxis]
+            frames.append((left, top, width, height))
+
+    # Figure margins in inches: row labels left, column titles and the title on top.
+    margin_left, margin_right, margin_bottom = 0.9, 0.15, 0.15
+    title_lines = title.count("\n") + 1
+    column_title_lines = max(text.count("\n") + 2 for _, cells in rows[:1] for text, _ in cells)
+    margin_top = 0.2 + title_lines * 0.17 + column_title_lines * 0.12
+    grid_w_in, grid_h_in = canvas.shape[1] * inch_per_pixel, canvas.shape[0] * inch_per_pixel
+    fig_w, fig_h = grid_w_in + margin_left + margin_right, grid_h_in + margin_top + margin_bottom
+    figure = plt.figure(figsize=(fig_w, fig_h))
+    axis = figure.add_axes((margin_left / fig_w, margin_bottom / fig_h, grid_w_in / fig_w, grid_h_in / fig_h))
+    axis.imshow(
+        canvas,
+        interpolation="nearest",
+        extent=(-0.5, canvas.shape[1] - 0.5, canvas.shape[0] - 0.5, -0.5),
+        aspect="equal",
+    )
+    axis.set_axis_off()
+    for left, top, width, height in frames:
+        axis.add_patch(
+            Rectangle(
+                (left - 0.5, top - 0.5), width, height, fill=False, linewidth=0.6, edgecolor="0.35", clip_on=False
             )
-            axis.add_patch(Rectangle((left, top), width, height, fill=False, linewidth=0.6, edgecolor="0.35"))
-            axis.set_xlim(-0.5, canvas_w - 0.5)
-            axis.set_ylim(canvas_h - 0.5, -0.5)
-            axis.set_aspect("equal")
-            if row_index == 0:
-                axis.set_title(f"{column_title}\n{height}×{width}", fontsize=7)
-            if col_index == 0:
-                axis.set_ylabel(row_label, fontsize=8)
-    figure.suptitle(title, fontsize=9)
+        )
+    for col_index, (column_title, image) in enumerate(rows[0][1]):
+        height, width = image.shape
+        axis.annotate(
+            f"{column_title}\n{height}×{width}",
+            xy=(column_left[col_index] + column_w[col_index] / 2 - 0.5, -0.5),
+            xytext=(0, 4),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
+    for row_index, (row_label, _) in enumerate(rows):
+        axis.annotate(
+            row_label,
+            xy=(-0.5, row_index * (canvas_h + gap_y) + canvas_h / 2 - 0.5),
+            xytext=(-6, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=8,
+        )
+    figure.suptitle(title, fontsize=9, y=1 - 0.08 / fig_h, va="top")
     return figure
 
 

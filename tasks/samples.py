@@ -105,16 +105,21 @@ def _sheet_title(conv: dict[str, Any]) -> str:
     return f"{setting.label}: {words}\nevery map at its true size relative to the others (one image pixel, one length)"
 
 
-def _row_label(view: Any, dataset: dict[str, Any], index: int) -> str:
-    """'#3' plus the sample's class: its name where the dataset has names, else 'label 7'."""
-    labels = getattr(view, "labels", None)
+def class_text(labels: Any, dataset: dict[str, Any], index: int) -> str | None:
+    """The class of sample ``index``: its name where the dataset has names, else 'label 7'; None unlabelled."""
     if labels is None:
-        return f"#{index}"
+        return None
     label = int(labels[index])
     names = dataset.get("class_names")
     if names and 0 <= label < len(names):
-        return f"#{index}\n{names[label]}"
-    return f"#{index}\nlabel {label}"
+        return str(names[label])
+    return f"label {label}"
+
+
+def _row_label(view: Any, dataset: dict[str, Any], index: int) -> str:
+    """'#3' plus the sample's class (:func:`class_text`) on a second line."""
+    text = class_text(getattr(view, "labels", None), dataset, index)
+    return f"#{index}" if text is None else f"#{index}\n{text}"
 
 
 SAMPLE_MAX_SIDE = 1024  # longer side of a sample picture; larger inputs are drawn as previews
@@ -273,8 +278,11 @@ def write_samples(
         files.write_figure(paths["contact"], figure, dpi=110)
     finally:
         render.close(figure)
+    labels = getattr(view, "labels", None)
     return {
         "conv": conv_label(conv),
+        # The report names the samples from here, so a warm run never opens the dataset for them.
+        "classes": {str(index): class_text(labels, dataset, index) for index in samples} if labels is not None else {},
         "contact": str(paths["contact"]),
         "images": {stage: str(path) for stage, path in paths.items() if stage != "contact"},
         "scaling": scaling,

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks import artifacts
+from tasks import artifacts, files
 from tasks.report import table_artifact
 
 
@@ -115,3 +115,31 @@ def test_table_artifact_moves_the_constant_columns_to_its_description(tmp_path):
     assert "dataset `idx:/data/mnist` · split test · 10,000 images of 28×28" in description
     assert "kernel sobel · pool_mode max" in description
     assert f"`{(tmp_path / 'sizes.csv').resolve()}`" in description
+
+
+def test_png_data_uri_embeds_a_png_within_the_width_as_it_is(tmp_path):
+    path = files.write_png(tmp_path / "map.png", np.arange(600, dtype=np.uint16).reshape(20, 30).astype(np.uint8))
+    uri, width, height = artifacts.png_data_uri(path, max_width=30)
+    assert (width, height) == (30, 20)
+    assert base64.b64decode(uri.split(",", 1)[1]) == path.read_bytes()  # no decode, no re-encode
+
+
+def test_write_figure_stores_a_gray_figure_as_gray_and_a_coloured_one_as_rgb(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gray = plt.figure(figsize=(2, 1))
+    gray.text(0.5, 0.5, "gray text", color="0.3")
+    colour = plt.figure(figsize=(2, 1))
+    colour.patch.set_facecolor("#1f77b4")
+    try:
+        gray_pixels = decode(artifacts._uri(files.write_figure(tmp_path / "g.png", gray, dpi=50).read_bytes()))
+        colour_pixels = decode(artifacts._uri(files.write_figure(tmp_path / "c.png", colour, dpi=50).read_bytes()))
+    finally:
+        plt.close(gray)
+        plt.close(colour)
+    assert gray_pixels.shape == (50, 100) and int(gray_pixels.min()) < 128  # one channel, the text drawn
+    assert colour_pixels.shape == (50, 100, 3)
+    assert colour_pixels[0, 0].tolist() == [180, 119, 31]  # #1f77b4 in OpenCV's BGR order

@@ -81,24 +81,39 @@ def test_summary_figure_reads_the_csv_back_the_same():
 
 def test_contact_sheet_true_sizes_and_titles(tmp_path):
     big = np.full((28, 28), 200, dtype=np.uint8)
-    small = np.full((7, 7), 50, dtype=np.uint8)
-    rows = [("#0\nlabel 7", [("input", big), ("sobel\nmax 2×2 / stride 2", small)])]
+    small = np.arange(49, dtype=np.uint8).reshape(7, 7)
+    rows = [
+        ("#0\nlabel 7", [("input", big), ("sobel\nmax 2×2 / stride 2", small)]),
+        ("#1\nlabel 2", [("input", big), ("sobel\nmax 2×2 / stride 2", small)]),
+    ]
     figure = render.contact_sheet(rows, title="conv stride 2")
     try:
         figure.canvas.draw()
-        first, second = figure.get_axes()
-        assert first.get_title() == "input\n28×28"
-        assert second.get_title() == "sobel\nmax 2×2 / stride 2\n7×7"
-        assert first.get_ylabel() == "#0\nlabel 7"
+        (axis,) = figure.get_axes()  # one axes for the whole grid
+        texts = [text.get_text() for text in axis.texts]
+        assert texts == ["input\n28×28", "sobel\nmax 2×2 / stride 2\n7×7", "#0\nlabel 7", "#1\nlabel 2"]
+        assert figure.get_suptitle() == "conv stride 2"
+
+        # Every cell's pixels are in the drawn canvas, centred in its cell, on a white background.
+        canvas = axis.get_images()[0].get_array()
+        frames = [(int(p.get_x() + 0.5), int(p.get_y() + 0.5), p.get_width(), p.get_height()) for p in axis.patches]
+        assert [(w, h) for _, _, w, h in frames] == [(28, 28), (7, 7), (28, 28), (7, 7)]
+        for (left, top, width, height), image in zip(frames, [big, small, big, small], strict=True):
+            assert (canvas[top : top + height, left : left + width, 0] == image).all()
+        # No cell pixel is 255 here, so the white ones are exactly the background.
+        assert (canvas == 255).sum() == canvas.size - 3 * (2 * 28 * 28 + 2 * 7 * 7)
 
         # True relative size: on the page the 7x7 map is a quarter as wide and as tall as the 28x28 input.
-        def drawn(axis):
-            box = axis.get_images()[0].get_window_extent(figure.canvas.get_renderer())
-            return box.width, box.height
-
-        (input_w, input_h), (map_w, map_h) = drawn(first), drawn(second)
-        assert map_w / input_w == pytest.approx(7 / 28, rel=0.03)
-        assert map_h / input_h == pytest.approx(7 / 28, rel=0.03)
+        renderer = figure.canvas.get_renderer()
+        (input_box, map_box) = (patch.get_window_extent(renderer) for patch in axis.patches[:2])
+        assert map_box.width / input_box.width == pytest.approx(7 / 28, rel=0.03)
+        assert map_box.height / input_box.height == pytest.approx(7 / 28, rel=0.03)
+        # Nothing drawn falls outside the figure (titles and labels fit their margins).
+        figure_box = figure.bbox
+        for artist in [*axis.texts, figure._suptitle]:
+            box = artist.get_window_extent(renderer)
+            assert box.x0 >= figure_box.x0 and box.x1 <= figure_box.x1
+            assert box.y0 >= figure_box.y0 and box.y1 <= figure_box.y1
         one = files.write_figure(tmp_path / "a.png", figure, dpi=50).read_bytes()
         two = files.write_figure(tmp_path / "b.png", figure, dpi=50).read_bytes()
         assert one == two

@@ -129,16 +129,18 @@ def ui_report_inputs(edge_dataset, tmp_path):
 
 
 def test_ui_report_shows_sample_grids_with_labels_and_one_caption_line(edge_dataset, tmp_path):
-    from tasks.report import render_ui_report
+    from tasks.report import _sample_labels, render_ui_report
 
     data, rows, records = ui_report_inputs(edge_dataset, tmp_path)
+    # write-samples names each sample's class, so the report never reopens the dataset for it.
+    assert [record["classes"] for record in records] == [{"0": "label 0", "1": "label 1"}] * 2
     markdown = render_ui_report(
         name="edges",
         dataset=data,
         rows=rows,
         out_dir=tmp_path / "out",
         sample_records=records,
-        sample_labels={0: "label 0", 1: "label 1"},
+        sample_labels=_sample_labels(records),
     )
     # Per conv setting: a header row naming the samples, a row per stage (input, 3 maps, 3 pooled maps).
     assert markdown.count("| stage | #0 label 0 | #1 label 1 |") == 2
