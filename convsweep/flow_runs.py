@@ -34,19 +34,29 @@ def drain_events() -> None:
 
 
 def recorded_task_runs(flow_run_id: UUID) -> list[Any]:
-    """Every task run the API holds for ``flow_run_id`` (paged: the API returns 200 at most per call)."""
+    """Every task run the API holds for ``flow_run_id`` (paged: the API returns 200 at most per call).
+
+    Paged in id order: the default order (expected start time) has ties, and PostgreSQL may
+    order tied rows differently from one query to the next, so offset pages would skip some
+    rows and repeat others.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
 
     runs: list[Any] = []
     with get_client(sync_client=True) as client:
         while True:
             page = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200, offset=len(runs)
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                sort=TaskRunSort.ID_DESC,
+                limit=200,
+                offset=len(runs),
             )
             runs.extend(page)
             if len(page) < 200:
-                return runs
+                # Rows recorded while paging can shift a page (ids are random): count each once.
+                return list({run.id: run for run in runs}.values())
 
 
 def wait_until_recorded(

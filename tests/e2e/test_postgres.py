@@ -32,7 +32,6 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import (
-    CHUNK_SIZE,
     PrefectServer,
     _wait_healthy,
     free_port,
@@ -46,9 +45,9 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_START_TIMEOUT = 90.0
 SWEEPS = 4
 LOAD_TIMEOUT = 900.0
-# Images per chunk of every run of the load: 16 -> 3 chunks of the 40 images (20 task runs a run).
-# CONVSWEEP_E2E_LOAD_CHUNK_SIZE=2 gives 20 chunks (88 task runs a run) for a heavier load.
-LOAD_CHUNK_SIZE = int(os.environ.get("CONVSWEEP_E2E_LOAD_CHUNK_SIZE", CHUNK_SIZE))
+# Images per chunk of every run of the load: 2 -> 20 chunks of the 40 images (88-89 task runs a
+# run, ~450 in all); CONVSWEEP_E2E_LOAD_CHUNK_SIZE=16 gives 3 chunks (20 task runs a run).
+LOAD_CHUNK_SIZE = int(os.environ.get("CONVSWEEP_E2E_LOAD_CHUNK_SIZE", 2))
 
 # What must not appear in any output: SQLite's and asyncpg's lock, pool and connection failures.
 ERRORS = re.compile(
@@ -219,12 +218,15 @@ COUNT_SCRIPT = """
 import json
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.sorting import TaskRunSort
 
+# Paged in id order: PostgreSQL may order rows tied on the default sort key differently from one
+# query to the next, and offset pages then skip some rows and repeat others.
 with get_client(sync_client=True) as client:
     flow_runs = client.read_flow_runs(limit=200)
     result = {"flow_run_count": client.count_flow_runs(), "flow_runs": [], "all_task_runs": 0}
     while True:
-        page = client.read_task_runs(limit=200, offset=result["all_task_runs"])
+        page = client.read_task_runs(sort=TaskRunSort.ID_DESC, limit=200, offset=result["all_task_runs"])
         result["all_task_runs"] += len(page)
         if len(page) < 200:
             break
@@ -232,7 +234,8 @@ with get_client(sync_client=True) as client:
         tasks = []
         while True:
             page = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])), limit=200, offset=len(tasks)
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+                sort=TaskRunSort.ID_DESC, limit=200, offset=len(tasks),
             )
             tasks.extend(page)
             if len(page) < 200:
@@ -254,6 +257,23 @@ def api_counts(server: PrefectServer) -> dict:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+RECORD_TIMEOUT = 180.0
+
+
+def wait_until_recorded(server: PrefectServer, runs: int, per_run: int) -> dict:
+    """:func:`api_counts` once ``runs`` finished flow runs hold ``per_run`` final task runs each (or at the deadline)."""
+    deadline = time.monotonic() + RECORD_TIMEOUT
+    while True:
+        recorded = api_counts(server)
+        finished = [run for run in recorded["flow_runs"] if run["state"] == "COMPLETED"]
+        complete = [run for run in finished if sorted(set(run["task_states"])) == ["COMPLETED"]]
+        if len(complete) >= runs and all(len(run["task_states"]) == per_run for run in complete):
+            return recorded
+        if time.monotonic() > deadline:
+            return recorded  # the assertions below say what is missing
+        time.sleep(1.0)
 
 
 def database_counts(backend: str, server: PrefectServer, cluster: PostgresCluster | None) -> tuple[int, int]:
@@ -390,7 +410,9 @@ def test_server_backend_holds_every_run_under_concurrent_sweeps_and_a_served_dep
                 task_counts.add(int(counts.group(1)))
         [per_run] = task_counts  # the same sweep shape everywhere: the same number of task runs
 
-        recorded = api_counts(server)
+        # The CLI sweeps waited for their task runs to be recorded; the deployment's run is over
+        # when its flow run is, and the server records its last task-run events a little later.
+        recorded = wait_until_recorded(server, SWEEPS + 1, per_run)
         # The hourly schedule's future runs (Scheduled, not due for an hour) are not part of the load.
         upcoming = [run for run in recorded["flow_runs"] if run["auto_scheduled"] and run["state"] == "SCHEDULED"]
         assert all(run["name"] == served and not run["task_states"] for run in upcoming), upcoming
