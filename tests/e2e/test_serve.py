@@ -63,6 +63,29 @@ def interrupt(process: subprocess.Popen, *, sig: int = signal.SIGINT) -> int:
     return stop_process(process, sig=sig, timeout=60)
 
 
+def run_deployment(server, name: str, *, cwd: Path, parameters: dict | None = None) -> tuple[str, str]:
+    """Run ``sweep/<name>`` as `prefect deployment run` or the UI would, wait for it; (flow run id, state type)."""
+    trigger = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            from prefect.deployments import run_deployment
+            run = run_deployment("sweep/{name}", parameters={parameters or {}!r}, timeout=240)
+            print(run.id, run.state.type.value)
+        """),
+        ],
+        env=server.env(),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert trigger.returncode == 0, trigger.stderr[-3000:]
+    run_id, state = trigger.stdout.split()[-2:]
+    return run_id, state
+
+
 def test_served_deployment_has_its_schedule_and_parameters_and_runs(
     prefect_server, idx_dataset, tmp_path, browser_page
 ):
@@ -122,24 +145,7 @@ def test_served_deployment_has_its_schedule_and_parameters_and_runs(
         page.screenshot(path=str(tmp_path / "deployment.png"), full_page=True)
 
         # Trigger a run now, as `prefect deployment run` or the UI would, and wait for it.
-        trigger = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                textwrap.dedent(f"""
-                from prefect.deployments import run_deployment
-                run = run_deployment("sweep/{name}", timeout=240)
-                print(run.id, run.state.type.value)
-            """),
-            ],
-            env=prefect_server.env(),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert trigger.returncode == 0, trigger.stderr[-3000:]
-        run_id, state = trigger.stdout.split()[-2:]
+        run_id, state = run_deployment(prefect_server, name, cwd=tmp_path)
         assert state == "COMPLETED", log.read_text()[-3000:]
         flow_run = prefect_server.get(f"/flow_runs/{run_id}")
         assert flow_run["deployment_id"] == served["id"]
@@ -170,24 +176,7 @@ def test_served_deployment_has_its_schedule_and_parameters_and_runs(
         )
         assert refused.status_code >= 400 and "strides" in refused.text, refused.text
         # ...and the model's own validation refuses the rest before any task, with the CLI's message.
-        bad = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                textwrap.dedent(f"""
-                from prefect.deployments import run_deployment
-                run = run_deployment("sweep/{name}", parameters={{"paddings": ["wide"]}}, timeout=240)
-                print(run.id, run.state.type.value)
-            """),
-            ],
-            env=prefect_server.env(),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert bad.returncode == 0, bad.stderr[-3000:]
-        bad_id, bad_state = bad.stdout.split()[-2:]
+        bad_id, bad_state = run_deployment(prefect_server, name, cwd=tmp_path, parameters={"paddings": ["wide"]})
         assert bad_state == "FAILED", (bad_state, log.read_text()[-3000:])
         message = prefect_server.get(f"/flow_runs/{bad_id}")["state"]["message"]
         assert "- paddings: paddings='wide' is not a padding" in message, message
