@@ -3,7 +3,8 @@
 In one run, on this machine, for each API mode (``ephemeral``: no PREFECT_API_URL, Prefect
 starts a temporary API server per run; ``server``: a ``convsweep server`` on a free loopback
 port with a temporary PREFECT_HOME, stopped by PID at the end), every measurement a fresh
-process:
+process, and against a server each one starts once the server is idle (the previous run's events
+written):
 
 (a) trivial  a Prefect flow submitting as many no-op tasks as the default sweep has task runs,
              on the sweep's thread pool, waited on until recorded as the CLI does;
@@ -13,8 +14,9 @@ process:
              magnitude, pooling and statistic) over the same images, on as many threads as the
              sweep uses, no Prefect: the faster of conv_core over whole chunks and the sweep's own
              chunk function (cache-sized sub-batches) called directly (computed once: no API);
-(e) growth   the same files read as an IDX folder (``idx:``): cold, warm, then 1 % more images
-             appended to the last file and a rerun (only the new chunks should compute);
+(e) growth   the same files read as an IDX folder (``idx:``): a cold run, then three times 1 % more
+             images appended to the last file, a rerun (only the new chunks should compute) and a
+             warm run of the same files;
 (f) 140k     one cold run over twice the images, for the peak-RSS flatness check.
 
 Data: the real MNIST test set (../shared/datasets/mnist-t10k; synthetic images of the same
@@ -166,6 +168,34 @@ def sweep_env(work: Path, *, cache: str) -> dict[str, str]:
     return env
 
 
+def _group_cpu_seconds(group: int) -> float:
+    """CPU time (user + system) of the live processes of a process group, from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # fields after the name: state, ppid, pgrp, ...
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def settle(server: subprocess.Popen | None, *, timeout: float = 60.0) -> None:
+    """Wait until the API server is idle (under 5 % of a core for a second): the previous run's
+    events and logs are written by then, so no measurement pays for the one before it."""
+    if server is None:
+        return
+    deadline = time.monotonic() + timeout
+    before = _group_cpu_seconds(server.pid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = _group_cpu_seconds(server.pid)
+        if now - before < 0.05:
+            return
+        before = now
+
+
 def median_of(runs: list[dict]) -> dict:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
@@ -186,10 +216,13 @@ def measure_mode(mode: str, repeats: int, total: int, with_140k: bool) -> dict:
         task_runs = int(first["task_runs"])
         trivial, cold, warm = [], [], []
         for repeat in range(repeats):  # interleaved, so that load changes hit every kind alike
+            settle(server)
             trivial.append(run_child(TRIVIAL_CHILD, [str(task_runs)], env))
+            settle(server)
             cold.append(
                 run_child(SWEEP_CHILD, [parameters], {**env, "CONVSWEEP_CACHE_DIR": str(work / f"cold-{repeat}")})
             )
+            settle(server)
             warm.append(run_child(SWEEP_CHILD, [parameters], env))
         results["trivial"] = median_of(trivial)
         results["cold"] = median_of(cold)
@@ -202,10 +235,17 @@ def measure_mode(mode: str, repeats: int, total: int, with_140k: bool) -> dict:
             {"dataset": f"idx:{folder}", "split": "all", "out": str(work / "out"), "name": "bench-idx"}
         )
         idx_env = {**env, "CONVSWEEP_CACHE_DIR": str(work / "cache-idx")}
+        settle(server)
         results["idx cold"] = run_child(SWEEP_CHILD, [idx_parameters], idx_env)
-        results["idx warm"] = median_of([run_child(SWEEP_CHILD, [idx_parameters], idx_env) for _ in range(repeats)])
-        write_keras_home(work / "keras", total, appended=total // 100)
-        results["idx grown (+1 %)"] = run_child(SWEEP_CHILD, [idx_parameters], idx_env)
+        grown, warm_after = [], []
+        for step in range(1, repeats + 1):  # grows by 1 % of the original each time
+            write_keras_home(work / "keras", total, appended=step * total // 100)
+            settle(server)
+            grown.append(run_child(SWEEP_CHILD, [idx_parameters], idx_env))
+            settle(server)
+            warm_after.append(run_child(SWEEP_CHILD, [idx_parameters], idx_env))  # same files: a warm run
+        results["idx warm"] = median_of(warm_after)
+        results["idx grown (+1 %)"] = median_of(grown)
         if with_140k:
             big = work / "big"
             write_keras_home(big / "keras", 2 * total)
