@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -21,16 +22,26 @@ from rich.markup import escape
 
 from convsweep.run_guard import guarded
 
-RECORD_TIMEOUT_SECONDS = 60.0
+DRAIN_TIMEOUT_SECONDS = 60.0
+# The API records task runs from the client's events, asynchronously: its recorder writes one
+# event per database transaction and falls behind under load (minutes with four sweeps on a
+# loaded 2-core machine and PostgreSQL).  So the wait ends on no progress, not on a fixed time.
+RECORD_STALL_SECONDS = 60.0
+RECORD_LIMIT_SECONDS = 900.0
+_SAY_WAITING_AFTER_SECONDS = 5.0
 
 
-def drain_events() -> None:
-    """Send whatever the client still holds (events, logs) to the API now."""
+def drain_events() -> bool:
+    """Send whatever the client still holds (events, logs) to the API now; False if it could not in time."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
-    APILogWorker.drain_all(timeout=RECORD_TIMEOUT_SECONDS, at_exit=False)
-    EventsWorker.drain_all(timeout=RECORD_TIMEOUT_SECONDS, at_exit=False)
+    drained = True
+    for worker in (APILogWorker, EventsWorker):
+        # Called from synchronous code: concurrent.futures.wait's (done, not_done).
+        _done, not_done = worker.drain_all(timeout=DRAIN_TIMEOUT_SECONDS, at_exit=False)
+        drained = drained and not not_done
+    return drained
 
 
 def recorded_task_runs(flow_run_id: UUID) -> list[Any]:
@@ -59,29 +70,64 @@ def recorded_task_runs(flow_run_id: UUID) -> list[Any]:
                 return list({run.id: run for run in runs}.values())
 
 
+def _not_final_words(runs: list[Any], expected_task_runs: int) -> str:
+    """'3 still Running, 1 not in the API': what the API holds of the task runs that are not final yet."""
+    states: dict[str, int] = {}
+    for run in runs:
+        if run.state is None or not run.state.is_final():
+            name = run.state.name if run.state is not None else "without a state"
+            states[name] = states.get(name, 0) + 1
+    words = [f"{count} still {name}" for name, count in sorted(states.items())]
+    absent = expected_task_runs - len(runs)
+    if absent > 0:
+        words.append(f"{absent} not in the API")
+    return ", ".join(words) or "none missing"
+
+
 def wait_until_recorded(
-    flow_run_id: UUID, expected_task_runs: int, *, timeout: float = RECORD_TIMEOUT_SECONDS
+    flow_run_id: UUID,
+    expected_task_runs: int,
+    *,
+    stall_seconds: float = RECORD_STALL_SECONDS,
+    limit_seconds: float = RECORD_LIMIT_SECONDS,
+    say: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """Block until the API holds ``expected_task_runs`` final task runs of the flow run.
+
+    Waits as long as the API keeps recording (a final task run more at least every
+    ``stall_seconds``), up to ``limit_seconds`` in all; ``say`` is told once if the wait
+    lasts more than a few seconds.
 
     Raises
     ------
     RuntimeError
-        If they are not all recorded within ``timeout`` seconds.
+        If the API records no more of them for ``stall_seconds``, or not all within
+        ``limit_seconds``; the message says how many are missing and in what state.
     """
-    drain_events()
-    deadline = time.monotonic() + timeout
+    drained = drain_events()
+    began = last_progress = time.monotonic()
+    best = -1
+    said = False
     while True:
         runs = recorded_task_runs(flow_run_id)
         final = [run for run in runs if run.state is not None and run.state.is_final()]
         if len(final) >= expected_task_runs:
             return final
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if len(final) > best:
+            best, last_progress = len(final), now
+        if say is not None and not said and now - began > _SAY_WAITING_AFTER_SECONDS:
+            say(f"waiting for the Prefect API to record the task runs ({len(final)} of {expected_task_runs} so far)")
+            said = True
+        stalled = now - last_progress > stall_seconds
+        if stalled or now - began > limit_seconds:
+            why = f"none more in the last {stall_seconds:.0f} s" if stalled else f"not all within {limit_seconds:.0f} s"
             raise RuntimeError(
                 f"the Prefect API recorded {len(final)} of {expected_task_runs} task runs of flow run "
-                f"{flow_run_id} within {timeout:.0f} s"
+                f"{flow_run_id}, {why} ({_not_final_words(runs, expected_task_runs)}"
+                f"{'' if drained else '; the client could not send all its events'})"
             )
-        time.sleep(0.2)
+        time.sleep(0.2 if now - began < _SAY_WAITING_AFTER_SECONDS else 1.0)
 
 
 def sweep_preview(parameters: dict[str, Any]) -> tuple[str, int | None]:
@@ -166,7 +212,9 @@ def run_sweep(
         with prefect.tags(*_sweep_tags(parameters), "started-by:cli"):
             state = flow_to_run(**parameters, return_state=True)
     result = state.result()  # raises the flow's own exception when it failed
-    runs = wait_until_recorded(state.state_details.flow_run_id, result["task_runs"])
+    runs = wait_until_recorded(
+        state.state_details.flow_run_id, result["task_runs"], say=lambda line: _say(console, f"sweep: {line}")
+    )
     result["cached_task_runs"] = sum(1 for run in runs if run.state.name == "Cached")
     _print_messages(console, result)
     _print_sweep_summary(out_console, result)
@@ -180,6 +228,11 @@ def _sweep_tags(parameters: dict[str, Any]) -> list[str]:
 
     settings = parse_parameters(**parameters)
     return sweep_tags(settings.name, settings.dataset)
+
+
+def _say(console: Console, line: str) -> None:
+    """One plain line on stderr, kept whole in a log file, wrapped at words on a terminal."""
+    console.print(line, markup=False, highlight=False, soft_wrap=not console.is_terminal)
 
 
 def _print_messages(console: Console, result: dict[str, Any]) -> None:
@@ -248,7 +301,9 @@ def run_notebook(
     with prefect.tags("convsweep", "notebook", f"dataset:{dataset_kind(dataset)}", "started-by:cli"):
         state = notebook(dataset=dataset, split=split, index=index, out=out, name=name, return_state=True)
     result = state.result()
-    wait_until_recorded(state.state_details.flow_run_id, result["task_runs"])
+    wait_until_recorded(
+        state.state_details.flow_run_id, result["task_runs"], say=lambda line: _say(console, f"notebook: {line}")
+    )
     label = (
         f" (label {result['label']}: {result['class_name'] or result['label']})"
         if result.get("label") is not None

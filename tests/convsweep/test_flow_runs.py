@@ -1,7 +1,11 @@
-"""convsweep/flow_runs.py: what is known before the flow starts."""
+"""convsweep/flow_runs.py: what is known before the flow starts; waiting for the API to record a run."""
 
 from __future__ import annotations
 
+import pytest
+from prefect.client.schemas.objects import State, StateType
+
+from convsweep import flow_runs
 from convsweep.flow_runs import sweep_preview
 
 
@@ -15,3 +19,75 @@ def test_sweep_preview_counts_conv_settings_times_chunks(idx_folder):
 def test_sweep_preview_unknown_count_when_input_is_bad(tmp_path, idx_folder):
     assert sweep_preview(dict(dataset=f"idx:{idx_folder}", strides=[0], name="p")) == ("p", None)
     assert sweep_preview(dict(dataset=f"idx:{tmp_path}", name="p")) == ("p", None)  # no IDX files there
+
+
+class FakeRun:
+    """A task run as the API returns it: an id and a state (None before its first state event)."""
+
+    def __init__(self, index: int, state_name: str | None) -> None:
+        self.id = index
+        self.state = None if state_name is None else State(type=STATE_TYPES[state_name], name=state_name)
+
+
+STATE_TYPES = {"Completed": StateType.COMPLETED, "Cached": StateType.COMPLETED, "Running": StateType.RUNNING}
+
+
+class ScriptedApi:
+    """What the API records over (fake) time: ``script`` maps a second to the runs it holds from then on."""
+
+    def __init__(self, monkeypatch, script: dict[float, list[str | None]], *, drained: bool = True) -> None:
+        self.now = 0.0
+        self.script = sorted(script.items())
+        self.reads = 0
+        monkeypatch.setattr(flow_runs, "drain_events", lambda: drained)
+        monkeypatch.setattr(flow_runs, "recorded_task_runs", self.read)
+        monkeypatch.setattr(flow_runs.time, "monotonic", lambda: self.now)
+        monkeypatch.setattr(flow_runs.time, "sleep", self.sleep)
+
+    def read(self, flow_run_id):
+        self.reads += 1
+        held = [states for second, states in self.script if second <= self.now][-1]
+        return [FakeRun(index, name) for index, name in enumerate(held)]
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_wait_until_recorded_returns_once_every_task_run_is_final(monkeypatch):
+    api = ScriptedApi(
+        monkeypatch, {0: ["Completed", "Running"], 1: ["Completed", "Cached", "Running"], 2: ["Completed"] * 3}
+    )
+    runs = flow_runs.wait_until_recorded("flow-run-id", 3)
+    assert len(runs) == 3 and api.now >= 2
+
+
+def test_wait_until_recorded_keeps_waiting_while_the_api_makes_progress(monkeypatch):
+    # One more task run recorded every 50 s: slower than nothing-for-60-s, so it never stalls;
+    # 4 minutes in all, beyond any fixed 60 s wait.
+    script = {50.0 * step: ["Completed"] * step + ["Running"] * (5 - step) for step in range(6)}
+    said = []
+    api = ScriptedApi(monkeypatch, script)
+    runs = flow_runs.wait_until_recorded("flow-run-id", 5, say=said.append)
+    assert len(runs) == 5 and api.now >= 250
+    assert said == ["waiting for the Prefect API to record the task runs (0 of 5 so far)"]
+
+
+def test_wait_until_recorded_fails_when_the_api_stops_recording(monkeypatch):
+    api = ScriptedApi(monkeypatch, {0: ["Completed", "Running"], 10: ["Completed", "Completed", "Running", None]})
+    with pytest.raises(RuntimeError) as raised:
+        flow_runs.wait_until_recorded("flow-run-id", 5)
+    assert str(raised.value) == (
+        "the Prefect API recorded 2 of 5 task runs of flow run flow-run-id, none more in the last 60 s "
+        "(1 still Running, 1 still without a state, 1 not in the API)"
+    )
+    assert 70 <= api.now <= 75  # the last progress at 10 s, then 60 s without any
+
+
+def test_wait_until_recorded_gives_up_at_its_limit_even_with_progress(monkeypatch):
+    script = {float(second): ["Completed"] * second + ["Running"] for second in range(0, 100)}
+    api = ScriptedApi(monkeypatch, script, drained=False)
+    with pytest.raises(
+        RuntimeError, match=r"recorded \d+ of 1000 .* not all within 30 s .*; the client could not send all its events"
+    ):
+        flow_runs.wait_until_recorded("flow-run-id", 1000, limit_seconds=30)
+    assert 30 <= api.now <= 32

@@ -53,7 +53,9 @@ LOAD_CHUNK_SIZE = int(os.environ.get("CONVSWEEP_E2E_LOAD_CHUNK_SIZE", 2))
 ERRORS = re.compile(
     r"database is locked|OperationalError|InterfaceError|ConnectionDoesNotExist|connection (?:was |is )?closed"
     r"|Connection refused|ConnectionRefused|too many (?:clients|connections)|deadlock|QueuePool limit"
-    r"|PoolTimeout|TimeoutError|Timed out|Traceback",
+    r"|PoolTimeout|TimeoutError|Timed out|Traceback"
+    # Prefect's in-memory event broker and task-run recorder losing events (a full queue, retries used up)
+    r"|queue is full|Dropping event",
     re.IGNORECASE,
 )
 
