@@ -247,6 +247,13 @@ def run_cli(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float =
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+def run_python(args: list[str], *, env: dict[str, str], cwd: Path | None = None, timeout: float = 300) -> str:
+    """``python ARGS`` (a script, or ``-c CODE``) in a subprocess; asserts it exited 0 (showing its stderr if not), returns its stdout."""
+    done = subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 def tree_bytes(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
     """{relative path: bytes} of every file under ``folder``."""
     return {

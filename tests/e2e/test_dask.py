@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.e2e.conftest import CHUNK_SIZE, IDX_IMAGES, stop_process, tree_bytes
+from tests.e2e.conftest import CHUNK_SIZE, IDX_IMAGES, run_python, stop_process, tree_bytes
 
 # Runs the sweep in a fresh process against the e2e server, like `convsweep sweep` does
 # (convsweep.flow_runs.run_sweep), with the task runner from convsweep.task_runners.  A
@@ -178,16 +178,8 @@ def test_sweep_on_an_existing_cluster_at_its_address(prefect_server, idx_dataset
                 print("TASK_RUNS", result["task_runs"])
         """)
         )
-        done = subprocess.run(
-            [sys.executable, str(script)],
-            env=prefect_server.env(),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        task_runs = int(done.stdout.split("TASK_RUNS")[-1].split()[0])
+        stdout = run_python([str(script)], env=prefect_server.env(), cwd=tmp_path)
+        task_runs = int(stdout.split("TASK_RUNS")[-1].split()[0])
 
         with Client(address, timeout=60) as client:
             ran = client.run_on_scheduler(

@@ -36,6 +36,7 @@ from tests.e2e.conftest import (
     _wait_healthy,
     free_port,
     group_alive,
+    run_python,
     small_sweep_args,
     stop_process,
 )
@@ -222,8 +223,9 @@ def start_server(home: Path, database_url: str | None) -> tuple[subprocess.Popen
 COUNT_SCRIPT = """
 import json
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.sorting import TaskRunSort
+
+from convsweep.flow_runs import recorded_task_runs
 
 # Paged in id order: PostgreSQL may order rows tied on the default sort key differently from one
 # query to the next, and offset pages then skip some rows and repeat others.
@@ -235,33 +237,23 @@ with get_client(sync_client=True) as client:
         result["all_task_runs"] += len(page)
         if len(page) < 200:
             break
-    for run in flow_runs:
-        tasks = []
-        while True:
-            page = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
-                sort=TaskRunSort.ID_DESC, limit=200, offset=len(tasks),
-            )
-            tasks.extend(page)
-            if len(page) < 200:
-                break
-        result["flow_runs"].append({
-            "id": str(run.id), "name": run.parameters.get("name"), "state": run.state.type.value,
-            "deployment_id": str(run.deployment_id) if run.deployment_id else None,
-            "auto_scheduled": run.auto_scheduled,
-            "task_states": [task.state.type.value for task in tasks],
-        })
+for run in flow_runs:
+    # A flow run's task runs as the CLI reads them when it waits for a run to be recorded.
+    tasks = recorded_task_runs(run.id)
+    result["flow_runs"].append({
+        "id": str(run.id), "name": run.parameters.get("name"), "state": run.state.type.value,
+        "deployment_id": str(run.deployment_id) if run.deployment_id else None,
+        "auto_scheduled": run.auto_scheduled,
+        "task_states": [task.state.type.value for task in tasks],
+    })
 print(json.dumps(result))
 """
 
 
 def api_counts(server: PrefectServer) -> dict:
     """Flow runs and their task runs, read with the Prefect client from the server's API."""
-    done = subprocess.run(
-        [sys.executable, "-c", COUNT_SCRIPT], env=server.env(), capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    stdout = run_python(["-c", COUNT_SCRIPT], env=server.env())
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 RECORD_TIMEOUT = 180.0

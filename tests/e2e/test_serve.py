@@ -13,7 +13,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import CHUNK_SIZE, run_cli, stop_process
+from tests.e2e.conftest import CHUNK_SIZE, run_cli, run_python, stop_process
 
 CRON = "0 3 * * *"
 
@@ -65,9 +65,8 @@ def interrupt(process: subprocess.Popen, *, sig: int = signal.SIGINT) -> int:
 
 def run_deployment(server, name: str, *, cwd: Path, parameters: dict | None = None) -> tuple[str, str]:
     """Run ``sweep/<name>`` as `prefect deployment run` or the UI would, wait for it; (flow run id, state type)."""
-    trigger = subprocess.run(
+    stdout = run_python(
         [
-            sys.executable,
             "-c",
             textwrap.dedent(f"""
             from prefect.deployments import run_deployment
@@ -77,12 +76,8 @@ def run_deployment(server, name: str, *, cwd: Path, parameters: dict | None = No
         ],
         env=server.env(),
         cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
-    assert trigger.returncode == 0, trigger.stderr[-3000:]
-    run_id, state = trigger.stdout.split()[-2:]
+    run_id, state = stdout.split()[-2:]
     return run_id, state
 
 
