@@ -116,6 +116,14 @@ KERNELS = {
 }
 
 
+def _fits(pool: PoolSetting, map_size: tuple[int, int]) -> bool:
+    try:
+        pool.output(map_size)
+    except ValueError:
+        return False
+    return True
+
+
 @st.composite
 def chunk_cases(draw):
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -125,12 +133,17 @@ def chunk_cases(draw):
     height, width = draw(st.integers(12, 24)), draw(st.integers(12, 24))
     resize = draw(st.sampled_from([None, (15, 13)]))
     conv = ConvSetting(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation)
+    # Every kernel's map (they differ in size: 3x3 and 5x5 kernels); a pool must fit them all,
+    # as a sweep checks before it runs (SweepParameters.check_shapes).
+    map_sizes = {conv.output(resize or (height, width), np.shape(matrix))[1] for matrix in KERNELS.values()}
     pools = [PoolSetting("none", None, None, None)]
     for _ in range(draw(st.integers(1, 3))):
         size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
         pool_stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
         pool_padding = draw(st.sampled_from(["valid", "same", (size[0] // 2, 0, 0, size[1] // 2)]))
-        pools.append(PoolSetting(draw(st.sampled_from(["max", "avg"])), size, pool_stride, pool_padding))
+        pool = PoolSetting(draw(st.sampled_from(["max", "avg"])), size, pool_stride, pool_padding)
+        if all(_fits(pool, map_size) for map_size in map_sizes):
+            pools.append(pool)
     images = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).integers(
         0, 256, size=(draw(st.integers(1, 3)), height, width), dtype=np.uint8
     )
