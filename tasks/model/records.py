@@ -1,0 +1,143 @@
+"""The typed records that pass between the sweep's steps.
+
+Each task returns one of these; each is frozen and parsed once at an edge: where a
+record comes back from JSON (a cached task result, the dataset identity index), it
+goes through :meth:`Record.parse` and is typed from there on.  They carry shapes,
+paths, parameters and statistics, never arrays.
+
+Cached results stay plain JSON (``tasks.cache_records`` decodes nothing else), so a
+task hands Prefect ``record.to_json()`` and its caller gets the record back with
+``ChunkRecord.parse(future.result())``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict
+
+Shape = tuple[int, int]
+"""(height, width)."""
+
+
+class Record(BaseModel):
+    """A frozen record with one JSON form."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as plain JSON (what a cached task result holds)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def parse(cls, raw: Self | dict[str, Any]) -> Self:
+        """``raw`` (a record or its JSON form) as a record; ValueError naming the field if it is not one."""
+        if isinstance(raw, cls):
+            return raw
+        return cls.model_validate(raw)
+
+
+class Selection(Record):
+    """Which images of a dataset: a split, a range of positions, a limit, some classes."""
+
+    split: str
+    start: int | None = None
+    stop: int | None = None
+    limit: int | None = None
+    classes: tuple[int, ...] | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        """Keyword arguments of ``tasks.datasets.open_dataset``."""
+        return {
+            "split": self.split,
+            "start": self.start,
+            "stop": self.stop,
+            "limit": self.limit,
+            "classes": None if self.classes is None else list(self.classes),
+        }
+
+
+class DatasetRecord(Record):
+    """A described selection: what every later cache key is built on (``load-dataset``)."""
+
+    spec: str
+    split: str
+    selection: Selection
+    n: int
+    height: int
+    width: int
+    fingerprint: str
+    source: str
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def image_shape(self) -> Shape:
+        return (self.height, self.width)
+
+
+class MapStats(Record):
+    """One (map, pool setting) of a chunk: its shapes and mergeable statistics of the pooled values.
+
+    ``m2`` is the sum of squared deviations from ``mean`` (Chan et al.'s parallel variance).
+    """
+
+    conv_shape: Shape
+    pool_shape: Shape
+    count: int
+    mean: float
+    m2: float
+    min: float
+    max: float
+    zeros: int
+
+
+class ChunkRecord(Record):
+    """What ``process-chunk`` returns: images ``chunk[0]:chunk[1]`` through one conv setting."""
+
+    chunk: tuple[int, int]
+    input_shape: Shape
+    """(height, width) after resizing."""
+    maps: dict[str, dict[str, MapStats]]
+    """map name -> pool label -> statistics."""
+    seconds: float = 0.0
+
+
+class SampleRecord(Record):
+    """What ``write-samples`` returns: the PNGs of every stage of the sample images, for one conv setting."""
+
+    conv: str
+    """The conv setting's label."""
+    classes: dict[str, str | None]
+    """sample index -> class words (as the report names it), empty for unlabelled data."""
+    contact: str
+    images: dict[str, str]
+    """``<index>-<stage>`` -> PNG path."""
+    scaling: dict[str, float]
+    preview_factor: int = 1
+
+
+class ReportFiles(Record):
+    """What ``write-report`` returns: the paths of the pictures and pages it wrote."""
+
+    summary: str
+    report: str
+    html: str
+    rows: int
+
+
+class ArtifactsRecord(Record):
+    """What ``publish-artifacts`` returns: the keys of the UI artifacts."""
+
+    sizes: str
+    report: str
+    table_columns: int
+    report_bytes: int
+
+
+class ManifestRecord(Record):
+    """What ``write-manifest`` returns."""
+
+    manifest: str
+    files: int
+    removed: tuple[str, ...] = ()
+    foreign: tuple[str, ...] = ()
