@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -17,8 +18,14 @@ def to_plain(value: Any) -> Any:
     """Normalise a value to plain JSON types.
 
     Integral floats become ints, tuples become lists, numpy scalars and arrays
-    become Python numbers and lists, dict keys become strings, paths strings.
+    become Python numbers and lists, dict keys become strings, paths strings;
+    records (pydantic models: ``tasks.model.records``) and settings (frozen
+    dataclasses) become their fields.
     """
+    if hasattr(value, "model_dump"):
+        return to_plain(value.model_dump(mode="json"))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_plain(dataclasses.asdict(value))
     if isinstance(value, dict):
         return {str(key): to_plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -20,6 +20,13 @@ Shape = tuple[int, int]
 """(height, width)."""
 
 
+def json_default(value: Any) -> Any:
+    """``default=`` for ``json.dumps``: a record becomes its plain JSON (Prefect's result serializer uses it)."""
+    if isinstance(value, Record):
+        return value.to_json()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 class Record(BaseModel):
     """A frozen record with one JSON form."""
 
