@@ -4,10 +4,11 @@ Each group of commands lives in its own module under ``convsweep.commands`` and
 registers itself on the one Typer app here.  This module owns only the error
 policy, so every command behaves the same way on failure:
 
-* bad input (``ValueError``/``TypeError`` from the library, or a usage error)
-  -> one line on stderr, exit code 2;
-* a runtime failure (data unreadable, server unreachable, ...) -> one line
-  naming the cause, exit code 1;
+* bad input found before a flow run exists (``ValueError``/``TypeError`` from the
+  library, or a usage error) -> one line on stderr, exit code 2;
+* a failed or crashed run, whatever its exception (``convsweep.flow_runs.RunFailed``),
+  or another runtime failure (server unreachable, ...) -> one line naming the cause,
+  exit code 1;
 * Ctrl-C or SIGTERM -> one line (``convsweep: interrupted (SIGINT)``), exit
   code 130 or 143; a run stops within seconds (``convsweep.run_guard``);
 * never a traceback wall (``CONVSWEEP_DEBUG=1`` shows it for bug reports).
@@ -109,14 +110,17 @@ def _handle_error() -> None:
         if type(error).__name__ == "NoArgsIsHelpError":  # bare `convsweep`: the help was printed
             sys.exit(0)
         _fail(error.format_message(), 2)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError) as error:  # found before any flow run exists
         if debug:
             raise
         _fail(str(error), 2)
     except Exception as error:  # runtime failure: one line with the cause
         if debug:
             raise
-        _fail(f"{type(error).__name__}: {error}", 1)
+        from convsweep.flow_runs import RunFailed
+
+        # A failed run's text already names its exception's type, whatever it was.
+        _fail(str(error) if isinstance(error, RunFailed) else f"{type(error).__name__}: {error}", 1)
 
 
 if __name__ == "__main__":

@@ -130,29 +130,19 @@ def wait_until_recorded(
         time.sleep(0.2 if now - began < _SAY_WAITING_AFTER_SECONDS else 1.0)
 
 
-def sweep_preview(parameters: dict[str, Any]) -> tuple[str, int | None]:
-    """The sweep's name and how many ``process-chunk`` task runs it will have (conv settings x chunks).
+class RunFailed(Exception):
+    """A flow run that failed or crashed: exit 1 whatever its exception (README "Exit codes").
 
-    Known before the flow starts, from the sweep model, the size of the selection and the
-    memory budget (the same chunks the flow will make).  The count is None
-    when the parameters or the data cannot be read: the flow then reports why, in its own words.
+    Its text is the run's own error, ``<type>: <message>``, as the CLI prints it.
     """
-    from tasks.caching import cache_dir_for
-    from tasks.chunking import sweep_chunks
-    from tasks.datasets.identity_index import describe
-    from tasks.model import parse_parameters
 
+
+def _result(state: Any) -> Any:
+    """The flow run's result; :class:`RunFailed` when the run failed, whatever it raised."""
     try:
-        settings = parse_parameters(**parameters)
-    except (ValueError, TypeError):
-        return str(parameters.get("name") or "sweep"), None
-    try:
-        # The identity index describes unchanged data without reading it (the flow asks it again).
-        data = describe(settings.dataset, settings.selection(), cache_dir_for(settings.out, settings.cache_dir))
-        chunks = sweep_chunks(settings, n=data["n"], height=data["height"], width=data["width"])
-    except Exception:  # noqa: BLE001 - the flow's load-dataset task raises the same error, reported as usual
-        return str(settings.name), None
-    return str(settings.name), len(settings.conv_settings) * len(chunks)
+        return state.result()
+    except Exception as error:  # noqa: BLE001 - any failure of a run that exists is a failed run
+        raise RunFailed(f"{type(error).__name__}: {error}") from error
 
 
 @guarded(hint="rerun to resume from the cache")
@@ -175,7 +165,6 @@ def run_sweep(
 
     from convsweep.terminal import PlainProgress
     from flows.sweep import sweep
-    from tasks import report
 
     console = console or Console(stderr=True)
     out_console = out_console or Console()
@@ -184,7 +173,12 @@ def run_sweep(
         parameters = {**parameters, "refresh": True}
     if cache_dir is not None:
         parameters = {**parameters, "cache_dir": cache_dir}
-    name, total = sweep_preview(parameters)
+    from tasks.model import parse_parameters
+    from tasks.progress import reporting_to
+
+    # Bad parameters are refused here, before a flow run exists (exit 2); the chunk count comes
+    # from the flow's own plan, with its first progress report.
+    name = parse_parameters(**parameters).name
     with contextlib.ExitStack() as stack:
         if console.is_terminal:
             bar = stack.enter_context(
@@ -197,21 +191,20 @@ def run_sweep(
                     transient=True,
                 )
             )
-            bar_task = bar.add_task("chunks", total=total)
+            bar_task = bar.add_task("chunks", total=None)
 
             def show(done: int, total: int) -> None:
                 bar.update(bar_task, completed=done, total=total)
 
         else:
             plain = PlainProgress(
-                lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True), name=name, total=total
+                lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True), name=name
             )
             show = plain.update
-        report.progress_listeners.append(show)
-        stack.callback(report.progress_listeners.remove, show)
+        stack.enter_context(reporting_to(show))
         with prefect.tags(*_sweep_tags(parameters), "started-by:cli"):
             state = flow_to_run(**parameters, return_state=True)
-    result = state.result()  # raises the flow's own exception when it failed
+    result = _result(state)
     runs = wait_until_recorded(
         state.state_details.flow_run_id, result["task_runs"], say=lambda line: _say(console, f"sweep: {line}")
     )
@@ -300,7 +293,7 @@ def run_notebook(
     console = console or Console(stderr=True)
     with prefect.tags("convsweep", "notebook", f"dataset:{dataset_kind(dataset)}", "started-by:cli"):
         state = notebook(dataset=dataset, split=split, index=index, out=out, name=name, return_state=True)
-    result = state.result()
+    result = _result(state)
     wait_until_recorded(
         state.state_details.flow_run_id, result["task_runs"], say=lambda line: _say(console, f"notebook: {line}")
     )

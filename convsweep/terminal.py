@@ -162,16 +162,16 @@ class PlainProgress:
     ``write`` receives each line.  With 10 chunk tasks or fewer, every chunk gets its line.
     """
 
-    def __init__(self, write: Callable[[str], Any], *, name: str, total: int | None) -> None:
+    def __init__(self, write: Callable[[str], Any], *, name: str) -> None:
         self.write = write
         self.name = name
-        self.total = total
+        self.total: int | None = None
         self.started = time.monotonic()
         self.last_step = 0
-        what = f"{total} chunk tasks" if total else "chunk tasks (count not known yet)"
-        write(f"sweep {name}: {what}")
 
     def update(self, done: int, total: int) -> None:
+        if self.total is None:  # the flow's plan is made: its first report says how many
+            self.write(f"sweep {self.name}: {total} chunk tasks")
         self.total = total
         step = done if total <= 10 else math.floor(10 * done / total)
         if step <= self.last_step:

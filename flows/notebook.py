@@ -9,13 +9,11 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
+from flows.task_runs import TaskRuns
 from tasks import artifacts
 from tasks import notebook as steps
 from tasks.load import DataMismatchError
 from tasks.model import check_safe_name
-
-# load, resize, 2 x convolve, combine, 2 x pool, write, publish: what the flow below submits.
-NOTEBOOK_TASK_RUNS = 9
 
 
 def notebook_run_name() -> str:
@@ -47,34 +45,35 @@ def notebook(
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise ValueError(f"index={index!r} must be a non-negative int")
     logger = get_run_logger()
+    runs = TaskRuns()  # every task run, counted for the CLI's wait
     artifacts.add_flow_run_tags(["convsweep", "notebook", f"dataset:{artifacts.dataset_kind(dataset)}"])
     try:
-        image, info = steps.load_image(dataset, split, index)
+        image, info = runs.result(steps.load_image, dataset, split, index)
     except (ValueError, TypeError) as error:
         # Found once the run has started, so a data error: a Failed run and exit 1 (README "Exit codes").
         raise DataMismatchError(str(error)) from None
     title = steps.image_title(info)
     artifacts.rename_flow_run(f"{name} · {artifacts.dataset_label(info['spec'])} · {title}")
     logger.info("image %s of %s: %dx%d (height x width); source: %s", title, info["spec"], *image.shape, info["source"])
-    resized = steps.resize(image)
-    horizontal = steps.convolve_clipped(resized, "sobel_h")
-    vertical = steps.convolve_clipped(resized, "sobel_v")
-    sobel = steps.combine_magnitude(horizontal, vertical)
+    resized = runs.result(steps.resize, image)
+    horizontal = runs.result(steps.convolve_clipped, resized, "sobel_h")
+    vertical = runs.result(steps.convolve_clipped, resized, "sobel_v")
+    sobel = runs.result(steps.combine_magnitude, horizontal, vertical)
     arrays = {
         "resized": resized,
         "horizontal": horizontal,
         "vertical": vertical,
         "sobel": sobel,
-        "max_pool": steps.pool(sobel, "max"),
-        "avg_pool": steps.pool(sobel, "avg"),
+        "max_pool": runs.result(steps.pool, sobel, "max"),
+        "avg_pool": runs.result(steps.pool, sobel, "avg"),
     }
     logger.info(
         "shapes: %s", ", ".join(f"{stage} {values.shape[0]}x{values.shape[1]}" for stage, values in arrays.items())
     )
     folder = Path(out) / name
-    written = steps.write_outputs(str(folder), arrays, info)
+    written = runs.result(steps.write_outputs, str(folder), arrays, info)
     logger.info("files written: %s", ", ".join(written["files"].values()))
-    key = steps.publish_artifact(name, written)
+    key = runs.result(steps.publish_artifact, name, written)
     logger.info("artifact %s; outputs in %s", key, folder.resolve())
     message = f"notebook on {info['spec']} {title}: outputs in {folder.resolve()}"
-    return Completed(message=message, data={**written, "task_runs": NOTEBOOK_TASK_RUNS})
+    return Completed(message=message, data={**written, "task_runs": runs.count})

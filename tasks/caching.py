@@ -22,7 +22,6 @@ it recomputes and rewrites them; computing a key has no side effect.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,12 +30,25 @@ from types import SimpleNamespace
 from typing import Any, Optional
 
 from prefect.cache_policies import CachePolicy
+from prefect.serializers import JSONSerializer
 
 from tasks.cache_locks import HolderLockManager
+from tasks.cache_paths import CACHE_DIR_ENV, cache_dir_for, default_cache_dir
 from tasks.cache_records import JsonRecordStorage
 from tasks.model.plain import canonical_json
 
-CACHE_DIR_ENV = "CONVSWEEP_CACHE_DIR"
+# Task results as plain JSON: a record (tasks.model.records) is written as its fields, and a
+# cached one comes back as a dict that the caller parses (``ChunkRecord.parse``).
+RECORD_SERIALIZER = JSONSerializer(jsonlib="json", object_encoder="tasks.model.records.json_default")
+__all__ = [
+    "CACHE_DIR_ENV",
+    "RECORD_SERIALIZER",
+    "SweepCachePolicy",
+    "cache_dir_for",
+    "code_version",
+    "default_cache_dir",
+    "with_cache",
+]
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Packages whose source decides every cached result: the numeric core, the sweep model
 # (tasks.model: labels, settings, plain forms) and the tasks. The import-direction
@@ -53,17 +65,6 @@ def code_version(root: Path = _PROJECT_ROOT) -> str:
             digest.update(str(source.relative_to(root)).encode())
             digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def default_cache_dir(out: str | Path) -> Path:
-    """``$CONVSWEEP_CACHE_DIR`` if set, else ``<output root>/.cache``."""
-    configured = os.environ.get(CACHE_DIR_ENV)
-    return Path(configured).expanduser() if configured else Path(out) / ".cache"
-
-
-def cache_dir_for(out: str | Path, cache_dir: str | Path | None) -> Path:
-    """The cache folder of a sweep: ``cache_dir`` if given, else :func:`default_cache_dir`."""
-    return Path(cache_dir).expanduser() if cache_dir else default_cache_dir(out)
 
 
 @dataclass
@@ -126,7 +127,7 @@ def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False, input
     return task.with_options(
         cache_policy=policy,
         result_storage=root / "results",  # a Path: Prefect makes it a LocalFileSystem, no saved block needed
-        result_serializer="json",
+        result_serializer=RECORD_SERIALIZER,
         persist_result=True,
         refresh_cache=refresh,
     )

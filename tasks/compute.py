@@ -27,53 +27,50 @@ from prefect import task
 import conv_core
 from conv_core.tiled import RowPooler, conv2d_rows
 from tasks import files
-from tasks.caching import SweepCachePolicy
+from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.chunking import band_rows, kernel_groups
 from tasks.datasets import open_dataset
-from tasks.model import ConvSetting, PoolSetting, conv_label, magnitude_pairs, map_names, pool_label
+from tasks.model import ConvSetting, PoolSetting, magnitude_pairs, map_names
+from tasks.model.records import ChunkRecord, DatasetRecord, MapStats
+
+Kernels = dict[str, list[list[float]]]
 
 
-def open_selection(dataset: dict[str, Any]):
-    """Reopen the selection a ``describe_selection`` record describes (memoised per process)."""
-    return open_dataset(dataset["spec"], **dataset["selection"])
+def open_selection(dataset: DatasetRecord) -> Any:
+    """Reopen the selection a ``load-dataset`` record describes (memoised per process)."""
+    return open_dataset(dataset.spec, **dataset.selection.arguments())
 
 
 def compute_maps(
-    images: np.ndarray, *, conv: dict[str, Any], kernels: dict[str, Any]
+    images: np.ndarray, *, conv: ConvSetting, kernels: Kernels
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Resize, then every kernel's map and every pair's magnitude.
 
     Parameters
     ----------
     images : (N, H, W) uint8
-    conv : a ``ConvSetting`` in plain form (resize, stride, padding, pad_mode, dilation).
-    kernels : name -> 2-D matrix.
+    conv : resize, stride, padding, pad mode and dilation.
+    kernels : name -> (kh, kw) matrix.
 
     Returns
     -------
     resized : (N, H', W') uint8
     maps : name -> (N, conv_h, conv_w) float32, kernels first, then magnitudes.
     """
-    setting = ConvSetting.from_plain(conv)
-    resized = images if setting.resize is None else conv_core.resize(images, setting.resize)
+    resized = images if conv.resize is None else conv_core.resize(images, conv.resize)
     maps: dict[str, np.ndarray] = {}
     for name, matrix in kernels.items():
         maps[name] = conv_core.conv2d(
             resized,
             np.asarray(matrix, dtype=np.float64),
-            stride=setting.stride,
-            padding=setting.padding,
-            pad_mode=setting.pad_mode,
-            dilation=setting.dilation,
+            stride=conv.stride,
+            padding=conv.padding,
+            pad_mode=conv.pad_mode,
+            dilation=conv.dilation,
         )
     for name, (horizontal, vertical) in magnitude_pairs(kernels).items():
         maps[name] = conv_core.sobel_magnitude(maps[horizontal], maps[vertical])
     return resized, maps
-
-
-def apply_pool(feature_map: np.ndarray, pool: dict[str, Any]) -> np.ndarray:
-    """Pool (N, H, W) maps with a ``PoolSetting`` in plain form; mode 'none' returns them as they are."""
-    return PoolSetting.from_plain(pool).apply(feature_map)
 
 
 # Elements per block when summing squared deviations: bounds the float64 temporaries (8 MB).
@@ -177,10 +174,10 @@ def stream_maps(
     image: np.ndarray,
     *,
     setting: ConvSetting,
-    kernels: dict[str, Any],
+    kernels: Kernels,
     pools: list[PoolSetting],
     band: int,
-):
+) -> Any:
     """One (resized) image's maps and pooled maps, in bands of ``band`` conv rows.
 
     Yields ``(map name, pool label or None, rows)`` where ``rows`` (r, W) float32 are the next
@@ -233,7 +230,7 @@ def _chunk_key(inputs: dict[str, Any]) -> dict[str, Any]:
     # keeps its key when images are appended after it; the whole selection's without it.
     content = inputs.get("chunk_fingerprint")
     return {
-        "content": content if content else {"selection": inputs["dataset"]["fingerprint"]},
+        "content": content if content else {"selection": DatasetRecord.parse(inputs["dataset"]).fingerprint},
         "chunk": inputs["chunk"],
         "conv": inputs["conv"],
         "kernels": inputs["kernels"],
@@ -258,26 +255,26 @@ def _chunk_run_name() -> str:
 
     parameters = task_run.parameters
     start, stop = parameters["chunk"]
-    return f"chunk-{conv_label(parameters['conv'])}-{start}-{stop}"
+    return f"chunk-{parameters['conv'].label}-{start}-{stop}"
 
 
 @task(
     name="process-chunk",
     task_run_name=_chunk_run_name,
     cache_policy=SweepCachePolicy(key_inputs=_chunk_key, expected_outputs=_chunk_outputs),
-    result_serializer="json",
+    result_serializer=RECORD_SERIALIZER,
     persist_result=True,
 )
 def process_chunk(
-    dataset: dict[str, Any],
-    chunk: list[int],
-    conv: dict[str, Any],
-    kernels: dict[str, Any],
-    pools: list[dict[str, Any]],
+    dataset: DatasetRecord,
+    chunk: tuple[int, int],
+    conv: ConvSetting,
+    kernels: Kernels,
+    pools: list[PoolSetting],
     maps_dir: str | None = None,
     chunk_fingerprint: str | None = None,
     memory_budget: int | None = None,
-) -> dict[str, Any]:
+) -> ChunkRecord:
     """Images ``chunk[0]:chunk[1]`` of the selection through one conv setting and every pool setting.
 
     ``chunk_fingerprint`` (the content fingerprint of those images) only keys the cache.
@@ -286,53 +283,44 @@ def process_chunk(
 
     Returns
     -------
-    dict
+    ChunkRecord
         ``chunk``, ``input_shape`` (after resize), ``seconds`` and ``maps``:
-        map name -> pool label -> ``conv_shape``, ``pool_shape`` + :func:`summarize` stats.
+        map name -> pool label -> shapes and :func:`summarize` statistics.
     """
+    dataset = DatasetRecord.parse(dataset)
     start, stop = chunk
     images = open_selection(dataset).read(start, stop)
     began = time.perf_counter()
-    setting = ConvSetting.from_plain(conv)
-    pool_settings = [PoolSetting.from_plain(pool) for pool in pools]
     band = None
     if memory_budget is not None:
         band = band_rows(
-            images.shape[1:],
-            setting,
-            kernels,
-            pool_settings,
-            memory_budget_mb=memory_budget,
-            keep_maps=maps_dir is not None,
+            images.shape[1:], conv, kernels, pools, memory_budget_mb=memory_budget, keep_maps=maps_dir is not None
         )
     record = chunk_record(
         images, conv=conv, kernels=kernels, pools=pools, chunk=(start, stop), maps_dir=maps_dir, band=band
     )
-    record["seconds"] = time.perf_counter() - began
-    return record
+    return record.model_copy(update={"seconds": time.perf_counter() - began})
 
 
 def chunk_record(
     images: np.ndarray,
     *,
-    conv: dict[str, Any],
-    kernels: dict[str, Any],
-    pools: list[dict[str, Any]],
+    conv: ConvSetting,
+    kernels: Kernels,
+    pools: list[PoolSetting],
     chunk: tuple[int, int],
     maps_dir: str | None = None,
     band: int | None = None,
-) -> dict[str, Any]:
-    """The record of :func:`process_chunk` (without ``seconds``) for ``images`` (N, H, W) uint8.
+) -> ChunkRecord:
+    """The record of :func:`process_chunk` (``seconds`` 0) for ``images`` (N, H, W) uint8.
 
     ``band=None`` computes the chunk whole; an int computes each image in bands of that many conv
     rows (``tasks.chunking.band_rows``): the same record and the same ``.npy`` files.
     """
     if band is not None:
-        setting = ConvSetting.from_plain(conv)
-        pool_settings = [PoolSetting.from_plain(pool) for pool in pools]
-        return _banded_chunk(images, setting, kernels, pool_settings, maps_dir=maps_dir, chunk=chunk, band=band)
+        return _banded_chunk(images, conv, kernels, pools, maps_dir=maps_dir, chunk=chunk, band=band)
     start, stop = chunk
-    setting = ConvSetting.from_plain(conv)
+    setting = conv
     summaries: dict[tuple[str, str], RunningSummary] = {}
     shapes: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
     with contextlib.ExitStack() as stack:
@@ -346,19 +334,15 @@ def chunk_record(
                         writers[name] = stack.enter_context(_npy_writer(path, (len(images), *feature_map.shape[1:])))
                     writers[name].write(np.ascontiguousarray(feature_map, dtype=np.float32).tobytes())
                 for pool in pools:
-                    pooled = apply_pool(feature_map, pool)
-                    key = (name, pool_label(pool))
+                    pooled = pool.apply(feature_map)
+                    key = (name, pool.label)
                     summaries.setdefault(key, RunningSummary()).add(pooled)
-                    shapes[key] = (list(feature_map.shape[1:]), list(pooled.shape[1:]))
-    record: dict[str, Any] = {"chunk": [start, stop], "input_shape": list(resized.shape[1:]), "maps": {}}
+                    shapes[key] = (feature_map.shape[1:], pooled.shape[1:])
+    maps: dict[str, dict[str, MapStats]] = {}
     for (name, label), summary in summaries.items():
         conv_shape, pool_shape = shapes[(name, label)]
-        record["maps"].setdefault(name, {})[label] = {
-            "conv_shape": conv_shape,
-            "pool_shape": pool_shape,
-            **summary.result(),
-        }
-    return record
+        maps.setdefault(name, {})[label] = MapStats(conv_shape=conv_shape, pool_shape=pool_shape, **summary.result())
+    return ChunkRecord(chunk=(start, stop), input_shape=resized.shape[1:], maps=maps)
 
 
 # Values per map in one sub-batch of a chunk: the maps, pooled maps and their temporaries of
@@ -374,7 +358,16 @@ def _sub_batches(n: int, image_shape: tuple[int, ...], setting: ConvSetting) -> 
     return [(first, min(first + step, n)) for first in range(0, n, step)]
 
 
-def _banded_chunk(images, setting, kernels, pools, *, maps_dir, chunk, band) -> dict[str, Any]:
+def _banded_chunk(
+    images: np.ndarray,
+    setting: ConvSetting,
+    kernels: Kernels,
+    pools: list[PoolSetting],
+    *,
+    maps_dir: str | None,
+    chunk: tuple[int, int],
+    band: int,
+) -> ChunkRecord:
     """The record of :func:`_whole_chunk`, computing each image in bands of ``band`` conv rows."""
     start, stop = chunk
     names = map_names(kernels)
@@ -403,16 +396,18 @@ def _banded_chunk(images, setting, kernels, pools, *, maps_dir, chunk, band) -> 
                             summaries[(name, pool.label)].add(rows)
                 else:
                     summaries[(name, label)].add(rows)
-    record: dict[str, Any] = {"chunk": [start, stop], "input_shape": list(resized.shape), "maps": {}}
-    for name in names:
-        record["maps"][name] = {}
-        for pool in pools:
-            record["maps"][name][pool.label] = {
-                "conv_shape": list(shapes[name]),
-                "pool_shape": list(pool.output(shapes[name])[1]),
+    maps = {
+        name: {
+            pool.label: MapStats(
+                conv_shape=shapes[name],
+                pool_shape=pool.output(shapes[name])[1],
                 **summaries[(name, pool.label)].result(),
-            }
-    return record
+            )
+            for pool in pools
+        }
+        for name in names
+    }
+    return ChunkRecord(chunk=(start, stop), input_shape=resized.shape, maps=maps)
 
 
 @contextlib.contextmanager

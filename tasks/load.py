@@ -19,6 +19,7 @@ from prefect import task
 
 from tasks.datasets import DatasetError
 from tasks.datasets.identity_index import describe
+from tasks.model.records import DatasetRecord
 
 
 class DataMismatchError(DatasetError):
@@ -32,12 +33,12 @@ class DataMismatchError(DatasetError):
 
 
 @task(name="load-dataset", persist_result=False)
-def describe_selection(spec: str, selection: dict[str, Any], index_dir: str | None = None) -> dict[str, Any]:
+def describe_selection(spec: str, selection: dict[str, Any], index_dir: str | None = None) -> DatasetRecord:
     """Open ``spec`` with ``selection`` (split, start, stop, limit, classes) and describe it.
 
     Returns
     -------
-    dict
+    DatasetRecord
         spec, split, selection, n, height, width, fingerprint, source, class_names.
     """
-    return describe(spec, selection, index_dir)
+    return DatasetRecord.parse(describe(spec, selection, index_dir))

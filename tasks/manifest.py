@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -41,6 +42,7 @@ from tasks import files
 from tasks.caching import code_version
 from tasks.compute import map_path
 from tasks.model.plain import canonical_json
+from tasks.model.records import DatasetRecord, ManifestRecord, ReportFiles, SampleRecord
 
 MANIFEST_NAME = "manifest.json"
 # Written when a run starts, removed just before its manifest: says which sweep is writing the folder
@@ -67,14 +69,31 @@ def file_digest(path: str | Path) -> dict[str, Any]:
     return {"size": size, "sha256": digest.hexdigest()}
 
 
+@dataclass(frozen=True)
+class FolderCheck:
+    """What :func:`begin_folder` found: whether the folder's sweep files are this sweep's, and their digests.
+
+    ``digests`` maps each file it hashed (relative path) to ``size``, ``mtime_ns`` and ``sha256``,
+    so that ``write-manifest`` hashes again only the files written since (each file hashed once a run).
+    """
+
+    trusted: bool
+    digests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _stamped_digest(path: Path) -> dict[str, Any]:
+    before = path.stat()
+    return {**file_digest(path), "mtime_ns": before.st_mtime_ns}
+
+
 def sweep_outputs(
     out_dir: str | Path,
     *,
     sizes_csv: str,
-    report_record: dict[str, Any],
-    sample_records: list[dict[str, Any]],
+    report_record: ReportFiles,
+    sample_records: list[SampleRecord],
     maps: dict[str, list[str]] | None,
-    chunks: list[list[int]],
+    chunks: list[tuple[int, int]],
 ) -> list[str]:
     """Every file a sweep run produced, as paths relative to ``out_dir`` (sorted, POSIX).
 
@@ -88,9 +107,9 @@ def sweep_outputs(
         The ``[start, stop]`` image ranges of the chunk tasks.
     """
     folder = Path(out_dir).resolve()
-    paths = [sizes_csv, report_record["summary"], report_record["report"], report_record["html"]]
+    paths = [sizes_csv, report_record.summary, report_record.report, report_record.html]
     for record in sample_records:
-        paths += [record["contact"], *record["images"].values()]
+        paths += [record.contact, *record.images.values()]
     for maps_dir, names in (maps or {}).items():
         paths += [str(map_path(maps_dir, name, start, stop)) for name in names for start, stop in chunks]
     return sorted({Path(path).resolve().relative_to(folder).as_posix() for path in paths})
@@ -159,7 +178,9 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def folder_matches(out_dir: str | Path, *, parameters: dict[str, Any], cache_dir: str | Path | None = None) -> bool:
+def folder_matches(
+    out_dir: str | Path, *, parameters: dict[str, Any], cache_dir: str | Path | None = None
+) -> FolderCheck:
     """True when every sweep file already in ``out_dir`` belongs to this sweep (so cached tasks may keep them).
 
     That is: the folder holds no sweep file at all; or a run of this same sweep (parameters
@@ -172,36 +193,41 @@ def folder_matches(out_dir: str | Path, *, parameters: dict[str, Any], cache_dir
     identity = _identity(parameters, code_version())
     pending = _read_json(folder / PENDING_NAME)
     if pending is not None:
-        return isinstance(pending, dict) and pending.get("identity") == identity and pending.get("trusted") is True
+        trusted = isinstance(pending, dict) and pending.get("identity") == identity and pending.get("trusted") is True
+        return FolderCheck(trusted)
     cache_root = Path(cache_dir).resolve() if cache_dir else None
     present = _sweep_files_present(folder, cache_root)
     if not present:
-        return True
+        return FolderCheck(True)
     manifest = read_manifest(folder)
     if manifest is None or _manifest_identity(manifest) != identity:
-        return False
+        return FolderCheck(False)
     listed = {entry.get("path"): entry for entry in manifest["files"] if isinstance(entry, dict)}
-    for relative in present:
+    digests = {}
+    for relative in sorted(present):
         entry = listed.get(relative)
-        if entry is None:
-            return False
         path = folder / relative
-        if path.stat().st_size != entry.get("size") or file_digest(path)["sha256"] != entry.get("sha256"):
-            return False
-    return True
+        if entry is None or path.stat().st_size != entry.get("size"):
+            return FolderCheck(False)
+        digests[relative] = _stamped_digest(path)
+        if digests[relative]["sha256"] != entry.get("sha256"):
+            return FolderCheck(False)
+    return FolderCheck(True, digests)
 
 
-def begin_folder(out_dir: str | Path, *, parameters: dict[str, Any], cache_dir: str | Path | None = None) -> bool:
+def begin_folder(
+    out_dir: str | Path, *, parameters: dict[str, Any], cache_dir: str | Path | None = None
+) -> FolderCheck:
     """:func:`folder_matches`, then mark the folder as being written by this sweep; returns the former.
 
     The marker lets a second run of the same sweep started meanwhile trust the files the first
     one is writing, and makes a rerun after an interruption distrust a folder that the
     interrupted run had found holding another sweep's files.
     """
-    trusted = folder_matches(out_dir, parameters=parameters, cache_dir=cache_dir)
-    marker = {"identity": _identity(parameters, code_version()), "trusted": trusted}
+    check = folder_matches(out_dir, parameters=parameters, cache_dir=cache_dir)
+    marker = {"identity": _identity(parameters, code_version()), "trusted": check.trusted}
     files.write_text(Path(out_dir) / PENDING_NAME, json.dumps(marker) + "\n")
-    return trusted
+    return check
 
 
 def _listed_path(folder: Path, entry: Any) -> Path | None:
@@ -256,9 +282,10 @@ def write_manifest(
     out_dir: str,
     produced: list[str],
     parameters: dict[str, Any],
-    dataset: dict[str, Any],
+    dataset: DatasetRecord,
     cache_dir: str | None = None,
-) -> dict[str, Any]:
+    known_digests: dict[str, dict[str, Any]] | None = None,
+) -> ManifestRecord:
     """Remove the files of an earlier sweep from ``out_dir``, then write ``manifest.json`` (last, atomically).
 
     Parameters
@@ -273,13 +300,16 @@ def write_manifest(
         The ``load-dataset`` record (spec, split, n, height, width, fingerprint, ...).
     cache_dir
         The cache folder: never touched, even when it lies inside ``out_dir``.
+    known_digests
+        :attr:`FolderCheck.digests`: a file whose size and mtime are still those is not read again.
 
     Returns
     -------
-    dict
+    ManifestRecord
         ``manifest`` (its path), ``files`` (how many are listed), ``removed`` and ``foreign``
         (relative paths of the earlier sweep's files removed, and of other files left in place).
     """
+    dataset = DatasetRecord.parse(dataset)
     from prefect.runtime import flow_run
 
     folder = Path(out_dir).resolve()
@@ -313,10 +343,21 @@ def write_manifest(
         "flow_run_id": None if flow_run.id is None else str(flow_run.id),
         "code_version": code_version(),
         "parameters": parameters,
-        "dataset": {
-            key: dataset.get(key) for key in ("spec", "split", "selection", "n", "height", "width", "fingerprint")
-        },
-        "files": [{"path": relative, **file_digest(folder / relative)} for relative in sorted(wanted)],
+        "dataset": dataset.model_dump(
+            mode="json", include={"spec", "split", "selection", "n", "height", "width", "fingerprint"}
+        ),
+        "files": [
+            {"path": relative, **_digest_once(folder / relative, (known_digests or {}).get(relative))}
+            for relative in sorted(wanted)
+        ],
     }
     path = files.write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    return {"manifest": str(path), "files": len(wanted), "removed": removed, "foreign": foreign}
+    return ManifestRecord(manifest=str(path), files=len(wanted), removed=tuple(removed), foreign=tuple(foreign))
+
+
+def _digest_once(path: Path, known: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"size", "sha256"}`` of ``path``: from ``known`` when the file is unchanged since it was hashed."""
+    stat = path.stat()
+    if known is not None and known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns:
+        return {"size": known["size"], "sha256": known["sha256"]}
+    return file_digest(path)

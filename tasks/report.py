@@ -67,19 +67,30 @@ def _formula(
     return f"H: {height}; W: {width}"
 
 
+def _plain(value: Any) -> Any:
+    # INTERIM (until the report is rebuilt on the typed records): records and settings as plain JSON.
+    from tasks.model.plain import to_plain
+
+    return to_plain(value)
+
+
 def build_rows(
     *,
-    dataset: dict[str, Any],
+    dataset: Any,
     kernels: dict[str, Any],
-    magnitudes: dict[str, tuple[str, str]],
-    conv_settings: list[dict[str, Any]],
-    pools: list[dict[str, Any]],
-    chunk_records: dict[str, list[dict[str, Any]]],
+    conv_settings: list[Any],
+    pools: list[Any],
+    chunk_records: dict[str, list[Any]],
 ) -> list[dict[str, Any]]:
     """One row per (conv setting, map, pool setting), shapes checked against ``output_size``.
 
     ``chunk_records`` maps a conv label to the records of all its chunks.
     """
+    from tasks.model import magnitude_pairs
+
+    dataset, conv_settings, pools = _plain(dataset), _plain(conv_settings), _plain(pools)
+    chunk_records = _plain(chunk_records)
+    magnitudes = magnitude_pairs(kernels)
     rows: list[dict[str, Any]] = []
     for conv in conv_settings:
         label = conv_label(conv)
@@ -660,6 +671,8 @@ def write_report(
     """Write summary.png, report.md and the self-contained report.html."""
     import pandas as pd
 
+    dataset, sample_records = _plain(dataset), _plain(sample_records)
+
     folder = Path(out_dir)
     title = f"convsweep: {name} — {dataset['spec']} ({dataset['split']}, {dataset['n']} images)"
     figure = render.summary_figure(pd.DataFrame(rows), title=title)
@@ -750,6 +763,7 @@ def publish_artifacts(
 
     Returns the artifact keys and the report's size in bytes (the flow logs them).
     """
+    dataset, sample_records = _plain(dataset), _plain(sample_records)
     table, description = table_artifact(name, rows, out_dir)
     create_table_artifact(table=table, key=artifact_key(name, "sizes"), description=description)
     markdown = render_ui_report(

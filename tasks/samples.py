@@ -27,31 +27,30 @@ from prefect import task
 
 import conv_core
 from tasks import files, render
-from tasks.caching import SweepCachePolicy
+from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.chunking import band_rows
 from tasks.compute import open_selection, stream_maps
 from tasks.model import (
     ConvSetting,
     PoolSetting,
-    conv_label,
     magnitude_pairs,
     map_names,
     padding_label,
     pair_label,
-    pool_label,
 )
+from tasks.model.records import DatasetRecord, SampleRecord
+
+Kernels = dict[str, list[list[float]]]
 
 
 def sample_paths(
-    out_dir: str | Path, conv: dict[str, Any], kernels: dict[str, Any], pools: list[dict], samples: list[int]
+    out_dir: str | Path, conv: ConvSetting, kernels: Kernels, pools: list[PoolSetting], samples: list[int]
 ) -> dict[str, Path]:
     """Every file the task writes, by stage name ``<index>-<stage>``, plus ``contact``."""
-    label = conv_label(conv)
+    label = conv.label
     folder = Path(out_dir) / "samples" / label
     maps = map_names(kernels)
-    stages = (
-        ["input"] + maps + [f"{name}-{pool_label(pool)}" for name in maps for pool in pools if pool["mode"] != "none"]
-    )
+    stages = ["input"] + maps + [f"{name}-{pool.label}" for name in maps for pool in pools if pool.mode != "none"]
     paths = {f"{index}-{stage}": folder / f"{index}-{stage}.png" for index in samples for stage in stages}
     paths["contact"] = Path(out_dir) / "contact" / f"{label}.png"
     return paths
@@ -62,8 +61,8 @@ def _sample_key(inputs: dict[str, Any]) -> dict[str, Any]:
     # that images appended to the dataset leave the pictures cached; else the whole selection's.
     content = inputs.get("samples_fingerprint")
     return {
-        "content": content if content else {"selection": inputs["dataset"]["fingerprint"]},
-        "class_names": inputs["dataset"].get("class_names"),
+        "content": content if content else {"selection": DatasetRecord.parse(inputs["dataset"]).fingerprint},
+        "class_names": DatasetRecord.parse(inputs["dataset"]).class_names,
         "conv": inputs["conv"],
         "kernels": inputs["kernels"],
         "pools": inputs["pools"],
@@ -81,11 +80,10 @@ def _sample_outputs(inputs: dict[str, Any]) -> list[Path]:
 def _samples_run_name() -> str:
     from prefect.runtime import task_run
 
-    return f"samples-{conv_label(task_run.parameters['conv'])}"
+    return f"samples-{task_run.parameters['conv'].label}"
 
 
-def _pool_words(pool: dict[str, Any]) -> str:
-    setting = PoolSetting.from_plain(pool)
+def _pool_words(setting: PoolSetting) -> str:
     if setting.mode == "none":
         return "no pooling"
     return render.pool_text(
@@ -93,8 +91,7 @@ def _pool_words(pool: dict[str, Any]) -> str:
     )
 
 
-def _sheet_title(conv: dict[str, Any]) -> str:
-    setting = ConvSetting.from_plain(conv)
+def _sheet_title(setting: ConvSetting) -> str:
     words = render.conv_text(
         resize="native" if setting.resize is None else pair_label(setting.resize),
         stride=pair_label(setting.stride),
@@ -105,18 +102,18 @@ def _sheet_title(conv: dict[str, Any]) -> str:
     return f"{setting.label}: {words}\nevery map at its true size relative to the others (one image pixel, one length)"
 
 
-def class_text(labels: Any, dataset: dict[str, Any], index: int) -> str | None:
+def class_text(labels: Any, dataset: DatasetRecord, index: int) -> str | None:
     """The class of sample ``index``: its name where the dataset has names, else 'label 7'; None unlabelled."""
     if labels is None:
         return None
     label = int(labels[index])
-    names = dataset.get("class_names")
+    names = dataset.class_names
     if names and 0 <= label < len(names):
         return str(names[label])
     return f"label {label}"
 
 
-def _row_label(view: Any, dataset: dict[str, Any], index: int) -> str:
+def _row_label(view: Any, dataset: DatasetRecord, index: int) -> str:
     """'#3' plus the sample's class (:func:`class_text`) on a second line."""
     text = class_text(getattr(view, "labels", None), dataset, index)
     return f"#{index}" if text is None else f"#{index}\n{text}"
@@ -191,17 +188,16 @@ def _preview_gray(preview: Preview, *, signed: bool, is_input: bool) -> tuple[np
 def sample_pictures(
     image: np.ndarray,
     *,
-    conv: dict[str, Any],
-    kernels: dict[str, Any],
-    pools: list[dict[str, Any]],
+    conv: ConvSetting,
+    kernels: Kernels,
+    pools: list[PoolSetting],
     memory_budget: int | None = None,
 ) -> tuple[dict[str, tuple[np.ndarray, float]], int]:
     """Every stage of one (H, W) uint8 image as a gray picture: stage -> (uint8 picture, scale), and the factor.
 
     Stages: ``input``, each map, and ``<map>-<pool label>`` for each pool setting but 'none'.
     """
-    setting = ConvSetting.from_plain(conv)
-    pool_settings = [PoolSetting.from_plain(pool) for pool in pools]
+    setting, pool_settings = conv, pools
     resized = image if setting.resize is None else conv_core.resize(image, setting.resize)
     factor = preview_factor(*resized.shape)
     band = None
@@ -227,35 +223,34 @@ def sample_pictures(
     name="write-samples",
     task_run_name=_samples_run_name,
     cache_policy=SweepCachePolicy(key_inputs=_sample_key, expected_outputs=_sample_outputs),
-    result_serializer="json",
+    result_serializer=RECORD_SERIALIZER,
     persist_result=True,
 )
 def write_samples(
-    dataset: dict[str, Any],
-    conv: dict[str, Any],
-    kernels: dict[str, Any],
-    pools: list[dict[str, Any]],
+    dataset: DatasetRecord,
+    conv: ConvSetting,
+    kernels: Kernels,
+    pools: list[PoolSetting],
     samples: list[int],
     out_dir: str,
     samples_fingerprint: str | None = None,
     memory_budget: int | None = None,
-) -> dict[str, Any]:
+) -> SampleRecord:
     """PNGs of every stage for ``samples`` (indices into the selection) and a contact sheet.
 
     ``samples_fingerprint`` (the content fingerprint of those images) only keys the cache.
     ``memory_budget`` (MB) only decides whether a sample is computed in bands; not in the cache key.
     """
+    dataset = DatasetRecord.parse(dataset)
     paths = sample_paths(out_dir, conv, kernels, pools, samples)
     view = open_selection(dataset)
     names = map_names(kernels)
     column_titles = {
-        f"{name}-{pool_label(pool)}": f"{name}\n{_pool_words(pool)}".replace(" / ", "\n/ ")
+        f"{name}-{pool.label}": f"{name}\n{_pool_words(pool)}".replace(" / ", "\n/ ")
         for name in names
         for pool in pools
     }
-    stages = ["input", *names] + [
-        f"{name}-{pool_label(pool)}" for name in names for pool in pools if pool["mode"] != "none"
-    ]
+    stages = ["input", *names] + [f"{name}-{pool.label}" for name in names for pool in pools if pool.mode != "none"]
     scaling: dict[str, float] = {}
     sheet_rows = []
     factor = 1
@@ -279,12 +274,12 @@ def write_samples(
     finally:
         render.close(figure)
     labels = getattr(view, "labels", None)
-    return {
-        "conv": conv_label(conv),
+    return SampleRecord(
+        conv=conv.label,
         # The report names the samples from here, so a warm run never opens the dataset for them.
-        "classes": {str(index): class_text(labels, dataset, index) for index in samples} if labels is not None else {},
-        "contact": str(paths["contact"]),
-        "images": {stage: str(path) for stage, path in paths.items() if stage != "contact"},
-        "scaling": scaling,
-        "preview_factor": factor,
-    }
+        classes={str(index): class_text(labels, dataset, index) for index in samples} if labels is not None else {},
+        contact=str(paths["contact"]),
+        images={stage: str(path) for stage, path in paths.items() if stage != "contact"},
+        scaling=scaling,
+        preview_factor=factor,
+    )

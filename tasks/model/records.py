@@ -148,3 +148,28 @@ class ManifestRecord(Record):
     files: int
     removed: tuple[str, ...] = ()
     foreign: tuple[str, ...] = ()
+
+
+class SweepSummary(Record):
+    """What the sweep flow returns (as JSON) to a Python caller and the CLI."""
+
+    name: str
+    output_dir: str
+    dataset: str
+    split: str
+    n_images: int
+    fingerprint: str
+    configurations: int
+    chunks: int
+    task_runs: int
+    """Task runs this flow run made (counted as they were made: ``flows.task_runs``)."""
+    csv: str
+    chunk_compute_seconds: float
+    """Seconds the chunk tasks computed now (those served from the cache count 0)."""
+    summary: str
+    report: str
+    html: str
+    rows: int
+    manifest: str
+    removed_files: tuple[str, ...] = ()
+    foreign_files: tuple[str, ...] = ()

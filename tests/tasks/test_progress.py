@@ -4,35 +4,33 @@ from __future__ import annotations
 
 import pytest
 
-from tasks import report
+from tasks import progress
 
 
 @pytest.fixture
 def artifact_calls(monkeypatch):
     """Record the progress values sent to the API instead of sending them."""
     sent: list[float] = []
-    monkeypatch.setattr(report, "create_progress_artifact", lambda **kwargs: "artifact-id")
-    monkeypatch.setattr(report, "update_progress_artifact", lambda artifact_id, progress: sent.append(progress))
-    monkeypatch.setattr(report.Progress, "INTERVAL_SECONDS", 1e9)  # only the 10 % steps count here
+    monkeypatch.setattr(progress, "create_progress_artifact", lambda **kwargs: "artifact-id")
+    monkeypatch.setattr(progress, "update_progress_artifact", lambda artifact_id, progress: sent.append(progress))
+    monkeypatch.setattr(progress.Progress, "INTERVAL_SECONDS", 1e9)  # only the 10 % steps count here
     return sent
 
 
 def test_progress_computed_chunks_update_every_tenth(artifact_calls):
-    progress = report.Progress("t", total=42)
+    tracker = progress.Progress("t", total=42)
     for _ in range(42):
-        progress.advance()
+        tracker.advance()
     # 42 chunks: an update each time another 10 % is done (5 chunks = 11.9 %), and at 100 %
     assert artifact_calls == pytest.approx([100 * k / 42 for k in (5, 10, 15, 20, 25, 30, 35, 40, 42)])
 
 
 def test_progress_cached_chunks_only_report_the_end(artifact_calls):
-    progress = report.Progress("t", total=42)
     seen = []
-    report.progress_listeners.append(lambda done, total: seen.append(done))
-    try:
+    with progress.reporting_to(lambda done, total: seen.append(done)):
+        tracker = progress.Progress("t", total=42)
         for _ in range(42):
-            progress.advance(cached=True)
-    finally:
-        report.progress_listeners.clear()
+            tracker.advance(cached=True)
     assert artifact_calls == [100.0]
-    assert seen == list(range(1, 43))  # the terminal's progress bar still moves with every chunk
+    # the total first (0 done), then the terminal's progress bar still moves with every chunk
+    assert seen == list(range(0, 43))

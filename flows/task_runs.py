@@ -1,0 +1,72 @@
+"""Every task run a flow makes, made in one place: cached by explicit keys, and counted.
+
+A flow calls its tasks through :class:`TaskRuns` (``runs.submit(task, **inputs)`` for a
+future, ``runs.call(task, **inputs)`` for a state), which
+
+* configures a cached task with ``tasks.caching.with_cache`` under the sweep's cache folder,
+  refreshing it when asked (``--refresh``) or when the folder holds another sweep's files
+  (then the tasks that write files must write them again);
+* remembers the id of every task run, so what the CLI waits for in the API
+  (``convsweep.flow_runs.wait_until_recorded``) is the flow's own count, never a number
+  written by hand: add a task to a flow and it is counted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from prefect import Task
+from prefect.futures import PrefectFuture
+from prefect.states import State
+
+from tasks.caching import with_cache
+
+
+class TaskRuns:
+    """The task runs of one flow run.
+
+    Parameters
+    ----------
+    cache_dir
+        The cache folder of the cached tasks; None for a flow whose tasks are not cached.
+    refresh
+        Recompute every cached task (the sweep's ``refresh``).
+    """
+
+    def __init__(self, cache_dir: Path | None = None, *, refresh: bool = False) -> None:
+        self.cache_dir = cache_dir
+        self.refresh = refresh
+        self.folder_is_ours = True
+        self.ids: list[UUID] = []
+
+    def _configured(self, task: Task[..., Any], cached: bool, writes_files: bool, inputs: dict[str, Any]) -> Any:
+        if not cached or self.cache_dir is None:
+            return task
+        refresh = self.refresh or (writes_files and not self.folder_is_ours)
+        return with_cache(task, self.cache_dir, refresh=refresh, inputs=inputs)
+
+    def submit(
+        self, task: Task[..., Any], *, cached: bool = True, writes_files: bool = True, **inputs: Any
+    ) -> PrefectFuture[Any]:
+        """Submit ``task(**inputs)`` to the flow's task runner; its future."""
+        future = self._configured(task, cached, writes_files, inputs).submit(**inputs)
+        self.ids.append(future.task_run_id)
+        return future
+
+    def call(self, task: Task[..., Any], *, cached: bool = True, writes_files: bool = True, **inputs: Any) -> State:
+        """Run ``task(**inputs)`` now, in the flow's thread; its final state (``.result()`` raises if it failed)."""
+        state = self._configured(task, cached, writes_files, inputs)(**inputs, return_state=True)
+        self.ids.append(state.state_details.task_run_id)
+        return state
+
+    def result(self, task: Task[..., Any], *args: Any, **inputs: Any) -> Any:
+        """Run an uncached ``task(*args, **inputs)`` now and return its result (raises if it failed)."""
+        state = task(*args, **inputs, return_state=True)
+        self.ids.append(state.state_details.task_run_id)
+        return state.result()
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)

@@ -1,0 +1,121 @@
+"""The sweep plan: everything a sweep will do, decided once, before any work (no Prefect).
+
+:func:`plan_sweep` turns the parameters and the described data into a :class:`SweepPlan`:
+the conv and pool settings, the kernels, the chunks of images with their content
+fingerprints, the sample images, the folders, and the task runs it will make.  The CLI
+makes the same plan before it creates a flow run (so a setting that cannot run is refused
+there, exit 2, nothing written) and the sweep flow makes it again as its first step (for
+runs started from the UI or a deployment); the identity index makes the second one cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.cache_paths import cache_dir_for
+from tasks.chunking import plan_chunks
+from tasks.datasets.identity_index import part_fingerprints
+from tasks.model import ConvSetting, PoolSetting, SweepParameters
+from tasks.model.records import DatasetRecord
+
+Kernels = dict[str, list[list[float]]]
+"""kernel name -> its (kh, kw) matrix as nested lists."""
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """One chunk of the selection: images ``start:stop`` and their content fingerprint (keys the cache)."""
+
+    start: int
+    stop: int
+    fingerprint: str
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return (self.start, self.stop)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What one sweep will compute and write.
+
+    ``chunks`` x ``conv_settings`` process-chunk task runs; one write-samples task run per conv
+    setting when there are samples; then write-sizes, write-report, publish-artifacts and
+    write-manifest.
+    """
+
+    settings: SweepParameters
+    dataset: DatasetRecord
+    cache_dir: Path
+    conv_settings: tuple[ConvSetting, ...]
+    pool_settings: tuple[PoolSetting, ...]
+    kernels: Kernels
+    chunks: tuple[ChunkPlan, ...]
+    samples: tuple[int, ...]
+    """Indices into the selection (those of ``settings.samples`` that it has)."""
+    samples_fingerprint: str | None
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def out_dir(self) -> Path:
+        return self.settings.output_dir
+
+    @property
+    def chunk_task_runs(self) -> int:
+        """process-chunk task runs: what the progress bar counts."""
+        return len(self.conv_settings) * len(self.chunks)
+
+    @property
+    def largest_chunk(self) -> int:
+        return max((chunk.stop - chunk.start for chunk in self.chunks), default=0)
+
+    def maps_dir(self, conv: ConvSetting) -> str | None:
+        """Where ``keep_maps`` writes the conv setting's maps; None without it."""
+        return str(self.out_dir / "maps" / conv.label) if self.settings.keep_maps else None
+
+
+def plan_sweep(settings: SweepParameters, dataset: DatasetRecord) -> SweepPlan:
+    """The plan of ``settings`` over the described ``dataset``.
+
+    Raises
+    ------
+    ValueError
+        A setting that cannot run on these images (a kernel or pool window larger than what it
+        slides over, a memory budget too small for one image, ceil mode with bands), naming it.
+    """
+    settings.check_shapes(height=dataset.height, width=dataset.width)
+    kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
+    bounds = plan_chunks(
+        dataset.n,
+        dataset.image_shape,
+        settings.conv_settings,
+        kernels,
+        settings.pool_settings,
+        memory_budget_mb=settings.memory_budget,
+        chunk_size=settings.chunk_size,
+        keep_maps=settings.keep_maps,
+    )
+    samples = tuple(index for index in settings.samples if index < dataset.n)
+    cache_root = cache_dir_for(settings.out, settings.cache_dir)
+    # Content fingerprints of each chunk and of the samples (from the identity index when the
+    # files are unchanged): a chunk keeps its cache key when images are appended after it.
+    fingerprints, samples_fingerprint = part_fingerprints(
+        dataset.to_json(), chunks=[list(chunk) for chunk in bounds], samples=list(samples), index_dir=cache_root
+    )
+    return SweepPlan(
+        settings=settings,
+        dataset=dataset,
+        cache_dir=cache_root,
+        conv_settings=tuple(settings.conv_settings),
+        pool_settings=tuple(settings.pool_settings),
+        kernels=kernels,
+        chunks=tuple(
+            ChunkPlan(start, stop, fingerprint) for (start, stop), fingerprint in zip(bounds, fingerprints, strict=True)
+        ),
+        samples=samples,
+        samples_fingerprint=samples_fingerprint,
+    )

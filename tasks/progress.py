@@ -1,0 +1,72 @@
+"""A sweep's progress: a Prefect progress artifact (the UI) and a callback (the CLI's bar).
+
+The CLI says where progress goes with :func:`reporting_to` around its flow call; the flow's
+:class:`Progress` tells that callback and the artifact.  The callback lives in a context
+variable, so it reaches the flow running in the CLI's own thread and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from tasks.artifacts import artifact_key
+
+ProgressCallback = Callable[[int, int], None]
+"""``(done, total)`` chunk task runs."""
+
+_callback: ContextVar[ProgressCallback | None] = ContextVar("convsweep_progress_callback", default=None)
+
+
+@contextmanager
+def reporting_to(callback: ProgressCallback) -> Iterator[None]:
+    """Within this block, every sweep's progress also calls ``callback(done, total)``."""
+    token = _callback.set(callback)
+    try:
+        yield
+    finally:
+        _callback.reset(token)
+
+
+class Progress:
+    """A progress artifact for the sweep, advanced as chunk tasks finish; also tells the :func:`reporting_to` callback.
+
+    Each artifact update is an API call (~40 ms against a local server), so the artifact is
+    updated at most every :attr:`STEP` of the total or every :attr:`INTERVAL_SECONDS`, only
+    for chunks computed now (a cached chunk moves the callback, not the artifact), and
+    always at 100 %.
+    """
+
+    STEP = 0.10
+    INTERVAL_SECONDS = 1.0
+
+    def __init__(self, name: str, total: int) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.callback = _callback.get()
+        self.artifact_id = create_progress_artifact(
+            progress=0.0, key=artifact_key(name, "progress"), description=f"chunks of sweep {name} finished"
+        )
+        self._published_fraction = 0.0
+        self._published_at = time.monotonic()
+        if self.callback is not None:
+            self.callback(0, self.total)  # the total, as soon as the plan knows it
+
+    def advance(self, count: int = 1, *, cached: bool = False) -> None:
+        self.done += count
+        fraction = min(self.done / self.total, 1.0)
+        finished = fraction >= 1.0
+        due = (
+            fraction - self._published_fraction >= self.STEP
+            or time.monotonic() - self._published_at >= self.INTERVAL_SECONDS
+        )
+        if finished or (due and not cached):
+            update_progress_artifact(self.artifact_id, progress=100.0 * fraction)
+            self._published_fraction = fraction
+            self._published_at = time.monotonic()
+        if self.callback is not None:
+            self.callback(self.done, self.total)
