@@ -19,6 +19,7 @@ exceeds ``memory_budget`` (``tasks.chunking.band_rows``), so memory stays bounde
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,20 +103,20 @@ def _sheet_title(setting: ConvSetting) -> str:
     return f"{setting.label}: {words}\nevery map at its true size relative to the others (one image pixel, one length)"
 
 
-def class_text(labels: Any, dataset: DatasetRecord, index: int) -> str | None:
+def class_text(labels: Any, class_names: Sequence[str] | None, index: int) -> str | None:
     """The class of sample ``index``: its name where the dataset has names, else 'label 7'; None unlabelled."""
     if labels is None:
         return None
     label = int(labels[index])
-    names = dataset.class_names
+    names = class_names
     if names and 0 <= label < len(names):
         return str(names[label])
     return f"label {label}"
 
 
-def _row_label(view: Any, dataset: DatasetRecord, index: int) -> str:
+def _row_label(view: Any, class_names: Sequence[str] | None, index: int) -> str:
     """'#3' plus the sample's class (:func:`class_text`) on a second line."""
-    text = class_text(getattr(view, "labels", None), dataset, index)
+    text = class_text(getattr(view, "labels", None), class_names, index)
     return f"#{index}" if text is None else f"#{index}\n{text}"
 
 
@@ -264,7 +265,7 @@ def write_samples(
             files.write_png(paths[f"{index}-{stage}"], gray)
             scaling[f"{index}-{stage}"] = scale
             cells.append((column_titles.get(stage, stage), gray))
-        sheet_rows.append((_row_label(view, dataset, index), cells))
+        sheet_rows.append((_row_label(view, dataset.class_names, index), cells))
     title = _sheet_title(conv)
     if factor > 1:
         title += f"\npreviews: every picture reduced {factor}x (means of {factor}x{factor} blocks); sizes shown are the previews'"
@@ -277,7 +278,9 @@ def write_samples(
     return SampleRecord(
         conv=conv.label,
         # The report names the samples from here, so a warm run never opens the dataset for them.
-        classes={str(index): class_text(labels, dataset, index) for index in samples} if labels is not None else {},
+        classes={str(index): class_text(labels, dataset.class_names, index) for index in samples}
+        if labels is not None
+        else {},
         contact=str(paths["contact"]),
         images={stage: str(path) for stage, path in paths.items() if stage != "contact"},
         scaling=scaling,

@@ -15,7 +15,23 @@ import pytest
 from tasks import caching
 from tasks.caching import SweepCachePolicy, code_version, with_cache
 from tasks.compute import process_chunk
+from tasks.model import ConvSetting
+from tasks.model.records import DatasetRecord
 from tests.helpers.idx import make_split, write_idx_folder
+
+DATASET = DatasetRecord.parse(
+    dict(
+        spec="idx:/data",
+        split="test",
+        selection={"split": "test"},
+        n=4,
+        height=8,
+        width=8,
+        fingerprint="f",
+        source="test data",
+    )
+)
+CONV = ConvSetting(resize=None, stride=(1, 1), padding="valid", pad_mode="zeros", dilation=(1, 1))
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("conv_core", "tasks", "flows", "convsweep")
@@ -52,9 +68,9 @@ def test_compute_key_has_no_side_effect_on_records_or_outputs(tmp_path):
 def test_with_cache_refreshes_a_task_whose_record_outlived_its_outputs(tmp_path):
     maps_dir = tmp_path / "maps"
     inputs = {
-        "dataset": {"fingerprint": "f"},
+        "dataset": DATASET,
         "chunk": [0, 4],
-        "conv": {},
+        "conv": CONV,
         "kernels": {"sobel_h": [[1]]},
         "pools": [],
         "maps_dir": str(maps_dir),

@@ -154,7 +154,7 @@ def chunk_cases(draw):
 @given(chunk_cases())
 def test_chunk_record_in_bands_equals_the_whole_chunk_with_its_maps(case):
     images, conv, pools, band, block = case
-    plain_conv, plain_pools = conv.to_plain(), [pool.to_plain() for pool in pools]
+    plain_conv, plain_pools = conv, pools
     with tempfile.TemporaryDirectory() as folder, mock.patch.object(compute, "STATS_BLOCK", block):
         whole = chunk_record(
             images, conv=plain_conv, kernels=KERNELS, pools=plain_pools, chunk=(0, len(images)), maps_dir=f"{folder}/a"
@@ -172,19 +172,19 @@ def test_chunk_record_in_bands_equals_the_whole_chunk_with_its_maps(case):
         for name in ("sobel_h", "sobel_v", "blur5", "sobel"):
             written = Path(folder, "b", name, f"0000000-{len(images):07d}.npy").read_bytes()
             assert written == Path(folder, "a", name, f"0000000-{len(images):07d}.npy").read_bytes()
-    assert set(whole["maps"]) == {"sobel_h", "sobel_v", "blur5", "sobel"}
+    assert set(whole.maps) == {"sobel_h", "sobel_v", "blur5", "sobel"}
 
 
 def test_chunk_record_in_bands_of_one_row_on_an_analytic_image():
     # A vertical step at column 4: sobel_v (p[x] - p[x + 2]) * 4 is -1020 at conv columns 2 and 3, else 0.
     images = np.zeros((1, 8, 8), np.uint8)
     images[:, :, 4:] = 255
-    conv = ConvSetting(resize=None, stride=(1, 1), padding="valid", pad_mode="zeros", dilation=(1, 1)).to_plain()
-    pools = [PoolSetting("max", (2, 2), (2, 2), "valid").to_plain()]
+    conv = ConvSetting(resize=None, stride=(1, 1), padding="valid", pad_mode="zeros", dilation=(1, 1))
+    pools = [PoolSetting("max", (2, 2), (2, 2), "valid")]
     record = chunk_record(images, conv=conv, kernels=KERNELS, pools=pools, chunk=(0, 1), band=1)
-    stats = record["maps"]["sobel_v"]["max2-s2-pvalid"]
-    assert record["maps"]["sobel_v"]["max2-s2-pvalid"]["conv_shape"] == [6, 6]
-    assert stats["pool_shape"] == [3, 3]
+    stats = record.maps["sobel_v"]["max2-s2-pvalid"]
+    assert stats.conv_shape == (6, 6)
+    assert stats.pool_shape == (3, 3)
     # 2x2 max pooling: columns (0, 1) -> 0, (2, 3) -> -1020, (4, 5) -> 0 on each of the 3 pooled rows
-    assert (stats["min"], stats["max"], stats["zeros"], stats["count"]) == (-1020.0, 0.0, 6, 9)
-    assert stats["mean"] == -1020.0 / 3
+    assert (stats.min, stats.max, stats.zeros, stats.count) == (-1020.0, 0.0, 6, 9)
+    assert stats.mean == -1020.0 / 3

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tasks import manifest
 from tasks.caching import code_version
+from tasks.model.records import ReportFiles, SampleRecord
 
 PARAMETERS = {"name": "t", "kernels": ["sobel_h"], "refresh": False}
 FINGERPRINT = "f" * 64
@@ -75,48 +76,48 @@ def test_stale_files_never_in_the_cache_folder(tmp_path):
 
 
 def test_folder_matches_empty_folder(tmp_path):
-    assert manifest.folder_matches(tmp_path / "new", parameters=PARAMETERS)
+    assert manifest.folder_matches(tmp_path / "new", parameters=PARAMETERS).trusted
 
 
 def test_folder_matches_own_manifest_and_unchanged_files(tmp_path):
     write(tmp_path, "report.md", b"report")
     write(tmp_path, "contact/c1.png", b"png")
     write_manifest_file(tmp_path, ["report.md", "contact/c1.png"])
-    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS)
+    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS).trusted
     # refresh does not change what the folder holds
-    assert manifest.folder_matches(tmp_path, parameters={**PARAMETERS, "refresh": True})
+    assert manifest.folder_matches(tmp_path, parameters={**PARAMETERS, "refresh": True}).trusted
     # nor do other data under the same settings (grown data: content keys decide what reruns)
     write_manifest_file(tmp_path, ["report.md", "contact/c1.png"], fingerprint="0" * 64)
-    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS)
+    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS).trusted
 
 
 def test_folder_matches_refuses_other_settings_edited_files_extra_files_and_no_manifest(tmp_path):
     write(tmp_path, "report.md", b"report")
-    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS)  # no manifest
+    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS).trusted  # no manifest
     write_manifest_file(tmp_path, ["report.md"])
     other = {**PARAMETERS, "kernels": ["laplacian"]}
-    assert not manifest.folder_matches(tmp_path, parameters=other)
+    assert not manifest.folder_matches(tmp_path, parameters=other).trusted
     write(tmp_path, "samples/c9/0-input.png")  # a sweep file the manifest does not list
-    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS)
+    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS).trusted
     (tmp_path / "samples/c9/0-input.png").unlink()
-    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS)
+    assert manifest.folder_matches(tmp_path, parameters=PARAMETERS).trusted
     write(tmp_path, "report.md", b"edited")  # same size, other bytes
-    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS)
+    assert not manifest.folder_matches(tmp_path, parameters=PARAMETERS).trusted
 
 
 def test_begin_folder_marker_carries_the_verdict_to_the_next_run(tmp_path):
     # A folder of another sweep: the first run distrusts it; interrupted, its rerun still does.
     write(tmp_path, "contact/c1.png", b"other sweep")
     write_manifest_file(tmp_path, ["contact/c1.png"], parameters={**PARAMETERS, "kernels": ["laplacian"]})
-    assert not manifest.begin_folder(tmp_path, parameters=PARAMETERS)
-    assert not manifest.begin_folder(tmp_path, parameters=PARAMETERS)
+    assert not manifest.begin_folder(tmp_path, parameters=PARAMETERS).trusted
+    assert not manifest.begin_folder(tmp_path, parameters=PARAMETERS).trusted
     # A fresh folder: the first run trusts it, and so does a second run of the same sweep started meanwhile,
     # even though the first one's files are there without a manifest yet; another sweep does not.
     fresh = tmp_path / "fresh"
-    assert manifest.begin_folder(fresh, parameters=PARAMETERS)
+    assert manifest.begin_folder(fresh, parameters=PARAMETERS).trusted
     write(fresh, "contact/c1.png", b"being written")
-    assert manifest.folder_matches(fresh, parameters=PARAMETERS)
-    assert not manifest.folder_matches(fresh, parameters={**PARAMETERS, "kernels": ["laplacian"]})
+    assert manifest.folder_matches(fresh, parameters=PARAMETERS).trusted
+    assert not manifest.folder_matches(fresh, parameters={**PARAMETERS, "kernels": ["laplacian"]}).trusted
 
 
 def test_sweep_outputs_relative_sorted_with_maps(tmp_path):
@@ -124,16 +125,20 @@ def test_sweep_outputs_relative_sorted_with_maps(tmp_path):
     produced = manifest.sweep_outputs(
         out,
         sizes_csv=str(out / "sizes.csv"),
-        report_record={
-            "summary": str(out / "summary.png"),
-            "report": str(out / "report.md"),
-            "html": str(out / "report.html"),
-        },
+        report_record=ReportFiles(
+            summary=str(out / "summary.png"), report=str(out / "report.md"), html=str(out / "report.html"), rows=1
+        ),
         sample_records=[
-            {"contact": str(out / "contact/c1.png"), "images": {"0-input": str(out / "samples/c1/0-input.png")}}
+            SampleRecord(
+                conv="c1",
+                classes={},
+                contact=str(out / "contact/c1.png"),
+                images={"0-input": str(out / "samples/c1/0-input.png")},
+                scaling={"0-input": 1.0},
+            )
         ],
         maps={str(out / "maps" / "c1"): ["sobel_h"]},
-        chunks=[[0, 16], [16, 20]],
+        chunks=[(0, 16), (16, 20)],
     )
     assert produced == [
         "contact/c1.png",

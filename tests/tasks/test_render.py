@@ -136,9 +136,9 @@ def test_contact_sheet_row_labels_name_the_class():
     from tasks.samples import _row_label
 
     view = SimpleNamespace(labels=np.array([9, 2]))
-    assert _row_label(view, {"class_names": [f"c{i}" for i in range(10)]}, 0) == "#0\nc9"
-    assert _row_label(view, {"class_names": None}, 1) == "#1\nlabel 2"
-    assert _row_label(SimpleNamespace(labels=None), {"class_names": None}, 1) == "#1"
+    assert _row_label(view, [f"c{i}" for i in range(10)], 0) == "#0\nc9"
+    assert _row_label(view, None, 1) == "#1\nlabel 2"
+    assert _row_label(SimpleNamespace(labels=None), None, 1) == "#1"
 
 
 def test_signed_to_gray_zero_is_mid_gray_and_extremes_are_black_and_white():

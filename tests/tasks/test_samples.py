@@ -8,7 +8,7 @@ import numpy as np
 
 import tasks.samples as samples
 from tasks import render
-from tasks.compute import apply_pool, compute_maps
+from tasks.compute import compute_maps
 from tasks.model import ConvSetting, PoolSetting
 from tasks.samples import Preview, preview_factor, sample_pictures
 
@@ -16,10 +16,10 @@ KERNELS = {
     "sobel_h": [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],
     "sobel_v": [[1, 0, -1], [2, 0, -2], [1, 0, -1]],
 }
-CONV = ConvSetting(resize=None, stride=(2, 1), padding="same", pad_mode="reflect", dilation=(1, 1)).to_plain()
+CONV = ConvSetting(resize=None, stride=(2, 1), padding="same", pad_mode="reflect", dilation=(1, 1))
 POOLS = [
-    PoolSetting("none", None, None, None).to_plain(),
-    PoolSetting("avg", (3, 2), (2, 2), "same").to_plain(),
+    PoolSetting("none", None, None, None),
+    PoolSetting("avg", (3, 2), (2, 2), "same"),
 ]
 
 
@@ -60,7 +60,7 @@ def test_sample_pictures_equal_the_whole_maps_drawn_with_render_to_gray():
         gray, scale = render.to_gray(values[0], signed=signed)
         np.testing.assert_array_equal(pictures[name][0], gray)
         assert pictures[name][1] == scale
-        pooled_gray, pooled_scale = render.to_gray(apply_pool(values, POOLS[1])[0], signed=signed)
+        pooled_gray, pooled_scale = render.to_gray(POOLS[1].apply(values)[0], signed=signed)
         np.testing.assert_array_equal(pictures[f"{name}-avg3x2-s2-psame"][0], pooled_gray)
         assert pictures[f"{name}-avg3x2-s2-psame"][1] == pooled_scale
 
