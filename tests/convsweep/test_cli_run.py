@@ -262,3 +262,24 @@ def test_sweep_cli_unknown_runner_exits_2(tmp_path, env, idx_folder):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "gpu" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--resize", "3000", "--memory-budget", "1"], "memory_budget=1 MB is too small for 28x28 images"),
+        (["--resize", "3000", "--memory-budget", "100", "--pool-ceil-mode"], "pool_ceil_mode=True with 28x28 images"),
+    ],
+    ids=["memory-budget-too-small", "ceil-mode-with-bands"],
+)
+def test_sweep_cli_setting_refused_inside_the_run_exits_1_with_a_failed_run(tmp_path, env, idx_folder, options, message):
+    # Found by the flow's plan, once the run exists: a Failed run and exit 1, never 2 (README "Exit codes").
+    done = convsweep(
+        "sweep", "--dataset", f"idx:{idx_folder}", *options, "--out", str(tmp_path / "out"), env=env, cwd=tmp_path
+    )
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("convsweep: error: DataMismatchError: ") and message in last, last
+    assert "Traceback" not in done.stderr
+    flow_state, _ = recorded_task_runs(env, tmp_path)
+    assert flow_state == "Failed"
