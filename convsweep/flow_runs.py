@@ -14,13 +14,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from rich.console import Console
 from rich.markup import escape
 
 from convsweep.run_guard import guarded
+
+if TYPE_CHECKING:
+    from prefect.states import State
 
 DRAIN_TIMEOUT_SECONDS = 60.0
 # The API records task runs from the client's events, asynchronously: its recorder writes one
@@ -39,7 +42,8 @@ def drain_events() -> bool:
     drained = True
     for worker in (APILogWorker, EventsWorker):
         # Called from synchronous code: concurrent.futures.wait's (done, not_done).
-        _done, not_done = worker.drain_all(timeout=DRAIN_TIMEOUT_SECONDS, at_exit=False)
+        drain = cast(Any, worker.drain_all(timeout=DRAIN_TIMEOUT_SECONDS, at_exit=False))
+        _done, not_done = drain
         drained = drained and not not_done
     return drained
 
@@ -137,6 +141,14 @@ class RunFailed(Exception):
     """
 
 
+def _flow_run_id(state: State) -> UUID:
+    """The id of the flow run a final state belongs to (every state of a run made here has one)."""
+    flow_run_id = state.state_details.flow_run_id
+    if flow_run_id is None:
+        raise RuntimeError("the flow's final state names no flow run")
+    return flow_run_id
+
+
 def _result(state: Any) -> Any:
     """The flow run's result; :class:`RunFailed` when the run failed, whatever it raised."""
     try:
@@ -203,10 +215,10 @@ def run_sweep(
             show = plain.update
         stack.enter_context(reporting_to(show))
         with prefect.tags(*_sweep_tags(parameters), "started-by:cli"):
-            state = flow_to_run(**parameters, return_state=True)
+            state = cast("State", flow_to_run(**parameters, return_state=True))
     result = _result(state)
     runs = wait_until_recorded(
-        state.state_details.flow_run_id, result["task_runs"], say=lambda line: _say(console, f"sweep: {line}")
+        _flow_run_id(state), result["task_runs"], say=lambda line: _say(console, f"sweep: {line}")
     )
     result["cached_task_runs"] = sum(1 for run in runs if run.state.name == "Cached")
     _print_messages(console, result)
@@ -292,11 +304,11 @@ def run_notebook(
 
     console = console or Console(stderr=True)
     with prefect.tags("convsweep", "notebook", f"dataset:{dataset_kind(dataset)}", "started-by:cli"):
-        state = notebook(dataset=dataset, split=split, index=index, out=out, name=name, return_state=True)
+        state = cast(
+            "State", notebook(dataset=dataset, split=split, index=index, out=out, name=name, return_state=True)
+        )
     result = _result(state)
-    wait_until_recorded(
-        state.state_details.flow_run_id, result["task_runs"], say=lambda line: _say(console, f"notebook: {line}")
-    )
+    wait_until_recorded(_flow_run_id(state), result["task_runs"], say=lambda line: _say(console, f"notebook: {line}"))
     label = (
         f" (label {result['label']}: {result['class_name'] or result['label']})"
         if result.get("label") is not None

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
 from prefect.context import TagsContext
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
-from prefect.states import Completed, State
+from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.model_signature import takes_model
@@ -78,7 +79,8 @@ def _record_path(state: State) -> str:
 @flow(
     name="sweep",
     flow_run_name=sweep_run_name,
-    task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2),
+    # Prefect types TaskRunner as invariant in its future type; a thread pool's futures are PrefectFutures.
+    task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2),  # type: ignore[arg-type]
     persist_result=False,
 )
 @takes_model(SweepParameters, parse_parameters)

@@ -18,8 +18,8 @@ from typing import Any
 from uuid import UUID
 
 from prefect import Task
+from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
-from prefect.states import State
 
 from tasks.caching import with_cache
 

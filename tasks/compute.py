@@ -200,7 +200,8 @@ def stream_maps(
             )
             for name in group
         ]
-        names = list(group) + ([magnitude_of[tuple(group)]] if tuple(group) in magnitude_of else [])
+        pair = (group[0], group[-1])
+        names = list(group) + ([magnitude_of[pair]] if len(group) == 2 and pair in magnitude_of else [])
         poolers: dict[str, list[tuple[str, RowPooler]]] = {}
         for pieces in zip(*streams, strict=True):
             bands = {name: rows for name, (_, rows) in zip(group, pieces, strict=True)}
@@ -322,12 +323,12 @@ def chunk_record(
     start, stop = chunk
     setting = conv
     summaries: dict[tuple[str, str], RunningSummary] = {}
-    shapes: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+    shapes: dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
     with contextlib.ExitStack() as stack:
         writers: dict[str, Any] = {}
         for first, last in _sub_batches(len(images), images.shape[1:], setting):
-            resized, maps = compute_maps(images[first:last], conv=conv, kernels=kernels)
-            for name, feature_map in maps.items():
+            resized, batch_maps = compute_maps(images[first:last], conv=conv, kernels=kernels)
+            for name, feature_map in batch_maps.items():
                 if maps_dir is not None:
                     if name not in writers:
                         path = map_path(maps_dir, name, start, stop)
@@ -341,8 +342,10 @@ def chunk_record(
     maps: dict[str, dict[str, MapStats]] = {}
     for (name, label), summary in summaries.items():
         conv_shape, pool_shape = shapes[(name, label)]
-        maps.setdefault(name, {})[label] = MapStats(conv_shape=conv_shape, pool_shape=pool_shape, **summary.result())
-    return ChunkRecord(chunk=(start, stop), input_shape=resized.shape[1:], maps=maps)
+        maps.setdefault(name, {})[label] = MapStats(
+            conv_shape=(conv_shape[0], conv_shape[1]), pool_shape=(pool_shape[0], pool_shape[1]), **summary.result()
+        )
+    return ChunkRecord(chunk=(start, stop), input_shape=(resized.shape[1], resized.shape[2]), maps=maps)
 
 
 # Values per map in one sub-batch of a chunk: the maps, pooled maps and their temporaries of

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
@@ -48,7 +49,8 @@ class Progress:
         self.total = max(total, 1)
         self.done = 0
         self.callback = _callback.get()
-        self.artifact_id = create_progress_artifact(
+        # Called from synchronous code: the id itself, not a coroutine.
+        self.artifact_id: Any = create_progress_artifact(
             progress=0.0, key=artifact_key(name, "progress"), description=f"chunks of sweep {name} finished"
         )
         self._published_fraction = 0.0
