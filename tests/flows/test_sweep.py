@@ -153,6 +153,28 @@ def test_sweep_rerun_is_all_cached_and_byte_identical(tmp_path, idx_folder):
     assert "Cached" not in {state for name, state in states_first.items() if name.startswith(("chunk", "samples"))}
 
 
+def test_sweep_warm_rerun_hashes_each_output_file_once(tmp_path, idx_folder, monkeypatch):
+    from collections import Counter
+
+    from tasks import manifest
+
+    folder, _ = idx_folder
+    first, _ = run(tmp_path, folder)
+    read = Counter()
+    real_digest = manifest.file_digest
+
+    def counted(path):
+        read[Path(path).resolve()] += 1
+        return real_digest(path)
+
+    monkeypatch.setattr(manifest, "file_digest", counted)
+    second, _ = run(tmp_path, folder)
+    listed = json.loads((Path(second["output_dir"]) / "manifest.json").read_text())["files"]
+    # The check that the folder is this sweep's reads each file; the manifest reuses those digests.
+    assert len(read) == len(listed) and set(read.values()) == {1}
+    assert_manifest_matches_folder(Path(second["output_dir"]))
+
+
 def test_sweep_added_stride_computes_only_new_configurations(tmp_path, idx_folder):
     folder, _ = idx_folder
     run(tmp_path, folder, strides=[1])
