@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for set-up, the main job and the tests, on a fresh machine with Python 3.11+.
 #   ./dev.sh sweep [convsweep sweep options]   run the main job (default sweep)
-#   ./dev.sh test [pytest options]             ruff (lint + format check), then the whole test suite
+#   ./dev.sh test [pytest options]             ruff (lint + format check), mkdocs build --strict, then the whole test suite
 #   ./dev.sh test -m "not e2e"                 the inner loop: everything but the end-to-end tests
 #   ./dev.sh setup                             only create/refresh .venv
 #   ./dev.sh <any convsweep command> ...       e.g. ./dev.sh notebook --index 3
@@ -52,6 +52,16 @@ case "$cmd" in
         # Lint and format first: seconds, and a style slip fails as loudly as a test.
         "$VENV/bin/ruff" check --quiet . || { echo "dev.sh: ruff check failed (ruff check --fix . mends most)" >&2; exit 1; }
         "$VENV/bin/ruff" format --check --quiet . || { echo "dev.sh: ruff format --check failed (run: .venv/bin/ruff format .)" >&2; exit 1; }
+        # The documentation site must build without a warning (broken links and anchors, bad docstrings).
+        # Not --quiet: mkdocs 1.6 then no longer counts warnings, and --strict passes a broken link.
+        docs_site="$(mktemp -d)"
+        if ! docs_log="$(NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --site-dir "$docs_site" 2>&1)"; then
+            rm -rf "$docs_site"
+            printf '%s\n' "$docs_log" | grep -E "WARNING|ERROR|Error|Aborted" >&2 || printf '%s\n' "$docs_log" >&2
+            echo "dev.sh: mkdocs build --strict failed (run: .venv/bin/mkdocs build --strict)" >&2
+            exit 1
+        fi
+        rm -rf "$docs_site"
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     *)
