@@ -62,6 +62,8 @@ case "$cmd" in
             exit 1
         fi
         rm -rf "$docs_site"
+        # Types: strict for conv_core and tasks.model, standard elsewhere (pyproject.toml [tool.mypy]).
+        "$VENV/bin/mypy" || { echo "dev.sh: mypy found type errors (run: .venv/bin/mypy)" >&2; exit 1; }
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     *)
