@@ -36,8 +36,6 @@ from tasks.model import (
     conv_label,
     magnitude_pairs,
     map_names,
-    padding_label,
-    pair_label,
     pool_label,
 )
 
@@ -85,24 +83,12 @@ def _samples_run_name() -> str:
 
 
 def _pool_words(pool: dict[str, Any]) -> str:
-    setting = PoolSetting.from_plain(pool)
-    if setting.mode == "none":
-        return "no pooling"
-    return render.pool_text(
-        setting.mode, pair_label(setting.size), pair_label(setting.stride), padding_label(setting.padding)
-    )
+    return PoolSetting.from_plain(pool).words
 
 
 def _sheet_title(conv: dict[str, Any]) -> str:
     setting = ConvSetting.from_plain(conv)
-    words = render.conv_text(
-        resize="native" if setting.resize is None else pair_label(setting.resize),
-        stride=pair_label(setting.stride),
-        padding=padding_label(setting.padding),
-        pad_mode=setting.pad_mode,
-        dilation=pair_label(setting.dilation),
-    )
-    return f"{setting.label}: {words}\nevery map at its true size relative to the others (one image pixel, one length)"
+    return f"{setting.label}: {setting.words}\nevery map at its true size relative to the others (one image pixel, one length)"
 
 
 def class_text(labels: Any, dataset: dict[str, Any], index: int) -> str | None:
