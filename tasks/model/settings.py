@@ -223,12 +223,13 @@ class PoolSetting:
 
     @property
     def words(self) -> str:
-        """The setting in words: 'max 2×2 / stride 2', 'avg 3×3 / stride 2, pad same, ceil mode', 'no pooling'."""
+        """The setting in words: 'max 2×2 / stride 2', 'avg 3×3 / stride 2, pad same (ceil mode)', 'no pooling'."""
         parts = self.word_parts()
         if not parts:
             return "no pooling"
-        extra = [parts[key] for key in ("padding", "ceil") if key in parts]
-        return f"{parts['mode']} {parts['size']} / {parts['stride']}" + "".join(f", {part}" for part in extra)
+        text = f"{parts['mode']} {parts['size']} / {parts['stride']}"
+        text += f", {parts['padding']}" if "padding" in parts else ""
+        return text + (f" ({parts['ceil']})" if "ceil" in parts else "")
 
     @property
     def short_words(self) -> str:
