@@ -112,3 +112,18 @@ def test_sweep_cli_table_on_stdout_fits_80_columns_and_progress_on_stderr(tmp_pa
     assert progress[0] == "sweep idx-idx-test: 18 chunk tasks"
     assert 5 <= len(progress) - 1 <= 10 and progress[-1].startswith("sweep idx-idx-test: 18/18 chunks (100 %)")
     assert "sobel" not in done.stderr and "mean" not in done.stderr
+
+
+def test_summary_lines_name_ceil_mode_in_the_header():
+    """Ceil mode (read back from the rows' pool_formula, as sizes.csv has it) is said once, in the header."""
+    rows = [with_ceil(row) for row in as_csv_text(synthetic_rows(**ONE))]
+    text = " ".join(summary_lines(rows, title="sweep t", width=80)[1:3])
+    assert "pool max 2x2 stride 2 ceil mode" in " ".join(text.split())
+    big = [with_ceil(row) for row in as_csv_text(synthetic_rows(**BIG))]
+    header = " ".join(line for line in summary_lines(big, title="t", width=80)[1:4] if not line.startswith("  map"))
+    assert "pool ceil mode" in " ".join(header.split())
+
+
+def with_ceil(row: dict[str, str]) -> dict[str, str]:
+    """The row as a ceil-mode sweep writes it: its pool_formula rounds up."""
+    return {**row, "pool_formula": f"ceil((26 - 2) / 2) + 1 {row['pool_formula']}" if row["pool_formula"] else ""}
