@@ -61,16 +61,6 @@ def pool_text(mode: str, size: str = "", stride: str = "", padding: str = "", *,
     return replace(PoolSetting.from_row(row), ceil_mode=ceil_mode).words
 
 
-def _square(label: Any) -> str:
-    """'2' -> '2×2', '2x3' -> '2×3' (a pair label of sizes.csv)."""
-    text = str(label)
-    return text.replace("x", "×") if "x" in text else f"{text}×{text}"
-
-
-def _pair_words(label: Any) -> str:
-    return str(label).replace("x", "×")
-
-
 def conv_text(*, resize: Any, stride: Any, padding: Any, pad_mode: str, dilation: Any) -> str:
     """A conv setting in words from its sizes.csv cells: :attr:`ConvSetting.words`."""
     row = {"resize": resize, "stride": stride, "padding": padding, "pad_mode": pad_mode, "dilation": dilation}
@@ -298,8 +288,10 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
                             marker="s",
                             markersize=4,
                         )
-            resize_text = "native size" if resize == "native" else f"resize {_square(resize)}"
-            axis.set_title(f"padding {padding} · {resize_text} · dilation {_pair_words(dilation)}", fontsize=8)
+            # The panel's share of the conv setting in the setting's words (stride and pad mode vary inside it).
+            row = {"resize": resize, "stride": "1", "padding": padding, "pad_mode": "zeros", "dilation": dilation}
+            words = ConvSetting.from_row(row).word_parts()
+            axis.set_title(f"{words['padding']} · {words['resize']} · {words['dilation']}", fontsize=8)
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.yaxis.set_major_locator(MaxNLocator(integer=True))
             axis.tick_params(labelsize=7)

@@ -122,12 +122,22 @@ class ConvSetting:
             f"-{self.pad_mode}-d{pair_label(self.dilation)}"
         )
 
+    def word_parts(self) -> dict[str, str]:
+        """The setting's words piece by piece: {'resize': 'native size', 'stride': 'conv stride 2',
+        'padding': 'padding same', 'pad_mode': '(zeros)', 'dilation': 'dilation 1'}."""
+        return {
+            "resize": "native size" if self.resize is None else f"resize {_times(pair_label(self.resize))}",
+            "stride": f"conv stride {pair_label(self.stride).replace('x', '×')}",
+            "padding": f"padding {padding_label(self.padding)}",
+            "pad_mode": f"({self.pad_mode})",
+            "dilation": f"dilation {pair_label(self.dilation).replace('x', '×')}",
+        }
+
     @property
     def words(self) -> str:
         """The setting in words: 'native size · conv stride 2 · padding same (zeros) · dilation 1'."""
-        resize = "native size" if self.resize is None else f"resize {_times(pair_label(self.resize))}"
-        stride, dilation = pair_label(self.stride).replace("x", "×"), pair_label(self.dilation).replace("x", "×")
-        return f"{resize} · conv stride {stride} · padding {padding_label(self.padding)} ({self.pad_mode}) · dilation {dilation}"
+        parts = self.word_parts()
+        return f"{parts['resize']} · {parts['stride']} · {parts['padding']} {parts['pad_mode']} · {parts['dilation']}"
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ConvSetting:
