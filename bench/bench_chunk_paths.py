@@ -35,7 +35,9 @@ def main() -> None:
     images = open_dataset(f"idx:{args.source}", split="test", limit=args.images).read(0, args.images)
     kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
     pools = list(settings.pool_settings)
-    print(f"{args.images} MNIST images of 28x28, {len(settings.conv_settings)} conv settings, medians of {args.repeats}")
+    print(
+        f"{args.images} MNIST images of 28x28, {len(settings.conv_settings)} conv settings, medians of {args.repeats}"
+    )
     print(f"{'conv setting':<28} {'whole s':>9} {'banded s':>9} {'banded/whole':>13}")
     totals = [0.0, 0.0]
     for conv in settings.conv_settings:

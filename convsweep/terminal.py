@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tasks.model import PoolSetting
+
 MAX_TABLE_ROWS = 60
 # Conv settings (group headings) and pool settings (the pool column), as sizes.csv names them.
 CONV_FIELDS = (("resize", "resize"), ("stride", "stride"), ("padding", "padding"), ("pad_mode", "pad mode"))
@@ -38,23 +40,17 @@ def _distinct(rows: list[dict[str, str]], field: str) -> list[str]:
 
 
 def _pool_words(row: dict[str, str], varying: set[str]) -> str:
-    """The pool setting of a row in short words, naming only what varies (all of it in the header)."""
-    if row["pool_mode"] == "none":
+    """The pool setting of a row in short words (``PoolSetting.word_parts``), naming only what varies (all of it in the header)."""
+    parts = PoolSetting.from_row(row).word_parts(times="x")
+    if not parts:
         return "none"
-    parts = []
-    if "pool_mode" in varying or not varying:
-        parts.append(row["pool_mode"])
-    if "pool_size" in varying or not varying:
-        parts.append(_square(row["pool_size"]))
-    if "pool_stride" in varying or not varying:
-        parts.append(f"stride {row['pool_stride']}")
-    if "pool_padding" in varying or (not varying and row["pool_padding"] not in ("", "valid")):
-        parts.append(f"pad {row['pool_padding']}")
-    return " ".join(parts)
-
-
-def _square(label: str) -> str:
-    return label if "x" in label else f"{label}x{label}"
+    if not varying:
+        return " ".join(parts.values())
+    fields = {"mode": "pool_mode", "size": "pool_size", "stride": "pool_stride", "padding": "pool_padding"}
+    shown = [text for part, text in parts.items() if fields.get(part) in varying]
+    if "pool_padding" in varying and "padding" not in parts:
+        shown.append("pad valid")
+    return " ".join(shown)
 
 
 def _number(text: str) -> str:
@@ -91,7 +87,11 @@ def summary_lines(rows: list[dict[str, str]], *, title: str, width: int = 80) ->
         for field, words in zip(POOL_FIELDS[1:], ("pool size", "pool stride", "pool pad"), strict=True):
             values = _distinct(pooled_rows, field)
             if field not in pool_varying and values[0]:
-                constant.append(f"{words} {_square(values[0]) if field == 'pool_size' else values[0]}")
+                constant.append(
+                    f"{words} {PoolSetting.from_row(pooled_rows[0]).word_parts(times='x')['size'] if field == 'pool_size' else values[0]}"
+                )
+        if all(PoolSetting.from_row(row).ceil_mode for row in pooled_rows):
+            constant.append("pool ceil mode")
     lines += wrap_words("same in every row: " + ", ".join(constant), width, indent="  ")
 
     columns = [("map", "map"), ("conv", "conv")]

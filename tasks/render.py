@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+
+from tasks.model import ConvSetting, PoolSetting
 
 
 def signed_to_gray(values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -50,32 +53,18 @@ def _pyplot():
     return plt
 
 
-def pool_text(mode: str, size: str = "", stride: str = "", padding: str = "") -> str:
-    """A pool setting in words from its sizes.csv cells: 'max 2×2 / stride 2', 'avg 3×3 / stride 2, pad same', 'no pooling'."""
+def pool_text(mode: str, size: str = "", stride: str = "", padding: str = "", *, ceil_mode: bool = False) -> str:
+    """A pool setting in words from its sizes.csv cells: :attr:`PoolSetting.words` ('max 2×2 / stride 2', 'no pooling')."""
     if mode == "none" or not size:
-        return "no pooling"
-    return f"{mode} {_square(size)} / stride {_pair_words(stride)}" + (
-        "" if str(padding) in ("", "valid") else f", pad {padding}"
-    )
-
-
-def _square(label: Any) -> str:
-    """'2' -> '2×2', '2x3' -> '2×3' (a pair label of sizes.csv)."""
-    text = str(label)
-    return text.replace("x", "×") if "x" in text else f"{text}×{text}"
-
-
-def _pair_words(label: Any) -> str:
-    return str(label).replace("x", "×")
+        return PoolSetting("none", None, None, None).words
+    row = {"pool_mode": mode, "pool_size": size, "pool_stride": stride, "pool_padding": padding or "valid"}
+    return replace(PoolSetting.from_row(row), ceil_mode=ceil_mode).words
 
 
 def conv_text(*, resize: Any, stride: Any, padding: Any, pad_mode: str, dilation: Any) -> str:
-    """A conv setting in words: 'resize native · conv stride 2 · padding same (zeros) · dilation 1'."""
-    resize_text = "native size" if str(resize) == "native" else f"resize {_square(resize)}"
-    return (
-        f"{resize_text} · conv stride {_pair_words(stride)} · padding {padding} ({pad_mode}) · "
-        f"dilation {_pair_words(dilation)}"
-    )
+    """A conv setting in words from its sizes.csv cells: :attr:`ConvSetting.words`."""
+    row = {"resize": resize, "stride": stride, "padding": padding, "pad_mode": pad_mode, "dilation": dilation}
+    return ConvSetting.from_row(row).words
 
 
 def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], *, title: str) -> Any:
@@ -232,18 +221,11 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     frame = frame.copy()
     for column in ("resize", "stride", "padding", "pad_mode", "dilation", "pool_size", "pool_stride", "pool_padding"):
         frame[column] = [_cell(value) for value in frame[column]]
+    pool_settings = [PoolSetting.from_row(row) for row in frame.to_dict("records")]
     frame["pool_window"] = [
-        "" if mode == "none" else pool_text("window", size, stride, padding).replace("window ", "")
-        for mode, size, stride, padding in zip(
-            frame["pool_mode"], frame["pool_size"], frame["pool_stride"], frame["pool_padding"], strict=False
-        )
+        "" if setting.mode == "none" else setting.words.removeprefix(f"{setting.mode} ") for setting in pool_settings
     ]
-    frame["pool_setting"] = [
-        pool_text(mode, size, stride, padding)
-        for mode, size, stride, padding in zip(
-            frame["pool_mode"], frame["pool_size"], frame["pool_stride"], frame["pool_padding"], strict=False
-        )
-    ]
+    frame["pool_setting"] = [setting.words for setting in pool_settings]
     frame["kernel_shape"] = [f"{h}×{w}" for h, w in zip(frame["kernel_h"], frame["kernel_w"], strict=False)]
 
     paddings = _ordered(frame["padding"])
@@ -306,8 +288,10 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
                             marker="s",
                             markersize=4,
                         )
-            resize_text = "native size" if resize == "native" else f"resize {_square(resize)}"
-            axis.set_title(f"padding {padding} · {resize_text} · dilation {_pair_words(dilation)}", fontsize=8)
+            # The panel's share of the conv setting in the setting's words (stride and pad mode vary inside it).
+            row = {"resize": resize, "stride": "1", "padding": padding, "pad_mode": "zeros", "dilation": dilation}
+            words = ConvSetting.from_row(row).word_parts()
+            axis.set_title(f"{words['padding']} · {words['resize']} · {words['dilation']}", fontsize=8)
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.yaxis.set_major_locator(MaxNLocator(integer=True))
             axis.tick_params(labelsize=7)

@@ -36,8 +36,6 @@ from tasks.model import (
     PoolSetting,
     magnitude_pairs,
     map_names,
-    padding_label,
-    pair_label,
 )
 from tasks.model.records import DatasetRecord, SampleRecord
 
@@ -85,22 +83,11 @@ def _samples_run_name() -> str:
 
 
 def _pool_words(setting: PoolSetting) -> str:
-    if setting.mode == "none":
-        return "no pooling"
-    return render.pool_text(
-        setting.mode, pair_label(setting.size), pair_label(setting.stride), padding_label(setting.padding)
-    )
+    return setting.words
 
 
 def _sheet_title(setting: ConvSetting) -> str:
-    words = render.conv_text(
-        resize="native" if setting.resize is None else pair_label(setting.resize),
-        stride=pair_label(setting.stride),
-        padding=padding_label(setting.padding),
-        pad_mode=setting.pad_mode,
-        dilation=pair_label(setting.dilation),
-    )
-    return f"{setting.label}: {words}\nevery map at its true size relative to the others (one image pixel, one length)"
+    return f"{setting.label}: {setting.words}\nevery map at its true size relative to the others (one image pixel, one length)"
 
 
 def class_text(labels: Any, class_names: Sequence[str] | None, index: int) -> str | None:

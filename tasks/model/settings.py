@@ -54,6 +54,27 @@ def pair_label(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
 
 
+def _times(label: str, times: str = "×") -> str:
+    """A pair label in words: '2' -> '2×2', '2x3' -> '2×3'."""
+    return label.replace("x", times) if "x" in label else f"{label}{times}{label}"
+
+
+def _row_pair(cell: Any) -> tuple[int, int]:
+    """A sizes.csv pair cell ('2', '1x2', 2, 2.0) back to a pair."""
+    text = str(int(cell) if isinstance(cell, float) else cell)
+    first, _, second = text.partition("x")
+    return (int(first), int(second or first))
+
+
+def _row_padding(cell: Any) -> Padding:
+    """A sizes.csv padding cell ('same', '1', '1x2', '0x1x2x3') back to the padding the user gave."""
+    text = str(int(cell) if isinstance(cell, float) else cell)
+    if text in ("same", "valid", "full"):
+        return text
+    parts = tuple(int(part) for part in text.split("x"))
+    return parts[0] if len(parts) == 1 else parts
+
+
 def _pair_or_none(value: Any) -> tuple[int, int] | None:
     return None if value is None else tuple(value)
 
@@ -99,6 +120,35 @@ class ConvSetting:
         return (
             f"r{resize}-s{pair_label(self.stride)}-p{padding_label(self.padding)}"
             f"-{self.pad_mode}-d{pair_label(self.dilation)}"
+        )
+
+    def word_parts(self) -> dict[str, str]:
+        """The setting's words piece by piece: {'resize': 'native size', 'stride': 'conv stride 2',
+        'padding': 'padding same', 'pad_mode': '(zeros)', 'dilation': 'dilation 1'}."""
+        return {
+            "resize": "native size" if self.resize is None else f"resize {_times(pair_label(self.resize))}",
+            "stride": f"conv stride {pair_label(self.stride).replace('x', '×')}",
+            "padding": f"padding {padding_label(self.padding)}",
+            "pad_mode": f"({self.pad_mode})",
+            "dilation": f"dilation {pair_label(self.dilation).replace('x', '×')}",
+        }
+
+    @property
+    def words(self) -> str:
+        """The setting in words: 'native size · conv stride 2 · padding same (zeros) · dilation 1'."""
+        parts = self.word_parts()
+        return f"{parts['resize']} · {parts['stride']} · {parts['padding']} {parts['pad_mode']} · {parts['dilation']}"
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ConvSetting:
+        """The conv setting of a sizes.csv row (its cells as written or as read back)."""
+        resize = str(row["resize"])
+        return cls(
+            resize=None if resize == "native" else _row_pair(resize),
+            stride=_row_pair(row["stride"]),
+            padding=_row_padding(row["padding"]),
+            pad_mode=str(row["pad_mode"]),
+            dilation=_row_pair(row["dilation"]),
         )
 
     def to_plain(self) -> dict[str, Any]:
@@ -162,6 +212,63 @@ class PoolSetting:
             return "nopool"
         ceil = "-ceil" if self.ceil_mode else ""
         return f"{self.mode}{pair_label(self.size)}-s{pair_label(self.stride)}-p{padding_label(self.padding)}{ceil}"
+
+    def word_parts(self, times: str = "×") -> dict[str, str]:
+        """The setting's words piece by piece (empty for mode 'none'); ``padding`` and ``ceil`` only when not the default.
+
+        E.g. {'mode': 'avg', 'size': '3×3', 'stride': 'stride 2', 'padding': 'pad same', 'ceil': 'ceil mode'}.
+        """
+        if self.mode == "none":
+            return {}
+        parts = {
+            "mode": self.mode,
+            "size": _times(pair_label(self.size), times),
+            "stride": f"stride {pair_label(self.stride).replace('x', times)}",
+        }
+        if padding_label(self.padding) != "valid":
+            parts["padding"] = f"pad {padding_label(self.padding)}"
+        if self.ceil_mode:
+            parts["ceil"] = "ceil mode"
+        return parts
+
+    @property
+    def words(self) -> str:
+        """The setting in words: 'max 2×2 / stride 2', 'avg 3×3 / stride 2, pad same (ceil mode)', 'no pooling'."""
+        parts = self.word_parts()
+        if not parts:
+            return "no pooling"
+        text = f"{parts['mode']} {parts['size']} / {parts['stride']}"
+        text += f", {parts['padding']}" if "padding" in parts else ""
+        return text + (f" ({parts['ceil']})" if "ceil" in parts else "")
+
+    @property
+    def short_words(self) -> str:
+        """Short words for a cell that cannot wrap: 'max 2×2', 'avg 3×3 s2 pad same', 'max 2×2 ceil'."""
+        if self.mode == "none":
+            return "no pooling"
+        parts = self.word_parts()
+        text = f"{parts['mode']} {parts['size']}"
+        text += "" if self.stride == self.size else f" s{pair_label(self.stride)}"
+        text += f" {parts['padding']}" if "padding" in parts else ""
+        return text + (" ceil" if self.ceil_mode else "")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> PoolSetting:
+        """The pool setting of a sizes.csv row (cells as written or as read back).
+
+        sizes.csv has no ceil-mode column: ceil mode is read from ``pool_formula``, which
+        writes the rounding out (``ceil((26 + 0 + 0 - 3) / 2) + 1 = 13``).
+        """
+        mode = str(row["pool_mode"])
+        if mode == "none":
+            return cls("none", None, None, None)
+        return cls(
+            mode,
+            _row_pair(row["pool_size"]),
+            _row_pair(row["pool_stride"]),
+            _row_padding(row["pool_padding"]),
+            "ceil(" in str(row.get("pool_formula", "")),
+        )
 
     def to_plain(self) -> dict[str, Any]:
         return to_plain(asdict(self))

@@ -272,7 +272,9 @@ def test_sweep_cli_unknown_runner_exits_2(tmp_path, env, idx_folder):
     ],
     ids=["memory-budget-too-small", "ceil-mode-with-bands"],
 )
-def test_sweep_cli_setting_refused_inside_the_run_exits_1_with_a_failed_run(tmp_path, env, idx_folder, options, message):
+def test_sweep_cli_setting_refused_inside_the_run_exits_1_with_a_failed_run(
+    tmp_path, env, idx_folder, options, message
+):
     # Found by the flow's plan, once the run exists: a Failed run and exit 1, never 2 (README "Exit codes").
     done = convsweep(
         "sweep", "--dataset", f"idx:{idx_folder}", *options, "--out", str(tmp_path / "out"), env=env, cwd=tmp_path

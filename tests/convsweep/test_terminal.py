@@ -59,8 +59,8 @@ def test_summary_lines_too_narrow_for_a_table_wraps_rows_as_words():
 
 def test_plain_progress_prints_one_line_per_tenth():
     lines: list[str] = []
-    progress = PlainProgress(lines.append, name="t", total=40)
-    for done in range(1, 41):
+    progress = PlainProgress(lines.append, name="t")
+    for done in range(0, 41):  # the flow's first report (0 done) carries the total
         progress.update(done, 40)
     assert lines[0] == "sweep t: 40 chunk tasks"
     assert [line.split(",")[0] for line in lines[1:]] == [
@@ -70,8 +70,8 @@ def test_plain_progress_prints_one_line_per_tenth():
 
 def test_plain_progress_few_chunks_prints_each():
     lines: list[str] = []
-    progress = PlainProgress(lines.append, name="t", total=3)
-    for done in (1, 2, 3):
+    progress = PlainProgress(lines.append, name="t")
+    for done in (0, 1, 2, 3):
         progress.update(done, 3)
     assert [line.split(",")[0] for line in lines] == [
         "sweep t: 3 chunk tasks",
@@ -112,3 +112,18 @@ def test_sweep_cli_table_on_stdout_fits_80_columns_and_progress_on_stderr(tmp_pa
     assert progress[0] == "sweep idx-idx-test: 18 chunk tasks"
     assert 5 <= len(progress) - 1 <= 10 and progress[-1].startswith("sweep idx-idx-test: 18/18 chunks (100 %)")
     assert "sobel" not in done.stderr and "mean" not in done.stderr
+
+
+def test_summary_lines_name_ceil_mode_in_the_header():
+    """Ceil mode (read back from the rows' pool_formula, as sizes.csv has it) is said once, in the header."""
+    rows = [with_ceil(row) for row in as_csv_text(synthetic_rows(**ONE))]
+    text = " ".join(summary_lines(rows, title="sweep t", width=80)[1:3])
+    assert "pool max 2x2 stride 2 ceil mode" in " ".join(text.split())
+    big = [with_ceil(row) for row in as_csv_text(synthetic_rows(**BIG))]
+    header = " ".join(line for line in summary_lines(big, title="t", width=80)[1:4] if not line.startswith("  map"))
+    assert "pool ceil mode" in " ".join(header.split())
+
+
+def with_ceil(row: dict[str, str]) -> dict[str, str]:
+    """The row as a ceil-mode sweep writes it: its pool_formula rounds up."""
+    return {**row, "pool_formula": f"ceil((26 - 2) / 2) + 1 {row['pool_formula']}" if row["pool_formula"] else ""}

@@ -9,25 +9,28 @@ import numpy as np
 import pytest
 
 from tasks import files, render
+from tasks.model.records import DatasetRecord, SampleRecord
 from tasks.report import HTML_IMAGE_MAX_WIDTH, write_report
 from tests.helpers.sweep_rows import BIG, synthetic_rows
 
 pytestmark = pytest.mark.e2e
 
-DATASET = {
-    "spec": "idx:/data/mnist",
-    "split": "test",
-    "selection": {"split": "test", "limit": 100},
-    "n": 100,
-    "height": 28,
-    "width": 28,
-    "fingerprint": "ab" * 32,
-    "source": "synthetic rows",
-    "class_names": None,
-}
+DATASET = DatasetRecord.parse(
+    {
+        "spec": "idx:/data/mnist",
+        "split": "test",
+        "selection": {"split": "test", "limit": 100},
+        "n": 100,
+        "height": 28,
+        "width": 28,
+        "fingerprint": "ab" * 32,
+        "source": "synthetic rows",
+        "class_names": None,
+    }
+)
 
 
-def _wide_contact_sheet(out: Path) -> dict:
+def _wide_contact_sheet(out: Path) -> SampleRecord:
     """A contact sheet wider than the HTML cap (17 columns at 110 dpi), as a write-samples record."""
     rng = np.random.default_rng(3)
     cells = [("input", rng.integers(0, 255, (28, 28), dtype=np.uint8))]
@@ -39,7 +42,15 @@ def _wide_contact_sheet(out: Path) -> dict:
         path = files.write_figure(out / "contact" / "rnative-s1-pvalid-zeros-d1.png", figure, dpi=110)
     finally:
         render.close(figure)
-    return {"conv": "rnative-s1-pvalid-zeros-d1", "contact": str(path), "images": {}, "scaling": {"0-sobel": 1020.0}}
+    return SampleRecord.parse(
+        {
+            "conv": "rnative-s1-pvalid-zeros-d1",
+            "classes": {},
+            "contact": str(path),
+            "images": {},
+            "scaling": {"0-sobel": 1020.0},
+        }
+    )
 
 
 def test_report_html_is_self_contained_and_sortable(tmp_path, browser_page):
@@ -47,18 +58,18 @@ def test_report_html_is_self_contained_and_sortable(tmp_path, browser_page):
     rows = synthetic_rows(**BIG)
     record = _wide_contact_sheet(out)
     written = write_report.fn("big", DATASET, rows, str(out), [record])
-    html_path = Path(written["html"])
+    html_path = Path(written.html)
     assert html_path == out / "report.html"
     text = html_path.read_text()
     # No URL leaves the file: no http(s), no protocol-relative links, no external src/href at all.
     outside_data = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
     assert not re.search(r"https?:|//[a-z]|url\(|@import", outside_data, re.IGNORECASE)
     assert not re.search(r'(src|href)="(?!data:image/png;base64,)', text)
-    assert DATASET["fingerprint"] in text and "conv strides" in text and "max 3×3 / stride 3" in text
+    assert DATASET.fingerprint in text and "conv strides" in text and "max 3×3 / stride 3" in text
 
-    # Rewriting gives the same bytes.
+    # Rewriting gives the same bytes, from the records or from their JSON (a cached result's form).
     first = text
-    write_report.fn("big", DATASET, rows, str(out), [record])
+    write_report.fn("big", DATASET.to_json(), rows, str(out), [record.to_json()])
     assert html_path.read_text() == first
 
     page = browser_page
@@ -78,7 +89,7 @@ def test_report_html_is_self_contained_and_sortable(tmp_path, browser_page):
     body_rows = page.locator("table.sizes tbody tr")
     assert body_rows.count() == len(rows)
     headers = page.eval_on_selector_all("table.sizes thead th", "els => els.map(e => e.textContent)")
-    assert headers == [column for column in rows[0] if column != "compute_seconds"]  # a timing: in sizes.csv only
+    assert headers == list(rows[0])  # every column of sizes.csv, compute_seconds included
     column = headers.index("mean")
 
     def column_values():

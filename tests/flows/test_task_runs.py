@@ -26,7 +26,13 @@ def test_sweep_with_a_task_added_is_waited_for_without_a_stall(tmp_path: Path, i
         return original(plan, runs, **inputs)
 
     parameters = dict(
-        dataset=f"idx:{folder}", out=str(tmp_path / "out"), name="t", chunk_size=16, strides=[1], paddings=["valid"], samples=[0]
+        dataset=f"idx:{folder}",
+        out=str(tmp_path / "out"),
+        name="t",
+        chunk_size=16,
+        strides=[1],
+        paddings=["valid"],
+        samples=[0],
     )
     state = sweep(**parameters, return_state=True)
     before = state.result()["task_runs"]

@@ -1,5 +1,5 @@
 """Pictures: gray mappings (reversible by their scale), the summary figure for the README's largest sweep and a
-1-value sweep, contact sheets."""
+1-value sweep, contact sheets; and every wording of a setting is the setting's own words."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from tasks import files, render
+from tasks.model import ConvSetting, PoolSetting, padding_label, pair_label
 from tasks.render import magnitude_to_gray, signed_to_gray, to_gray
 from tests.helpers.sweep_rows import BIG, ONE, synthetic_rows
 
@@ -124,10 +125,85 @@ def test_contact_sheet_true_sizes_and_titles(tmp_path):
 def test_pool_and_conv_words():
     assert render.pool_text("max", "2", "2", "valid") == "max 2×2 / stride 2"
     assert render.pool_text("avg", "3x2", "1", "same") == "avg 3×2 / stride 1, pad same"
+    assert render.pool_text("max", "2", "2", "valid", ceil_mode=True) == "max 2×2 / stride 2 (ceil mode)"
     assert render.pool_text("none") == "no pooling"
     assert render.conv_text(resize="27", stride="2", padding="same", pad_mode="zeros", dilation="1") == (
         "resize 27×27 · conv stride 2 · padding same (zeros) · dilation 1"
     )
+
+
+POOLS = [
+    PoolSetting("max", (2, 2), (2, 2), "valid"),
+    PoolSetting("avg", (3, 2), (1, 2), "same", ceil_mode=True),
+    PoolSetting("max", (3, 3), (2, 2), (1, 0)),
+    PoolSetting("none", None, None, None),
+]
+CONVS = [
+    ConvSetting(None, (1, 1), "valid", "zeros", (1, 1)),
+    ConvSetting((27, 20), (1, 2), (0, 1, 2, 3), "reflect", (2, 1)),
+]
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=lambda pool: pool.label)
+def test_every_pool_wording_is_the_settings_words(pool):
+    """Each place that puts a pool setting into words says what PoolSetting.words / short_words says."""
+    from convsweep.terminal import _pool_words as terminal_words
+    from tasks.report_model import setting_words, sweep_parameters
+    from tasks.samples import _pool_words as sample_words
+
+    row = build_rows_of(pool)
+    assert PoolSetting.from_row(row) == pool  # the row gives the setting back, ceil mode included
+    cells = [str(row[key]) for key in ("pool_mode", "pool_size", "pool_stride", "pool_padding")]
+    assert render.pool_text(*cells, ceil_mode=pool.ceil_mode) == pool.words
+    assert sample_words(pool.to_plain()) == pool.words
+    assert sweep_parameters([row])[6] == ("pooling", pool.words)
+    pools, _ = setting_words([row])
+    assert pools == ({} if pool.mode == "none" else {pool.label: pool.short_words})
+    text_row = {key: str(value) for key, value in row.items()}
+    expected = "none" if pool.mode == "none" else " ".join(pool.word_parts(times="x").values())
+    assert terminal_words(text_row, set()) == expected
+
+
+@pytest.mark.parametrize("conv", CONVS, ids=lambda conv: conv.label)
+def test_every_conv_wording_is_the_settings_words(conv):
+    from tasks.report_model import setting_words
+    from tasks.samples import _sheet_title
+
+    row = build_rows_of(POOLS[0], conv)
+    assert ConvSetting.from_row(row) == conv
+    assert render.conv_text(**{key: row[key] for key in ("resize", "stride", "padding", "pad_mode", "dilation")}) == (
+        conv.words
+    )
+    assert _sheet_title(conv.to_plain()).startswith(f"{conv.label}: {conv.words}\n")
+    assert setting_words([row])[1] == {conv.label: conv.words}
+
+
+def build_rows_of(pool, conv=None):
+    """One row of sizes.csv for ``pool`` (and ``conv``) as build_rows writes its setting cells."""
+    conv = conv or CONVS[0]
+    row = {
+        "map": "sobel",
+        "kernel_h": 3,
+        "kernel_w": 3,
+        "map_kind": "magnitude",
+        "resize": "native" if conv.resize is None else pair_label(conv.resize),
+        "stride": pair_label(conv.stride),
+        "padding": padding_label(conv.padding),
+        "pad_mode": conv.pad_mode,
+        "dilation": pair_label(conv.dilation),
+    }
+    if pool.mode == "none":
+        row.update(pool_mode="none", pool_size="", pool_stride="", pool_padding="", pool_formula="")
+    else:
+        rounding = "ceil" if pool.ceil_mode else "floor"
+        row.update(
+            pool_mode=pool.mode,
+            pool_size=pair_label(pool.size),
+            pool_stride=pair_label(pool.stride),
+            pool_padding=padding_label(pool.padding),
+            pool_formula=f"{rounding}((26 + 0 + 0 - 2) / 2) + 1 = 13",
+        )
+    return row
 
 
 def test_contact_sheet_row_labels_name_the_class():

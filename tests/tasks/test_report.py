@@ -1,4 +1,5 @@
-"""build_rows: one row per (conv setting, map, pool setting), from the chunk records, checked against numpy."""
+"""build_rows: one row per (conv setting, map, pool setting), from the chunk records, checked against numpy;
+and the report model's UI artifact (sample grids, byte budget, ceil-mode words)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import pytest
 import conv_core
 from tasks.compute import process_chunk
 from tasks.load import describe_selection
-from tasks.model import build_settings, magnitude_pairs
+from tasks.model import build_settings
+from tasks.model.records import ChunkRecord, DatasetRecord, SampleRecord
 from tasks.report import build_rows
+from tasks.report_model import build_report
+from tasks.report_pages import render_ui_report
 from tests.helpers.idx import write_idx_folder
 
 
@@ -21,9 +25,10 @@ def edge_dataset(tmp_path):
         images[index, :, 8 + index :] = 200
     labels = np.arange(10, dtype=np.uint8)
     folder = write_idx_folder(tmp_path / "edges", test=(images, labels))
-    return images, describe_selection.fn(
+    described = describe_selection.fn(
         f"idx:{folder}", {"split": "test", "start": None, "stop": None, "limit": None, "classes": None}
     )
+    return images, DatasetRecord.parse(described)
 
 
 def rows_for(data, settings, chunks):
@@ -31,15 +36,16 @@ def rows_for(data, settings, chunks):
     convs = [conv.to_plain() for conv in settings.conv_settings]
     pools = [pool.to_plain() for pool in settings.pool_settings]
     records = {
-        conv_setting.label: [process_chunk.fn(data, list(chunk), conv, kernels, pools) for chunk in chunks]
+        conv_setting.label: [
+            ChunkRecord.parse(process_chunk.fn(data.to_json(), list(chunk), conv, kernels, pools)) for chunk in chunks
+        ]
         for conv_setting, conv in zip(settings.conv_settings, convs, strict=False)
     }
     return build_rows(
         dataset=data,
         kernels=kernels,
-        magnitudes=magnitude_pairs(kernels),
-        conv_settings=convs,
-        pools=pools,
+        conv_settings=list(settings.conv_settings),
+        pools=list(settings.pool_settings),
         chunk_records=records,
     )
 
@@ -112,36 +118,34 @@ def test_build_rows_pool_ceil_mode_keeps_the_overhanging_window(edge_dataset):
     assert [pool.label for pool in ceil.pool_settings] == ["max3-s3-pvalid-ceil"]
 
 
-def ui_report_inputs(edge_dataset, tmp_path):
+def ui_report_inputs(edge_dataset, tmp_path, **options):
     """Rows and sample records of a 2-stride sweep over the edge images (samples 0 and 1), files under tmp_path."""
     from tasks.samples import write_samples
 
     _, data = edge_dataset
-    settings = build_settings(dataset=data["spec"], strides=[1, 2], paddings=["valid"], pool_modes=["max"])
+    settings = build_settings(dataset=data.spec, strides=[1, 2], paddings=["valid"], pool_modes=["max"], **options)
     rows = rows_for(data, settings, [(0, 10)])
     kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
     pools = [pool.to_plain() for pool in settings.pool_settings]
     records = [
-        write_samples.fn(data, conv.to_plain(), kernels, pools, [0, 1], str(tmp_path / "out"))
+        SampleRecord.parse(
+            write_samples.fn(data.to_json(), conv.to_plain(), kernels, pools, [0, 1], str(tmp_path / "out"))
+        )
         for conv in settings.conv_settings
     ]
     return data, rows, records
 
 
-def test_ui_report_shows_sample_grids_with_labels_and_one_caption_line(edge_dataset, tmp_path):
-    from tasks.report import _sample_labels, render_ui_report
+def ui_report(name, data, rows, out_dir, records, **options):
+    report = build_report(name=name, dataset=data, rows=rows, out_dir=out_dir, sample_records=records)
+    return render_ui_report(report, **options)
 
+
+def test_ui_report_shows_sample_grids_with_labels_and_one_caption_line(edge_dataset, tmp_path):
     data, rows, records = ui_report_inputs(edge_dataset, tmp_path)
     # write-samples names each sample's class, so the report never reopens the dataset for it.
-    assert [record["classes"] for record in records] == [{"0": "label 0", "1": "label 1"}] * 2
-    markdown = render_ui_report(
-        name="edges",
-        dataset=data,
-        rows=rows,
-        out_dir=tmp_path / "out",
-        sample_records=records,
-        sample_labels=_sample_labels(records),
-    )
+    assert [record.classes for record in records] == [{"0": "label 0", "1": "label 1"}] * 2
+    markdown = ui_report("edges", data, rows, tmp_path / "out", records)
     # Per conv setting: a header row naming the samples, a row per stage (input, 3 maps, 3 pooled maps).
     assert markdown.count("| stage | #0 label 0 | #1 label 1 |") == 2
     assert "| **input** 28×28 | ![#0 input](data:image/png;base64," in markdown
@@ -154,15 +158,22 @@ def test_ui_report_shows_sample_grids_with_labels_and_one_caption_line(edge_data
 
 
 def test_ui_report_names_the_files_of_settings_past_its_byte_budget(edge_dataset, tmp_path):
-    from tasks.report import render_ui_report
-
     data, rows, records = ui_report_inputs(edge_dataset, tmp_path)
-    full = render_ui_report(name="edges", dataset=data, rows=rows, out_dir=tmp_path / "out", sample_records=records)
-    first_setting_ends = len(full[: full.index(f"### {records[1]['conv']}")].encode())
+    full = ui_report("edges", data, rows, tmp_path / "out", records)
+    first_setting_ends = len(full[: full.index(f"### {records[1].conv}")].encode())
     budget = first_setting_ends + 100  # bytes: room for the first conv setting only
-    cut = render_ui_report(
-        name="edges", dataset=data, rows=rows, out_dir=tmp_path / "out", sample_records=records, budget_bytes=budget
-    )
+    cut = ui_report("edges", data, rows, tmp_path / "out", records, budget_bytes=budget)
     assert len(cut.encode()) < len(full.encode()) and cut.count("![contact sheet ") == 1
     assert "### Not shown here" in cut
-    assert f"- {records[1]['conv']}: `{records[1]['contact']}`" in cut
+    assert f"- {records[1].conv}: `{records[1].contact}`" in cut
+
+
+def test_ui_report_titles_and_parameters_name_ceil_mode(edge_dataset, tmp_path):
+    """With --pool-ceil-mode the stage titles are words with 'ceil', not the raw pool labels."""
+    data, rows, records = ui_report_inputs(edge_dataset, tmp_path, pool_ceil_mode=True)
+    # The JSON forms work as well (a cached result comes back as JSON).
+    markdown = ui_report("edges", data.to_json(), rows, tmp_path / "out", [record.to_json() for record in records])
+    assert "| **sobel · max 2×2 ceil** 13×13 | " in markdown
+    assert markdown.count("| **sobel · max 2×2 ceil** ") == 2  # one per conv setting
+    assert "**sobel-max2-s2-pvalid-ceil**" not in markdown
+    assert "- pooling: max 2×2 / stride 2 (ceil mode)" in markdown

@@ -1,0 +1,268 @@
+"""The report's content, built once from the sweep's rows and records, rendered three ways.
+
+:func:`build_report` gathers what report.md, report.html and the Prefect UI's report
+artifact say — the dataset's facts, the sweep's parameters (the settings that vary), the
+tables, the sample grids, the figures — into one frozen :class:`Report`.  The templates
+in ``tasks/templates`` (rendered by :mod:`tasks.report_pages`) only lay it out; every
+setting is put into words by the settings themselves (``ConvSetting.words``,
+``PoolSetting.words`` / ``short_words``), rebuilt from the rows with ``from_row``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tasks.model import ConvSetting, PoolSetting
+from tasks.model.records import DatasetRecord, SampleRecord
+
+SIGNED_SCALING = "gray = 127.5 + 127.5 * x / max|x| (zero is mid-gray)"
+MAGNITUDE_SCALING = "gray = 255 * x / max(x)"
+
+# report.md's table: what a reader compares; report.html's table has every column of sizes.csv.
+REPORT_COLUMNS = (
+    "kernel",
+    "resize",
+    "stride",
+    "padding",
+    "pad_mode",
+    "dilation",
+    "conv_h",
+    "conv_w",
+    "pool_mode",
+    "pool_size",
+    "pool_h",
+    "pool_w",
+    "conv_formula",
+    "mean",
+    "std",
+    "max",
+    "zero_fraction",
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell: its text, right-aligned when it is a number."""
+
+    text: str
+    numeric: bool
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A PNG the sweep wrote: its path and its path relative to the output folder."""
+
+    path: Path
+    relative: str
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One stage of a sample grid: its title ('sobel · max 2×2') and a picture per sample."""
+
+    stage: str
+    title: str
+    pictures: tuple[tuple[int, str, str], ...]
+    """(sample index, PNG path, tooltip) per sample."""
+
+
+@dataclass(frozen=True)
+class SampleSection:
+    """One conv setting's sample pictures: its contact sheet, the grid of maps, their gray scales."""
+
+    conv: str
+    words: str | None
+    """The conv setting in words (``ConvSetting.words``), when the rows have it."""
+    contact: Picture
+    scales: str
+    """'sobel: 1020, ...' (every picture but the inputs, by stage name)."""
+    scale_range: tuple[float, float] | None
+    heads: tuple[str, ...]
+    """'#0 Sandal' per sample."""
+    grid: tuple[GridRow, ...]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    spec: str
+    split: str
+    selection: str
+    """The selection as JSON (only the fields set)."""
+    n: int
+    height: int
+    width: int
+    source: str
+    class_names: tuple[str, ...] | None
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    out_dir: Path
+    """Resolved."""
+    dataset: Dataset
+    parameters: tuple[tuple[str, str], ...]
+    row_count: int
+    summary: Picture
+    summary_title: str
+    """The summary figure's title."""
+    report_table: Table
+    """report.md's columns (:data:`REPORT_COLUMNS`)."""
+    sizes_table: Table
+    """Every column of sizes.csv."""
+    samples: tuple[SampleSection, ...]
+    signed_scaling: str = SIGNED_SCALING
+    magnitude_scaling: str = MAGNITUDE_SCALING
+
+
+def _cell(value: Any) -> Cell:
+    return Cell(str(value), isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
+    return Table(columns, tuple(tuple(_cell(row[column]) for column in columns) for row in rows))
+
+
+def _distinct(rows: list[dict[str, Any]], column: str) -> list[str]:
+    return list(dict.fromkeys(str(row[column]) for row in rows))
+
+
+def sweep_parameters(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The sweep's parameters as (name, value) pairs, read back from its rows."""
+    maps = []
+    for row in rows:
+        entry = f"{row['map']} ({row['kernel_h']}×{row['kernel_w']}{', magnitude' if row['map_kind'] == 'magnitude' else ''})"
+        if entry not in maps:
+            maps.append(entry)
+    pools = list(dict.fromkeys(PoolSetting.from_row(row).words for row in rows))
+    conv_count = len({ConvSetting.from_row(row) for row in rows})
+    return [
+        ("maps", ", ".join(maps)),
+        ("resize", ", ".join(_distinct(rows, "resize"))),
+        ("conv strides", ", ".join(_distinct(rows, "stride"))),
+        ("paddings", ", ".join(_distinct(rows, "padding"))),
+        ("pad modes", ", ".join(_distinct(rows, "pad_mode"))),
+        ("dilations", ", ".join(_distinct(rows, "dilation"))),
+        ("pooling", ", ".join(pools)),
+        ("configurations", f"{conv_count} conv settings × {len(pools)} pool settings = {conv_count * len(pools)}"),
+    ]
+
+
+def setting_words(rows: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    """{pool label: 'max 2×2 ceil'} (``PoolSetting.short_words``) and {conv label: ``ConvSetting.words``}, from the rows."""
+    pools: dict[str, str] = {}
+    convs: dict[str, str] = {}
+    for row in rows:
+        pool = PoolSetting.from_row(row)
+        if pool.mode != "none":
+            pools[pool.label] = pool.short_words
+        conv = ConvSetting.from_row(row)
+        convs[conv.label] = conv.words
+    return pools, convs
+
+
+def stage_title(stage: str, pools: dict[str, str]) -> str:
+    """'sobel · max 2×2' for the stage 'sobel-<pool label>'; 'input', 'sobel_h' as they are."""
+    # Longest label first: 'max2-s2-pvalid-ceil' before a label it ends with.
+    for label, words in sorted(pools.items(), key=lambda item: -len(item[0])):
+        if stage.endswith(f"-{label}"):
+            return f"{stage[: -len(label) - 1]} · {words}"
+    return stage
+
+
+def sample_labels(records: list[SampleRecord]) -> dict[int, str]:
+    """{sample index: its class name, or 'label 7'}, as write-samples found them; empty when unlabelled.
+
+    Read from the records, not the dataset: a warm run then never opens the data (for Keras
+    datasets, that alone meant importing Keras: ~1.5 s).
+    """
+    return {int(index): text for record in records for index, text in record.classes.items() if text is not None}
+
+
+def _section(
+    record: SampleRecord, *, folder: Path, pools: dict[str, str], convs: dict[str, str], labels: dict[int, str]
+) -> SampleSection:
+    by_sample: dict[int, dict[str, str]] = {}
+    for key, path in record.images.items():
+        index, stage = key.split("-", 1)
+        by_sample.setdefault(int(index), {})[stage] = path
+    samples = sorted(by_sample)
+    grid = []
+    for stage in by_sample[samples[0]] if samples else []:
+        pictures = []
+        for index in samples:
+            scale = record.scaling.get(f"{index}-{stage}")
+            tooltip = "as read" if stage == "input" or scale is None else f"gray scale {scale:.4g}"
+            pictures.append((index, by_sample[index][stage], tooltip))
+        grid.append(GridRow(stage, stage_title(stage, pools), tuple(pictures)))
+    scales = {stage: scale for stage, scale in record.scaling.items() if not stage.endswith("-input")}
+    contact = Path(record.contact)
+    return SampleSection(
+        conv=record.conv,
+        words=convs.get(record.conv),
+        contact=Picture(contact, _relative(contact, folder)),
+        scales=", ".join(f"{stage}: {scale:.4g}" for stage, scale in sorted(scales.items())),
+        scale_range=(min(scales.values()), max(scales.values())) if scales else None,
+        heads=tuple(f"#{index} {labels[index]}" if index in labels else f"#{index}" for index in samples),
+        grid=tuple(grid),
+    )
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(folder))
+    except ValueError:  # a file outside the output folder: named in full
+        return str(path.resolve())
+
+
+def build_report(
+    *,
+    name: str,
+    dataset: DatasetRecord | dict[str, Any],
+    rows: list[dict[str, Any]],
+    out_dir: str | Path,
+    sample_records: list[SampleRecord | dict[str, Any]],
+) -> Report:
+    """The report of a sweep: everything report.md, report.html and the UI's report say."""
+    dataset = DatasetRecord.parse(dataset)
+    records = [SampleRecord.parse(record) for record in sample_records]
+    folder = Path(out_dir).resolve()
+    pools, convs = setting_words(rows)
+    labels = sample_labels(records)
+    selection = {key: value for key, value in dataset.selection.to_json().items() if value is not None}
+    return Report(
+        name=name,
+        out_dir=folder,
+        dataset=Dataset(
+            spec=dataset.spec,
+            split=dataset.split,
+            selection=json.dumps(selection, sort_keys=True),
+            n=dataset.n,
+            height=dataset.height,
+            width=dataset.width,
+            source=dataset.source,
+            class_names=dataset.class_names,
+            fingerprint=dataset.fingerprint,
+        ),
+        parameters=tuple(sweep_parameters(rows)),
+        row_count=len(rows),
+        summary=Picture(folder / "summary.png", "summary.png"),
+        summary_title=f"convsweep: {name} — {dataset.spec} ({dataset.split}, {dataset.n} images)",
+        report_table=_table(rows, REPORT_COLUMNS),
+        sizes_table=_table(rows, tuple(rows[0]) if rows else ()),
+        samples=tuple(_section(record, folder=folder, pools=pools, convs=convs, labels=labels) for record in records),
+    )
