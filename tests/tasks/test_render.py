@@ -155,7 +155,7 @@ def test_every_pool_wording_is_the_settings_words(pool):
     assert PoolSetting.from_row(row) == pool  # the row gives the setting back, ceil mode included
     cells = [str(row[key]) for key in ("pool_mode", "pool_size", "pool_stride", "pool_padding")]
     assert render.pool_text(*cells, ceil_mode=pool.ceil_mode) == pool.words
-    assert sample_words(pool.to_plain()) == pool.words
+    assert sample_words(pool) == pool.words
     assert sweep_parameters([row])[6] == ("pooling", pool.words)
     pools, _ = setting_words([row])
     assert pools == ({} if pool.mode == "none" else {pool.label: pool.short_words})
@@ -174,7 +174,7 @@ def test_every_conv_wording_is_the_settings_words(conv):
     assert render.conv_text(**{key: row[key] for key in ("resize", "stride", "padding", "pad_mode", "dilation")}) == (
         conv.words
     )
-    assert _sheet_title(conv.to_plain()).startswith(f"{conv.label}: {conv.words}\n")
+    assert _sheet_title(conv).startswith(f"{conv.label}: {conv.words}\n")
     assert setting_words([row])[1] == {conv.label: conv.words}
 
 

@@ -33,13 +33,10 @@ def edge_dataset(tmp_path):
 
 def rows_for(data, settings, chunks):
     kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
-    convs = [conv.to_plain() for conv in settings.conv_settings]
-    pools = [pool.to_plain() for pool in settings.pool_settings]
+    pools = list(settings.pool_settings)
     records = {
-        conv_setting.label: [
-            ChunkRecord.parse(process_chunk.fn(data.to_json(), list(chunk), conv, kernels, pools)) for chunk in chunks
-        ]
-        for conv_setting, conv in zip(settings.conv_settings, convs, strict=False)
+        conv.label: [ChunkRecord.parse(process_chunk.fn(data, tuple(chunk), conv, kernels, pools)) for chunk in chunks]
+        for conv in settings.conv_settings
     }
     return build_rows(
         dataset=data,
@@ -126,10 +123,10 @@ def ui_report_inputs(edge_dataset, tmp_path, **options):
     settings = build_settings(dataset=data.spec, strides=[1, 2], paddings=["valid"], pool_modes=["max"], **options)
     rows = rows_for(data, settings, [(0, 10)])
     kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
-    pools = [pool.to_plain() for pool in settings.pool_settings]
+    pools = list(settings.pool_settings)
     records = [
         SampleRecord.parse(
-            write_samples.fn(data.to_json(), conv.to_plain(), kernels, pools, [0, 1], str(tmp_path / "out"))
+            write_samples.fn(data, conv, kernels, pools, [0, 1], str(tmp_path / "out"))
         )
         for conv in settings.conv_settings
     ]
