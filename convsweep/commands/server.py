@@ -7,7 +7,6 @@ names PostgreSQL), bound to 127.0.0.1 unless ``--host`` says otherwise.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from typing import Optional
@@ -15,18 +14,10 @@ from typing import Optional
 import click
 import typer
 
+from convsweep.api import is_loopback
+
 LOOPBACK_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and 'localhost': addresses no other machine can reach."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def server_command(*, host: str, port: int, database_url: str | None) -> tuple[list[str], dict[str, str]]:
