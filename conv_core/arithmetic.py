@@ -27,8 +27,6 @@ import numpy as np
 
 from conv_core._checks import non_negative_int, positive_int, positive_pair
 
-PADDING_NAMES = ("valid", "same", "full")
-
 
 def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
     """Span of a dilated kernel: ``(kernel_size - 1) * dilation + 1``."""

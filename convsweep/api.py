@@ -13,6 +13,7 @@ of Prefect's clients retrying a dead server for many minutes.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 import threading
@@ -35,6 +36,17 @@ def configured_api_url() -> str | None:
 
     url = get_current_settings().api.url
     return str(url).rstrip("/") if url else None
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and 'localhost': addresses no other machine can reach."""
+    host = host.strip().lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def require_reachable_api(url: str | None = None, *, timeout: float = CHECK_TIMEOUT_SECONDS) -> str | None:

@@ -42,17 +42,9 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    # Imported here so that `convsweep --help` stays fast and each module stays optional
-    # while it is being built.
-    import importlib
+    from convsweep.commands import core, run, serve, server
 
-    for module_name in ("core", "run", "server", "serve"):
-        try:
-            module = importlib.import_module(f"convsweep.commands.{module_name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"convsweep.commands.{module_name}":
-                raise
-            continue
+    for module in (core, run, server, serve):
         module.register(app)
 
 

@@ -17,11 +17,17 @@ from typing import Any, Optional
 
 import typer
 
-from tasks.model import PARAMETER_NAMES, SweepParameters, load_config_file, parse_parameters
+from tasks.model import PARAMETER_NAMES, SweepParameters, load_config_file, parameter_display, parse_parameters
 
 # Short flags kept from the first CLI (the rest have none).
 SHORT_FLAGS = {"dataset": "-d", "limit": "-n", "kernels": "-k", "strides": "-s", "paddings": "-p", "out": "-o"}
 CUSTOM_KERNEL_OPTION = "kernel"  # --kernel NAME=MATRIX, repeatable -> custom_kernels
+RUNNING_PANEL = "Running"  # the model's panel of how a sweep runs; the task runner's options join it
+# For a command's epilog: how list values are written, and the hidden --no-x twin of each switch.
+NEGATIVE_NOTE = (
+    "LIST values are comma-separated (--strides 1,2x1); pairs are HxW. Each on/off switch --x "
+    "has a --no-x form, to turn off what a --config file turns on."
+)
 
 
 def _default_text(default: Any) -> str:
@@ -32,27 +38,51 @@ def _default_text(default: Any) -> str:
     return "none" if default is None else str(default)
 
 
-def _option(name: str, help_overrides: dict[str, str]) -> inspect.Parameter:
+def _negative(name: str) -> str:
+    return f"no_{name}"
+
+
+def _options(name: str, help_overrides: dict[str, str]) -> list[inspect.Parameter]:
+    """The option(s) of one sweep parameter: in its panel, its metavar telling the kind of value."""
     field = SweepParameters.model_fields[name]
+    panel, metavar = parameter_display(name)
     help_text = help_overrides.get(name, field.description or "")
     flag = "--" + name.replace("_", "-")
     if name == "custom_kernels":
-        return inspect.Parameter(
-            CUSTOM_KERNEL_OPTION,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=typer.Option(None, "--kernel", help="A custom kernel NAME=1,2,1;0,0,0;-1,-2,-1 (repeatable)."),
-            annotation=Optional[list[str]],
-        )
-    if isinstance(field.default, bool):
         option = typer.Option(
-            None, f"{flag}/--no-{name.replace('_', '-')}", help=f"{help_text} (default {_default_text(field.default)})"
+            None,
+            "--kernel",
+            metavar=metavar,
+            rich_help_panel=panel,
+            help="A custom kernel, rows split by ';': NAME=1,2,1;0,0,0;-1,-2,-1 (repeatable).",
         )
-        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[bool])
+        return [
+            inspect.Parameter(
+                CUSTOM_KERNEL_OPTION, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[list[str]]
+            )
+        ]
+    if isinstance(field.default, bool):
+        # --x is listed; its --no-x twin (to turn off a config file's `x: true`) is hidden, so that
+        # the help's option column stays narrow and descriptions get the width (see NEGATIVE_NOTE).
+        shown = typer.Option(
+            None,
+            flag,
+            metavar="",  # a switch takes no value (typer would show <bool>)
+            rich_help_panel=panel,
+            help=f"{help_text} (default {_default_text(field.default)})",
+        )
+        negative = typer.Option(None, f"--no-{flag[2:]}", hidden=True, help=f"Turn {flag} off.")
+        return [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=shown, annotation=Optional[bool]),
+            inspect.Parameter(
+                _negative(name), inspect.Parameter.KEYWORD_ONLY, default=negative, annotation=Optional[bool]
+            ),
+        ]
     flags = [flag] + ([SHORT_FLAGS[name]] if name in SHORT_FLAGS else [])
     # A default that says "none" is described by the help text itself.
     default_text = f" (default {_default_text(field.default)})" if field.default not in (None, {}, [None]) else ""
-    option = typer.Option(None, *flags, help=f"{help_text}{default_text}")
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[str])
+    option = typer.Option(None, *flags, metavar=metavar, rich_help_panel=panel, help=f"{help_text}{default_text}")
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[str])]
 
 
 def parse_custom_kernels(values: Optional[list[str]]) -> Optional[dict[str, str]]:
@@ -70,15 +100,27 @@ def parse_custom_kernels(values: Optional[list[str]]) -> Optional[dict[str, str]
 
 def _runner_options() -> dict[str, Any]:
     return {
-        "runner": typer.Option(None, "--runner", help="Where chunk tasks run: threads (default), processes, or dask."),
+        "runner": typer.Option(
+            None,
+            "--runner",
+            metavar="NAME",
+            rich_help_panel=RUNNING_PANEL,
+            help="Where chunk tasks run: threads (default), processes, or dask.",
+        ),
         "dask_address": typer.Option(
             None,
             "--dask-address",
+            metavar="URL",
+            rich_help_panel=RUNNING_PANEL,
             help="Run chunk tasks on the Dask cluster whose scheduler is at tcp://HOST:PORT (implies --runner dask); "
             "without it, --runner dask starts a local cluster.",
         ),
         "workers": typer.Option(
-            None, "--workers", help="Threads, processes or local Dask workers (default: the number of CPUs)."
+            None,
+            "--workers",
+            metavar="INT",
+            rich_help_panel=RUNNING_PANEL,
+            help="Threads, processes or local Dask workers (default: the number of CPUs).",
         ),
     }
 
@@ -101,11 +143,14 @@ def with_sweep_options(
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         own = [parameter for name, parameter in inspect.signature(fn).parameters.items() if name != "given"]
-        model_options = [_option(name, overrides) for name in names]
+        model_options = [option for name in names for option in _options(name, overrides)]
+        switches = [name for name in names if isinstance(SweepParameters.model_fields[name].default, bool)]
         config = inspect.Parameter(
             "config",
             inspect.Parameter.KEYWORD_ONLY,
-            default=typer.Option(None, "--config", "-c", help="A saved sweep: YAML or JSON with the parameters."),
+            default=typer.Option(
+                None, "--config", "-c", metavar="FILE", help="A saved sweep: YAML or JSON with the parameters."
+            ),
             annotation=Optional[Path],
         )
         option_names = {parameter.name for parameter in model_options} | {"config"}
@@ -115,6 +160,12 @@ def with_sweep_options(
             given: dict[str, Any] = {
                 name: values[name] for name in names if name != "custom_kernels" and values.get(name) is not None
             }
+            for name in switches:
+                if values.get(_negative(name)):
+                    flag = name.replace("_", "-")
+                    if values.get(name):
+                        raise ValueError(f"--{flag} and --no-{flag} both given: give one")
+                    given[name] = False
             if "custom_kernels" in names:
                 kernels = parse_custom_kernels(values.get(CUSTOM_KERNEL_OPTION))
                 if kernels is not None:
@@ -122,8 +173,9 @@ def with_sweep_options(
             given["config"] = values.get("config")
             return fn(given, **{name: value for name, value in values.items() if name not in option_names})
 
+        # --config first: it is the base that the other options override.
         parameters = (
-            model_options + [config] + [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) for parameter in own]
+            [config] + model_options + [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) for parameter in own]
         )
         command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}

@@ -46,11 +46,6 @@ _hint = ""
 _finishing = threading.Lock()
 
 
-def received_signal() -> int | None:
-    """The SIGINT/SIGTERM this process received during a guarded run, or None."""
-    return _received
-
-
 def _write_line(line: str) -> None:
     # os.write, not print: another thread (the progress bar) may hold sys.stderr's lock when a timer finishes.
     prefix = "\r\x1b[2K" if _stderr_is_terminal() else ""

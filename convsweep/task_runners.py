@@ -17,7 +17,7 @@ import os
 import re
 from typing import Any
 
-from convsweep.api import configured_api_url
+from convsweep.api import configured_api_url, is_loopback
 
 RUNNER_NAMES = ("threads", "processes", "dask")
 
@@ -75,18 +75,7 @@ def check_runner_options(
 def _host_of(url: str) -> str:
     from urllib.parse import urlsplit
 
-    return (urlsplit(url).hostname or "").lower()
-
-
-def _is_loopback_host(host: str) -> bool:
-    import ipaddress
-
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return urlsplit(url).hostname or "localhost"  # no host: this machine
 
 
 def _check_api_for_cluster(dask_address: str) -> None:
@@ -98,7 +87,7 @@ def _check_api_for_cluster(dask_address: str) -> None:
             "so set PREFECT_API_URL to a running server (see `convsweep server`)"
         )
     cluster_host = _host_of(dask_address)
-    if not _is_loopback_host(cluster_host) and _is_loopback_host(_host_of(api_url)):
+    if not is_loopback(cluster_host) and is_loopback(_host_of(api_url)):
         raise ValueError(
             f"dask_address={dask_address!r} is another machine, but PREFECT_API_URL={api_url!r} is this "
             "machine's loopback address, which its workers cannot reach: serve the API on an address they "

@@ -53,7 +53,6 @@ from functools import lru_cache
 from typing import Any
 
 LIFELINE_GRACE_SECONDS = 10.0
-STOP_TIMEOUT_SECONDS = 5.0
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _current: Any = None  # the TemporaryAPIServer this process started, if any
@@ -139,11 +138,6 @@ def start_temporary_api() -> Any:
     _current = server  # before start(): an interrupt during start-up stops it too
     server.start()
     return server
-
-
-def current_temporary_api() -> Any:
-    """The temporary API server this process started (and has not stopped), or None."""
-    return _current
 
 
 def mark_running_flow_runs_crashed(message: str, *, timeout: float = 5.0) -> int:

@@ -44,6 +44,8 @@ from typing import Any, Optional
 import anyio
 from prefect.locking.filesystem import FileSystemLockManager
 
+from tasks.processes import process_alive, process_start
+
 
 def _cache_logger() -> logging.Logger:
     """``convsweep.cache``: one line per warning on stderr, whatever Prefect's console level (the CLI mutes it)."""
@@ -62,40 +64,6 @@ logger = _cache_logger()
 _HOSTNAME = socket.gethostname()
 _POLL_FIRST = 0.02
 _POLL_MAX = 0.25
-
-
-def process_start(pid: int) -> Optional[str]:
-    """Start time of process ``pid`` in clock ticks since boot (``/proc``), or None if unknown/gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def process_alive(pid: int, start: Optional[str] = None) -> bool:
-    """Whether process ``pid`` on this host runs (not a zombie) and, if ``start`` is given, is the same process."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # no /proc: trust kill(0)
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields and fields[0] in ("Z", "X"):
-        return False  # killed, not yet reaped
-    if start is not None and len(fields) > 19 and fields[19] != start:
-        return False  # the PID was reused by another process
-    return True
 
 
 @dataclass(frozen=True)

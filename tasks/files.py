@@ -23,6 +23,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from tasks.processes import process_alive
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -79,12 +81,6 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
     return write_bytes(path, encode_png(image))
 
 
-def write_npy(path: str | Path, array: np.ndarray) -> Path:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return write_bytes(path, buffer.getvalue())
-
-
 def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -134,16 +130,6 @@ def write_csv(path: str | Path, frame: Any) -> Path:
     return write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
 def is_stale_temp_file(path: str | Path, *, now: float | None = None) -> bool:
     """True for a temp file left by an interrupted write that no live process will finish.
 
@@ -166,7 +152,7 @@ def is_stale_temp_file(path: str | Path, *, now: float | None = None) -> bool:
     if not is_atomic_temp:
         return age > STALE_LOCK_TEMP_SECONDS
     writer = _ATOMIC_TEMP.match(name)
-    if writer and writer["host"] == _HOST_TAG and not _process_exists(int(writer["pid"])):
+    if writer and writer["host"] == _HOST_TAG and not process_alive(int(writer["pid"])):
         return True
     return age > STALE_TEMP_SECONDS
 

@@ -46,16 +46,22 @@ def format_matrix(matrix) -> str:
 
 
 def kernels_command(
-    names: Optional[list[str]] = typer.Argument(None, help="Kernels to show (default: all named kernels)."),
+    names: Optional[list[str]] = typer.Argument(
+        None, metavar="NAME", help="Kernels to show (default: all named kernels)."
+    ),
     kernel: Optional[str] = typer.Option(
-        None, "--kernel", help="Check and show a user kernel given as text, e.g. '1,2,1;0,0,0;-1,-2,-1'."
+        None,
+        "--kernel",
+        metavar="ROWS",
+        help="Check and show a user kernel given as text, e.g. '1,2,1;0,0,0;-1,-2,-1'.",
     ),
     kernel_file: Optional[Path] = typer.Option(
         None,
         "--kernel-file",
+        metavar="FILE",
         help='Check and show a user kernel from a JSON file: [[1,2,1],...] or {"kernel": [[...]]}.',
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print {name: matrix} as JSON instead of a table."),
+    as_json: bool = typer.Option(False, "--json", metavar="", help="Print {name: matrix} as JSON instead of a table."),
 ) -> None:
     """List the named kernels with their matrices (or check a user kernel)."""
     shown: dict[str, list[list[float]]] = {}
@@ -245,23 +251,32 @@ def size_rows(
 
 
 def sizes_command(
-    inputs: str = typer.Option("28", "--inputs", "-n", help="Input sizes (pixels per side), e.g. 28,27."),
-    kernel_sizes: str = typer.Option("3", "--kernels", "-k", help="Kernel sizes, e.g. 3,5."),
-    strides: str = typer.Option("1", "--strides", "-s", help="Strides, e.g. 1,2."),
+    inputs: str = typer.Option(
+        "28", "--inputs", "-n", metavar="LIST", help="Input sizes (pixels per side), e.g. 28,27."
+    ),
+    kernel_sizes: str = typer.Option("3", "--kernels", "-k", metavar="LIST", help="Kernel sizes, e.g. 3,5."),
+    strides: str = typer.Option("1", "--strides", "-s", metavar="LIST", help="Strides, e.g. 1,2."),
     paddings: str = typer.Option(
         "valid",
         "--paddings",
         "-p",
+        metavar="LIST",
         help="valid, same (Keras), full, an int, or BEFORE:AFTER (as for sweep); e.g. valid,same,1.",
     ),
-    dilations: str = typer.Option("1", "--dilations", "-d", help="Dilations, e.g. 1,2."),
-    pool_sizes: str = typer.Option("2", "--pool-sizes", help="Pool window sizes; 'none' for no pooling."),
-    pool_strides: Optional[str] = typer.Option(None, "--pool-strides", help="Pool strides (default: the pool size)."),
-    pool_paddings: str = typer.Option(
-        "valid", "--pool-paddings", help="valid, same, an int <= size // 2, or BEFORE:AFTER."
+    dilations: str = typer.Option("1", "--dilations", "-d", metavar="LIST", help="Dilations, e.g. 1,2."),
+    pool_sizes: str = typer.Option(
+        "2", "--pool-sizes", metavar="LIST", help="Pool window sizes; 'none' for no pooling."
     ),
-    ceil_mode: bool = typer.Option(False, "--ceil-mode", help="Round pool outputs up, as PyTorch's ceil_mode."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table to this CSV file."),
+    pool_strides: Optional[str] = typer.Option(
+        None, "--pool-strides", metavar="LIST", help="Pool strides (default: the pool size)."
+    ),
+    pool_paddings: str = typer.Option(
+        "valid", "--pool-paddings", metavar="LIST", help="valid, same, an int <= size // 2, or BEFORE:AFTER."
+    ),
+    ceil_mode: bool = typer.Option(
+        False, "--ceil-mode", metavar="", help="Round pool outputs up, as PyTorch's ceil_mode."
+    ),
+    csv: Optional[Path] = typer.Option(None, "--csv", metavar="FILE", help="Also write the table to this CSV file."),
 ) -> None:
     """Conv and pool output sizes for every combination, with the arithmetic written out.
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import typer
 
 from convsweep.api import require_reachable_api
-from convsweep.options import RunnerOption, sweep_parameters, with_sweep_options
+from convsweep.options import NEGATIVE_NOTE, RUNNING_PANEL, RunnerOption, sweep_parameters, with_sweep_options
 from convsweep.task_runners import task_runner_from_options
 from tasks.model import SPLITS, check_safe_name
 
@@ -45,7 +45,9 @@ def sweep(
     runner: Optional[str] = RunnerOption["runner"],
     dask_address: Optional[str] = RunnerOption["dask_address"],
     workers: Optional[int] = RunnerOption["workers"],
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's task-run logs."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", metavar="", rich_help_panel=RUNNING_PANEL, help="Show Prefect's task-run logs."
+    ),
 ) -> None:
     """Run a sweep (the main job): every setting over the dataset, cached; writes outputs/<name>/."""
     _quiet_prefect(verbose)  # before anything imports Prefect: its logging reads these settings at import
@@ -58,12 +60,14 @@ def sweep(
 
 
 def notebook(
-    dataset: str = typer.Option("fashion_mnist", "--dataset", "-d", help="Dataset spec (as for sweep)."),
-    split: str = typer.Option("train", "--split", help="train (the notebook's), test or all."),
-    index: int = typer.Option(0, "--index", "-i", help="Which image of the split."),
-    out: str = typer.Option("outputs", "--out", "-o", help="Output root."),
-    name: str = typer.Option("notebook", "--name", help="Folder under the output root."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's task-run logs."),
+    dataset: str = typer.Option(
+        "fashion_mnist", "--dataset", "-d", metavar="SPEC", help="Dataset spec (as for sweep)."
+    ),
+    split: str = typer.Option("train", "--split", metavar="SPLIT", help="train (the notebook's), test or all."),
+    index: int = typer.Option(0, "--index", "-i", metavar="INT", help="Which image of the split."),
+    out: str = typer.Option("outputs", "--out", "-o", metavar="PATH", help="Output root."),
+    name: str = typer.Option("notebook", "--name", metavar="NAME", help="Folder under the output root."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", metavar="", help="Show Prefect's task-run logs."),
 ) -> None:
     """Reproduce the teaching notebook on one image: 27x27, Sobel h/v, magnitude, 2x2 pooling."""
     check_safe_name(name, argument="name")
@@ -78,5 +82,5 @@ def notebook(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("sweep")(sweep)
+    app.command("sweep", epilog=NEGATIVE_NOTE)(sweep)
     app.command("notebook")(notebook)

@@ -18,7 +18,7 @@ import typer
 
 from convsweep.api import configured_api_url, require_reachable_api
 from convsweep.commands.server import DEFAULT_PORT, LOOPBACK_HOST
-from convsweep.options import RunnerOption, sweep_parameters, with_sweep_options
+from convsweep.options import NEGATIVE_NOTE, RunnerOption, sweep_parameters, with_sweep_options
 from convsweep.task_runners import check_runner_options
 from tasks.model import check_safe_name, load_config_file, parse_parameters
 
@@ -354,19 +354,26 @@ def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
 @with_sweep_options(help_overrides={"name": "Name of the deployment (sweep/NAME) and of the sweep's output folder."})
 def serve(
     given: dict[str, Any],
-    cron: Optional[str] = typer.Option(None, "--cron", help='Cron schedule, e.g. "0 3 * * *" (UTC unless --timezone).'),
-    interval: Optional[float] = typer.Option(None, "--interval", help="Run every SECONDS instead of a cron schedule."),
+    cron: Optional[str] = typer.Option(
+        None, "--cron", metavar="CRON", help='Cron schedule, e.g. "0 3 * * *" (UTC unless --timezone).'
+    ),
+    interval: Optional[float] = typer.Option(
+        None, "--interval", metavar="SECONDS", help="Run every SECONDS instead of a cron schedule."
+    ),
     timezone: Optional[str] = typer.Option(
-        None, "--timezone", help="IANA time zone of the cron schedule, e.g. Europe/Berlin."
+        None, "--timezone", metavar="ZONE", help="IANA time zone of the cron schedule, e.g. Europe/Berlin."
     ),
     from_config: Optional[Path] = typer.Option(
-        None, "--from-config", help="Serve several named sweeps at once from one YAML file (see README)."
+        None,
+        "--from-config",
+        metavar="FILE",
+        help="Serve several named sweeps at once from one YAML file (see README).",
     ),
     runner: Optional[str] = RunnerOption["runner"],
     dask_address: Optional[str] = RunnerOption["dask_address"],
     workers: Optional[int] = RunnerOption["workers"],
     limit_runs: Optional[int] = typer.Option(
-        None, "--max-concurrent-runs", help="At most this many flow runs at once."
+        None, "--max-concurrent-runs", metavar="INT", help="At most this many flow runs at once."
     ),
 ) -> None:
     """Serve the sweep on a schedule (cron or interval) until Ctrl-C; needs a Prefect server."""
@@ -411,4 +418,4 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
+    app.command("serve", epilog=NEGATIVE_NOTE)(serve)

@@ -7,7 +7,6 @@ names PostgreSQL), bound to 127.0.0.1 unless ``--host`` says otherwise.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from typing import Optional
@@ -15,18 +14,10 @@ from typing import Optional
 import click
 import typer
 
+from convsweep.api import is_loopback
+
 LOOPBACK_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and 'localhost': addresses no other machine can reach."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def server_command(*, host: str, port: int, database_url: str | None) -> tuple[list[str], dict[str, str]]:
@@ -70,16 +61,18 @@ def server(
     host: str = typer.Option(
         LOOPBACK_HOST,
         "--host",
+        metavar="ADDRESS",
         help="Address to bind. The default 127.0.0.1 keeps the API and UI on this machine. "
         "Any other address (e.g. 0.0.0.0) exposes the Prefect API, which has no authentication "
         "unless PREFECT_SERVER_API_AUTH_STRING is set, to every machine that can reach this one: "
         "an explicit choice (see the README).",
     ),
-    port: int = typer.Option(DEFAULT_PORT, "--port", help="Port of the API and UI."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", metavar="INT", help="Port of the API and UI."),
     database_url: Optional[str] = typer.Option(
         None,
         "--database-url",
-        help="Database of the server, e.g. postgresql+asyncpg://USER:PASS@HOST:5432/prefect "
+        metavar="URL",
+        help="Database of the server, e.g. postgresql+asyncpg://USER:PASS@HOST/DB "
         "(default: SQLite under PREFECT_HOME; same as PREFECT_API_DATABASE_CONNECTION_URL).",
     ),
 ) -> None:

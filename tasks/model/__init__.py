@@ -6,12 +6,13 @@ Pure (no Prefect, no file writes): the tasks, the flows and the CLI all build on
 from tasks.model.config_file import load_config_file
 from tasks.model.parameters import (
     PAD_MODES,
+    PANELS,
     PARAMETER_NAMES,
     POOL_MODES,
     SPLITS,
     SweepParameters,
-    build_settings,
     default_sweep_name,
+    parameter_display,
     parse_parameters,
 )
 from tasks.model.plain import canonical_json, to_plain
@@ -30,6 +31,7 @@ from tasks.model.values import check_safe_name
 
 __all__ = [
     "MAGNITUDE_PAIRS",
+    "PANELS",
     "PAD_MODES",
     "PARAMETER_NAMES",
     "POOL_MODES",
@@ -37,7 +39,6 @@ __all__ = [
     "ConvSetting",
     "PoolSetting",
     "SweepParameters",
-    "build_settings",
     "canonical_json",
     "check_safe_name",
     "conv_label",
@@ -47,6 +48,7 @@ __all__ = [
     "map_names",
     "padding_label",
     "pair_label",
+    "parameter_display",
     "parse_parameters",
     "pool_label",
     "to_plain",

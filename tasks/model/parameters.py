@@ -251,6 +251,17 @@ DatasetText = Annotated[
 ]
 
 
+# Where each parameter is shown (the CLI's help panels, the docs' tables) and the kind of value
+# it takes (the CLI's metavar: INT, LIST of comma-separated items, PATH, ...; none for on/off switches).
+PANELS = ("Data", "Convolution", "Pooling", "Outputs", "Running")
+
+
+def _shown(panel: str, metavar: str | None = None) -> dict[str, str]:
+    if panel not in PANELS:
+        raise ValueError(f"panel {panel!r} is not one of {', '.join(PANELS)}")
+    return {"panel": panel, "metavar": metavar} if metavar else {"panel": panel}
+
+
 def _limit(value: Any) -> int | None:
     limit = values.optional_count(value, argument="limit")
     if limit == 0:
@@ -316,50 +327,118 @@ class SweepParameters(BaseModel):
 
     # What to read
     dataset: DatasetText = Field(
-        "fashion_mnist", description="fashion_mnist, mnist, idx:FOLDER, images:FOLDER or sample."
+        "fashion_mnist",
+        description="fashion_mnist, mnist, idx:FOLDER, images:FOLDER or sample.",
+        json_schema_extra=_shown("Data", "SPEC"),
     )
-    split: Split = Field("test", description="train, test or all (train then test).")
-    start: Count = Field(None, description="First image of the slice (position in the split).")
-    stop: Count = Field(None, description="End of the slice (exclusive).")
-    limit: Limit = Field(None, description="At most this many images (after the slice and the class filter).")
-    classes: Classes = Field(None, description="Only these labels or class names, e.g. 0,3,7 or Sneaker,Bag.")
+    split: Split = Field(
+        "test", description="train, test or all (train then test).", json_schema_extra=_shown("Data", "SPLIT")
+    )
+    start: Count = Field(
+        None, description="First image of the slice (position in the split).", json_schema_extra=_shown("Data", "INT")
+    )
+    stop: Count = Field(None, description="End of the slice (exclusive).", json_schema_extra=_shown("Data", "INT"))
+    limit: Limit = Field(
+        None,
+        description="At most this many images (after the slice and the class filter).",
+        json_schema_extra=_shown("Data", "INT"),
+    )
+    classes: Classes = Field(
+        None,
+        description="Only these labels or class names, e.g. 0,3,7 or Sneaker,Bag.",
+        json_schema_extra=_shown("Data", "LIST"),
+    )
     # Conv settings (their Cartesian product)
-    resize: ResizeList = Field(["native"], description="Sizes to resize to first: native, an int or HxW.")
+    resize: ResizeList = Field(
+        ["native"],
+        description="Sizes to resize to first: native, an int or HxW.",
+        json_schema_extra=_shown("Convolution", "LIST"),
+    )
     kernels: NameList = Field(
-        ["sobel_h", "sobel_v"], description="Built-in kernels (see `convsweep kernels`); custom kernels are added."
+        ["sobel_h", "sobel_v"],
+        description="Built-in kernels (see `convsweep kernels`); custom kernels are added.",
+        json_schema_extra=_shown("Convolution", "LIST"),
     )
     custom_kernels: KernelTexts = Field(
-        {}, description="Custom kernels: name -> matrix text '1,0,-1;2,0,-2;1,0,-1' (rows split by ';')."
+        {},
+        description="Custom kernels: name -> matrix text '1,0,-1;2,0,-2;1,0,-1' (rows split by ';').",
+        json_schema_extra=_shown("Convolution", "NAME=ROWS"),
     )
-    strides: PairList = Field([1, 2, 3], description="Conv strides: ints or HxW.")
+    strides: PairList = Field(
+        [1, 2, 3], description="Conv strides: ints or HxW.", json_schema_extra=_shown("Convolution", "LIST")
+    )
     paddings: PaddingList = Field(
         ["valid", "same"],
         description="Conv paddings: valid, same (Keras), full, an int, PHxPW, TxBxLxR or BEFORE:AFTER.",
+        json_schema_extra=_shown("Convolution", "LIST"),
     )
-    pad_modes: PadModeList = Field(["zeros"], description="How padding is filled: zeros, reflect, replicate.")
-    dilations: PairList = Field([1], description="Kernel dilations: ints or HxW.")
+    pad_modes: PadModeList = Field(
+        ["zeros"],
+        description="How padding is filled: zeros, reflect, replicate.",
+        json_schema_extra=_shown("Convolution", "LIST"),
+    )
+    dilations: PairList = Field(
+        [1], description="Kernel dilations: ints or HxW.", json_schema_extra=_shown("Convolution", "LIST")
+    )
     # Pool settings (their Cartesian product)
-    pool_modes: PoolModeList = Field(["max", "avg"], description="Pooling: max, avg, none (the conv map itself).")
-    pool_sizes: PairList = Field([2], description="Pool window sizes: ints or HxW.")
-    pool_strides: OptionalPairList = Field([None], description="Pool strides (default: the window size).")
-    pool_paddings: PoolPaddingList = Field(["valid"], description="Pool paddings: valid, same, an int or PHxPW.")
-    pool_ceil_mode: Boolean = Field(
-        False, description="PyTorch's ceil_mode for the pool settings: keep a last, overhanging window."
+    pool_modes: PoolModeList = Field(
+        ["max", "avg"],
+        description="Pooling: max, avg, none (the conv map itself).",
+        json_schema_extra=_shown("Pooling", "LIST"),
     )
-    # What to write
-    samples: CountList = Field([0, 1, 2, 3], description="Indices of the images drawn as PNGs at every stage.")
-    chunk_size: PositiveCount = Field(10_000, description="Images per task run (at most; see memory_budget).")
+    pool_sizes: PairList = Field(
+        [2], description="Pool window sizes: ints or HxW.", json_schema_extra=_shown("Pooling", "LIST")
+    )
+    pool_strides: OptionalPairList = Field(
+        [None], description="Pool strides (default: the window size).", json_schema_extra=_shown("Pooling", "LIST")
+    )
+    pool_paddings: PoolPaddingList = Field(
+        ["valid"],
+        description="Pool paddings: valid, same, an int or PHxPW.",
+        json_schema_extra=_shown("Pooling", "LIST"),
+    )
+    pool_ceil_mode: Boolean = Field(
+        False,
+        description="PyTorch's ceil_mode for the pool settings: keep a last, overhanging window.",
+        json_schema_extra=_shown("Pooling"),
+    )
+    # What to write (and, with chunk_size and memory_budget, how)
+    samples: CountList = Field(
+        [0, 1, 2, 3],
+        description="Indices of the images drawn as PNGs at every stage.",
+        json_schema_extra=_shown("Outputs", "LIST"),
+    )
+    chunk_size: PositiveCount = Field(
+        10_000,
+        description="Images per task run (at most; see memory_budget).",
+        json_schema_extra=_shown("Running", "INT"),
+    )
     memory_budget: PositiveCount = Field(
         384,
         description="MB one chunk task may use: chunks hold as many images as fit, an image too large for it is "
         "computed in bands of rows (same results). Tasks run concurrently (one per core with threads).",
+        json_schema_extra=_shown("Running", "MB"),
     )
-    keep_maps: Boolean = Field(False, description="Also write the full feature maps as .npy files.")
-    out: Folder = Field("outputs", description="Output root; the sweep writes OUT/NAME/.")
-    name: SweepName = Field(None, description="Sweep name: the output folder (default: dataset and split).")
+    keep_maps: Boolean = Field(
+        False, description="Also write the full feature maps as .npy files.", json_schema_extra=_shown("Outputs")
+    )
+    out: Folder = Field(
+        "outputs", description="Output root; the sweep writes OUT/NAME/.", json_schema_extra=_shown("Outputs", "PATH")
+    )
+    name: SweepName = Field(
+        None,
+        description="Sweep name: the output folder (default: dataset and split).",
+        json_schema_extra=_shown("Outputs", "NAME"),
+    )
     # How to run
-    refresh: Boolean = Field(False, description="Recompute every task, ignoring cached results.")
-    cache_dir: OptionalFolder = Field(None, description="Where task results are cached (default OUT/.cache).")
+    refresh: Boolean = Field(
+        False, description="Recompute every task, ignoring cached results.", json_schema_extra=_shown("Running")
+    )
+    cache_dir: OptionalFolder = Field(
+        None,
+        description="Where task results are cached (default OUT/.cache).",
+        json_schema_extra=_shown("Running", "PATH"),
+    )
 
     _kernel_matrices: dict[str, tuple[tuple[float, ...], ...]] = PrivateAttr(default_factory=dict)
     _conv_settings: tuple[ConvSetting, ...] = PrivateAttr(default=())
@@ -484,6 +563,15 @@ class SweepParameters(BaseModel):
 
 
 PARAMETER_NAMES = tuple(SweepParameters.model_fields)
+
+
+def parameter_display(name: str) -> tuple[str, str | None]:
+    """(panel, metavar) of a sweep parameter, e.g. ``("Data", "INT")`` for ``limit``; metavar None for a switch."""
+    extra = SweepParameters.model_fields[name].json_schema_extra
+    assert isinstance(extra, dict), f"{name} has no panel"
+    return str(extra["panel"]), (str(extra["metavar"]) if "metavar" in extra else None)
+
+
 # List parameters: None given for one of these means "the default" (e.g. an option not given).
 _LIST_PARAMETERS = {
     name for name, field in SweepParameters.model_fields.items() if isinstance(field.default, (list, dict))
@@ -522,7 +610,3 @@ def parse_parameters(*, where: str = "", name_the_key: bool = False, **given: An
         return SweepParameters(**present)
     except ValidationError as error:
         raise ValueError(one_line(error, where=where, name_the_key=name_the_key)) from None
-
-
-# The name the rest of the code and the tests have known it by.
-build_settings = parse_parameters

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.model import build_settings
+from tasks.model import parse_parameters
 from tests.e2e.conftest import CHUNK_SIZE, PROJECT_ROOT, stop_process
 
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
@@ -39,7 +39,7 @@ def test_prefect_yaml_deployments_have_valid_parameters_and_schedules():
         flow = sweep if entry["entrypoint"].endswith(":sweep") else notebook
         assert set(entry["parameters"]) <= set(inspect.signature(flow.fn).parameters), entry["name"]
         if flow is sweep:
-            settings = build_settings(**entry["parameters"])
+            settings = parse_parameters(**entry["parameters"])
             settings.check_shapes(height=28, width=28)  # Fashion-MNIST images
             assert settings.name == entry["name"]
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.cache_locks import HolderLockManager, process_alive
+from tasks.cache_locks import HolderLockManager
+from tasks.processes import process_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 60.0  # generous: the machine may be loaded

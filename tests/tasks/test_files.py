@@ -44,11 +44,6 @@ def test_write_png_round_trips_and_rejects_float(tmp_path):
         files.write_png(tmp_path / "b.png", image.astype(np.float32))
 
 
-def test_write_npy_round_trips(tmp_path):
-    array = np.random.default_rng(0).normal(size=(3, 4, 5)).astype(np.float32)
-    np.testing.assert_array_equal(np.load(files.write_npy(tmp_path / "m.npy", array)), array)
-
-
 def test_written_files_get_the_umask_mode_not_mkstemp_private_mode(tmp_path):
     import os
     import stat
@@ -88,7 +83,6 @@ def _write_with_every_writer(folder: Path) -> list[Path]:
             files.write_bytes(folder / "a.bin", b"x"),
             files.write_text(folder / "a.txt", "x"),
             files.write_png(folder / "a.png", np.zeros((2, 2), np.uint8)),
-            files.write_npy(folder / "a.npy", np.zeros(2)),
             files.write_npz(folder / "a.npz", a=np.zeros(2)),
             files.write_figure(folder / "a-figure.png", figure),
             files.write_csv(folder / "a.csv", pd.DataFrame({"a": [1]})),

@@ -9,7 +9,7 @@ import pytest
 import conv_core
 from tasks.compute import process_chunk
 from tasks.load import describe_selection
-from tasks.model import build_settings
+from tasks.model import parse_parameters
 from tasks.model.records import ChunkRecord, DatasetRecord, SampleRecord
 from tasks.report import build_rows
 from tasks.report_model import build_report
@@ -53,7 +53,9 @@ def without_timing(rows):
 
 def test_build_rows_one_row_per_conv_map_and_pool(edge_dataset):
     _, data = edge_dataset
-    settings = build_settings(dataset="sample", strides=[1, 2], paddings=["valid", "same"], pool_modes=["max", "none"])
+    settings = parse_parameters(
+        dataset="sample", strides=[1, 2], paddings=["valid", "same"], pool_modes=["max", "none"]
+    )
     rows = rows_for(data, settings, [(0, 10)])
     assert len(rows) == len(settings.conv_settings) * len(settings.map_names) * len(settings.pool_settings) == 4 * 3 * 2
     assert {row["map"] for row in rows} == {"sobel_h", "sobel_v", "sobel"}
@@ -67,7 +69,7 @@ def test_build_rows_one_row_per_conv_map_and_pool(edge_dataset):
 
 def test_build_rows_chunked_equals_one_chunk(edge_dataset):
     _, data = edge_dataset
-    settings = build_settings(dataset="sample", strides=[1, 3], paddings=["same"])
+    settings = parse_parameters(dataset="sample", strides=[1, 3], paddings=["same"])
     one = rows_for(data, settings, [(0, 10)])
     three = rows_for(data, settings, [(0, 4), (4, 8), (8, 10)])
     for single, chunked in zip(without_timing(one), without_timing(three), strict=False):
@@ -80,7 +82,7 @@ def test_build_rows_chunked_equals_one_chunk(edge_dataset):
 
 def test_build_rows_statistics_equal_numpy_on_the_whole_batch(edge_dataset):
     images, data = edge_dataset
-    settings = build_settings(dataset="sample", strides=[1], paddings=["valid"], pool_modes=["max"])
+    settings = parse_parameters(dataset="sample", strides=[1], paddings=["valid"], pool_modes=["max"])
     rows = {row["map"]: row for row in rows_for(data, settings, [(0, 5), (5, 10)])}
     horizontal = conv_core.conv2d(images, conv_core.kernels.get("sobel_h"))
     vertical = conv_core.conv2d(images, conv_core.kernels.get("sobel_v"))
@@ -104,8 +106,8 @@ def test_build_rows_statistics_equal_numpy_on_the_whole_batch(edge_dataset):
 
 def test_build_rows_pool_ceil_mode_keeps_the_overhanging_window(edge_dataset):
     _, data = edge_dataset
-    floor = build_settings(dataset="sample", strides=[1], paddings=["valid"], pool_modes=["max"], pool_sizes=[3])
-    ceil = build_settings(
+    floor = parse_parameters(dataset="sample", strides=[1], paddings=["valid"], pool_modes=["max"], pool_sizes=[3])
+    ceil = parse_parameters(
         dataset="sample", strides=[1], paddings=["valid"], pool_modes=["max"], pool_sizes=[3], pool_ceil_mode=True
     )
     floor_row, ceil_row = rows_for(data, floor, [(0, 10)])[0], rows_for(data, ceil, [(0, 10)])[0]
@@ -120,14 +122,12 @@ def ui_report_inputs(edge_dataset, tmp_path, **options):
     from tasks.samples import write_samples
 
     _, data = edge_dataset
-    settings = build_settings(dataset=data.spec, strides=[1, 2], paddings=["valid"], pool_modes=["max"], **options)
+    settings = parse_parameters(dataset=data.spec, strides=[1, 2], paddings=["valid"], pool_modes=["max"], **options)
     rows = rows_for(data, settings, [(0, 10)])
     kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
     pools = list(settings.pool_settings)
     records = [
-        SampleRecord.parse(
-            write_samples.fn(data, conv, kernels, pools, [0, 1], str(tmp_path / "out"))
-        )
+        SampleRecord.parse(write_samples.fn(data, conv, kernels, pools, [0, 1], str(tmp_path / "out")))
         for conv in settings.conv_settings
     ]
     return data, rows, records

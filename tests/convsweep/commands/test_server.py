@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from convsweep.api import is_loopback
 from convsweep.commands import server
 from tests.convsweep.conftest import convsweep
 
@@ -25,5 +26,5 @@ def test_server_command_binds_loopback_unless_told(monkeypatch):
     _, env = server.server_command(host="0.0.0.0", port=4200, database_url="postgresql+asyncpg://u:p@db:5432/prefect")
     assert env["PREFECT_API_DATABASE_CONNECTION_URL"] == "postgresql+asyncpg://u:p@db:5432/prefect"
     assert "PREFECT_UI_API_URL" not in env  # a remote UI must be told its address (README)
-    assert server.is_loopback("127.0.0.1") and server.is_loopback("::1") and server.is_loopback("localhost")
-    assert not server.is_loopback("0.0.0.0") and not server.is_loopback("192.168.1.10")
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")

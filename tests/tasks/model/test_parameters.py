@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.model import build_settings, canonical_json, check_safe_name, default_sweep_name, to_plain
+from tasks.model import (
+    PANELS,
+    PARAMETER_NAMES,
+    SweepParameters,
+    canonical_json,
+    check_safe_name,
+    default_sweep_name,
+    parameter_display,
+    parse_parameters,
+    to_plain,
+)
 
 
 def test_canonical_json_equal_for_equal_numbers():
@@ -21,8 +31,8 @@ def test_to_plain_keeps_bools_and_fractions():
     assert to_plain((np.int32(1), 2.0)) == [1, 2]
 
 
-def test_build_settings_default_sweep_is_the_readme_main_job():
-    settings = build_settings()
+def test_parse_parameters_default_sweep_is_the_readme_main_job():
+    settings = parse_parameters()
     assert settings.dataset == "fashion_mnist" and settings.split == "test"
     assert list(settings.kernels) == ["sobel_h", "sobel_v"]
     assert settings.map_names == ["sobel_h", "sobel_v", "sobel"]
@@ -32,13 +42,13 @@ def test_build_settings_default_sweep_is_the_readme_main_job():
     assert settings.name == "fashion_mnist-test"
 
 
-def test_build_settings_deduplicates_equal_values():
-    settings = build_settings(strides=[1, 1.0, np.int64(1), [1, 1]])
+def test_parse_parameters_deduplicates_equal_values():
+    settings = parse_parameters(strides=[1, 1.0, np.int64(1), [1, 1]])
     assert len(settings.conv_settings) == 2
 
 
-def test_build_settings_pairs_and_padding_forms():
-    settings = build_settings(strides=[[2, 1]], paddings=[1, [1, 2], [0, 1, 2, 3], "full"], dilations=[2])
+def test_parse_parameters_pairs_and_padding_forms():
+    settings = parse_parameters(strides=[[2, 1]], paddings=[1, [1, 2], [0, 1, 2, 3], "full"], dilations=[2])
     labels = [conv.label for conv in settings.conv_settings]
     assert labels == [
         "rnative-s2x1-p1-zeros-d2",
@@ -66,9 +76,9 @@ def test_build_settings_pairs_and_padding_forms():
         ({"colour": "red"}, "unknown sweep parameter"),
     ],
 )
-def test_build_settings_bad_values_name_the_parameter(parameters, message):
+def test_parse_parameters_bad_values_name_the_parameter(parameters, message):
     with pytest.raises(ValueError, match=message):
-        build_settings(**parameters)
+        parse_parameters(**parameters)
 
 
 @pytest.mark.parametrize("name", ["..", ".hidden", "a/b", "a\\b", "", "x" * 101, "sp ace"])
@@ -82,9 +92,19 @@ def test_default_sweep_name_uses_the_folder_name():
     assert default_sweep_name("fashion_mnist", "all") == "fashion_mnist-all"
 
 
-def test_build_settings_pool_padding_bounded_by_window():
+def test_parse_parameters_pool_padding_bounded_by_window():
     with pytest.raises(ValueError, match=r"pool_paddings='2' with pool size 2: pool padding must be <= size // 2 = 1"):
-        build_settings(pool_paddings=[2])
-    assert [pool.label for pool in build_settings(pool_paddings=[1], pool_modes=["max"]).pool_settings] == [
+        parse_parameters(pool_paddings=[2])
+    assert [pool.label for pool in parse_parameters(pool_paddings=[1], pool_modes=["max"]).pool_settings] == [
         "max2-s2-p1"
     ]
+
+
+def test_every_parameter_has_a_panel_and_a_value_kind_but_switches():
+    for name in PARAMETER_NAMES:
+        panel, metavar = parameter_display(name)
+        assert panel in PANELS, name
+        is_switch = isinstance(SweepParameters.model_fields[name].default, bool)
+        assert (metavar is None) == is_switch, name
+    assert parameter_display("limit") == ("Data", "INT")
+    assert {parameter_display(name)[0] for name in PARAMETER_NAMES} == set(PANELS)
