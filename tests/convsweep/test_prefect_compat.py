@@ -115,3 +115,16 @@ def test_termination_signal_is_what_the_run_guard_raises() -> None:
     error = TerminationSignal(signal=15)
     assert error.signal == 15
     assert not isinstance(error, Exception) and isinstance(error, BaseException)
+
+
+def test_process_pool_workers_get_settings_not_the_temporary_api_url() -> None:
+    # docs/decisions/0008: convsweep.task_runners._SharedAPI exports the temporary API's URL because
+    # get_client keeps it in a local variable (not a setting) and ProcessPoolTaskRunner hands workers
+    # only the settings and os.environ. When this fails, Prefect changed how workers find the API:
+    # measure again (decision 0008) whether the mixin is still needed.
+    from prefect.client import orchestration
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    assert "api = server.api_url" in inspect.getsource(orchestration.get_client)
+    submit = inspect.getsource(ProcessPoolTaskRunner.submit)
+    assert "to_environment_variables(exclude_unset=True)" in submit and "os.environ" in submit
