@@ -31,7 +31,8 @@ with three differences:
    from a worker thread); a second line of defence behind the lifeline, e.g.
    if a forked child of the sweep still holds the pipe's write end.
 
-Prefect keeps one server instance per process (``SubprocessASGIServer._instances``);
+Prefect keeps one server instance per process (``SubprocessASGIServer._instances``,
+read through :mod:`convsweep.prefect_compat` with the copied uvicorn command);
 an instance of the subclass registered there before the flow starts is the one
 every Prefect client (flow engine, events, logs) then uses.  Nothing changes
 when ``PREFECT_API_URL`` is set: no temporary server is started at all.
@@ -58,49 +59,28 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _current: Any = None  # the TemporaryAPIServer this process started, if any
 
 
+def _start_server_process(server: Any, uvicorn_arguments: list[str], environment: dict[str, str]) -> Any:
+    """Start the server process: Prefect's uvicorn arguments and environment, in its own session, with a lifeline."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    command = [sys.executable, "-m", "convsweep.temporary_api", "--parent-pid", str(os.getpid())]
+    if in_main_thread:
+        command.append("--death-signal")
+    return subprocess.Popen(
+        [*command, "--", *uvicorn_arguments],
+        env=environment,
+        stdin=subprocess.PIPE,  # the lifeline: never written, closed by the kernel when this process dies
+        start_new_session=True,  # out of the terminal's process group: Ctrl-C does not reach it
+    )
+
+
 @lru_cache(maxsize=1)
 def _server_class() -> type:
     # Built on first use: importing Prefect's server module is slow and only a run without PREFECT_API_URL needs it.
-    import prefect
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import get_current_settings
+    # The private parts (the uvicorn command, the registry) are in convsweep.prefect_compat.
+    from convsweep.prefect_compat import temporary_server_class
 
-    class TemporaryAPIServer(SubprocessASGIServer):
+    class TemporaryAPIServer(temporary_server_class(_start_server_process)):
         """Prefect's temporary API server in its own session, with a lifeline to this process (module docstring)."""
-
-        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
-            # Arguments and environment as in Prefect 3.9's SubprocessASGIServer._run_uvicorn_command.
-            uvicorn_arguments = [
-                "--app-dir",
-                str(prefect.__module_path__.parent),
-                "--factory",
-                "prefect.server.api.server:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "error",
-                "--lifespan",
-                "on",
-            ]
-            in_main_thread = threading.current_thread() is threading.main_thread()
-            command = [sys.executable, "-m", "convsweep.temporary_api", "--parent-pid", str(os.getpid())]
-            if in_main_thread:
-                command.append("--death-signal")
-            environment = {
-                **os.environ,
-                "PREFECT_UI_ENABLED": "0",
-                "PREFECT__SERVER_EPHEMERAL": "1",
-                "PREFECT__SERVER_FINAL": "1",
-                **get_current_settings().to_environment_variables(exclude_unset=True),
-            }
-            return subprocess.Popen(
-                [*command, "--", *uvicorn_arguments],
-                env=environment,
-                stdin=subprocess.PIPE,  # the lifeline: never written, closed by the kernel when this process dies
-                start_new_session=True,  # out of the terminal's process group: Ctrl-C does not reach it
-            )
 
         def stop(self) -> None:
             process = self.server_process
@@ -128,10 +108,10 @@ def start_temporary_api() -> Any:
     if settings.api.url or not settings.server.ephemeral.enabled:
         return None
     # Imported only now: the server package costs ~1.5 s to import, a run against a URL never needs it.
-    from prefect.server.api.server import SubprocessASGIServer
+    from convsweep.prefect_compat import registered_temporary_server
 
     server_class = _server_class()
-    existing = SubprocessASGIServer._instances.get(None)
+    existing = registered_temporary_server()
     if existing is not None and not isinstance(existing, server_class):
         return None
     server = server_class()  # registered as the process's temporary server (SubprocessASGIServer.__new__)

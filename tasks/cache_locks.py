@@ -44,6 +44,7 @@ from typing import Any, Optional
 import anyio
 from prefect.locking.filesystem import FileSystemLockManager
 
+from tasks.prefect_compat import lock_file_path
 from tasks.processes import process_alive, process_start
 
 
@@ -138,7 +139,8 @@ class HolderLockManager(FileSystemLockManager):
     # -- files -------------------------------------------------------------
 
     def _lock_path_for_key(self, key: str) -> Path:
-        return self.lock_files_directory / f"{key}.lock"
+        # Overrides Prefect's (which consults its in-memory ``_locks``); same layout: tasks.prefect_compat.
+        return lock_file_path(self.lock_files_directory, key)
 
     def _read(self, path: Path) -> Optional[LockFile]:
         try:

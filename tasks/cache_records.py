@@ -30,13 +30,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from prefect._internal.compatibility.async_dispatch import async_dispatch
-from prefect._internal.result_records import ResultRecordMetadata
 from prefect.filesystems import LocalFileSystem
 from prefect.serializers import JSONSerializer
 
 from tasks import files
 from tasks.cache_locks import logger
+from tasks.prefect_compat import dispatch_sync_or_async, resolve_local_path, validate_result_record_metadata
 
 # The only serializer a cached result is decoded with: stdlib json, no object hook.
 TRUSTED_SERIALIZER = JSONSerializer(jsonlib="json", object_decoder=None)
@@ -103,7 +102,7 @@ def checked_metadata(raw: bytes, results_dir: Path) -> bytes:
     metadata["serializer"] = _TRUSTED_DUMP
     metadata["storage_block_id"] = None
     try:
-        ResultRecordMetadata.model_validate(metadata)
+        validate_result_record_metadata(metadata)
     except ValueError as error:
         raise UnsafeRecord(f"invalid metadata: {str(error).splitlines()[0]}") from None
     return json.dumps(metadata).encode()
@@ -122,7 +121,7 @@ class JsonRecordStorage(LocalFileSystem):
     results_path: str
 
     def _checked(self, path: str) -> bytes:
-        resolved = self._resolve_path(path)
+        resolved = resolve_local_path(self, path)
         try:
             raw = resolved.read_bytes()
         except FileNotFoundError:
@@ -137,13 +136,13 @@ class JsonRecordStorage(LocalFileSystem):
     async def aread_path(self, path: str) -> bytes:
         return self._checked(path)
 
-    @async_dispatch(aread_path)
+    @dispatch_sync_or_async(aread_path)
     def read_path(self, path: str) -> bytes:
         return self._checked(path)
 
     async def awrite_path(self, path: str, content: bytes) -> str:
-        return str(files.write_bytes(self._resolve_path(path), content))
+        return str(files.write_bytes(resolve_local_path(self, path), content))
 
-    @async_dispatch(awrite_path)
+    @dispatch_sync_or_async(awrite_path)
     def write_path(self, path: str, content: bytes) -> str:
-        return str(files.write_bytes(self._resolve_path(path), content))
+        return str(files.write_bytes(resolve_local_path(self, path), content))
