@@ -150,7 +150,7 @@ def part_fingerprint(images: np.ndarray, labels: np.ndarray | None) -> str:
         hasher.update(b"\x00")
     else:
         hasher.update(b"\x01" + np.asarray(labels).astype("<i8").tobytes())
-    hasher.update(np.ascontiguousarray(images))
+    hasher.update(np.ascontiguousarray(images).data)
     return hasher.hexdigest()
 
 
