@@ -8,11 +8,19 @@ the value, never a numpy broadcasting error or an ``IndexError`` from deep insid
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
+
+# An int, or a (y, x) pair of ints (sizes, strides, dilations).
+Pair: TypeAlias = int | Sequence[int]
+# "valid" / "same" / "full", an int, (ph, pw) or (top, bottom, left, right).
+Padding: TypeAlias = str | int | Sequence[int]
 
 
-def positive_int(value, name: str) -> int:
+def positive_int(value: object, name: str) -> int:
     """``value`` as a Python int >= 1 (bools and floats are refused, not rounded)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
@@ -21,7 +29,7 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
-def non_negative_int(value, name: str) -> int:
+def non_negative_int(value: object, name: str) -> int:
     """``value`` as a Python int >= 0."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
@@ -30,7 +38,7 @@ def non_negative_int(value, name: str) -> int:
     return int(value)
 
 
-def positive_pair(value, name: str) -> tuple[int, int]:
+def positive_pair(value: object, name: str) -> tuple[int, int]:
     """An int or a (y, x) pair of ints >= 1, as a (y, x) tuple."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
@@ -40,7 +48,7 @@ def positive_pair(value, name: str) -> tuple[int, int]:
     return number, number
 
 
-def image_batch(images, name: str, *, finite: bool = False) -> tuple[np.ndarray, bool]:
+def image_batch(images: npt.ArrayLike, name: str, *, finite: bool = False) -> tuple[npt.NDArray[Any], bool]:
     """``images`` as an (N, H, W) real-valued array, and whether the input was a single (H, W) image.
 
     ``finite=True`` refuses NaN and infinities in float input (conv2d needs it: OpenCV skips
@@ -69,7 +77,7 @@ def image_batch(images, name: str, *, finite: bool = False) -> tuple[np.ndarray,
     return batch, single
 
 
-def choice(value, name: str, allowed: tuple[str, ...]) -> str:
+def choice(value: object, name: str, allowed: tuple[str, ...]) -> str:
     """One of the ``allowed`` strings."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")

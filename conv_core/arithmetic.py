@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from conv_core._checks import non_negative_int, positive_int, positive_pair
+from conv_core._checks import Padding, Pair, non_negative_int, positive_int, positive_pair
 
 
 def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
@@ -42,7 +42,7 @@ def _same_padding(n: int, k_eff: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _resolve_axis(padding, *, n: int, k_eff: int, stride: int, name: str) -> tuple[int, int]:
+def _resolve_axis(padding: object, *, n: int, k_eff: int, stride: int, name: str) -> tuple[int, int]:
     """One axis: ``"valid"``/``"same"``/``"full"``, an int, or ``(before, after)``."""
     if isinstance(padding, str):
         if padding == "valid":
@@ -60,7 +60,7 @@ def _resolve_axis(padding, *, n: int, k_eff: int, stride: int, name: str) -> tup
     return amount, amount
 
 
-def _split_2d(padding) -> tuple[object, object]:
+def _split_2d(padding: object) -> tuple[object, object]:
     """A 2-D padding spec as one 1-D spec per axis (height, width)."""
     if isinstance(padding, (tuple, list)):
         if len(padding) == 2:  # (ph, pw): symmetric per axis
@@ -82,12 +82,12 @@ def _split_2d(padding) -> tuple[object, object]:
 
 
 def resolve_padding(
-    padding,
+    padding: Padding,
     *,
-    image_size,
-    kernel_size,
-    stride=1,
-    dilation=1,
+    image_size: Pair,
+    kernel_size: Pair,
+    stride: Pair = 1,
+    dilation: Pair = 1,
 ) -> tuple[int, int, int, int]:
     """Resolve any padding form to ``(top, bottom, left, right)`` in pixels.
 
@@ -117,7 +117,9 @@ def resolve_padding(
     return top, bottom, left, right
 
 
-def resolve_pool_padding(padding, *, image_size, pool_size, stride=None) -> tuple[int, int, int, int]:
+def resolve_pool_padding(
+    padding: Padding, *, image_size: Pair, pool_size: Pair, stride: Pair | None = None
+) -> tuple[int, int, int, int]:
     """Pooling padding as ``(top, bottom, left, right)``.
 
     ``"valid"``, ``"same"`` (Keras/TF) or explicit pixels as in :func:`resolve_padding`, where
@@ -161,7 +163,7 @@ def _output_length(
     return out, False
 
 
-def _checked_1d(n, kernel_size, stride, dilation):
+def _checked_1d(n: int, kernel_size: int, stride: int, dilation: int) -> tuple[int, int, int, int, int, str]:
     n = positive_int(n, "n")
     kernel_size = positive_int(kernel_size, "kernel_size")
     stride = positive_int(stride, "stride")
@@ -174,7 +176,15 @@ def _checked_1d(n, kernel_size, stride, dilation):
     return n, kernel_size, stride, dilation, k_eff, what
 
 
-def output_size(n, kernel_size, *, stride=1, padding="valid", dilation=1, ceil_mode=False) -> int:
+def output_size(
+    n: int,
+    kernel_size: int,
+    *,
+    stride: int = 1,
+    padding: str | int | Sequence[int] = "valid",
+    dilation: int = 1,
+    ceil_mode: bool = False,
+) -> int:
     """Output length of a convolution or pooling along one axis.
 
     Parameters
@@ -199,7 +209,16 @@ def output_size(n, kernel_size, *, stride=1, padding="valid", dilation=1, ceil_m
     return out
 
 
-def conv_formula(n, kernel_size, *, stride=1, pad_before=0, pad_after=0, dilation=1, ceil_mode=False) -> str:
+def conv_formula(
+    n: int,
+    kernel_size: int,
+    *,
+    stride: int = 1,
+    pad_before: int = 0,
+    pad_after: int = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+) -> str:
     """The output-size arithmetic written out, e.g. ``floor((28 + 1 + 1 - 3) / 2) + 1 = 14``.
 
     A dilated kernel shows its span, ``((3 - 1) * 2 + 1)``; ``ceil_mode`` shows ``ceil(...)`` and,

@@ -20,15 +20,19 @@ The arithmetic is chosen so that the result is the exact correlation rounded onc
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from conv_core import kernels as _kernels
-from conv_core._checks import choice, image_batch, positive_pair
+from conv_core._checks import Padding, Pair, choice, image_batch, positive_pair
 from conv_core.arithmetic import output_size, resolve_padding
 
 PAD_MODES = ("zeros", "reflect", "replicate")
-_NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge"}
+_NUMPY_PAD_MODE: dict[str, Literal["reflect", "edge"]] = {"reflect": "reflect", "replicate": "edge"}
 
 # cv2.filter2D uses a (not exact) DFT from these kernel areas on; below them it filters directly.
 _DFT_MIN_AREA = {np.dtype(np.float32): 130, np.dtype(np.float64): 50}
@@ -39,7 +43,7 @@ _FLOAT32_EXACT_LIMIT = 2**24
 _CHUNK_BYTES = 1 << 19
 
 
-def _compute_dtype(batch: np.ndarray, kernel: np.ndarray) -> np.dtype:
+def _compute_dtype(batch: npt.NDArray[Any], kernel: npt.NDArray[np.float64]) -> np.dtype[Any]:
     """float32 when float32 arithmetic is provably exact for this input, else float64."""
     if not np.array_equal(kernel, np.rint(kernel)):
         return np.dtype(np.float64)
@@ -59,7 +63,9 @@ def _compute_dtype(batch: np.ndarray, kernel: np.ndarray) -> np.dtype:
     return np.dtype(np.float64)
 
 
-def _padded_chunks(batch: np.ndarray, pads: tuple[int, int, int, int], pad_mode: str, dtype: np.dtype, per_chunk: int):
+def _padded_chunks(
+    batch: npt.NDArray[Any], pads: tuple[int, int, int, int], pad_mode: str, dtype: np.dtype[Any], per_chunk: int
+) -> Iterator[tuple[int, npt.NDArray[Any]]]:
     """Yield ``(start, padded)``: chunks of the batch, padded and cast, each (m, H + t + b, W + l + r).
 
     Zero (or no) padding reuses one buffer whose border stays zero, so only the interior is
@@ -80,7 +86,7 @@ def _padded_chunks(batch: np.ndarray, pads: tuple[int, int, int, int], pad_mode:
         yield start, np.pad(chunk, ((0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD_MODE[pad_mode])
 
 
-def _dilate(kernel: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
+def _dilate(kernel: npt.NDArray[Any], dilation: tuple[int, int]) -> npt.NDArray[Any]:
     """The kernel spread out with zeros between taps: shape (k_eff_h, k_eff_w)."""
     dilation_y, dilation_x = dilation
     kernel_h, kernel_w = kernel.shape
@@ -89,7 +95,13 @@ def _dilate(kernel: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
     return dense
 
 
-def _correlate_opencv(padded, dense_kernel, out_shape, stride, scratch):
+def _correlate_opencv(
+    padded: npt.NDArray[Any],
+    dense_kernel: npt.NDArray[Any],
+    out_shape: Sequence[int],
+    stride: tuple[int, int],
+    scratch: npt.NDArray[Any],
+) -> npt.NDArray[Any]:
     """Valid correlation of every image in ``padded`` with one filter2D call on the stacked batch.
 
     ``scratch`` is a reusable (rows >= n * H, W) buffer for filter2D's output.
@@ -100,14 +112,21 @@ def _correlate_opencv(padded, dense_kernel, out_shape, stride, scratch):
     tall = padded.reshape(n * padded_h, padded_w)
     # anchor (0, 0): output (y, x) is the window whose top-left corner is (y, x), so each image's
     # valid outputs are the first rows/columns of its own block; the border is never used.
-    filtered = cv2.filter2D(
+    # OpenCV's stubs type the result loosely: it is dst, an array of padded's dtype.
+    filtered: npt.NDArray[Any] = cv2.filter2D(
         tall, -1, dense_kernel, dst=scratch[: n * padded_h], anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
     )
     filtered = filtered.reshape(n, padded_h, padded_w)
     return filtered[:, : (out_h - 1) * stride_y + 1 : stride_y, : (out_w - 1) * stride_x + 1 : stride_x]
 
 
-def _correlate_shifted(padded, kernel, out_shape, stride, dilation):
+def _correlate_shifted(
+    padded: npt.NDArray[Any],
+    kernel: npt.NDArray[Any],
+    out_shape: Sequence[int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> npt.NDArray[Any]:
     """The same correlation as a sum of shifted, strided slices, one non-zero tap at a time."""
     n = padded.shape[0]
     out_h, out_w = out_shape
@@ -127,7 +146,15 @@ def _correlate_shifted(padded, kernel, out_shape, stride, dilation):
     return total
 
 
-def conv2d(images, kernel, *, stride=1, padding="valid", pad_mode="zeros", dilation=1) -> np.ndarray:
+def conv2d(
+    images: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    *,
+    stride: Pair = 1,
+    padding: Padding = "valid",
+    pad_mode: str = "zeros",
+    dilation: Pair = 1,
+) -> npt.NDArray[np.float32]:
     """2-D cross-correlation of one image or a batch with one kernel.
 
     This is a cross-correlation (the kernel is not flipped), as Keras ``Conv2D`` and PyTorch
@@ -204,7 +231,7 @@ def conv2d(images, kernel, *, stride=1, padding="valid", pad_mode="zeros", dilat
     return result[0] if single else result
 
 
-def sobel_magnitude(gx, gy) -> np.ndarray:
+def sobel_magnitude(gx: npt.ArrayLike, gy: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """Gradient magnitude ``sqrt(gx**2 + gy**2)`` as float32, elementwise, any shape.
 
     float32 inputs (what conv2d returns) are computed in float32 with IEEE ``sqrt``.  That is
@@ -245,7 +272,7 @@ def sobel_magnitude(gx, gy) -> np.ndarray:
 _MAGNITUDE_BLOCK = 1 << 15  # elements per block: three float32 blocks stay in L2 cache
 
 
-def _float32_magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+def _float32_magnitude(gx: npt.NDArray[Any], gy: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     """sqrt(gx * gx + gy * gy) in float32, block by block so the temporaries stay in cache."""
     magnitude = np.empty(gx.shape, np.float32)
     flat_x, flat_y, flat_out = gx.reshape(-1), gy.reshape(-1), magnitude.reshape(-1)
@@ -261,6 +288,6 @@ def _float32_magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     return magnitude
 
 
-def _float32_magnitude_in_range(magnitude: np.ndarray) -> bool:
+def _float32_magnitude_in_range(magnitude: npt.NDArray[np.float32]) -> bool:
     """False if a float32 square overflowed (or the input held NaN): redo in float64."""
     return magnitude.size == 0 or bool(np.isfinite(magnitude.max()))

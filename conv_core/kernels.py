@@ -18,12 +18,16 @@ from __future__ import annotations
 import json
 import math
 from fractions import Fraction
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
+
+Kernel: TypeAlias = npt.NDArray[np.float64]
 
 _binomial5 = np.array([1.0, 4.0, 6.0, 4.0, 1.0])
 
-_KERNELS: dict[str, np.ndarray] = {
+_KERNELS: dict[str, Kernel] = {
     "sobel_h": np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], dtype=np.float64),
     "sobel_v": np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.float64),
     "scharr_h": np.array([[3, 10, 3], [0, 0, 0], [-3, -10, -3]], dtype=np.float64),
@@ -45,7 +49,7 @@ def names() -> tuple[str, ...]:
     return tuple(_KERNELS)
 
 
-def get(name: str) -> np.ndarray:
+def get(name: str) -> Kernel:
     """A fresh float64 copy of the named kernel (safe to modify)."""
     if not isinstance(name, str):
         raise TypeError(f"kernel name must be a str, got {name!r} ({type(name).__name__})")
@@ -55,7 +59,7 @@ def get(name: str) -> np.ndarray:
         raise ValueError(f"unknown kernel name={name!r}; known: {', '.join(_KERNELS)}") from None
 
 
-def validate(kernel, name: str = "kernel") -> np.ndarray:
+def validate(kernel: npt.ArrayLike, name: str = "kernel") -> Kernel:
     """Check a user kernel and return it as a fresh, C-contiguous float64 array.
 
     The rule: 2-D, numeric, finite, not empty, and both sides odd (an even filter has no
@@ -99,7 +103,7 @@ def _number(token: str, where: str) -> float:
     return value
 
 
-def parse_text(text: str) -> np.ndarray:
+def parse_text(text: str) -> Kernel:
     """Parse ``"1,2,1;0,0,0;-1,-2,-1"``: rows split by ``;`` or newlines, values by ``,`` or spaces.
 
     Values may be fractions (``1/16``).  Returns a validated float64 array.
@@ -120,7 +124,7 @@ def parse_text(text: str) -> np.ndarray:
     return validate(rows)
 
 
-def parse_json(text: str) -> np.ndarray:
+def parse_json(text: str | bytes) -> Kernel:
     """Parse a kernel from JSON text: ``[[1, 2, 1], ...]`` or ``{"kernel": [[...]]}``.
 
     The caller reads the file (the core does no I/O).  Returns a validated float64 array.
@@ -144,7 +148,7 @@ def parse_json(text: str) -> np.ndarray:
     return validate(data)
 
 
-def resolve(spec) -> np.ndarray:
+def resolve(spec: str | npt.ArrayLike) -> Kernel:
     """A kernel from a name (``"sobel_h"``), kernel text (``"1,2,1;0,0,0;-1,-2,-1"``) or an array."""
     if isinstance(spec, str):
         if spec in _KERNELS:

@@ -9,15 +9,21 @@ PyTorch ``count_include_pad=False``), which is also what the overhanging last wi
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from conv_core._checks import choice, image_batch, positive_pair
+import numpy as np
+import numpy.typing as npt
+
+from conv_core._checks import Padding, Pair, choice, image_batch, positive_pair
 from conv_core.arithmetic import output_size, resolve_pool_padding
 
 POOL_MODES = ("max", "avg")
 
 
-def _window_views(canvas, window, out_shape, stride):
+def _window_views(
+    canvas: npt.NDArray[Any], window: tuple[int, int], out_shape: Sequence[int], stride: tuple[int, int]
+) -> Iterator[npt.NDArray[Any]]:
     """Yield, for each offset (i, j) in the window (row-major), the strided view of its cells."""
     out_h, out_w = out_shape
     stride_y, stride_x = stride
@@ -30,7 +36,9 @@ def _window_views(canvas, window, out_shape, stride):
             ]
 
 
-def _place(batch, fill, dtype, top, left, shape):
+def _place(
+    batch: npt.NDArray[Any], fill: float, dtype: type[np.floating[Any]], top: int, left: int, shape: tuple[int, int]
+) -> npt.NDArray[Any]:
     """The batch placed at (top, left) on a canvas of ``shape`` (rows, cols) filled with ``fill``."""
     n, height, width = batch.shape
     canvas = np.full((n, *shape), fill, dtype)
@@ -38,7 +46,15 @@ def _place(batch, fill, dtype, top, left, shape):
     return canvas
 
 
-def pool2d(x, size=2, *, stride=None, mode="max", padding="valid", ceil_mode=False) -> np.ndarray:
+def pool2d(
+    x: npt.ArrayLike,
+    size: Pair = 2,
+    *,
+    stride: Pair | None = None,
+    mode: str = "max",
+    padding: Padding = "valid",
+    ceil_mode: bool = False,
+) -> npt.NDArray[np.float32]:
     """Max or average pooling of one image or a batch.
 
     Parameters

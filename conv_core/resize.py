@@ -7,10 +7,13 @@ rest of the package; the swap to OpenCV's (width, height) happens here and nowhe
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 
-from conv_core._checks import choice, image_batch, positive_pair
+from conv_core._checks import Pair, choice, image_batch, positive_pair
 
 INTERPOLATIONS = {
     "nearest": cv2.INTER_NEAREST,
@@ -25,7 +28,7 @@ INTERPOLATIONS = {
 RESIZE_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.float32, np.float64))
 
 
-def resize(images, size, interpolation: str = "linear") -> np.ndarray:
+def resize(images: npt.ArrayLike, size: Pair, interpolation: str = "linear") -> npt.NDArray[Any]:
     """Resize one image or a batch to ``size`` with ``cv2.resize``.
 
     Parameters

@@ -19,17 +19,21 @@ random shapes, strides, paddings, dilations, pad modes and pool settings.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from conv_core import kernels as _kernels
-from conv_core._checks import choice, positive_int, positive_pair
+from conv_core._checks import Padding, Pair, choice, positive_int, positive_pair
 from conv_core.arithmetic import output_size, resolve_padding, resolve_pool_padding
 from conv_core.conv import PAD_MODES, conv2d
 from conv_core.pooling import POOL_MODES, pool2d
 
 
-def _source_index(positions: np.ndarray, length: int, pad_mode: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _source_index(
+    positions: npt.NDArray[np.intp], length: int, pad_mode: str
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_] | None]:
     """Source rows (or columns) of padded positions ``positions - before`` in an axis of ``length``.
 
     Returns the indices into the image and, for ``"zeros"``, the mask of positions outside it.
@@ -44,7 +48,12 @@ def _source_index(positions: np.ndarray, length: int, pad_mode: str) -> tuple[np
     return np.clip(positions, 0, length - 1), outside
 
 
-def _padded_band(image: np.ndarray, rows: np.ndarray, columns: tuple[np.ndarray, np.ndarray | None], pad_mode: str):
+def _padded_band(
+    image: npt.NDArray[Any],
+    rows: npt.NDArray[np.intp],
+    columns: tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_] | None],
+    pad_mode: str,
+) -> npt.NDArray[Any]:
     """The padded image's rows ``rows`` (positions relative to the unpadded image), every padded column."""
     height = image.shape[0]
     row_index, row_outside = _source_index(rows, height, pad_mode)
@@ -58,8 +67,15 @@ def _padded_band(image: np.ndarray, rows: np.ndarray, columns: tuple[np.ndarray,
 
 
 def conv2d_rows(
-    image, kernel, *, stride=1, padding="valid", pad_mode="zeros", dilation=1, tile_rows: int
-) -> Iterator[tuple[int, np.ndarray]]:
+    image: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    *,
+    stride: Pair = 1,
+    padding: Padding = "valid",
+    pad_mode: str = "zeros",
+    dilation: Pair = 1,
+    tile_rows: int,
+) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
     """:func:`conv_core.conv2d` of one image, yielded as bands of at most ``tile_rows`` output rows.
 
     Parameters
@@ -124,7 +140,15 @@ class RowPooler:
         As for :func:`conv_core.pool2d` (padding resolved on the whole map; no ceil mode).
     """
 
-    def __init__(self, map_shape, size=2, *, stride=None, mode="max", padding="valid"):
+    def __init__(
+        self,
+        map_shape: Pair,
+        size: Pair = 2,
+        *,
+        stride: Pair | None = None,
+        mode: str = "max",
+        padding: Padding = "valid",
+    ) -> None:
         self.map_h, self.map_w = positive_pair(map_shape, "map_shape")
         self.size = positive_pair(size, "size")
         self.stride = positive_pair(self.size if stride is None else stride, "stride")
@@ -145,7 +169,7 @@ class RowPooler:
         start = pooled_row * self.stride[0] - self.pads[0]
         return max(start, 0), min(start + self.size[0], self.map_h)
 
-    def push(self, rows) -> np.ndarray:
+    def push(self, rows: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Append conv rows (r, W); return the pooled rows now complete, shape (q, W_out) float32."""
         rows = np.asarray(rows)
         if rows.ndim != 2 or rows.shape[1] != self.map_w:

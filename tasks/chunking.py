@@ -18,13 +18,19 @@ a budget too small even for that.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from tasks.datasets import iter_chunks
-from tasks.model import ConvSetting, PoolSetting, magnitude_pairs
+from tasks.model import ConvSetting, PoolSetting, SweepParameters, magnitude_pairs
+
+# Kernel name -> matrix (nested rows or an array).
+Kernels: TypeAlias = Mapping[str, npt.ArrayLike]
+# ((top, bottom, left, right), (height, width)): a setting's padding and output size.
+_Output: TypeAlias = tuple[tuple[int, int, int, int], tuple[int, int]]
 
 MB = 1 << 20
 # Per task, whatever the chunk: conv2d's cache-sized working set and the statistics blocks (the
@@ -35,15 +41,16 @@ _FLOAT32 = 4
 _CONV2D_WORKING_SET = 1 << 19  # conv_core.conv's _CHUNK_BYTES: below it, conv2d's copies are bounded
 
 
-def kernel_groups(kernels: dict[str, Any]) -> list[list[str]]:
+def kernel_groups(kernels: Kernels) -> list[list[str]]:
     """Kernels computed together: each h/v pair whose magnitude is a map, then every other kernel alone."""
     pairs = magnitude_pairs(kernels)
     paired = {name for pair in pairs.values() for name in pair}
     return [list(pair) for pair in pairs.values()] + [[name] for name in kernels if name not in paired]
 
 
-def _kernel_shape(matrix: Any) -> tuple[int, int]:
-    return tuple(np.asarray(matrix).shape)
+def _kernel_shape(matrix: npt.ArrayLike) -> tuple[int, int]:
+    height, width = np.asarray(matrix).shape
+    return height, width
 
 
 def _pool_bytes(conv_shape: tuple[int, int], pools: Iterable[PoolSetting]) -> int:
@@ -53,7 +60,8 @@ def _pool_bytes(conv_shape: tuple[int, int], pools: Iterable[PoolSetting]) -> in
     for pool in pools:
         if pool.mode == "none":
             continue
-        (top, bottom, left, right), (pool_h, pool_w) = pool.output(conv_shape)
+        output: _Output = pool.output(conv_shape)
+        (top, bottom, left, right), (pool_h, pool_w) = output
         canvas_px = (conv_shape[0] + top + bottom) * (conv_shape[1] + left + right)
         if pool.mode == "avg":  # float64 copy, float64 canvas, float64 sum and quotient, float32 result
             cost = _FLOAT64 * (conv_px + canvas_px) + (2 * _FLOAT64 + _FLOAT32) * pool_h * pool_w
@@ -63,7 +71,7 @@ def _pool_bytes(conv_shape: tuple[int, int], pools: Iterable[PoolSetting]) -> in
     return worst
 
 
-def _conv_shapes(setting: ConvSetting, size: tuple[int, int], kernels: dict[str, Any]):
+def _conv_shapes(setting: ConvSetting, size: tuple[int, int], kernels: Kernels) -> dict[str, _Output]:
     """name -> ((top, bottom, left, right), (conv_h, conv_w)) of every kernel on ``size`` images."""
     return {name: setting.output(size, _kernel_shape(matrix)) for name, matrix in kernels.items()}
 
@@ -71,7 +79,7 @@ def _conv_shapes(setting: ConvSetting, size: tuple[int, int], kernels: dict[str,
 def image_bytes(
     image_size: tuple[int, int],
     conv_settings: Sequence[ConvSetting],
-    kernels: dict[str, Any],
+    kernels: Kernels,
     pools: Sequence[PoolSetting],
     *,
     keep_maps: bool = False,
@@ -113,7 +121,7 @@ def decode_bytes(image_size: tuple[int, int]) -> int:
 def images_per_chunk(
     image_size: tuple[int, int],
     conv_settings: Sequence[ConvSetting],
-    kernels: dict[str, Any],
+    kernels: Kernels,
     pools: Sequence[PoolSetting],
     *,
     memory_budget_mb: int,
@@ -125,7 +133,14 @@ def images_per_chunk(
     return max(1, room // per_image)
 
 
-def band_bytes_per_row(setting: ConvSetting, size: tuple[int, int], kernels: dict[str, Any], pools, *, keep_maps=False):
+def band_bytes_per_row(
+    setting: ConvSetting,
+    size: tuple[int, int],
+    kernels: Kernels,
+    pools: Sequence[PoolSetting],
+    *,
+    keep_maps: bool = False,
+) -> tuple[int, int]:
     """Bytes one conv output row adds to a band (the worst kernel group), and the rows a band always adds."""
     shapes = _conv_shapes(setting, size, kernels)
     per_row = fixed_rows = 0
@@ -140,7 +155,7 @@ def band_bytes_per_row(setting: ConvSetting, size: tuple[int, int], kernels: dic
         row = setting.stride[0] * padded_w * (1 + 2 * _FLOAT64) + n_maps * conv_w * 2 * _FLOAT32 + 3 * _FLOAT64 * conv_w
         if keep_maps:
             row += _FLOAT32 * conv_w
-        window = max((pool.size[0] for pool in pools if pool.mode != "none"), default=0)
+        window = max((pool.size[0] for pool in pools if pool.mode != "none" and pool.size is not None), default=0)
         fixed = reach * padded_w * (1 + 2 * _FLOAT64) + n_maps * window * conv_w * _FLOAT32
         per_row, fixed_rows = max(per_row, row), max(fixed_rows, fixed)
     return per_row, fixed_rows
@@ -149,7 +164,7 @@ def band_bytes_per_row(setting: ConvSetting, size: tuple[int, int], kernels: dic
 def band_rows(
     image_size: tuple[int, int],
     setting: ConvSetting,
-    kernels: dict[str, Any],
+    kernels: Kernels,
     pools: Sequence[PoolSetting],
     *,
     memory_budget_mb: int,
@@ -184,7 +199,7 @@ def plan_chunks(
     n: int,
     image_size: tuple[int, int],
     conv_settings: Sequence[ConvSetting],
-    kernels: dict[str, Any],
+    kernels: Kernels,
     pools: Sequence[PoolSetting],
     *,
     memory_budget_mb: int,
@@ -210,7 +225,7 @@ def plan_chunks(
     return list(iter_chunks(n, min(chunk_size, per_chunk)))
 
 
-def sweep_chunks(settings: Any, *, n: int, height: int, width: int) -> list[tuple[int, int]]:
+def sweep_chunks(settings: SweepParameters, *, n: int, height: int, width: int) -> list[tuple[int, int]]:
     """:func:`plan_chunks` for a ``SweepParameters`` over ``n`` images of (height, width): what the flow calls."""
     return plan_chunks(
         n,

@@ -83,7 +83,7 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, allow_pickle=True, **arrays)  # numpy's default, spelled out so **arrays cannot be it
     return write_bytes(path, buffer.getvalue())
 
 

@@ -8,14 +8,18 @@ int64 when there are labels, then the pixels in C order.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 _FINGERPRINT_TAG = b"convsweep-dataset-fingerprint-v1\n"
 
 
-def fingerprint(images: np.ndarray, labels: np.ndarray | None = None) -> str:
+def fingerprint(images: npt.NDArray[np.uint8], labels: npt.ArrayLike | None = None) -> str:
     """SHA-256 (hex) of the images' shape, the labels and the pixels.
 
     Stable across runs and machines: the hashed bytes are a version tag, ``(n, height,
@@ -35,11 +39,11 @@ def fingerprint(images: np.ndarray, labels: np.ndarray | None = None) -> str:
     if images.ndim != 3:
         raise ValueError(f"images: expected shape (n, height, width), got {images.shape}")
     hasher = start_fingerprint(images.shape, _check_labels(labels, images.shape[0]))
-    hasher.update(np.ascontiguousarray(images))
+    hasher.update(np.ascontiguousarray(images).data)
     return hasher.hexdigest()
 
 
-def start_fingerprint(shape: tuple[int, int, int], labels: np.ndarray | None):
+def start_fingerprint(shape: tuple[int, int, int], labels: npt.NDArray[np.integer[Any]] | None) -> _Hash:
     """A sha256 hasher fed with everything but the pixels; feed it the pixels in C order."""
     hasher = hashlib.sha256(_FINGERPRINT_TAG)
     hasher.update(np.asarray(shape, dtype="<i8").tobytes())
@@ -51,12 +55,12 @@ def start_fingerprint(shape: tuple[int, int, int], labels: np.ndarray | None):
     return hasher
 
 
-def _check_labels(labels: Any, n: int) -> np.ndarray | None:
+def _check_labels(labels: npt.ArrayLike | None, n: int) -> npt.NDArray[np.integer[Any]] | None:
     if labels is None:
         return None
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels: expected integers, got dtype {labels.dtype}")
-    if labels.shape != (n,):
-        raise ValueError(f"labels: expected shape ({n},) to match the images, got {labels.shape}")
-    return labels
+    array: npt.NDArray[Any] = np.asarray(labels)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"labels: expected integers, got dtype {array.dtype}")
+    if array.shape != (n,):
+        raise ValueError(f"labels: expected shape ({n},) to match the images, got {array.shape}")
+    return array

@@ -95,7 +95,8 @@ def read_index(index_dir: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict) or data.get("version") != INDEX_VERSION or not isinstance(data.get("entries"), dict):
         return {}
-    return data["entries"]
+    entries: dict[str, Any] = data["entries"]  # JSON: checked to be an object just above
+    return entries
 
 
 def lookup_record(index_dir: str | Path | None, key: str | None) -> dict[str, Any] | None:
@@ -105,10 +106,17 @@ def lookup_record(index_dir: str | Path | None, key: str | None) -> dict[str, An
     entry = read_index(index_dir).get(key)
     if not isinstance(entry, dict) or not isinstance(entry.get("record"), dict):
         return None
-    return entry["record"]
+    record: dict[str, Any] = entry["record"]  # JSON: checked to be an object just above
+    return record
 
 
-def store(index_dir: str | Path | None, key: str | None, *, record=None, parts=None) -> None:
+def store(
+    index_dir: str | Path | None,
+    key: str | None,
+    *,
+    record: dict[str, Any] | None = None,
+    parts: dict[str, str] | None = None,
+) -> None:
     """Save ``record`` and/or part fingerprints (name -> fingerprint) under ``key``."""
     if index_dir is None or key is None:
         return
@@ -150,7 +158,7 @@ def part_fingerprint(images: np.ndarray, labels: np.ndarray | None) -> str:
         hasher.update(b"\x00")
     else:
         hasher.update(b"\x01" + np.asarray(labels).astype("<i8").tobytes())
-    hasher.update(np.ascontiguousarray(images))
+    hasher.update(np.ascontiguousarray(images).data)
     return hasher.hexdigest()
 
 
@@ -203,8 +211,8 @@ def part_fingerprints(
     samples_fingerprint : of the sample images and their labels, None without samples.
     """
     key = selection_identity(dataset["spec"], dataset["selection"]) if index_dir is not None else None
-    known = {}
-    if key is not None:
+    known: dict[str, str] = {}
+    if key is not None and index_dir is not None:  # key is None without an index_dir
         entry = read_index(index_dir).get(key)
         if isinstance(entry, dict) and isinstance(entry.get("parts"), dict):
             known = entry["parts"]

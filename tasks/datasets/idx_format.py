@@ -46,7 +46,7 @@ class IdxFormatError(Exception):
     """An IDX file that cannot be used; the message names the file and what is wrong."""
 
 
-def read_idx_images(path: str | os.PathLike) -> np.ndarray:
+def read_idx_images(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX image file (magic 2051), raw or gzip-compressed.
 
     Returns
@@ -56,7 +56,7 @@ def read_idx_images(path: str | os.PathLike) -> np.ndarray:
     return _read_idx(Path(path), IMAGES_MAGIC)
 
 
-def read_idx_labels(path: str | os.PathLike) -> np.ndarray:
+def read_idx_labels(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an IDX label file (magic 2049), raw or gzip-compressed.
 
     Returns
@@ -66,7 +66,7 @@ def read_idx_labels(path: str | os.PathLike) -> np.ndarray:
     return _read_idx(Path(path), LABELS_MAGIC)
 
 
-def read_idx_header(path: str | os.PathLike) -> tuple[int, tuple[int, ...]]:
+def read_idx_header(path: str | os.PathLike[str]) -> tuple[int, tuple[int, ...]]:
     """Magic number and dimensions of an IDX file, reading only its first bytes.
 
     Cheap (no full decompression), so it checks the header only, not the length or the
@@ -90,7 +90,7 @@ def read_idx_header(path: str | os.PathLike) -> tuple[int, tuple[int, ...]]:
     return magic, dims
 
 
-def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | None = None) -> Path:
+def write_idx(path: str | os.PathLike[str], array: np.ndarray, *, compress: bool | None = None) -> Path:
     """Write a uint8 array as an IDX file, atomically (temporary file + rename).
 
     Parameters

@@ -8,12 +8,14 @@ own two files, and the raw file wins over the ``.gz`` when both are there.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tasks.datasets.errors import DatasetError
 from tasks.datasets.idx_format import IDX_FILE_STEMS, IdxFormatError, read_idx_images, read_idx_labels
-from tasks.datasets.memo import ARRAYS, LOAD_LOCK, files_key
+from tasks.datasets.memo import ARRAYS, LOAD_LOCK, FilesKey, files_key
 from tasks.datasets.spec import DatasetSpec, existing_folder
 from tasks.datasets.view import SplitData, frozen, memory_split
 
@@ -51,7 +53,9 @@ def _find_idx_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _load_idx_pair(images_path: Path, labels_path: Path):
+def _load_idx_pair(
+    images_path: Path, labels_path: Path
+) -> tuple[tuple[npt.NDArray[Any], npt.NDArray[np.int64]], FilesKey | None]:
     """((images, labels), key of the two files), memoised per process."""
     with LOAD_LOCK:
         key = files_key([images_path, labels_path])

@@ -23,15 +23,17 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tasks.datasets.errors import DatasetError
-from tasks.datasets.memo import IMAGE_SIZES, file_identity
+from tasks.datasets.memo import IMAGE_SIZES, FileIdentity, file_identity
 from tasks.datasets.spec import DatasetSpec, existing_folder
-from tasks.datasets.view import SplitData, block_ranges, frozen
+from tasks.datasets.view import Positions, SplitData, block_ranges, frozen
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 # Largest image decoded, in pixels (2**28 = 16384 x 16384; one uint8 copy is 256 MB).
@@ -72,7 +74,7 @@ def open_image_folder(spec: DatasetSpec, split: str) -> SplitData:
     layout = f"{'/'.join(wanted)}/ of " if split_roots else ""
     classes_text = (
         f"labels from {len(class_names)} class folders: {', '.join(class_names)}"
-        if labelled
+        if class_names is not None  # set exactly when labelled
         else "no labels (not every image is in a class folder)"
     )
     source = f"{len(files)} image files under {layout}{root} (decoded to grayscale; {classes_text})"
@@ -108,7 +110,7 @@ def _sorted_class_names(names: set[str]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def _image_size(path: Path) -> tuple[tuple[int, int], tuple]:
+def _image_size(path: Path) -> tuple[tuple[int, int], FileIdentity]:
     """((height, width), file identity) from the file header, memoised by the file's identity.
 
     Raises DatasetError for an unreadable file or an image over :data:`MAX_IMAGE_PIXELS`.
@@ -148,12 +150,14 @@ def _too_large(path: Path, size: tuple[int, int] | None) -> str:
     )
 
 
-def _decode_gray(path: Path, height: int, width: int) -> np.ndarray:
+def _decode_gray(path: Path, height: int, width: int) -> npt.NDArray[np.uint8]:
     import cv2
 
     # Pixels as stored (EXIF orientation ignored), so they match the header size read above;
     # ANYDEPTH keeps 16 bits, converted below by the documented rule.
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION)
+    image: npt.NDArray[Any] | None = cv2.imread(
+        str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
+    )
     if image is None:
         raise DatasetError(f"cannot read image {path}: OpenCV could not decode it")
     if image.shape != (height, width):
@@ -177,14 +181,14 @@ def _decode_gray(path: Path, height: int, width: int) -> np.ndarray:
 class FileStore:
     """A split as image files, decoded on demand to grayscale."""
 
-    def __init__(self, paths: list[Path], root: Path):
+    def __init__(self, paths: list[Path], root: Path) -> None:
         self._paths = paths
         self._root = root
 
-    def describe(self, positions, what):
+    def describe(self, positions: Positions, what: str) -> tuple[int, int, Hashable]:
         """Check that the selected images share one size (headers only); (height, width, key)."""
         hasher = hashlib.sha256()
-        first = None
+        first: tuple[Path, tuple[int, int]] | None = None
         for position in positions:
             path = self._paths[position]
             size, stat_key = _image_size(path)
@@ -197,15 +201,16 @@ class FileStore:
                     f"resize the images to one size first, or narrow the selection with start/stop/classes"
                 )
             hasher.update(repr(stat_key).encode())
+        assert first is not None  # a selection is never empty (select_positions refuses it)
         height, width = first[1]
         return height, width, ("files", str(self._root), hasher.hexdigest())
 
-    def read(self, positions, height, width) -> np.ndarray:
+    def read(self, positions: Positions, height: int, width: int) -> npt.NDArray[np.uint8]:
         out = np.empty((len(positions), height, width), dtype=np.uint8)
         for i, position in enumerate(positions):
             out[i] = _decode_gray(self._paths[position], height, width)
         return out
 
-    def blocks(self, positions, height, width) -> Iterator[np.ndarray]:
+    def blocks(self, positions: Positions, height: int, width: int) -> Iterator[npt.NDArray[np.uint8]]:
         for lo, hi in block_ranges(len(positions), height, width):
             yield self.read(positions[lo:hi], height, width)

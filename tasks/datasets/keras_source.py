@@ -19,11 +19,15 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from tasks.datasets.errors import DatasetError, DownloadError
 from tasks.datasets.idx_format import (
@@ -35,7 +39,7 @@ from tasks.datasets.idx_format import (
     read_idx_images,
     read_idx_labels,
 )
-from tasks.datasets.memo import ARRAYS, LOAD_LOCK, files_key
+from tasks.datasets.memo import ARRAYS, LOAD_LOCK, FilesKey, files_key
 from tasks.datasets.spec import FASHION_MNIST_CLASSES, MNIST_CLASSES, DatasetSpec
 from tasks.datasets.view import SplitData, frozen, memory_split
 
@@ -45,6 +49,10 @@ DEFAULT_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 ORIGIN_ENV = "CONVSWEEP_DATASET_ORIGIN"
 # Waits between download attempts of a Keras dataset (so 3 attempts); tests set them to 0.
 DOWNLOAD_RETRY_DELAYS = (1.0, 4.0)
+
+
+# split ("train", "test") -> (images uint8 (n, 28, 28), labels int64 (n,)), read-only.
+KerasArrays: TypeAlias = dict[str, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]]
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,7 @@ def open_keras(spec: DatasetSpec, split: str) -> SplitData:
     return memory_split(split, source, [arrays[s] for s in splits], info.class_names, data_key)
 
 
-def _load_keras(info: _KerasDataset, origin: str):
+def _load_keras(info: _KerasDataset, origin: str) -> tuple[KerasArrays, Path, bool, FilesKey | None]:
     """{split: (images, labels)} via Keras, memoised per process by the cached files' identity."""
     home = _keras_home(create=True)
     folder = home / info.cache_subdir
@@ -143,8 +151,11 @@ def _load_keras(info: _KerasDataset, origin: str):
         return arrays, folder, downloaded, key
 
 
-def _call_keras_load_data(info: _KerasDataset, home: Path, folder: Path, paths: list[Path], origin: str):
-    """``load_data()``, retrying only a failed download (see the module docstring)."""
+def _call_keras_load_data(info: _KerasDataset, home: Path, folder: Path, paths: list[Path], origin: str) -> Any:
+    """``load_data()``, retrying only a failed download (see the module docstring).
+
+    Returns whatever Keras returned (untyped; :func:`_check_keras_arrays` checks it).
+    """
     module = _import_keras_dataset(info.name)
     attempts = len(DOWNLOAD_RETRY_DELAYS) + 1
     last_error: BaseException | None = None
@@ -170,7 +181,7 @@ def _call_keras_load_data(info: _KerasDataset, home: Path, folder: Path, paths: 
     )
 
 
-def _import_keras_dataset(name: str):
+def _import_keras_dataset(name: str) -> ModuleType:
     # Keras 3 needs a backend even to import; jax is the light one we depend on.
     os.environ.setdefault("KERAS_BACKEND", "jax")
     try:
@@ -184,7 +195,7 @@ def _import_keras_dataset(name: str):
 
 
 @contextmanager
-def _keras_home_set_to(home: Path):
+def _keras_home_set_to(home: Path) -> Iterator[None]:
     # Private attribute: Keras has no public setter for its home, which it reads only at
     # import (keras/src/backend/config.py); get_file() asks config.keras_home() each call.
     from keras.src.backend import config
@@ -201,16 +212,16 @@ def _keras_home_set_to(home: Path):
 
 
 @contextmanager
-def _origin_set_to(module, origin: str):
+def _origin_set_to(module: ModuleType, origin: str) -> Iterator[None]:
     # load_data() downloads from DEFAULT_ORIGIN, written into its code; to use a mirror,
     # the get_file it looks up in its own (private) module is wrapped while it runs.
     if origin == DEFAULT_ORIGIN:
         yield
         return
-    private = sys.modules[module.load_data.__module__]
+    private: Any = sys.modules[module.load_data.__module__]  # Keras' own module: its attributes are untyped
     get_file = private.get_file
 
-    def get_file_from_origin(*args, **kwargs):
+    def get_file_from_origin(*args: Any, **kwargs: Any) -> Any:
         url = kwargs.get("origin")
         if isinstance(url, str) and url.startswith(DEFAULT_ORIGIN):
             kwargs["origin"] = origin + url[len(DEFAULT_ORIGIN) :]
@@ -255,12 +266,12 @@ def _check_cached_file(path: Path) -> str | None:
     return None
 
 
-def _check_keras_arrays(info: _KerasDataset, paths: list[Path], loaded) -> dict:
+def _check_keras_arrays(info: _KerasDataset, paths: list[Path], loaded: Any) -> KerasArrays:
     """Check what load_data() returned against the files' own headers (Keras does not)."""
     (x_train, y_train), (x_test, y_test) = loaded
     arrays = {"train": (x_train, y_train), "test": (x_test, y_test)}
     by_name = {path.name: path for path in paths}
-    checked = {}
+    checked: KerasArrays = {}
     for split, (images, labels) in arrays.items():
         images, labels = np.asarray(images), np.asarray(labels)
         if info.name == "fashion_mnist":
@@ -300,7 +311,7 @@ def _header_problem(path: Path, magic: int, shape: tuple[int, ...]) -> str | Non
     return None
 
 
-def _frozen_labels(labels: np.ndarray, class_names, where) -> np.ndarray:
+def _frozen_labels(labels: npt.NDArray[Any], class_names: tuple[str, ...] | None, where: Path) -> npt.NDArray[np.int64]:
     if class_names is not None and labels.size and int(labels.max()) >= len(class_names):
         raise DatasetError(f"{where}: label {int(labels.max())} is out of range for {len(class_names)} classes")
     return frozen(labels.astype(np.int64))

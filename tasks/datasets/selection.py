@@ -7,10 +7,14 @@ within the split, then the ``classes`` filter, then the first ``limit`` images.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
+
+# Label numbers and/or class names: "3,cat", 3, or a list of them.
+ClassFilter: TypeAlias = str | int | np.integer[Any] | Iterable[int | str]
 
 
 def iter_chunks(n: int, chunk_size: int) -> Iterator[tuple[int, int]]:
@@ -29,9 +33,9 @@ def select_positions(
     start: int | None,
     stop: int | None,
     limit: int | None,
-    classes,
+    classes: ClassFilter | None,
     what: str,
-):
+) -> range | npt.NDArray[np.int64]:
     """Positions within the split: slice, then class filter, then limit (range or int64 array)."""
     lo = 0 if start is None else start
     hi = n_total if stop is None else stop
@@ -41,9 +45,10 @@ def select_positions(
         raise ValueError(f"stop={stop} is out of range: {what} has {n_total} images (stop must be at most {n_total})")
     if hi <= lo:
         raise ValueError(f"start={lo}, stop={hi} selects no image of {what} (need start < stop)")
-    positions: range | np.ndarray = range(lo, hi)
+    positions: range | npt.NDArray[np.int64] = range(lo, hi)
     if classes is not None:
         wanted = _resolve_classes(classes, labels, class_names, what)
+        assert labels is not None  # _resolve_classes refuses a split without labels
         mask = np.isin(labels[lo:hi], np.asarray(sorted(wanted), dtype=np.int64))
         positions = np.flatnonzero(mask).astype(np.int64) + lo
         if positions.size == 0:
@@ -53,13 +58,21 @@ def select_positions(
     return positions
 
 
-def _resolve_classes(classes, labels, class_names, what) -> set[int]:
+def _resolve_classes(
+    classes: ClassFilter,
+    labels: npt.NDArray[Any] | None,
+    class_names: tuple[str, ...] | None,
+    what: str,
+) -> set[int]:
     """Label numbers named by ``classes`` (numbers and/or class names)."""
+    items: list[object]
     if isinstance(classes, str):
         items = [part.strip() for part in classes.split(",") if part.strip()]
     elif isinstance(classes, (int, np.integer)) and not isinstance(classes, bool):
         items = [classes]
     else:
+        if not isinstance(classes, Iterable):
+            raise TypeError(f"classes: expected label numbers or class names, got {type(classes).__name__}")
         try:
             items = list(classes)
         except TypeError:
@@ -73,7 +86,7 @@ def _resolve_classes(classes, labels, class_names, what) -> set[int]:
         if class_names
         else "no class names; give label numbers"
     )
-    wanted = set()
+    wanted: set[int] = set()
     for item in items:
         if isinstance(item, bool) or not isinstance(item, (int, np.integer, str)):
             raise TypeError(f"classes: {item!r} is neither a label number nor a class name")
@@ -86,8 +99,9 @@ def _resolve_classes(classes, labels, class_names, what) -> set[int]:
                 continue
             if not item.isdigit():
                 raise ValueError(f"classes: {item!r} is not a class of {what} ({names_text})")
-            item = int(item)
-        value = int(item)
+            value = int(item)
+        else:
+            value = int(item)
         if value < 0 or (class_names is not None and value >= len(class_names)):
             raise ValueError(f"classes: {value} is not a label of {what} ({names_text})")
         wanted.add(value)

@@ -78,6 +78,8 @@ def parse_spec(spec: str | DatasetSpec) -> DatasetSpec:
 def existing_folder(spec: DatasetSpec) -> Path:
     """The folder of an ``idx:`` or ``images:`` spec; ``ValueError`` when it is missing or a file."""
     folder = spec.path
+    if folder is None:
+        raise ValueError(f"spec: {spec} names no folder")
     if not folder.exists():
         raise ValueError(f"spec: folder {folder} of {spec.kind}:{folder} does not exist")
     if not folder.is_dir():

@@ -12,12 +12,13 @@ order, a bounded block at a time).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Protocol, TypeAlias, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from tasks.datasets.fingerprints import fingerprint, start_fingerprint
 from tasks.datasets.memo import FINGERPRINTS
@@ -32,6 +33,23 @@ def block_ranges(n: int, height: int, width: int) -> Iterator[tuple[int, int]]:
     block = max(1, STREAM_BLOCK_BYTES // (height * width))
     for lo in range(0, n, block):
         yield lo, min(lo + block, n)
+
+
+# Positions within a split: a range, or an int64 array of them.
+Positions: TypeAlias = range | npt.NDArray[np.int64]
+_S = TypeVar("_S", bound=np.generic)
+
+
+class PixelStore(Protocol):
+    """Where a split's pixels are: in memory (:class:`ArrayStore`) or in files (``FileStore``)."""
+
+    def describe(self, positions: Positions, what: str) -> tuple[int, int, Hashable]:
+        """(height, width, data key) of the selected images."""
+        ...
+
+    def read(self, positions: Positions, height: int, width: int) -> npt.NDArray[np.uint8]: ...
+
+    def blocks(self, positions: Positions, height: int, width: int) -> Iterator[npt.NDArray[np.uint8]]: ...
 
 
 class DatasetView:
@@ -55,14 +73,14 @@ class DatasetView:
         spec: str,
         split: str,
         source: str,
-        store,
-        positions,
-        labels: np.ndarray | None,
+        store: PixelStore,
+        positions: Positions,
+        labels: npt.NDArray[np.int64] | None,
         class_names: tuple[str, ...] | None,
         height: int,
         width: int,
-        data_key,
-    ):
+        data_key: Hashable,
+    ) -> None:
         self.spec = spec
         self.split = split
         self.source = source
@@ -74,7 +92,7 @@ class DatasetView:
         self.height = height
         self.width = width
         if isinstance(positions, range):
-            selection_key = ("range", positions.start, positions.stop)
+            selection_key: tuple[str | int, ...] = ("range", positions.start, positions.stop)
         else:
             selection_key = ("positions", hashlib.sha256(positions.tobytes()).hexdigest())
         labels_key = None if labels is None else hashlib.sha256(labels.tobytes()).hexdigest()
@@ -113,7 +131,7 @@ class DatasetView:
             return cached
         hasher = start_fingerprint((self.n, self.height, self.width), self.labels)
         for block in self._store.blocks(self._positions, self.height, self.width):
-            hasher.update(block)
+            hasher.update(block.data)
         digest = hasher.hexdigest()
         FINGERPRINTS.put(self._fingerprint_key, digest)
         return digest
@@ -145,8 +163,8 @@ class Dataset:
     spec, split, source, fingerprint : as in :class:`DatasetView`
     """
 
-    images: np.ndarray
-    labels: np.ndarray | None
+    images: npt.NDArray[np.uint8]
+    labels: npt.NDArray[np.int64] | None
     class_names: tuple[str, ...] | None
     spec: str
     split: str
@@ -155,30 +173,32 @@ class Dataset:
 
     @property
     def n(self) -> int:
-        return self.images.shape[0]
+        return int(self.images.shape[0])
 
     @property
     def height(self) -> int:
-        return self.images.shape[1]
+        return int(self.images.shape[1])
 
     @property
     def width(self) -> int:
-        return self.images.shape[2]
+        return int(self.images.shape[2])
 
 
 class ArrayStore:
     """A split held in memory as one or more read-only uint8 arrays (train, test for ``all``)."""
 
-    def __init__(self, parts: list[np.ndarray], data_key):
+    def __init__(self, parts: list[npt.NDArray[np.uint8]], data_key: Hashable) -> None:
         self._parts = parts
         self._offsets = np.cumsum([0] + [len(part) for part in parts])
         self._data_key = data_key
 
-    def describe(self, positions, what):
+    def describe(self, positions: Positions, what: str) -> tuple[int, int, Hashable]:
         height, width = self._parts[0].shape[1:]
         return height, width, self._data_key
 
-    def _pieces(self, positions):
+    def _pieces(
+        self, positions: Positions
+    ) -> Iterator[tuple[npt.NDArray[np.uint8], slice | npt.NDArray[np.int64], slice | npt.NDArray[np.bool_]]]:
         """(part, positions within it, positions within the output) for each part touched."""
         if isinstance(positions, range):
             for part, offset in zip(self._parts, self._offsets, strict=False):
@@ -192,13 +212,13 @@ class ArrayStore:
                 if inside.any():
                     yield part, positions[inside] - offset, inside
 
-    def read(self, positions, height, width) -> np.ndarray:
+    def read(self, positions: Positions, height: int, width: int) -> npt.NDArray[np.uint8]:
         out = np.empty((len(positions), height, width), dtype=np.uint8)
         for part, source, target in self._pieces(positions):
             out[target] = part[source]
         return out
 
-    def blocks(self, positions, height, width) -> Iterator[np.ndarray]:
+    def blocks(self, positions: Positions, height: int, width: int) -> Iterator[npt.NDArray[np.uint8]]:
         if isinstance(positions, range):  # zero-copy views
             for part, source, _ in self._pieces(positions):
                 yield part[source]
@@ -213,21 +233,25 @@ class SplitData:
 
     split: str
     source: str
-    store: Any
+    store: PixelStore
     n: int
-    labels: np.ndarray | None
+    labels: npt.NDArray[np.int64] | None
     class_names: tuple[str, ...] | None
 
 
 def memory_split(
-    split: str, source: str, arrays: list[tuple[np.ndarray, np.ndarray]], class_names, data_key
+    split: str,
+    source: str,
+    arrays: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]],
+    class_names: tuple[str, ...] | None,
+    data_key: Hashable,
 ) -> SplitData:
     parts = [images for images, _ in arrays]
     labels = np.concatenate([labels for _, labels in arrays]) if len(arrays) > 1 else arrays[0][1]
     return SplitData(split, source, ArrayStore(parts, data_key), sum(len(p) for p in parts), labels, class_names)
 
 
-def frozen(array: np.ndarray) -> np.ndarray:
+def frozen(array: npt.NDArray[_S]) -> npt.NDArray[_S]:
     """A C-contiguous read-only version of ``array`` (the memo shares it between views)."""
     array = np.ascontiguousarray(array)
     array.flags.writeable = False
