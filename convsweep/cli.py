@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 
 import click
 import typer
 
+_typer_click_exceptions: types.ModuleType
 try:  # typer >= 0.29 ships its own copy of click; its exceptions are not click's.
     from typer._click import exceptions as _typer_click_exceptions
 except ImportError:  # pragma: no cover - older typer uses click itself

@@ -86,6 +86,7 @@ def temporary_server_class(start_process: StartProcess) -> type:
 
     class PrefectTemporaryServer(SubprocessASGIServer):
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+            assert self.port is not None  # Prefect picks the port before it starts the process
             return start_process(self, uvicorn_arguments(int(self.port)), server_environment())
 
     return PrefectTemporaryServer

@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 # Long enough for Prefect to mark the run Crashed on a loaded machine (typically ~1 s), short enough to feel stopped.
 GRACE_SECONDS = 20.0
 CLEANUP_SECONDS = 10.0  # stopping the temporary server (SIGTERM, 5 s, SIGKILL) and worker processes
-_SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+_SIGNAL_NAMES: dict[int, str] = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 _received: int | None = None
 _hint = ""

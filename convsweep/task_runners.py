@@ -115,14 +115,14 @@ class _SharedAPI:
     it restores the environment.
     """
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self):
         self._exported_api_url = None
         if configured_api_url() is None and "PREFECT_API_URL" not in os.environ:
             url = _client_api_url()
             os.environ["PREFECT_API_URL"] = url
             self._exported_api_url = url
         try:
-            return super().__enter__()  # type: ignore[misc]
+            return super().__enter__()
         except BaseException:
             self._restore_environment()
             raise
@@ -152,10 +152,15 @@ def __getattr__(name: str) -> Any:
     # module attributes, so pickling a flow that holds one works by reference.
     if name not in _SHARED_API_DOCS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    base: type[Any]
     if name == "SharedAPIProcessPoolTaskRunner":
-        from prefect.task_runners import ProcessPoolTaskRunner as base
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        base = ProcessPoolTaskRunner
     else:
-        from prefect_dask import DaskTaskRunner as base
+        from prefect_dask import DaskTaskRunner
+
+        base = DaskTaskRunner
     runner_class = type(name, (_SharedAPI, base), {"__module__": __name__, "__doc__": _SHARED_API_DOCS[name]})
     globals()[name] = runner_class
     return runner_class

@@ -79,7 +79,9 @@ def _server_class() -> type:
     # The private parts (the uvicorn command, the registry) are in convsweep.prefect_compat.
     from convsweep.prefect_compat import temporary_server_class
 
-    class TemporaryAPIServer(temporary_server_class(_start_server_process)):
+    base: Any = temporary_server_class(_start_server_process)  # made at run time: a class mypy cannot see
+
+    class TemporaryAPIServer(base):
         """Prefect's temporary API server in its own session, with a lifeline to this process (module docstring)."""
 
         def stop(self) -> None:

@@ -21,8 +21,13 @@ from tasks.model import PoolSetting
 
 MAX_TABLE_ROWS = 60
 # Conv settings (group headings) and pool settings (the pool column), as sizes.csv names them.
-CONV_FIELDS = (("resize", "resize"), ("stride", "stride"), ("padding", "padding"), ("pad_mode", "pad mode"))
-CONV_FIELDS += (("dilation", "dilation"),)
+CONV_FIELDS: tuple[tuple[str, str], ...] = (
+    ("resize", "resize"),
+    ("stride", "stride"),
+    ("padding", "padding"),
+    ("pad_mode", "pad mode"),
+    ("dilation", "dilation"),
+)
 POOL_FIELDS = ("pool_mode", "pool_size", "pool_stride", "pool_padding")
 STAT_COLUMNS = (("mean", "mean"), ("std", "std"), ("max", "max"), ("zero_fraction", "zero_frac"))
 _GAP = "  "

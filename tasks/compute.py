@@ -217,7 +217,7 @@ def stream_maps(
                             RowPooler(conv_shape, pool.size, stride=pool.stride, mode=pool.mode, padding=pool.padding),
                         )
                         for pool in pools
-                        if pool.mode != "none"
+                        if pool.size is not None and pool.padding is not None  # every mode but 'none'
                     ]
                 yield name, None, rows
                 for label, pooler in poolers[name]:

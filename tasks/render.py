@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -311,7 +311,8 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     ]
     if len(shapes) > 1:
         handles += [
-            Line2D([], [], color="0.4", linestyle=style_of[shape], label=f"{shape} kernels") for shape in shapes
+            Line2D([], [], color="0.4", linestyle=cast(Any, style_of[shape]), label=f"{shape} kernels")
+            for shape in shapes
         ]
     top.legend(
         handles=handles,

@@ -11,6 +11,7 @@ setting is put into words by the settings themselves (``ConvSetting.words``,
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,8 +199,8 @@ def _section(
 ) -> SampleSection:
     by_sample: dict[int, dict[str, str]] = {}
     for key, path in record.images.items():
-        index, stage = key.split("-", 1)
-        by_sample.setdefault(int(index), {})[stage] = path
+        position, stage = key.split("-", 1)
+        by_sample.setdefault(int(position), {})[stage] = path
     samples = sorted(by_sample)
     grid = []
     for stage in by_sample[samples[0]] if samples else []:
@@ -235,7 +236,7 @@ def build_report(
     dataset: DatasetRecord | dict[str, Any],
     rows: list[dict[str, Any]],
     out_dir: str | Path,
-    sample_records: list[SampleRecord | dict[str, Any]],
+    sample_records: Sequence[SampleRecord | dict[str, Any]],
 ) -> Report:
     """The report of a sweep: everything report.md, report.html and the UI's report say."""
     dataset = DatasetRecord.parse(dataset)

@@ -46,7 +46,9 @@ def environment() -> Environment:
 
 def _asset(name: str) -> Markup:
     """A file of the templates folder (CSS, JS) as it is, to inline into a page."""
-    source, _, _ = environment().loader.get_source(environment(), name)
+    loader = environment().loader
+    assert loader is not None  # environment() always has the templates' loader
+    source, _, _ = loader.get_source(environment(), name)
     return Markup(source)
 
 

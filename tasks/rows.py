@@ -134,6 +134,7 @@ def build_rows(
                     row.update(pool_mode="none", pool_size="", pool_stride="", pool_padding="", pool_formula="")
                 else:
                     size, pstride = pool_setting.size, pool_setting.stride
+                    assert size is not None and pstride is not None and pool_setting.padding is not None  # a pool
                     row.update(
                         pool_mode=pool_setting.mode,
                         pool_size=pair_label(size),

@@ -52,6 +52,7 @@ class ServedSweep:
 
         if self.cron is not None:
             return Cron(self.cron, timezone=self.timezone)
+        assert self.interval is not None  # a plan has a cron or an interval (load_serve_config)
         return Interval(self.interval, timezone=self.timezone)
 
     @property
@@ -306,7 +307,7 @@ def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
     from convsweep.task_runners import make_task_runner
     from flows.sweep import sweep as sweep_flow
 
-    deployments = []
+    deployments: list[Any] = []  # RunnerDeployment (to_deployment is typed sync-or-async)
     for plan in plans:
         flow = sweep_flow
         if plan.runner is not None:
