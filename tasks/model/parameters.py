@@ -34,6 +34,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
 import conv_core
@@ -57,8 +58,11 @@ def _parser(parse: Callable[[Any, str], Any]) -> BeforeValidator:
     """``parse(value, argument)`` as a pydantic validator whose errors are our one-line messages."""
 
     def validate(value: Any, info: ValidationInfo) -> Any:
+        argument = info.field_name
+        if argument is None:  # pydantic names the field of every field validator
+            raise TypeError("a sweep parameter parser ran without a field name")
         try:
-            return parse(value, info.field_name)
+            return parse(value, argument)
         except (ValueError, TypeError) as error:
             raise _refuse(str(error)) from None
 
@@ -256,7 +260,7 @@ DatasetText = Annotated[
 PANELS = ("Data", "Convolution", "Pooling", "Outputs", "Running")
 
 
-def _shown(panel: str, metavar: str | None = None) -> dict[str, str]:
+def _shown(panel: str, metavar: str | None = None) -> JsonDict:
     if panel not in PANELS:
         raise ValueError(f"panel {panel!r} is not one of {', '.join(PANELS)}")
     return {"panel": panel, "metavar": metavar} if metavar else {"panel": panel}
@@ -276,8 +280,9 @@ def _split(value: Any) -> str:
     return split
 
 
-def _classes(value: Any) -> tuple[int | str, ...] | None:
+def _classes(value: Any) -> tuple[int | str | None, ...] | None:
     # Labels (ints) or class names ("Sneaker"); names are matched when the data is opened.
+    # A None item (classes=[None]) is kept as None, as optional_count gives it.
     if value is None:
         return None
     return tuple(
@@ -529,7 +534,10 @@ class SweepParameters(BaseModel):
 
     @property
     def output_dir(self) -> Path:
-        return self.out / self.name
+        # Fields are typed Any (their parsers check them): out is a Path, name a str once expanded.
+        out: Path = self.out
+        name: str = self.name
+        return out / name
 
     def selection(self) -> dict[str, Any]:
         """Keyword arguments for ``tasks.datasets.open_dataset``."""
@@ -559,7 +567,8 @@ class SweepParameters(BaseModel):
 
     def to_parameters(self) -> dict[str, Any]:
         """Every parameter in plain JSON form, as a flow run records it (absolute paths, resolved name)."""
-        return to_plain(self.model_dump(mode="json"))
+        plain: dict[str, Any] = to_plain(self.model_dump(mode="json"))
+        return plain
 
 
 PARAMETER_NAMES = tuple(SweepParameters.model_fields)

@@ -17,10 +17,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy.typing as npt
+
 import conv_core
 from tasks.model.plain import to_plain
 
 Padding = str | int | tuple[int, ...]
+# ((top, bottom, left, right), (height, width)): a setting's padding and output size.
+Output = tuple[tuple[int, int, int, int], tuple[int, int]]
 
 # h/v kernel pairs whose magnitude sqrt(h² + v²) is reported as its own map.
 MAGNITUDE_PAIRS = {
@@ -93,7 +97,7 @@ class ConvSetting:
     pad_mode: str
     dilation: tuple[int, int]
 
-    def output(self, image_size: tuple[int, int], kernel_size: tuple[int, int]):
+    def output(self, image_size: tuple[int, int], kernel_size: tuple[int, int]) -> Output:
         """``((top, bottom, left, right), (conv_h, conv_w))`` on ``image_size`` images (after resize).
 
         Raises ValueError (from conv_core) when the kernel cannot fit.
@@ -101,7 +105,7 @@ class ConvSetting:
         pads = conv_core.resolve_padding(
             self.padding, image_size=image_size, kernel_size=kernel_size, stride=self.stride, dilation=self.dilation
         )
-        shape = tuple(
+        conv_h, conv_w = (
             conv_core.output_size(
                 image_size[axis],
                 kernel_size[axis],
@@ -111,7 +115,7 @@ class ConvSetting:
             )
             for axis in (0, 1)
         )
-        return pads, shape
+        return pads, (conv_h, conv_w)
 
     @property
     def label(self) -> str:
@@ -152,7 +156,8 @@ class ConvSetting:
         )
 
     def to_plain(self) -> dict[str, Any]:
-        return to_plain(asdict(self))
+        plain: dict[str, Any] = to_plain(asdict(self))
+        return plain
 
     @classmethod
     def from_plain(cls, plain: dict[str, Any]) -> ConvSetting:
@@ -176,34 +181,57 @@ class PoolSetting:
     padding: Padding | None
     ceil_mode: bool = False  # PyTorch's rounding: keep a last, overhanging window
 
-    def output(self, map_size: tuple[int, int]):
+    # size, stride and padding are None only for mode 'none', which has no window.
+    def _missing(self, field: str) -> ValueError:
+        return ValueError(f"pool setting {self!r} has no {field}: only mode 'none' pools without one")
+
+    @property
+    def _size(self) -> tuple[int, int]:
+        if self.size is None:
+            raise self._missing("size")
+        return self.size
+
+    @property
+    def _stride(self) -> tuple[int, int]:
+        if self.stride is None:
+            raise self._missing("stride")
+        return self.stride
+
+    @property
+    def _padding(self) -> Padding:
+        if self.padding is None:
+            raise self._missing("padding")
+        return self.padding
+
+    def output(self, map_size: tuple[int, int]) -> Output:
         """``((top, bottom, left, right), (pool_h, pool_w))`` on (map_size) conv maps; mode 'none' keeps them.
 
         Raises ValueError (from conv_core) when the window cannot fit.
         """
         if self.mode == "none":
-            return (0, 0, 0, 0), tuple(map_size)
-        pads = conv_core.resolve_pool_padding(
-            self.padding, image_size=map_size, pool_size=self.size, stride=self.stride
-        )
-        shape = tuple(
+            map_h, map_w = map_size
+            return (0, 0, 0, 0), (map_h, map_w)
+        size, stride = self._size, self._stride
+        pads = conv_core.resolve_pool_padding(self._padding, image_size=map_size, pool_size=size, stride=stride)
+        pool_h, pool_w = (
             conv_core.output_size(
                 map_size[axis],
-                self.size[axis],
-                stride=self.stride[axis],
+                size[axis],
+                stride=stride[axis],
                 padding=pads[2 * axis : 2 * axis + 2],
                 ceil_mode=self.ceil_mode,
             )
             for axis in (0, 1)
         )
-        return pads, shape
+        return pads, (pool_h, pool_w)
 
-    def apply(self, feature_map):
+    def apply(self, feature_map: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Pool (N, H, W) maps; mode 'none' returns them as they are."""
         if self.mode == "none":
             return feature_map
+        # pool2d takes stride None as the window size.
         return conv_core.pool2d(
-            feature_map, self.size, stride=self.stride, mode=self.mode, padding=self.padding, ceil_mode=self.ceil_mode
+            feature_map, self._size, stride=self.stride, mode=self.mode, padding=self._padding, ceil_mode=self.ceil_mode
         )
 
     @property
@@ -211,7 +239,7 @@ class PoolSetting:
         if self.mode == "none":
             return "nopool"
         ceil = "-ceil" if self.ceil_mode else ""
-        return f"{self.mode}{pair_label(self.size)}-s{pair_label(self.stride)}-p{padding_label(self.padding)}{ceil}"
+        return f"{self.mode}{pair_label(self._size)}-s{pair_label(self._stride)}-p{padding_label(self._padding)}{ceil}"
 
     def word_parts(self, times: str = "×") -> dict[str, str]:
         """The setting's words piece by piece (empty for mode 'none'); ``padding`` and ``ceil`` only when not the default.
@@ -222,11 +250,11 @@ class PoolSetting:
             return {}
         parts = {
             "mode": self.mode,
-            "size": _times(pair_label(self.size), times),
-            "stride": f"stride {pair_label(self.stride).replace('x', times)}",
+            "size": _times(pair_label(self._size), times),
+            "stride": f"stride {pair_label(self._stride).replace('x', times)}",
         }
-        if padding_label(self.padding) != "valid":
-            parts["padding"] = f"pad {padding_label(self.padding)}"
+        if padding_label(self._padding) != "valid":
+            parts["padding"] = f"pad {padding_label(self._padding)}"
         if self.ceil_mode:
             parts["ceil"] = "ceil mode"
         return parts
@@ -248,7 +276,7 @@ class PoolSetting:
             return "no pooling"
         parts = self.word_parts()
         text = f"{parts['mode']} {parts['size']}"
-        text += "" if self.stride == self.size else f" s{pair_label(self.stride)}"
+        text += "" if self.stride == self.size else f" s{pair_label(self._stride)}"
         text += f" {parts['padding']}" if "padding" in parts else ""
         return text + (" ceil" if self.ceil_mode else "")
 
@@ -271,7 +299,8 @@ class PoolSetting:
         )
 
     def to_plain(self) -> dict[str, Any]:
-        return to_plain(asdict(self))
+        plain: dict[str, Any] = to_plain(asdict(self))
+        return plain
 
     @classmethod
     def from_plain(cls, plain: dict[str, Any]) -> PoolSetting:
