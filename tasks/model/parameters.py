@@ -41,6 +41,7 @@ import conv_core
 from conv_core import kernels as kernel_library
 from tasks.model import values
 from tasks.model.plain import to_plain
+from tasks.model.records import Selection
 from tasks.model.settings import ConvSetting, PoolSetting, map_names, padding_label, pair_label
 
 SPLITS = ("train", "test", "all")
@@ -541,13 +542,10 @@ class SweepParameters(BaseModel):
 
     def selection(self) -> dict[str, Any]:
         """Keyword arguments for ``tasks.datasets.open_dataset``."""
-        return {
-            "split": self.split,
-            "start": self.start,
-            "stop": self.stop,
-            "limit": self.limit,
-            "classes": list(self.classes) if self.classes is not None else None,
-        }
+        classes = None if self.classes is None else tuple(item for item in self.classes if item is not None)
+        return Selection(
+            split=self.split, start=self.start, stop=self.stop, limit=self.limit, classes=classes
+        ).arguments()
 
     def check_shapes(self, *, height: int, width: int) -> None:
         """Raise ValueError, before any work, for a setting that cannot run on (height, width) images."""

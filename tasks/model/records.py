@@ -51,7 +51,8 @@ class Selection(Record):
     start: int | None = None
     stop: int | None = None
     limit: int | None = None
-    classes: tuple[int, ...] | None = None
+    classes: tuple[int | str, ...] | None = None
+    """Labels or class names, as given."""
 
     def arguments(self) -> dict[str, Any]:
         """Keyword arguments of ``tasks.datasets.open_dataset``."""
