@@ -135,8 +135,8 @@ def sweep(settings: SweepParameters) -> State:
         report = runs.call(
             write_report, name=plan.name, dataset=plan.dataset, rows=rows, out_dir=out_dir, sample_records=samples
         )
-        _log_written(sizes, report)
         csv_path, written = str(sizes.result()), ReportFiles.parse(report.result())
+        _log_written(sizes, report, csv_path, written)
         published = runs.call(
             publish_artifacts,
             cached=False,
@@ -280,12 +280,10 @@ def _gather_samples(futures: list[PrefectFuture[Any]]) -> list[SampleRecord]:
     return records
 
 
-def _log_written(sizes: State, report: State) -> None:
+def _log_written(sizes: State, report: State, csv_path: str, written: ReportFiles) -> None:
     logger = get_run_logger()
-    sizes_path = str(sizes.result())
-    written = ReportFiles.parse(report.result())
     for what, state, paths in (
-        ("sizes.csv", sizes, [sizes_path]),
+        ("sizes.csv", sizes, [csv_path]),
         ("report", report, [written.summary, written.report, written.html]),
     ):
         verb = "unchanged (cache hit)" if state.name == "Cached" else "written"
