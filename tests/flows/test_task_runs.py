@@ -28,7 +28,7 @@ def test_sweep_with_a_task_added_is_waited_for_without_a_stall(tmp_path: Path, i
     parameters = dict(
         dataset=f"idx:{folder}",
         out=str(tmp_path / "out"),
-        name="t",
+        name="added-task",
         chunk_size=16,
         strides=[1],
         paddings=["valid"],
