@@ -185,12 +185,14 @@ def run_sweep(
         parameters = {**parameters, "refresh": True}
     if cache_dir is not None:
         parameters = {**parameters, "cache_dir": cache_dir}
+    from tasks.artifacts import sweep_tags
     from tasks.model import parse_parameters
     from tasks.progress import reporting_to
 
     # Bad parameters are refused here, before a flow run exists (exit 2); the chunk count comes
     # from the flow's own plan, with its first progress report.
-    name = parse_parameters(**parameters).name
+    settings = parse_parameters(**parameters)
+    name = settings.name
     with contextlib.ExitStack() as stack:
         if console.is_terminal:
             bar = stack.enter_context(
@@ -214,7 +216,7 @@ def run_sweep(
             )
             show = plain.update
         stack.enter_context(reporting_to(show))
-        with prefect.tags(*_sweep_tags(parameters), "started-by:cli"):
+        with prefect.tags(*sweep_tags(settings.name, settings.dataset), "started-by:cli"):
             state = cast("State", flow_to_run(**parameters, return_state=True))
     result = _result(state)
     runs = wait_until_recorded(
@@ -224,15 +226,6 @@ def run_sweep(
     _print_messages(console, result)
     _print_sweep_summary(out_console, result)
     return result
-
-
-def _sweep_tags(parameters: dict[str, Any]) -> list[str]:
-    """``convsweep``, ``sweep:<name>``, ``dataset:<kind>`` for a run created by the CLI (parameters already checked)."""
-    from tasks.artifacts import sweep_tags
-    from tasks.model import parse_parameters
-
-    settings = parse_parameters(**parameters)
-    return sweep_tags(settings.name, settings.dataset)
 
 
 def _say(console: Console, line: str) -> None:

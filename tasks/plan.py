@@ -2,10 +2,9 @@
 
 :func:`plan_sweep` turns the parameters and the described data into a :class:`SweepPlan`:
 the conv and pool settings, the kernels, the chunks of images with their content
-fingerprints, the sample images, the folders, and the task runs it will make.  The CLI
-makes the same plan before it creates a flow run (so a setting that cannot run is refused
-there, exit 2, nothing written) and the sweep flow makes it again as its first step (for
-runs started from the UI or a deployment); the identity index makes the second one cheap.
+fingerprints, the sample images and the folders.  The sweep flow makes it once, as its
+first step after ``load-dataset``, whoever started the run (the CLI, the UI, a deployment);
+a setting these images cannot take then fails the run in one line (docs/decisions/0009).
 """
 
 from __future__ import annotations
