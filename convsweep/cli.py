@@ -44,9 +44,9 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from convsweep.commands import core, run, serve, server
+    from convsweep.commands import compare, core, run, serve, server
 
-    for module in (core, run, server, serve):
+    for module in (core, run, server, serve, compare):
         module.register(app)
 
 

@@ -28,12 +28,11 @@ sweep and for the rerun after an interruption (:func:`begin_folder`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -44,7 +43,11 @@ from tasks.compute import map_path
 from tasks.model.plain import canonical_json
 from tasks.model.records import DatasetRecord, ManifestRecord, ReportFiles, SampleRecord
 
-MANIFEST_NAME = "manifest.json"
+# The manifest is read and its digests made by the same Prefect-free code that checks a finished folder.
+from tasks.sweep_folder import MANIFEST_NAME, file_digest, read_manifest
+from tasks.sweep_folder import inside as _inside
+from tasks.sweep_folder import listed_path as _listed_path
+
 # Written when a run starts, removed just before its manifest: says which sweep is writing the folder
 # and whether its files were already this sweep's (see begin_folder).
 PENDING_NAME = ".convsweep-writing.json"
@@ -56,17 +59,6 @@ SWEEP_TOP_FILES = ("sizes.csv", "summary.png", "report.md", "report.html")
 # Parameters that do not change what the folder holds.
 _RUN_ONLY_PARAMETERS = ("refresh",)
 _TEMP_PREFIX = ".tmp-"  # tasks.files writes under this name first (a concurrent writer may be at work)
-
-
-def file_digest(path: str | Path) -> dict[str, Any]:
-    """``{"size": bytes, "sha256": hex}`` of a file, read in 1 MB blocks."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return {"size": size, "sha256": digest.hexdigest()}
 
 
 @dataclass(frozen=True)
@@ -115,18 +107,6 @@ def sweep_outputs(
     return sorted({Path(path).resolve().relative_to(folder).as_posix() for path in paths})
 
 
-def read_manifest(out_dir: str | Path) -> dict[str, Any] | None:
-    """The folder's manifest as plain JSON, or None when there is none or it is not a manifest."""
-    path = Path(out_dir) / MANIFEST_NAME
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
-        return None
-    return manifest
-
-
 def _identity(parameters: dict[str, Any], version: str) -> str:
     # Not the data's fingerprint: grown or changed data reruns exactly the tasks whose content
     # keys changed, and the files of the others are checked by their sha256 below.
@@ -139,10 +119,6 @@ def _manifest_identity(manifest: dict[str, Any]) -> str | None:
         return _identity(manifest["parameters"], manifest["code_version"])
     except (KeyError, TypeError, AttributeError):
         return None
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
 
 
 def _walk_files(root: Path, *, skip: Path | None) -> Iterable[Path]:
@@ -228,18 +204,6 @@ def begin_folder(
     marker = {"identity": _identity(parameters, code_version()), "trusted": check.trusted}
     files.write_text(Path(out_dir) / PENDING_NAME, json.dumps(marker) + "\n")
     return check
-
-
-def _listed_path(folder: Path, entry: Any) -> Path | None:
-    """A previous manifest's entry as a path inside ``folder``, or None when it points anywhere else."""
-    text = entry.get("path") if isinstance(entry, dict) else None
-    if not isinstance(text, str) or not text:
-        return None
-    relative = PurePosixPath(text)
-    if relative.is_absolute() or ".." in relative.parts:
-        return None
-    path = folder / relative
-    return path if _inside(path.parent.resolve(), folder) else None
 
 
 def stale_files(folder: Path, produced: set[str], cache_root: Path | None) -> list[Path]:

@@ -1,0 +1,165 @@
+"""`convsweep compare A B`: two finished sweeps side by side.
+
+A and B are sweep folders (``OUT/NAME``) or their ``manifest.json``.  Each must hold a complete
+sweep — its manifest there, every file it lists with its recorded sha256
+(:func:`tasks.sweep_folder.check_sweep_folder`) — else the command refuses in one line, exit 2.
+It then prints a summary that fits 80 columns (the parameters that differ, the rows matched by
+configuration and map and their largest changes, the rows of one sweep only, the sample pictures)
+and writes the whole comparison to a self-contained ``compare.html`` (:mod:`tasks.compare_page`):
+by default ``compare-<A>-vs-<B>.html`` next to B's folder (in B's output root, so neither sweep's
+folder gets a file its manifest does not list), or where ``--out`` says.  No Prefect, no flow run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from tasks.compare import Comparison, column_changes, compare_sweeps
+from tasks.sweep_folder import check_sweep_folder
+
+SUMMARY_WIDTH = 80
+MAX_CHANGED_COLUMNS = 12
+ONE_SIDED_LINES = 6
+
+
+def default_html_path(a: Path, b: Path) -> Path:
+    """``compare-<A>-vs-<B>.html`` in the folder that holds B's sweep folder."""
+    return b.parent / f"compare-{a.name}-vs-{b.name}.html"
+
+
+def html_path(out: Path | None, a: Path, b: Path) -> Path:
+    """Where compare.html goes: ``--out`` (a file, or a folder to put the default name in), else the default."""
+    if out is None:
+        return default_html_path(a, b)
+    if out.is_dir():
+        return out / default_html_path(a, b).name
+    return out
+
+
+def _names(items: list[str], limit: int = 12) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", + {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _short(text: str) -> str:
+    """A cell for the terminal: numbers to 5 significant digits, text as it is."""
+    try:
+        return f"{float(text):.5g}"
+    except ValueError:
+        return text
+
+
+def _one_sided(console: Console, title: str, rows) -> None:
+    if not rows:
+        return
+    # A configuration (conv and pool setting) per line, with how many of its maps are there.
+    per_setting = Counter(" · ".join(part for part in row.words.split(" · ") if part != row.key[1]) for row in rows)
+    console.print(f"{title}: {len(rows)} row(s)")
+    for index, (words, count) in enumerate(per_setting.items()):
+        if index == ONE_SIDED_LINES:
+            console.print(f"  + {len(per_setting) - ONE_SIDED_LINES} more settings (see compare.html)")
+            break
+        console.print(f"  {words or 'the one setting'} ({count} map{'s' if count > 1 else ''})")
+
+
+def print_summary(console: Console, comparison: Comparison, html: Path) -> None:
+    """The terminal summary; ``console`` sets the width (at most :data:`SUMMARY_WIDTH`)."""
+    a, b, rows = comparison.a, comparison.b, comparison.rows
+    console.print(f"A: {a.name} ({a.folder}), {a.images}", overflow="fold")
+    console.print(f"B: {b.name} ({b.folder}), {b.images}", overflow="fold")
+    if not comparison.differs:
+        console.print(
+            f"No differences: every parameter, all {len(rows.matched)} rows and all "
+            f"{len(comparison.pictures)} paired pictures are the same."
+        )
+    differing = comparison.differing_parameters
+    if differing:
+        table = Table(title=None, box=box.SIMPLE_HEAD, padding=(0, 1), expand=False)
+        for heading in ("parameter that differs", "A", "B"):
+            table.add_column(heading, overflow="fold")
+        for parameter in differing:
+            table.add_row(parameter.name, parameter.a, parameter.b)
+        console.print(table)
+    shared = [parameter.name for parameter in comparison.shared_parameters]
+    console.print(f"{len(shared)} parameter(s) shared: {_names(shared)}", overflow="fold")
+
+    changed_rows = rows.differing_rows
+    columns = [column.name for column in rows.differing_columns if not column.timing]
+    line = f"Rows: {len(rows.matched)} matched by configuration and map, {len(changed_rows)} differ"
+    console.print(line + (f" (in {_names(columns, 8)})" if columns else ""))
+    timings = [column.name for column in rows.differing_columns if column.timing]
+    if timings:
+        console.print(f"  timings differ too ({', '.join(timings)}), not counted")
+    for side, names in (("A", rows.only_a_columns), ("B", rows.only_b_columns)):
+        if names:
+            console.print(f"  columns only in {side}'s sizes.csv: {_names(list(names), 8)}")
+    changes = [change for change in column_changes(rows) if not change.column.timing]
+    if changes:
+        table = Table(title="each column's largest change (Δ = B − A)", box=box.SIMPLE_HEAD, padding=(0, 1))
+        # The numbers stay on one line; the configuration's words wrap.
+        table.add_column("column", overflow="fold")
+        table.add_column("rows", justify="right", no_wrap=True)
+        table.add_column("largest at", overflow="fold", ratio=1)
+        for heading in ("A", "B", "Δ"):
+            table.add_column(heading, justify="right", no_wrap=True)
+        for change in changes[:MAX_CHANGED_COLUMNS]:
+            cell = change.cell
+            delta = f"{cell.delta:+.4g}" if cell.delta is not None else ""
+            table.add_row(
+                change.column.name,
+                f"{change.rows}/{len(rows.matched)}",
+                change.largest.words,
+                _short(cell.a),
+                _short(cell.b),
+                delta,
+            )
+        console.print(table)
+        if len(changes) > MAX_CHANGED_COLUMNS:
+            console.print(f"  + {len(changes) - MAX_CHANGED_COLUMNS} more columns differ (see compare.html)")
+    _one_sided(console, "Only in A", rows.only_a)
+    _one_sided(console, "Only in B", rows.only_b)
+    pictures = comparison.pictures
+    if pictures:
+        convs = len({pair.conv for pair in pictures})
+        console.print(
+            f"Pictures: {len(pictures)} sample pictures of {convs} conv setting(s) in both, "
+            f"{len(comparison.differing_pictures)} differ"
+        )
+    else:
+        console.print("Pictures: no sample picture of a conv setting in both")
+    console.print(f"compare.html: {html}", overflow="fold")
+
+
+def compare_command(
+    a: str = typer.Argument(..., metavar="A", help="A sweep's folder (OUT/NAME) or its manifest.json."),
+    b: str = typer.Argument(..., metavar="B", help="The other sweep's folder or manifest.json (deltas are B − A)."),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        "-o",
+        metavar="PATH",
+        help="Where to write the page: a file, or a folder for the default name "
+        "(default: compare-<A>-vs-<B>.html next to B's folder).",
+    ),
+) -> None:
+    """Compare two finished sweeps: parameters, rows by configuration and map, sample maps side by side."""
+    sweep_a = check_sweep_folder(a, argument="A")
+    sweep_b = check_sweep_folder(b, argument="B")
+    comparison = compare_sweeps(sweep_a, sweep_b)
+    target = html_path(out, sweep_a.folder, sweep_b.folder)
+    from tasks.compare_page import write_compare_html
+
+    written = write_compare_html(comparison, target)
+    console = Console()
+    print_summary(Console(width=min(console.width, SUMMARY_WIDTH)), comparison, written)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare_command)
