@@ -21,6 +21,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from convsweep.terminal import wrap_words
 from tasks.compare import Comparison, column_changes, compare_sweeps
 from tasks.sweep_folder import check_sweep_folder
 
@@ -61,21 +62,33 @@ def _one_sided(console: Console, title: str, rows) -> None:
         return
     # A configuration (conv and pool setting) per line, with how many of its maps are there.
     per_setting = Counter(" · ".join(part for part in row.words.split(" · ") if part != row.key[1]) for row in rows)
-    console.print(f"{title}: {len(rows)} row(s)")
+    lines = [f"{title}: {len(rows)} row(s)"]
     for index, (words, count) in enumerate(per_setting.items()):
         if index == ONE_SIDED_LINES:
-            console.print(f"  + {len(per_setting) - ONE_SIDED_LINES} more settings (see compare.html)")
+            lines.append(f"  + {len(per_setting) - ONE_SIDED_LINES} more settings (see compare.html)")
             break
-        console.print(f"  {words or 'the one setting'} ({count} map{'s' if count > 1 else ''})")
+        lines.append(f"  {words or 'the one setting'} ({count} map{'s' if count > 1 else ''})")
+    for line in lines:
+        for part in wrap_words(line, console.width, indent="    "):
+            console.print(part, soft_wrap=True)
 
 
 def print_summary(console: Console, comparison: Comparison, html: Path) -> None:
-    """The terminal summary; ``console`` sets the width (at most :data:`SUMMARY_WIDTH`)."""
+    """The terminal summary; ``console`` sets the width (at most :data:`SUMMARY_WIDTH`).
+
+    Text is wrapped between words (``convsweep.terminal.wrap_words``): a path longer than a line
+    stays whole on its own line, so it can be copied.
+    """
     a, b, rows = comparison.a, comparison.b, comparison.rows
-    console.print(f"A: {a.name} ({a.folder}), {a.images}", overflow="fold")
-    console.print(f"B: {b.name} ({b.folder}), {b.images}", overflow="fold")
+
+    def say(text: str, indent: str = "") -> None:
+        for line in wrap_words(text, console.width, indent=indent or "  "):
+            console.print(line, soft_wrap=True)
+
+    say(f"A: {a.name}, {a.images}: {a.folder}")
+    say(f"B: {b.name}, {b.images}: {b.folder}")
     if not comparison.differs:
-        console.print(
+        say(
             f"No differences: every parameter, all {len(rows.matched)} rows and all "
             f"{len(comparison.pictures)} paired pictures are the same."
         )
@@ -88,18 +101,18 @@ def print_summary(console: Console, comparison: Comparison, html: Path) -> None:
             table.add_row(parameter.name, parameter.a, parameter.b)
         console.print(table)
     shared = [parameter.name for parameter in comparison.shared_parameters]
-    console.print(f"{len(shared)} parameter(s) shared: {_names(shared)}", overflow="fold")
+    say(f"{len(shared)} parameter(s) shared: {_names(shared)}")
 
     changed_rows = rows.differing_rows
     columns = [column.name for column in rows.differing_columns if not column.timing]
     line = f"Rows: {len(rows.matched)} matched by configuration and map, {len(changed_rows)} differ"
-    console.print(line + (f" (in {_names(columns, 8)})" if columns else ""))
+    say(line + (f" (in {_names(columns, 8)})" if columns else ""))
     timings = [column.name for column in rows.differing_columns if column.timing]
     if timings:
-        console.print(f"  timings differ too ({', '.join(timings)}), not counted")
+        say(f"  timings differ too ({', '.join(timings)}), not counted", "    ")
     for side, names in (("A", rows.only_a_columns), ("B", rows.only_b_columns)):
         if names:
-            console.print(f"  columns only in {side}'s sizes.csv: {_names(list(names), 8)}")
+            say(f"  columns only in {side}'s sizes.csv: {_names(list(names), 8)}", "    ")
     changes = [change for change in column_changes(rows) if not change.column.timing]
     if changes:
         table = Table(title="each column's largest change (Δ = B − A)", box=box.SIMPLE_HEAD, padding=(0, 1))
@@ -128,13 +141,13 @@ def print_summary(console: Console, comparison: Comparison, html: Path) -> None:
     pictures = comparison.pictures
     if pictures:
         convs = len({pair.conv for pair in pictures})
-        console.print(
+        say(
             f"Pictures: {len(pictures)} sample pictures of {convs} conv setting(s) in both, "
             f"{len(comparison.differing_pictures)} differ"
         )
     else:
-        console.print("Pictures: no sample picture of a conv setting in both")
-    console.print(f"compare.html: {html}", overflow="fold")
+        say("Pictures: no sample picture of a conv setting in both")
+    say(f"compare.html: {html}")
 
 
 def compare_command(
@@ -157,8 +170,9 @@ def compare_command(
     from tasks.compare_page import write_compare_html
 
     written = write_compare_html(comparison, target)
-    console = Console()
-    print_summary(Console(width=min(console.width, SUMMARY_WIDTH)), comparison, written)
+    width = min(Console().width, SUMMARY_WIDTH)
+    # Plain text: a value such as '[1, 2]' is never read as rich markup.
+    print_summary(Console(width=width, markup=False, highlight=False, emoji=False), comparison, written)
 
 
 def register(app: typer.Typer) -> None:
