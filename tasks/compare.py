@@ -49,8 +49,13 @@ KEY_COLUMNS = (
     "pool_padding",
 )
 # The conv setting's columns, in the words a table heading uses (as convsweep.terminal's).
-CONV_FIELDS = (("resize", "resize"), ("stride", "stride"), ("padding", "padding"), ("pad_mode", "pad mode"))
-CONV_FIELDS += (("dilation", "dilation"),)
+CONV_FIELDS: tuple[tuple[str, str], ...] = (
+    ("resize", "resize"),
+    ("stride", "stride"),
+    ("padding", "padding"),
+    ("pad_mode", "pad mode"),
+    ("dilation", "dilation"),
+)
 TIMING_SUFFIX = "_seconds"
 # Columns that follow from a row's settings and input size (its padding in pixels, the formulas, the
 # receptive field): in a table of one sweep's own rows they repeat what the settings say.

@@ -121,15 +121,17 @@ def check_sweep_folder(location: str | Path, *, argument: str) -> SweepFolder:
             problems.append(f"{relative}: missing")
             continue
         data = path.read_bytes() if relative == "sizes.csv" else None
-        digest = (
-            {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()} if data is not None else file_digest(path)
-        )
+        # sizes.csv is hashed from the bytes that are then parsed: the rows compared are the ones checked.
+        digest = file_digest(path) if data is None else {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         if digest["size"] != entry.get("size") or digest["sha256"] != entry.get("sha256"):
             problems.append(f"{relative}: {'size' if digest['size'] != entry.get('size') else 'sha256'} differs")
             continue
-        digests[relative] = digest["sha256"]
+        digests[relative] = str(digest["sha256"])
         if data is not None:
-            sizes_csv = data.decode("utf-8")
+            try:
+                sizes_csv = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"{where}: its sizes.csv is not UTF-8 text") from None
     if problems:
         raise ValueError(
             f"{where} holds no complete sweep: {len(problems)} file(s) do not match {MANIFEST_NAME} "
