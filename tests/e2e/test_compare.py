@@ -42,8 +42,8 @@ def test_compare_two_real_sweeps_in_the_terminal_and_in_chromium(prefect_server,
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     assert all(len(line) <= 80 or " " not in line.strip() for line in lines), result.stdout
-    rows_a, rows_b = pd.read_csv(out / "a" / "sizes.csv"), pd.read_csv(out / "b" / "sizes.csv")
-    matched = rows_a[KEY].fillna("").merge(rows_b[KEY].fillna(""), on=KEY)
+    rows_a, rows_b = (pd.read_csv(out / name / "sizes.csv", dtype=str, keep_default_na=False) for name in "ab")
+    matched = rows_a[KEY].merge(rows_b[KEY], on=KEY)
     assert len(matched) == 2 * 3  # stride 1 x (valid, same) x max 2x2, three maps each
     summary = f"Rows: {len(matched)} matched by configuration and map, {len(matched)} differ"
     assert summary in result.stdout
