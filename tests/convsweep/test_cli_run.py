@@ -178,7 +178,7 @@ def test_notebook_cli_on_keras_fashion_mnist_cache(tmp_path, env):
         "figure.png",
         "arrays.npz",
     }
-    assert "25x25" in done.stderr and "12x12" in done.stderr
+    assert "25x25" in done.stdout and "12x12" in done.stdout  # the result on stdout
 
 
 def test_notebook_cli_index_past_the_data_exits_1(tmp_path, env):
