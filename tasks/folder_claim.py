@@ -138,7 +138,8 @@ def release(folder: str | Path, *, flow_run_id: str | None) -> None:
         marker = read_marker(folder)
         if marker is None:
             return
-        writers = marker.get("writers") if isinstance(marker.get("writers"), list) else []
+        listed = marker.get("writers")
+        writers: list[Any] = listed if isinstance(listed, list) else []
         others = [writer for writer in live_writers(marker) if writer.get("flow_run_id") != flow_run_id]
         if others:
             if len(others) != len(writers):

@@ -386,7 +386,7 @@ def write_manifest(
     }
     path = files.write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     # Only now: until the manifest is there, a run of another sweep must not start writing here.
-    folder_claim.release(folder, flow_run_id=manifest["flow_run_id"])
+    folder_claim.release(folder, flow_run_id=None if flow_run.id is None else str(flow_run.id))
     return ManifestRecord(manifest=str(path), files=len(wanted), removed=tuple(removed), foreign=tuple(foreign))
 
 

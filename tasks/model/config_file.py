@@ -28,7 +28,7 @@ def _yaml_loader(where: str) -> Any:
     """A safe YAML loader that refuses duplicate keys in any mapping."""
     import yaml
 
-    class UniqueKeyLoader(yaml.SafeLoader):
+    class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
         pass
 
     def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
