@@ -19,6 +19,9 @@ from __future__ import annotations
 import os
 import sys
 import types
+import warnings
+from pathlib import Path
+from typing import TextIO
 
 import click
 import typer
@@ -29,6 +32,7 @@ try:  # typer >= 0.29 ships its own copy of click; its exceptions are not click'
 except ImportError:  # pragma: no cover - older typer uses click itself
     _typer_click_exceptions = click.exceptions
 
+_OWN_PACKAGES = ("conv_core", "tasks", "flows", "convsweep")
 _EXIT = (click.exceptions.Exit, typer.Exit)
 _ABORT = (click.exceptions.Abort, typer.Abort)
 _USAGE_ERROR = (click.UsageError, _typer_click_exceptions.UsageError)
@@ -53,6 +57,26 @@ def _register_commands() -> None:
 _register_commands()
 
 
+# Warnings raised by this project's code (a 16-bit image scaled to 8 bits, ...) are for the user:
+# one line each, not Python's "path:line: UserWarning: ..." with a line of source under it.
+_PROJECT_FOLDERS = tuple(str(Path(__file__).resolve().parents[1] / name) + os.sep for name in _OWN_PACKAGES)
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    if issubclass(category, UserWarning) and os.path.abspath(filename).startswith(_PROJECT_FOLDERS):
+        click.echo(f"convsweep: warning: {' '.join(str(message).split())}", err=True)
+        return
+    _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def _fail(message: str, code: int) -> None:
     first_line = " ".join(str(message).split()) or "unknown error"
     click.echo(f"convsweep: error: {first_line}", err=True)
@@ -74,6 +98,7 @@ def _interrupted(code: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app with the error policy above."""
+    warnings.showwarning = _show_warning
     try:
         code = app(args=argv, standalone_mode=False, prog_name="convsweep")
     except BaseException:

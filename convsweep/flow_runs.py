@@ -223,9 +223,20 @@ def run_sweep(
         _flow_run_id(state), result["task_runs"], say=lambda line: _say(console, f"sweep: {line}")
     )
     result["cached_task_runs"] = sum(1 for run in runs if run.state.name == "Cached")
+    result["samples_drawn"] = _samples_drawn(console, list(settings.samples), result["n_images"])
     _print_messages(console, result)
     _print_sweep_summary(out_console, result)
     return result
+
+
+def _samples_drawn(console: Console, samples: list[int], n_images: int) -> bool:
+    """Whether any sample picture was drawn; a warning names the sample indices past the selection."""
+    past = [index for index in samples if index >= n_images]
+    if past:
+        shown = ", ".join(str(index) for index in past[:5]) + (f" and {len(past) - 5} more" if len(past) > 5 else "")
+        drawn = "the others are drawn" if len(past) < len(samples) else "no sample picture is drawn"
+        _say(console, f"convsweep: warning: samples {shown}: past the {n_images:,} selected images; {drawn}")
+    return len(past) < len(samples)
 
 
 def _say(console: Console, line: str) -> None:
@@ -279,7 +290,11 @@ def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
         "",
         f"{result['rows']} rows, {result['task_runs']} task runs ({result['cached_task_runs']} cached); outputs in",
         result["output_dir"],  # whole, on its own line, to be copied
-        *wrap_words("(report.html, report.md, sizes.csv, manifest.json, summary.png, samples/, contact/)", width),
+        *wrap_words(
+            "(report.html, report.md, sizes.csv, manifest.json, summary.png"
+            + (", samples/, contact/)" if result.get("samples_drawn", True) else ")"),
+            width,
+        ),
     ]
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -287,9 +302,16 @@ def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
 
 @guarded()
 def run_notebook(
-    *, dataset: str, split: str, index: int, out: str, name: str, console: Console | None = None
+    *,
+    dataset: str,
+    split: str,
+    index: int,
+    out: str,
+    name: str,
+    console: Console | None = None,
+    out_console: Console | None = None,
 ) -> dict[str, Any]:
-    """Run the notebook flow and say where its files are."""
+    """Run the notebook flow; its result (the image, the stage shapes, the folder) on ``out_console`` (stdout)."""
     import prefect
 
     from flows.notebook import notebook
@@ -307,8 +329,9 @@ def run_notebook(
         if result.get("label") is not None
         else ""
     )
-    console.print(f"notebook: image {index} of {result['spec']} {result['split']}{label}")
+    out_console = out_console or Console()
+    out_console.print(f"notebook: image {index} of {result['spec']} {result['split']}{label}", markup=False)
     for stage, shape in result["shapes"].items():
-        console.print(f"  {stage:<10} {shape[0]}x{shape[1]}")
-    console.print(f"outputs in [bold]{result['folder']}[/bold] (PNGs, figure.png, arrays.npz)")
+        out_console.print(f"  {stage:<10} {shape[0]}x{shape[1]}", markup=False)
+    out_console.print(f"outputs in [bold]{escape(str(result['folder']))}[/bold] (PNGs, figure.png, arrays.npz)")
     return result

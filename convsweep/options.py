@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
+import click
 import typer
 
 from tasks.model import PARAMETER_NAMES, SweepParameters, load_config_file, parameter_display, parse_parameters
@@ -94,6 +95,8 @@ def parse_custom_kernels(values: Optional[list[str]]) -> Optional[dict[str, str]
         name, sep, matrix = value.partition("=")
         if not sep or not name.strip() or not matrix.strip():
             raise ValueError(f"--kernel {value!r} must look like NAME=1,2,1;0,0,0;-1,-2,-1")
+        if name.strip() in kernels:
+            raise ValueError(f"--kernel {name.strip()}= given twice: give each custom kernel one name")
         kernels[name.strip()] = matrix.strip()
     return kernels
 
@@ -193,8 +196,8 @@ def sweep_parameters(given: dict[str, Any]) -> dict[str, Any]:
     given = dict(given)
     config = given.pop("config", None)
     parameters: dict[str, Any] = load_config_file(config) if config is not None else {}
+    if config is not None and not parameters:
+        click.echo(f"convsweep: warning: config {config} holds no sweep parameter: the defaults run", err=True)
     parameters.update(given)
-    if parameters.get("custom_kernels") and "kernels" not in parameters:
-        # Custom kernels alone replace the default Sobel pair.
-        parameters["kernels"] = []
+    # Custom kernels are added to the built-in ones (default: the Sobel pair), as --help says.
     return parse_parameters(**parameters).to_parameters()

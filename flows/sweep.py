@@ -353,7 +353,9 @@ def _finish(
     if manifest.removed:
         logger.info("removed %d file(s) of an earlier sweep with other settings", len(manifest.removed))
     logger.info(
-        "outputs in %s (report.html, report.md, sizes.csv, summary.png, contact/, samples/, manifest.json)", out_dir
+        "outputs in %s (report.html, report.md, sizes.csv, summary.png, %smanifest.json)",
+        out_dir,
+        "contact/, samples/, " if plan.samples else "",
     )
     data = plan.dataset
     message = (

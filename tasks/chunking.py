@@ -189,7 +189,8 @@ def band_rows(
     if room < per_row:
         need = -(-(base + resident + fixed + per_row) // MB)
         raise ValueError(
-            f"memory_budget={memory_budget_mb} MB is too small for {height}x{width} images ({setting.label}): "
+            f"memory_budget={memory_budget_mb} MB is too small for {height}x{width} images"
+            f"{f' resized to {size[0]}x{size[1]}' if setting.resize else ''} ({setting.label}): "
             f"one image in bands of one row needs at least {need} MB; give a larger memory_budget"
         )
     return int(room // per_row)

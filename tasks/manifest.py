@@ -21,9 +21,10 @@ cached task would leave them as they are.  :func:`folder_matches` tells the flow
 whether the files already in the folder are this sweep's (the previous manifest
 has the same parameters, data and code, and every file still has its recorded
 sha256); when not, the flow reruns the tasks that write files.  While a run
-writes the folder, a small marker (:data:`PENDING_NAME`, removed before the
-manifest is written) carries that verdict, for a concurrent run of the same
-sweep and for the rerun after an interruption (:func:`begin_folder`).
+writes the folder, a small marker (:data:`PENDING_NAME`, ``tasks.folder_claim``,
+removed once the manifest is written) carries that verdict, for a concurrent run of
+the same sweep and for the rerun after an interruption, and names the runs writing:
+a run of another sweep is refused while one of them is alive (:func:`begin_folder`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from tasks import files
+from tasks import files, folder_claim
 from tasks.caching import code_version
 from tasks.compute import map_path
 from tasks.model.plain import canonical_json
@@ -50,14 +51,14 @@ from tasks.sweep_folder import listed_path as _listed_path
 
 # Written when a run starts, removed just before its manifest: says which sweep is writing the folder
 # and whether its files were already this sweep's (see begin_folder).
-PENDING_NAME = ".convsweep-writing.json"
+PENDING_NAME = folder_claim.MARKER_NAME
 MANIFEST_VERSION = 1
 # Folders under the sweep's folder that only the sweep writes into: any file there is the sweep's.
 SWEEP_FOLDERS = ("samples", "contact", "maps")
 # Files of the folder's top level that every sweep writes.
 SWEEP_TOP_FILES = ("sizes.csv", "summary.png", "report.md", "report.html")
 # Parameters that do not change what the folder holds.
-_RUN_ONLY_PARAMETERS = ("refresh",)
+_RUN_ONLY_PARAMETERS = folder_claim.RUN_ONLY_PARAMETERS
 _TEMP_PREFIX = ".tmp-"  # tasks.files writes under this name first (a concurrent writer may be at work)
 
 
@@ -192,17 +193,50 @@ def folder_matches(
 
 
 def begin_folder(
-    out_dir: str | Path, *, parameters: dict[str, Any], cache_dir: str | Path | None = None
+    out_dir: str | Path,
+    *,
+    parameters: dict[str, Any],
+    cache_dir: str | Path | None = None,
+    flow_run_id: str | None = None,
 ) -> FolderCheck:
-    """:func:`folder_matches`, then mark the folder as being written by this sweep; returns the former.
+    """Claim the folder for this sweep (``tasks.folder_claim``), then :func:`folder_matches`; returns the latter.
 
     The marker lets a second run of the same sweep started meanwhile trust the files the first
     one is writing, and makes a rerun after an interruption distrust a folder that the
-    interrupted run had found holding another sweep's files.
+    interrupted run had found holding another sweep's files.  Made under the folder's lock, so
+    of two runs of different sweeps started at once exactly one claims the folder.
+
+    Raises
+    ------
+    tasks.folder_claim.FolderInUse
+        A live run of another sweep is writing the folder (one line naming that run).
     """
-    check = folder_matches(out_dir, parameters=parameters, cache_dir=cache_dir)
-    marker = {"identity": _identity(parameters, code_version()), "trusted": check.trusted}
-    files.write_text(Path(out_dir) / PENDING_NAME, json.dumps(marker) + "\n")
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    if flow_run_id is None:
+        from prefect.runtime import flow_run
+
+        flow_run_id = None if flow_run.id is None else str(flow_run.id)
+    identity = _identity(parameters, code_version())
+    with folder_claim.locked(folder):
+        marker = folder_claim.read_marker(folder)
+        writers = folder_claim.live_writers(marker, own_flow_run=flow_run_id)
+        if marker is not None and writers and marker.get("identity") != identity:
+            raise folder_claim.FolderInUse(
+                folder_claim.in_use_message(folder.resolve(), marker, writers, name=str(parameters.get("name")))
+            )
+        check = folder_matches(out_dir, parameters=parameters, cache_dir=cache_dir)
+        claim = {
+            "identity": identity,
+            "settings": folder_claim.settings_key(parameters),
+            "sweep": parameters.get("name"),
+            "trusted": check.trusted,
+            "writers": [
+                *(writer for writer in writers if writer.get("flow_run_id") != flow_run_id),
+                folder_claim.this_writer(flow_run_id),
+            ],
+        }
+        folder_claim.write_marker(folder, claim)
     return check
 
 
@@ -285,7 +319,6 @@ def write_manifest(
             f"{len(missing)} file(s) this sweep wrote are missing from {folder} (first: {missing[0]}); "
             "is another sweep writing into the same folder?"
         )
-    (folder / PENDING_NAME).unlink(missing_ok=True)  # this run's files are all there
     removed = []
     for path in stale_files(folder, wanted, cache_root):
         path.unlink(missing_ok=True)
@@ -316,6 +349,8 @@ def write_manifest(
         ],
     }
     path = files.write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    # Only now: until the manifest is there, a run of another sweep must not start writing here.
+    folder_claim.release(folder, flow_run_id=None if flow_run.id is None else str(flow_run.id))
     return ManifestRecord(manifest=str(path), files=len(wanted), removed=tuple(removed), foreign=tuple(foreign))
 
 

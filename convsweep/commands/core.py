@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import sys
 from fractions import Fraction
@@ -250,6 +251,18 @@ def size_rows(
     return rows
 
 
+def check_csv_path(path: Path) -> None:
+    """Refuse (ValueError) a ``--csv`` path that is a folder or whose folder does not exist (none is created)."""
+    from tasks.preflight import check_writable_folder
+
+    if path.is_dir():
+        raise ValueError(f"--csv {path} is a folder: give a file name, e.g. {path / 'sizes.csv'}")
+    parent = path.expanduser().absolute().parent
+    if not parent.is_dir():
+        raise ValueError(f"--csv {path}: folder {parent} does not exist (it is not created): make it first")
+    check_writable_folder(parent, what=f"--csv {path}")
+
+
 def sizes_command(
     inputs: str = typer.Option(
         "28", "--inputs", "-n", metavar="LIST", help="Input sizes (pixels per side), e.g. 28,27."
@@ -282,6 +295,8 @@ def sizes_command(
 
     Sizes are per axis (a square image, or one side of it).  Runs nothing heavy.
     """
+    if csv is not None:
+        check_csv_path(csv)
     rows = size_rows(
         parse_positive_ints(inputs, "--inputs"),
         parse_positive_ints(kernel_sizes, "--kernels"),
@@ -328,8 +343,8 @@ def sizes_command(
                 )
             ]
         )
-    # A pipe or file gets whole rows; a terminal gets its own width (rich folds the formulas).
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    # A terminal, or a COLUMNS setting, gives the width (rich folds the formulas); a pipe gets whole rows.
+    Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200).print(table)
     if csv is not None:
         import pandas as pd
 

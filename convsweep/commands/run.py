@@ -3,8 +3,9 @@
 Options are the sweep model's parameters in kebab-case (``convsweep.options``);
 lists are comma-separated and pairs are written ``HxW`` (``--strides 1,2x1``).
 Precedence: model defaults < ``--config FILE`` < options given on the command
-line.  Parameters are checked (``tasks.model.parse_parameters``) before Prefect
-starts, so bad input exits 2 with one line and no flow run is created.
+line.  Parameters are checked (``tasks.model.parse_parameters``), then the preflight
+(``tasks.preflight``: writable folders, a name in use, shapes the images cannot take) before
+Prefect starts, so bad input exits 2 with one line, nothing written and no flow run.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ def sweep(
     """Run a sweep (the main job): every setting over the dataset, cached; writes outputs/<name>/."""
     _quiet_prefect(verbose)  # before anything imports Prefect: its logging reads these settings at import
     parameters = sweep_parameters(given)
+    from tasks.model import parse_parameters
+    from tasks.preflight import preflight
+
+    # Folders, the name in use, shapes the images cannot take: refused here, before a flow run exists.
+    preflight(parse_parameters(**parameters))
     task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
     require_reachable_api()  # a set but dead PREFECT_API_URL: one line naming it, exit 1
     from convsweep.flow_runs import run_sweep
@@ -75,6 +81,9 @@ def notebook(
         raise ValueError(f"index={index} must be a non-negative int")
     if split not in SPLITS:
         raise ValueError(f"split={split!r} must be one of {', '.join(SPLITS)}")
+    from tasks.preflight import check_writable_folder
+
+    check_writable_folder(out, what=f"--out {out}")
     _quiet_prefect(verbose)
     from convsweep.flow_runs import run_notebook
 

@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from tasks.datasets.errors import DatasetError
 from tasks.datasets.memo import IMAGE_SIZES, FileIdentity, file_identity
+from tasks.datasets.native_stderr import libpng_quiet
 from tasks.datasets.spec import DatasetSpec, existing_folder
 from tasks.datasets.view import Positions, SplitData, block_ranges, frozen
 
@@ -207,8 +208,9 @@ class FileStore:
 
     def read(self, positions: Positions, height: int, width: int) -> npt.NDArray[np.uint8]:
         out = np.empty((len(positions), height, width), dtype=np.uint8)
-        for i, position in enumerate(positions):
-            out[i] = _decode_gray(self._paths[position], height, width)
+        with libpng_quiet():  # the one error line names the file; libpng's own lines are dropped
+            for i, position in enumerate(positions):
+                out[i] = _decode_gray(self._paths[position], height, width)
         return out
 
     def blocks(self, positions: Positions, height: int, width: int) -> Iterator[npt.NDArray[np.uint8]]:

@@ -312,6 +312,8 @@ def _dataset(value: Any) -> str:
     spec = parse_spec(text)
     if spec.path is None:
         return text
+    if spec.path.exists() and not spec.path.is_dir():
+        raise ValueError(f"dataset={text!r}: {spec.path} is a file, not a folder: give the folder that holds it")
     if not spec.path.is_dir():
         raise ValueError(f"dataset={text!r}: folder {spec.path} does not exist")
     # Recorded runs must repeat from any folder: the path is made absolute.
@@ -548,18 +550,33 @@ class SweepParameters(BaseModel):
         ).arguments()
 
     def check_shapes(self, *, height: int, width: int) -> None:
-        """Raise ValueError, before any work, for a setting that cannot run on (height, width) images."""
+        """Raise ValueError, before any work, for a setting that cannot run on (height, width) images.
+
+        Each problem names its culprit: the kernel (and the size it slides over, after any
+        resize), or the pool window and the conv map it slides over.
+        """
         problems = []
         for conv in self._conv_settings:
             size = conv.resize or (height, width)
+            on = f"{conv.label} (resized to {size[0]}x{size[1]})" if conv.resize else conv.label
             for name, matrix in self._kernel_matrices.items():
+                kernel = (len(matrix), len(matrix[0]))
                 try:
-                    _, conv_shape = conv.output(size, (len(matrix), len(matrix[0])))
-                    for pool in self._pool_settings:
-                        pool.output(conv_shape)
+                    _, conv_shape = conv.output(size, kernel)
                 except ValueError as error:
-                    problems.append(f"{conv.label} with kernel {name}: {error}")
+                    problems.append(f"{on}: kernel {name} ({kernel[0]}x{kernel[1]}): {error}")
+                    continue
+                for pool in self._pool_settings:
+                    try:
+                        pool.output(conv_shape)
+                    except ValueError as error:
+                        # conv_core names its window argument kernel_size; here it is the pool window.
+                        text = str(error).replace("kernel_size=", "pool window ").replace("padded input", "padded map")
+                        problems.append(
+                            f"{on}: pool window {pool.label} on the {conv_shape[0]}x{conv_shape[1]} map of kernel {name}: {text}"
+                        )
         if problems:
+            problems = list(dict.fromkeys(problems))
             shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
             raise ValueError(f"impossible settings for {height}x{width} images: {shown}")
 

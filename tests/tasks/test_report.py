@@ -3,6 +3,8 @@ and the report model's UI artifact (sample grids, byte budget, ceil-mode words).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -174,3 +176,17 @@ def test_ui_report_titles_and_parameters_name_ceil_mode(edge_dataset, tmp_path):
     assert markdown.count("| **sobel · max 2×2 ceil** ") == 2  # one per conv setting
     assert "**sobel-max2-s2-pvalid-ceil**" not in markdown
     assert "- pooling: max 2×2 / stride 2 (ceil mode)" in markdown
+
+
+def test_report_pages_without_samples_have_no_sample_section(edge_dataset, tmp_path):
+    # --samples past the selection draws no picture: the reports do not announce a section that is empty.
+    from tasks.report_pages import render_html, render_markdown
+
+    data, rows, records = ui_report_inputs(edge_dataset, tmp_path)
+    (tmp_path / "out" / "summary.png").write_bytes(Path(records[0].contact).read_bytes())  # any PNG will do
+    with_samples = build_report(name="edges", dataset=data, rows=rows, out_dir=tmp_path / "out", sample_records=records)
+    assert "## Sample images" in render_markdown(with_samples)
+    assert "<h2>Sample images</h2>" in render_html(with_samples)
+    without = build_report(name="edges", dataset=data, rows=rows, out_dir=tmp_path / "out", sample_records=[])
+    assert "Sample images" not in render_markdown(without)
+    assert "Sample images" not in render_html(without)

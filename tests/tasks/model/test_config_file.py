@@ -88,3 +88,38 @@ def test_config_file_custom_kernels_named_in_kernels_are_known(tmp_path):
 def test_config_file_error_of_the_combination_names_the_file(tmp_path):
     with pytest.raises(ValueError, match="config both.yaml: stop=3 must be greater than start=5"):
         load_config_file(write(tmp_path, "both.yaml", "start: 5\nstop: 3\n"))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "dup.yaml",
+            "strides: 1\npaddings: same\nstrides: 2\n",
+            r"config='.*dup\.yaml': key 'strides' is given twice \(line 3\)",
+        ),
+        (
+            "spelled.yaml",
+            "pool-sizes: 2\npool_sizes: 3\n",
+            r"config='.*spelled\.yaml': key 'pool_sizes' is given twice",
+        ),
+        ("kernels.yaml", "custom_kernels:\n  a: 1,0;0,1\n  a: 1,1;1,1\n", r"key 'a' is given twice \(line 3\)"),
+        ("dup.json", '{"strides": 1, "strides": 2}', r"config='.*dup\.json': key 'strides' is given twice"),
+    ],
+)
+def test_config_file_key_given_twice_is_refused_naming_the_file_and_key(tmp_path, name, text, message):
+    with pytest.raises(ValueError, match=message):
+        load_config_file(write(tmp_path, name, text))
+
+
+def test_config_file_not_utf8_names_the_file_and_the_byte(tmp_path):
+    path = tmp_path / "latin.yaml"
+    path.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ValueError, match=r"config='.*latin\.yaml' is not UTF-8 text \(byte 0xe9 at offset 9\)"):
+        load_config_file(path)
+
+
+def test_config_file_that_is_a_folder_says_so(tmp_path):
+    (tmp_path / "saved").mkdir()
+    with pytest.raises(ValueError, match=r"config='.*saved' is a folder, not a YAML or JSON file"):
+        load_config_file(tmp_path / "saved")

@@ -1,0 +1,139 @@
+"""The sweep's preflight: what can be refused before its flow run exists (no Prefect).
+
+:func:`preflight` runs once, after the parameters are parsed and before the flow starts
+(``convsweep sweep``).  It reads nothing but folder entries, the writing marker of the sweep's
+folder and, where that is cheap, the size of the dataset's images (an IDX header; the Keras
+datasets are 28x28), and writes nothing (a writability probe is created and removed at once).
+Each refusal is a ``ValueError`` of one line naming the value:
+
+* ``--out`` or the cache folder is not a folder this process can write;
+* the sweep's folder is being written by a live run of another sweep (``tasks.folder_claim``);
+* a setting cannot run on images of that size (a kernel or pool window larger than what it
+  slides over, a memory budget too small for one image, ceil mode with bands of rows).
+
+What needs the data itself (a split it lacks, classes no image has, image folders' sizes) is
+found by the flow's plan (``tasks.plan``), once the run exists: a failed run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from tasks import folder_claim
+from tasks.cache_paths import CACHE_DIR_ENV, cache_dir_for
+from tasks.chunking import plan_chunks
+from tasks.datasets import parse_spec
+from tasks.datasets.idx_format import IDX_FILE_STEMS, read_idx_header
+from tasks.model import SweepParameters
+
+# Image size of the Keras datasets, whichever split.
+KERAS_IMAGE_SIZE = {"fashion_mnist": (28, 28), "mnist": (28, 28)}
+
+
+def _nearest_existing(path: Path) -> Path:
+    probe = path
+    while not os.path.lexists(probe) and probe.parent != probe:
+        probe = probe.parent
+    return probe
+
+
+def check_writable_folder(path: str | Path, *, what: str) -> None:
+    """Refuse (ValueError) a ``path`` that is not, or cannot become, a folder this process writes into.
+
+    ``what`` names the value in the message, e.g. ``--out outputs``.  A folder that does not exist
+    yet is fine when its nearest existing parent is a writable folder; nothing is created.
+    """
+    target = Path(path)
+    existing = _nearest_existing(target)
+    if not existing.is_dir():
+        kind = "a file" if existing.is_file() else "not a folder"
+        where = "" if existing == target else f", on the way to {target},"
+        raise ValueError(f"{what}: not a writable folder ({existing}{where} is {kind})")
+    reason = None
+    if not os.access(existing, os.W_OK | os.X_OK):
+        reason = "permission denied"
+    else:
+        try:  # access() does not see every refusal (read-only mounts for root, immutable folders, /proc)
+            descriptor, probe = tempfile.mkstemp(prefix=".convsweep-probe-", dir=existing)
+            os.close(descriptor)
+            os.unlink(probe)
+        except OSError as error:
+            reason = (error.strerror or type(error).__name__).lower()
+    if reason is not None:
+        where = "" if existing == target else f", the nearest existing folder of {target}"
+        raise ValueError(f"{what}: not a writable folder ({existing}{where}: cannot create a file there: {reason})")
+
+
+def check_folders(settings: SweepParameters) -> None:
+    """The output root, the sweep's folder and the cache folder can be written."""
+    check_writable_folder(settings.out, what=f"--out {settings.out}")
+    check_writable_folder(settings.output_dir, what=f"--name {settings.name} ({settings.output_dir})")
+    cache = cache_dir_for(settings.out, settings.cache_dir)
+    if settings.cache_dir is not None:
+        what = f"--cache-dir {settings.cache_dir}"
+    elif os.environ.get(CACHE_DIR_ENV):
+        what = f"{CACHE_DIR_ENV}={os.environ[CACHE_DIR_ENV]}"
+    else:
+        what = f"the cache folder {cache}"
+    check_writable_folder(cache, what=what)
+
+
+def check_name_free(settings: SweepParameters) -> None:
+    """Refuse a sweep whose folder a live run of another sweep is writing (``tasks.folder_claim``)."""
+    folder = settings.output_dir
+    marker = folder_claim.read_marker(folder)
+    writers = folder_claim.live_writers(marker)
+    if marker is None or not writers:
+        return
+    if marker.get("settings") != folder_claim.settings_key(settings.to_parameters()):
+        raise folder_claim.FolderInUse(folder_claim.in_use_message(folder, marker, writers, name=str(settings.name)))
+
+
+def cheap_image_size(dataset: str, split: str) -> tuple[int, int] | None:
+    """(height, width) of the dataset's images when known without reading them, else None.
+
+    The Keras datasets are 28x28; an IDX folder's size is in the header of its images file.
+    None for image folders and the sample photographs (their sizes vary), and for any IDX
+    file that cannot be read (the flow then names the problem).
+    """
+    spec = parse_spec(dataset)
+    if spec.kind in KERAS_IMAGE_SIZE:
+        return KERAS_IMAGE_SIZE[spec.kind]
+    if spec.kind != "idx" or spec.path is None:
+        return None
+    for name in ("train", "test") if split == "all" else (split,):
+        stem = IDX_FILE_STEMS[name][0]
+        for candidate in (spec.path / stem, spec.path / f"{stem}.gz"):
+            if candidate.is_file():
+                try:
+                    _, dims = read_idx_header(candidate)
+                except Exception:  # noqa: BLE001 - a broken file is the flow's to report
+                    return None
+                return (int(dims[1]), int(dims[2])) if len(dims) == 3 else None
+    return None
+
+
+def check_shapes(settings: SweepParameters, size: tuple[int, int]) -> None:
+    """Every setting can run on one image of ``size`` within the memory budget (as the plan checks)."""
+    settings.check_shapes(height=size[0], width=size[1])
+    plan_chunks(
+        1,
+        size,
+        settings.conv_settings,
+        {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()},
+        settings.pool_settings,
+        memory_budget_mb=settings.memory_budget,
+        chunk_size=settings.chunk_size,
+        keep_maps=settings.keep_maps,
+    )
+
+
+def preflight(settings: SweepParameters) -> None:
+    """Every check above, in the order a user would fix them; ValueError (one line) on the first refusal."""
+    check_folders(settings)
+    check_name_free(settings)
+    size = cheap_image_size(settings.dataset, settings.split)
+    if size is not None:
+        check_shapes(settings, size)
