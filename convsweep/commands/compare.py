@@ -115,27 +115,20 @@ def print_summary(console: Console, comparison: Comparison, html: Path) -> None:
             say(f"  columns only in {side}'s sizes.csv: {_names(list(names), 8)}", "    ")
     changes = [change for change in column_changes(rows) if not change.column.timing]
     if changes:
-        table = Table(title="each column's largest change (Δ = B − A)", box=box.SIMPLE_HEAD, padding=(0, 1))
-        # The numbers stay on one line; the configuration's words wrap.
-        table.add_column("column", overflow="fold")
-        table.add_column("rows", justify="right", no_wrap=True)
-        table.add_column("largest at", overflow="fold", ratio=1)
-        for heading in ("A", "B", "Δ"):
-            table.add_column(heading, justify="right", no_wrap=True)
+        # Two lines a column: its numbers (aligned), then where the largest change is, wrapped between words.
+        say("Each column's largest change (Δ = B − A):")
+        name_width = max(len(change.column.name) for change in changes[:MAX_CHANGED_COLUMNS])
         for change in changes[:MAX_CHANGED_COLUMNS]:
             cell = change.cell
-            delta = f"{cell.delta:+.4g}" if cell.delta is not None else ""
-            table.add_row(
-                change.column.name,
-                f"{change.rows}/{len(rows.matched)}",
-                change.largest.words,
-                _short(cell.a),
-                _short(cell.b),
-                delta,
+            delta = f"  Δ {cell.delta:+.4g}" if cell.delta is not None else ""
+            say(
+                f"  {change.column.name.ljust(name_width)}  {change.rows}/{len(rows.matched)} rows  "
+                f"{_short(cell.a)} → {_short(cell.b)}{delta}",
+                "      ",
             )
-        console.print(table)
+            say(f"      at {change.largest.words}", "         ")
         if len(changes) > MAX_CHANGED_COLUMNS:
-            console.print(f"  + {len(changes) - MAX_CHANGED_COLUMNS} more columns differ (see compare.html)")
+            say(f"  + {len(changes) - MAX_CHANGED_COLUMNS} more columns differ (see compare.html)")
     _one_sided(console, "Only in A", rows.only_a)
     _one_sided(console, "Only in B", rows.only_b)
     pictures = comparison.pictures
