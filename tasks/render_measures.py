@@ -104,7 +104,16 @@ def _probe_panel(axis: Any, frame: Any) -> None:
             fontweight="bold" if index in front else "normal",
         )
     axis.set_xscale("log")
-    axis.set_xlabel("features (pooled values of all maps, log scale)", fontsize=8)
+    # One tick per feature count the sweep produced, written as the integer it is.
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    counts = sorted({int(features) for features, _ in points})
+    axis.xaxis.set_minor_locator(NullLocator())
+    axis.xaxis.set_minor_formatter(NullFormatter())
+    axis.set_xticks(counts, [f"{count:,}" for count in counts])
+    if len(counts) > 8:
+        axis.tick_params(axis="x", labelrotation=45)
+    axis.set_xlabel("features: pooled values of all maps (log scale)", fontsize=8)
     axis.set_ylabel("probe test accuracy", fontsize=8)
     first = configurations[0]
     axis.set_title(
