@@ -79,9 +79,7 @@ def relative_change(
     first = np.asarray(reference)
     second = np.asarray(changed)
     if first.ndim != 3 or first.shape != second.shape:
-        raise ValueError(
-            f"reference and changed must be (N, H, W) of one shape, got {first.shape} and {second.shape}"
-        )
+        raise ValueError(f"reference and changed must be (N, H, W) of one shape, got {first.shape} and {second.shape}")
     dy, dx = (_count("offset", value) for value in offset)
     height, width = first.shape[1:]
     if dy >= height or dx >= width:

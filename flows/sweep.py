@@ -34,8 +34,8 @@ from tasks import artifacts, files
 from tasks.cache_paths import cache_dir_for
 from tasks.compute import process_chunk
 from tasks.load import DataMismatchError, describe_selection
-from tasks.measures import ShiftRecord, measure_shift
 from tasks.manifest import FolderCheck, begin_folder, sweep_outputs, write_manifest
+from tasks.measures import ShiftRecord, measure_shift
 from tasks.model import PARAMETER_NAMES, ConvSetting, SweepParameters, parse_parameters
 from tasks.model.records import (
     ArtifactsRecord,
@@ -294,7 +294,9 @@ def _submit_measures(
     probe_futures = None
     if settings.probe:
         try:
-            described = runs.call(describe_probe_data, cached=False, dataset=plan.dataset, max_train=settings.probe_train)
+            described = runs.call(
+                describe_probe_data, cached=False, dataset=plan.dataset, max_train=settings.probe_train
+            )
             data = ProbeData.parse(described.result())
         except ValueError as error:
             raise DataMismatchError(str(error)) from None

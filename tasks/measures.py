@@ -78,7 +78,9 @@ def pool_jump(conv: ConvSetting, pool: PoolSetting) -> tuple[int, int]:
     return (conv.stride[0] * pool_stride[0], conv.stride[1] * pool_stride[1])
 
 
-def _pooled(images: np.ndarray, conv: ConvSetting, kernels: Kernels, pools: list[PoolSetting]) -> dict[str, Any]:
+def _pooled(
+    images: np.ndarray, conv: ConvSetting, kernels: Kernels, pools: list[PoolSetting]
+) -> dict[tuple[str, str], np.ndarray]:
     """{(map name, pool label): (N, h, w)} of conv-input images (already resized)."""
     _, maps = compute_maps(images, conv=conv, kernels=kernels)
     return {(name, pool.label): pool.apply(feature_map) for name, feature_map in maps.items() for pool in pools}

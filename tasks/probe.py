@@ -197,7 +197,10 @@ def describe_probe_data(dataset: DatasetRecord, max_train: int) -> ProbeData:
     dataset = DatasetRecord.parse(dataset)
     classes = dataset.selection.classes
     *_, data = probe_arrays(
-        dataset.spec, classes=None if classes is None else list(classes), max_train=max_train, one_split_name=dataset.split
+        dataset.spec,
+        classes=None if classes is None else list(classes),
+        max_train=max_train,
+        one_split_name=dataset.split,
     )
     return data
 

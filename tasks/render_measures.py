@@ -56,7 +56,17 @@ def configuration_words(row: dict[str, Any]) -> str:
 
 def _configurations(frame: Any) -> Any:
     """One row per configuration (the probe's columns are the same in each of its map rows)."""
-    keys = ["resize", "stride", "padding", "pad_mode", "dilation", "pool_mode", "pool_size", "pool_stride", "pool_padding"]
+    keys = [
+        "resize",
+        "stride",
+        "padding",
+        "pad_mode",
+        "dilation",
+        "pool_mode",
+        "pool_size",
+        "pool_stride",
+        "pool_padding",
+    ]
     return frame.drop_duplicates([key for key in keys if key in frame.columns])
 
 

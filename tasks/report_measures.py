@@ -41,6 +41,8 @@ def measures_rows(rows: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]
             "pool": PoolSetting.from_row(row).short_words,
         }
         # An unmeasured value (None) is an empty cell, as in sizes.csv.
-        entry.update({column: "" if row[column] is None else row[column] for column in MEASURE_COLUMNS[2:] if column in row})
+        entry.update(
+            {column: "" if row[column] is None else row[column] for column in MEASURE_COLUMNS[2:] if column in row}
+        )
         table.append(entry)
     return focus, table

@@ -95,3 +95,27 @@ def test_shift_subset_is_seeded_sorted_and_bounded():
     assert first.tolist() == sorted(first.tolist()) and len(set(first.tolist())) == 10
     np.testing.assert_array_equal(first, shift_subset(1000, 10))
     assert shift_subset(5, 10).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_add_measures_puts_each_records_values_in_its_rows():
+    from tasks.probe import ProbeRecord
+    from tasks.rows import add_measures
+
+    conv = _conv(2, "valid")
+    maps = shift_sensitivity(_impulses([(2, 2), (5, 7)]), conv=conv, kernels=IDENTITY, pools=[MAX2, AVG2])
+    shift = ShiftRecord(conv=conv.label, images=2, maps=maps)
+    probes = [
+        ProbeRecord(conv=conv.label, pool=pool.label, accuracy=accuracy, features=9, n_train=5, n_test=2,
+                    iterations=3, converged=True)
+        for pool, accuracy in ((MAX2, 0.75), (AVG2, 0.5))
+    ]  # fmt: skip
+    rows = [
+        dict(resize="native", stride="2", padding="valid", pad_mode="zeros", dilation="1", map="identity",
+             pool_mode=pool.mode, pool_size="2", pool_stride="2", pool_padding="valid", pool_formula="")
+        for pool in (MAX2, AVG2)
+    ]  # fmt: skip
+    measured = add_measures(rows, shift_records=[shift.to_json()], probe_records=probes)
+    assert [row["probe_accuracy"] for row in measured] == [0.75, 0.5]
+    assert measured[0]["shift_right"] == maps["identity"][MAX2.label].right
+    assert measured[1]["shift_jump_px"] == "4"
+    assert "probe_accuracy" not in add_measures(rows, shift_records=[shift])[0]
