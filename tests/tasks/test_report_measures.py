@@ -10,7 +10,10 @@ from tasks.report import write_report
 from tasks.report_model import build_report
 from tasks.report_pages import render_ui_report
 from tasks.rows import add_measures
-from tests.tasks.test_report import edge_dataset, rows_for  # noqa: F401  (edge_dataset is a fixture)
+from tests.tasks import test_report
+from tests.tasks.test_report import rows_for
+
+edge_dataset = test_report.edge_dataset  # the fixture: ten 28x28 images of an edge
 
 
 def test_report_with_measures_shows_the_figure_and_one_row_per_configuration(edge_dataset, tmp_path):
