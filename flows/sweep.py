@@ -5,6 +5,8 @@ flow, the CLI, config files and the UI's form).  It only composes, as its DAG re
 
     load-dataset -> plan (tasks.plan) -> process-chunk x (conv setting, chunk)
                                       -> write-samples x conv setting
+                                      -> measure-shift x conv setting (with shift_images)
+                                      -> describe-probe-data, probe-configuration x configuration (with probe)
                  -> rows -> write-sizes, write-report -> publish-artifacts -> write-manifest
 
 Every task run goes through ``flows.task_runs.TaskRuns``: cached by explicit keys
@@ -33,6 +35,7 @@ from tasks.cache_paths import cache_dir_for
 from tasks.compute import process_chunk
 from tasks.load import DataMismatchError, describe_selection
 from tasks.manifest import FolderCheck, begin_folder, sweep_outputs, write_manifest
+from tasks.measures import ShiftRecord, measure_shift
 from tasks.model import PARAMETER_NAMES, ConvSetting, SweepParameters, parse_parameters
 from tasks.model.records import (
     ArtifactsRecord,
@@ -44,8 +47,10 @@ from tasks.model.records import (
     SweepSummary,
 )
 from tasks.plan import SweepPlan, plan_sweep
+from tasks.probe import ProbeData, ProbeRecord, describe_probe_data, probe_configuration
 from tasks.progress import Progress
 from tasks.report import build_rows, publish_artifacts, write_report, write_sizes
+from tasks.rows import add_measures
 from tasks.samples import write_samples
 
 
@@ -121,6 +126,7 @@ def sweep(settings: SweepParameters) -> State:
             for chunk in plan.chunks:
                 inputs = _chunk_inputs(plan, conv, chunk.bounds, chunk.fingerprint)
                 chunk_futures[runs.submit(process_chunk, writes_files=settings.keep_maps, **inputs)] = conv.label
+        shift_futures, probe_futures = _submit_measures(plan, runs)
         chunk_records, seconds_computed, cache_hits = _gather_chunks(plan, chunk_futures)
         rows = build_rows(
             dataset=plan.dataset,
@@ -129,6 +135,8 @@ def sweep(settings: SweepParameters) -> State:
             pools=list(plan.pool_settings),
             chunk_records=chunk_records,
         )
+        if shift_futures is not None or probe_futures is not None:
+            rows = add_measures(rows, **_gather_measures(shift_futures, probe_futures))
         samples = _gather_samples(sample_futures)
         out_dir = str(plan.out_dir)
         sizes = runs.call(write_sizes, rows=rows, out_dir=out_dir)
@@ -262,6 +270,82 @@ def _gather_chunks(
     for chunk_records in records.values():
         chunk_records.sort(key=lambda record: record.chunk[0])
     return records, seconds_computed, cache_hits
+
+
+def _submit_measures(
+    plan: SweepPlan, runs: TaskRuns
+) -> tuple[list[PrefectFuture[Any]] | None, list[PrefectFuture[Any]] | None]:
+    """The measure-shift (one per conv setting) and probe (one per configuration) task runs asked for, or None."""
+    settings = plan.settings
+    shift_futures = None
+    if settings.shift_images:
+        shift_futures = [
+            runs.submit(
+                measure_shift,
+                writes_files=False,
+                dataset=plan.dataset,
+                conv=conv,
+                kernels=plan.kernels,
+                pools=list(plan.pool_settings),
+                shift_images=settings.shift_images,
+            )
+            for conv in plan.conv_settings
+        ]
+    probe_futures = None
+    if settings.probe:
+        try:
+            described = runs.call(
+                describe_probe_data, cached=False, dataset=plan.dataset, max_train=settings.probe_train
+            )
+            data = ProbeData.parse(described.result())
+        except ValueError as error:
+            raise DataMismatchError(str(error)) from None
+        get_run_logger().info("probe images: %s train, %s test; %s", f"{data.n_train:,}", f"{data.n_test:,}", data.rule)
+        probe_futures = [
+            runs.submit(probe_configuration, writes_files=False, data=data, conv=conv, pool=pool, kernels=plan.kernels)
+            for conv in plan.conv_settings
+            for pool in plan.pool_settings
+        ]
+    return shift_futures, probe_futures
+
+
+def _gather_measures(
+    shift_futures: list[PrefectFuture[Any]] | None, probe_futures: list[PrefectFuture[Any]] | None
+) -> dict[str, Any]:
+    """The measures' records (``add_measures``' keyword arguments), one log line each."""
+    logger = get_run_logger()
+    gathered: dict[str, Any] = {"shift_records": None, "probe_records": None}
+    if shift_futures is not None:
+        gathered["shift_records"] = []
+        for future in shift_futures:
+            shift = ShiftRecord.parse(future.result())
+            cached = future.state.name == "Cached"
+            logger.info(
+                "shift sensitivity %s over %d images: %s %.2f s",
+                shift.conv,
+                shift.images,
+                "cache hit, computed earlier in" if cached else "computed in",
+                shift.seconds,
+            )
+            gathered["shift_records"].append(shift)
+    if probe_futures is not None:
+        gathered["probe_records"] = []
+        for future in probe_futures:
+            probe = ProbeRecord.parse(future.result())
+            cached = future.state.name == "Cached"
+            logger.info(
+                "probe %s x %s: accuracy %.4f on %d features (%d lbfgs iterations%s); %s %.2f s",
+                probe.conv,
+                probe.pool,
+                probe.accuracy,
+                probe.features,
+                probe.iterations,
+                "" if probe.converged else ", not converged",
+                "cache hit, trained earlier in" if cached else "trained in",
+                probe.seconds,
+            )
+            gathered["probe_records"].append(probe)
+    return gathered
 
 
 def _gather_samples(futures: list[PrefectFuture[Any]]) -> list[SampleRecord]:

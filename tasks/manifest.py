@@ -56,7 +56,7 @@ MANIFEST_VERSION = 1
 # Folders under the sweep's folder that only the sweep writes into: any file there is the sweep's.
 SWEEP_FOLDERS = ("samples", "contact", "maps")
 # Files of the folder's top level that every sweep writes.
-SWEEP_TOP_FILES = ("sizes.csv", "summary.png", "report.md", "report.html")
+SWEEP_TOP_FILES = ("sizes.csv", "summary.png", "report.md", "report.html", "measures.png")
 # Parameters that do not change what the folder holds.
 _RUN_ONLY_PARAMETERS = folder_claim.RUN_ONLY_PARAMETERS
 _TEMP_PREFIX = ".tmp-"  # tasks.files writes under this name first (a concurrent writer may be at work)
@@ -101,6 +101,7 @@ def sweep_outputs(
     """
     folder = Path(out_dir).resolve()
     paths = [sizes_csv, report_record.summary, report_record.report, report_record.html]
+    paths += [report_record.measures] if report_record.measures else []
     for record in sample_records:
         paths += [record.contact, *record.images.values()]
     for maps_dir, names in (maps or {}).items():

@@ -20,7 +20,7 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks import artifacts, files, render
+from tasks import artifacts, files, render, render_measures
 from tasks.artifacts import artifact_key
 from tasks.caching import SweepCachePolicy
 from tasks.model import to_plain
@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 
+def _measured(rows: list[dict[str, Any]]) -> bool:
+    return bool(rows) and bool({"probe_accuracy", "shift_right"} & set(rows[0]))
+
+
 @task(
     name="write-report",
     cache_policy=SweepCachePolicy(
@@ -47,6 +51,7 @@ __all__ = [
             Path(inputs["out_dir"]) / "summary.png",
             Path(inputs["out_dir"]) / "report.md",
             Path(inputs["out_dir"]) / "report.html",
+            *([Path(inputs["out_dir"]) / "measures.png"] if _measured(inputs["rows"]) else []),
         ],
     ),
     result_serializer="json",
@@ -59,7 +64,10 @@ def write_report(
     out_dir: str,
     sample_records: list[SampleRecord],
 ) -> ReportFiles:
-    """Write summary.png, report.md and the self-contained report.html (records or their JSON)."""
+    """Write summary.png, report.md and the self-contained report.html (records or their JSON).
+
+    With measure columns in the rows (``tasks.rows.add_measures``) also measures.png.
+    """
     import pandas as pd
 
     report = build_report(name=name, dataset=dataset, rows=rows, out_dir=out_dir, sample_records=sample_records)
@@ -69,9 +77,18 @@ def write_report(
         summary_path = files.write_figure(folder / "summary.png", figure, dpi=100)
     finally:
         render.close(figure)
+    measures_path = None
+    if report.measures is not None:
+        measures = render_measures.measures_figure(pd.DataFrame(rows), title=f"{report.summary_title}: measures")
+        try:
+            measures_path = str(files.write_figure(folder / "measures.png", measures, dpi=100))
+        finally:
+            render.close(measures)
     report_path = files.write_text(folder / "report.md", render_markdown(report))
     html_path = files.write_text(folder / "report.html", render_html(report))
-    return ReportFiles(summary=str(summary_path), report=str(report_path), html=str(html_path), rows=len(rows))
+    return ReportFiles(
+        summary=str(summary_path), report=str(report_path), html=str(html_path), rows=len(rows), measures=measures_path
+    )
 
 
 # The table artifact leads with what a reader compares across the sweep; any other column

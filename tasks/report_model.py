@@ -18,6 +18,7 @@ from typing import Any
 
 from tasks.model import ConvSetting, PoolSetting
 from tasks.model.records import DatasetRecord, SampleRecord
+from tasks.report_measures import measures_rows
 
 SIGNED_SCALING = "gray = 127.5 + 127.5 * x / max|x| (zero is mid-gray)"
 MAGNITUDE_SCALING = "gray = 255 * x / max(x)"
@@ -126,6 +127,11 @@ class Report:
     sizes_table: Table
     """Every column of sizes.csv."""
     samples: tuple[SampleSection, ...]
+    measures: Picture | None = None
+    """measures.png (probe and shift sensitivity), when the sweep measured them."""
+    measures_table: Table | None = None
+    """One row per configuration: probe accuracy, features, the focus map's shift sensitivity."""
+    measures_focus: str = ""
     signed_scaling: str = SIGNED_SCALING
     magnitude_scaling: str = MAGNITUDE_SCALING
 
@@ -242,6 +248,7 @@ def build_report(
     dataset = DatasetRecord.parse(dataset)
     records = [SampleRecord.parse(record) for record in sample_records]
     folder = Path(out_dir).resolve()
+    focus, measured = measures_rows(rows)
     pools, convs = setting_words(rows)
     labels = sample_labels(records)
     selection = {key: value for key, value in dataset.selection.to_json().items() if value is not None}
@@ -266,4 +273,7 @@ def build_report(
         report_table=_table(rows, REPORT_COLUMNS),
         sizes_table=_table(rows, tuple(rows[0]) if rows else ()),
         samples=tuple(_section(record, folder=folder, pools=pools, convs=convs, labels=labels) for record in records),
+        measures=Picture(folder / "measures.png", "measures.png") if measured else None,
+        measures_table=_table(measured, tuple(measured[0])) if measured else None,
+        measures_focus=focus,
     )

@@ -18,8 +18,10 @@ import conv_core
 from tasks import files
 from tasks.caching import SweepCachePolicy
 from tasks.compute import merge_summaries
+from tasks.measures import ShiftRecord
 from tasks.model import ConvSetting, PoolSetting, magnitude_pairs, padding_label, pair_label
 from tasks.model.records import ChunkRecord, DatasetRecord
+from tasks.probe import ProbeRecord
 
 
 def _axis_formula(
@@ -190,3 +192,50 @@ def write_sizes(rows: list[dict[str, Any]], out_dir: str) -> str:
     import pandas as pd
 
     return str(files.write_csv(Path(out_dir) / "sizes.csv", pd.DataFrame(rows)))
+
+
+# The measures' columns (tasks.measures, tasks.probe), after the statistics, only when measured.
+SHIFT_COLUMNS = ("shift_images", "shift_measured", "shift_right", "shift_down", "shift_jump", "shift_jump_px")
+PROBE_COLUMNS = ("probe_accuracy", "probe_features", "probe_train_images", "probe_test_images")
+
+
+def add_measures(
+    rows: list[dict[str, Any]],
+    *,
+    shift_records: list[Any] | None = None,
+    probe_records: list[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The rows with the shift sensitivity (per map and pool setting) and the probe (per configuration) columns.
+
+    ``shift_records`` are ``measure-shift`` records (or their JSON), one per conv setting;
+    ``probe_records`` ``probe-configuration`` records, one per configuration.  The probe's
+    columns are the same in every row of a configuration (it is fitted on all its maps).
+    Either None: its columns are left out.
+    """
+    shifts = {record.conv: record for record in (ShiftRecord.parse(raw) for raw in shift_records or [])}
+    probes = {(record.conv, record.pool): record for record in (ProbeRecord.parse(raw) for raw in probe_records or [])}
+    measured = []
+    for row in rows:
+        conv, pool = ConvSetting.from_row(row).label, PoolSetting.from_row(row).label
+        row = dict(row)
+        if shift_records is not None:
+            record = shifts[conv]
+            stats = record.maps[row["map"]][pool]
+            row.update(
+                shift_images=record.images,
+                shift_measured=stats.measured,
+                shift_right=stats.right,
+                shift_down=stats.down,
+                shift_jump=stats.jump,
+                shift_jump_px=pair_label(stats.jump_shift),
+            )
+        if probe_records is not None:
+            probe = probes[(conv, pool)]
+            row.update(
+                probe_accuracy=probe.accuracy,
+                probe_features=probe.features,
+                probe_train_images=probe.n_train,
+                probe_test_images=probe.n_test,
+            )
+        measured.append(row)
+    return measured

@@ -430,6 +430,23 @@ class SweepParameters(BaseModel):
     keep_maps: Boolean = Field(
         False, description="Also write the full feature maps as .npy files.", json_schema_extra=_shown("Outputs")
     )
+    shift_images: Count = Field(
+        0,
+        description="Measure shift sensitivity (pooled maps' relative change for 1 px right, 1 px down and "
+        "the jump) on a seeded subset of at most this many images; 0: off.",
+        json_schema_extra=_shown("Outputs", "INT"),
+    )
+    probe: Boolean = Field(
+        False,
+        description="Fit a linear probe per configuration (logistic regression on the pooled maps, train split; "
+        "accuracy on the test split).",
+        json_schema_extra=_shown("Outputs"),
+    )
+    probe_train: PositiveCount = Field(
+        10_000,
+        description="At most this many train images for the probe (a seeded sample).",
+        json_schema_extra=_shown("Outputs", "INT"),
+    )
     out: Folder = Field(
         "outputs", description="Output root; the sweep writes OUT/NAME/.", json_schema_extra=_shown("Outputs", "PATH")
     )

@@ -131,6 +131,8 @@ class ReportFiles(Record):
     report: str
     html: str
     rows: int
+    measures: str | None = None
+    """measures.png, when the sweep measured shift sensitivity or the probe."""
 
 
 class ArtifactsRecord(Record):
