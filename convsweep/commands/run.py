@@ -52,6 +52,11 @@ def sweep(
     """Run a sweep (the main job): every setting over the dataset, cached; writes outputs/<name>/."""
     _quiet_prefect(verbose)  # before anything imports Prefect: its logging reads these settings at import
     parameters = sweep_parameters(given)
+    if parameters.get("model"):  # its kernels larger than the images: refused before the run (exit 2)
+        from tasks.learned import check_model_before_run
+        from tasks.model import parse_parameters
+
+        check_model_before_run(parse_parameters(**parameters))
     task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
     require_reachable_api()  # a set but dead PREFECT_API_URL: one line naming it, exit 1
     from convsweep.flow_runs import run_sweep
