@@ -79,27 +79,43 @@ def enlarged_kernel(matrix: Any, *, side: int) -> np.ndarray:
     return np.kron(gray, np.ones((factor, factor), dtype=np.uint8))
 
 
+def matching_sign(kernel: Any, designed: Any) -> float:
+    """+1 or -1: the sign that turns ``designed`` towards ``kernel`` (their zero-mean dot product's), +1 on a tie."""
+    first = np.asarray(kernel, dtype=np.float64)
+    second = np.asarray(designed, dtype=np.float64)
+    dot = float(np.sum((first - first.mean()) * (second - second.mean())))
+    return -1.0 if dot < 0 else 1.0
+
+
 def panel_rows(
     rows: list[LearnedRow], kernels: Kernels, images: np.ndarray, *, conv: ConvSetting
 ) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
-    """The panel's rows (``render.contact_sheet``'s): per learned kernel, it and its maps, then the nearest designed one and its maps."""
-    designed = {row.nearest: kernel_library.get(row.nearest).tolist() for row in rows}
+    """The panel's rows (``render.contact_sheet``'s): per learned kernel, it and its maps, then the nearest designed one and its maps.
+
+    The designed kernel is drawn with the sign that matches the learned one (``-sobel_v`` for a
+    kernel that finds edges the other way round), so the two rows of maps can be compared by eye.
+    """
+    designed: Kernels = {}
+    for row in rows:
+        named = kernel_library.get(row.nearest)
+        designed[row.kernel] = (matching_sign(kernels[row.kernel], named) * named).tolist()
     _, learned_maps = compute_maps(images, conv=conv, kernels={row.kernel: kernels[row.kernel] for row in rows})
     _, designed_maps = compute_maps(images, conv=conv, kernels=designed)
     side = max(learned_maps[rows[0].kernel].shape[1:]) if rows else 1
     sheet = []
     for row in rows:
+        sign = "−" if matching_sign(kernels[row.kernel], kernel_library.get(row.nearest)) < 0 else ""
         cells = [("learned kernel", enlarged_kernel(kernels[row.kernel], side=side))]
         cells += [
             (f"its map #{index}", render.signed_to_gray(image)[0])
             for index, image in enumerate(learned_maps[row.kernel])
         ]
-        cells.append(("nearest designed", enlarged_kernel(designed[row.nearest], side=side)))
+        cells.append(("nearest designed (sign matched)", enlarged_kernel(designed[row.kernel], side=side)))
         cells += [
             (f"its map #{index}", render.signed_to_gray(image)[0])
-            for index, image in enumerate(designed_maps[row.nearest])
+            for index, image in enumerate(designed_maps[row.kernel])
         ]
-        sheet.append((f"{row.kernel}\n≈ {row.nearest}\n{row.similarity:.2f}", cells))
+        sheet.append((f"{row.kernel}\n≈ {sign}{row.nearest}\n{row.similarity:.2f}", cells))
     return sheet
 
 
