@@ -80,9 +80,15 @@ def enlarged_kernel(matrix: Any, *, side: int) -> np.ndarray:
 
 
 def matching_sign(kernel: Any, designed: Any) -> float:
-    """+1 or -1: the sign that turns ``designed`` towards ``kernel`` (their zero-mean dot product's), +1 on a tie."""
+    """+1 or -1: the sign that turns a zero-sum ``designed`` kernel towards ``kernel`` (their dot product's).
+
+    +1 on a tie, and always for a designed kernel that does not sum to zero (a smoothing kernel):
+    negated, its maps would be the image inverted, which is not what the similarity compares.
+    """
     first = np.asarray(kernel, dtype=np.float64)
     second = np.asarray(designed, dtype=np.float64)
+    if abs(float(second.sum())) > 1e-9 * float(np.abs(second).sum()):
+        return 1.0
     dot = float(np.sum((first - first.mean()) * (second - second.mean())))
     return -1.0 if dot < 0 else 1.0
 
@@ -92,8 +98,8 @@ def panel_rows(
 ) -> list[tuple[str, list[tuple[str, np.ndarray]]]]:
     """The panel's rows (``render.contact_sheet``'s): per learned kernel, it and its maps, then the nearest designed one and its maps.
 
-    The designed kernel is drawn with the sign that matches the learned one (``-sobel_v`` for a
-    kernel that finds edges the other way round), so the two rows of maps can be compared by eye.
+    A zero-sum designed kernel is drawn with the sign that matches the learned one (``-sobel_v``
+    for a kernel that finds edges the other way round), so the two rows of maps compare by eye.
     """
     designed: Kernels = {}
     for row in rows:

@@ -33,6 +33,8 @@ def test_learned_rows_only_the_learned_kernels_with_their_nearest():
 def test_matching_sign_turns_the_designed_kernel_towards_the_learned_one():
     assert learned_report.matching_sign(-SOBEL_H, SOBEL_H) == -1.0
     assert learned_report.matching_sign(2 * SOBEL_H + 1, SOBEL_H) == 1.0
+    smoothing = kernel_library.get("gaussian3")
+    assert learned_report.matching_sign(1 - smoothing, smoothing) == 1.0  # not zero-sum: never negated
 
 
 def test_enlarged_kernel_is_signed_gray_blocks():
