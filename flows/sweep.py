@@ -186,6 +186,7 @@ def _train(settings: SweepParameters, runs: TaskRuns) -> TrainingRecord | None:
         seed=settings.learned_seed,
         out_dir=str(settings.output_dir),
         name=settings.name,
+        index_dir=str(runs.cache_dir) if runs.cache_dir is not None else None,
     )
     record = TrainingRecord.parse(state.result())
     get_run_logger().info(

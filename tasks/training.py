@@ -27,7 +27,7 @@ from prefect import task
 from tasks import files, learned
 from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.datasets import DatasetView, open_dataset
-from tasks.model.records import TrainingRecord
+from tasks.model.records import Selection, TrainingRecord
 
 MODEL_FILE = "model.keras"
 CURVE_FILE = "training.png"
@@ -81,12 +81,32 @@ def _architecture(views: TrainingViews, filters: int) -> dict[str, Any]:
     )
 
 
+def training_fingerprints(spec: str, index_dir: str | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The records (``tasks.datasets.identity_index.describe``) of the images :func:`training_views` uses.
+
+    From the identity index while the files are unchanged: a warm sweep's key is computed
+    without opening the data (no Keras import).  Their fingerprints cover images and labels.
+    """
+    from tasks.datasets.identity_index import describe
+
+    def split(name: str) -> dict[str, Any]:
+        return describe(spec, Selection(split=name).arguments(), index_dir)
+
+    try:
+        return split("train"), split("test")
+    except ValueError:
+        return split("all"), None
+
+
 def _training_key(inputs: dict[str, Any]) -> dict[str, Any]:
-    views = training_views(inputs["spec"])  # memoised per process; fingerprints too
+    train, test = training_fingerprints(inputs["spec"], inputs.get("index_dir"))
     return {
-        "train": views.train.fingerprint,
-        "test": None if views.test is None else views.test.fingerprint,
-        "architecture": _architecture(views, inputs["filters"]),
+        "train": train["fingerprint"],
+        "test": None if test is None else test["fingerprint"],
+        # The classes come from the labels, which the fingerprints cover.
+        "architecture": learned.architecture(
+            filters=inputs["filters"], image_shape=(train["height"], train["width"]), classes=0
+        ),
         "epochs": inputs["epochs"],
         "seed": inputs["seed"],
         "out_dir": str(Path(inputs["out_dir"]).resolve()),
@@ -225,8 +245,13 @@ def train_and_write(
     result_serializer=RECORD_SERIALIZER,
     persist_result=True,
 )
-def train_model(spec: str, filters: int, epochs: int, seed: int, out_dir: str, name: str = "sweep") -> TrainingRecord:
-    """Train the small CNN on ``spec`` (cached by data, architecture, epochs, seed, folder and code)."""
+def train_model(
+    spec: str, filters: int, epochs: int, seed: int, out_dir: str, name: str = "sweep", index_dir: str | None = None
+) -> TrainingRecord:
+    """Train the small CNN on ``spec`` (cached by data, architecture, epochs, seed, folder and code).
+
+    ``index_dir`` (the sweep's cache folder, for the identity index) only speeds up the key.
+    """
     record = train_and_write(spec, filters=filters, epochs=epochs, seed=seed, out_dir=out_dir, name=name)
     _publish_curve(name, record)
     return record
