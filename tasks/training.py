@@ -66,9 +66,13 @@ def training_views(spec: str) -> TrainingViews:
         The images have no labels (nothing to train a classifier on).
     """
     try:
-        views = TrainingViews(open_dataset(spec, split="train"), open_dataset(spec, split="test"))
-    except ValueError:
-        views = TrainingViews(open_dataset(spec, split="all"), None)
+        train = open_dataset(spec, split="train")
+    except ValueError:  # an IDX folder without the train files
+        train = open_dataset(spec, split="all")
+    # A folder without train/test subfolders (and ``sample``) opens as its one split, "all".
+    views = (
+        TrainingViews(train, None) if train.split == "all" else TrainingViews(train, open_dataset(spec, split="test"))
+    )
     for view in (views.train, views.test):
         if view is not None and view.labels is None:
             raise ValueError(f"learned_filters: dataset {spec!r} has no labels to train a classifier on")
@@ -93,9 +97,10 @@ def training_fingerprints(spec: str, index_dir: str | None) -> tuple[dict[str, A
         return describe(spec, Selection(split=name).arguments(), index_dir)
 
     try:
-        return split("train"), split("test")
+        train = split("train")
     except ValueError:
-        return split("all"), None
+        train = split("all")
+    return (train, None) if train["split"] == "all" else (train, split("test"))
 
 
 def _training_key(inputs: dict[str, Any]) -> dict[str, Any]:
