@@ -159,3 +159,45 @@ def resolve(spec: str | npt.ArrayLike) -> Kernel:
             f"unknown kernel name={spec!r}; known: {', '.join(_KERNELS)}, or kernel text like '1,2,1;0,0,0;-1,-2,-1'"
         )
     return validate(spec)
+
+
+def similarity(kernel: npt.ArrayLike, other: npt.ArrayLike) -> float:
+    """Sign-invariant cosine similarity of two zero-mean kernels of one shape, in [0, 1].
+
+    Each kernel's mean is removed first (a constant offset only brightens a map), then
+    ``|<a, b>| / (|a| |b|)``: a kernel and its negation score 1 (``sobel_h`` and
+    ``-sobel_h`` find the same edges with opposite signs).  A kernel that is constant
+    (zero after its mean is removed) scores 0 against everything.
+
+    Parameters
+    ----------
+    kernel, other : array_like, shape (kh, kw)
+    """
+    first = validate(kernel, "kernel")
+    second = validate(other, "other")
+    if first.shape != second.shape:
+        raise ValueError(f"other must have the shape of kernel {first.shape}, got {second.shape}")
+    first = first - first.mean()
+    second = second - second.mean()
+    norms = float(np.linalg.norm(first) * np.linalg.norm(second))
+    if norms == 0.0:
+        return 0.0
+    return min(1.0, abs(float(np.sum(first * second))) / norms)
+
+
+def nearest_named(kernel: npt.ArrayLike) -> tuple[str, float]:
+    """The named kernel of ``kernel``'s shape most similar to it (:func:`similarity`), and the score.
+
+    Ties go to the first name in :func:`names` (edge pairs first).
+
+    Raises
+    ------
+    ValueError
+        No named kernel has the shape of ``kernel``.
+    """
+    array = validate(kernel, "kernel")
+    scores = {name: similarity(array, named) for name, named in _KERNELS.items() if named.shape == array.shape}
+    if not scores:
+        raise ValueError(f"kernel of shape {array.shape}: no named kernel has that shape")
+    best = max(scores, key=lambda name: scores[name])  # max keeps the first of equal scores
+    return best, scores[best]

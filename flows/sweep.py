@@ -3,11 +3,12 @@
 Its parameters are the fields of ``tasks.model.SweepParameters`` (one definition for the
 flow, the CLI, config files and the UI's form).  It only composes, as its DAG reads:
 
-    load-dataset -> plan (tasks.plan) -> process-chunk x (conv setting, chunk)
+    load-dataset -> plan (tasks.plan) [-> train-model -> plan with the learned kernels]
+                                      -> process-chunk x (conv setting, chunk)
                                       -> write-samples x conv setting
                                       -> measure-shift x conv setting (with shift_images)
                                       -> describe-probe-data, probe-configuration x configuration (with probe)
-                 -> rows -> write-sizes, write-report -> publish-artifacts -> write-manifest
+                 [-> write-learned] -> rows -> write-sizes, write-report -> publish-artifacts -> write-manifest
 
 Every task run goes through ``flows.task_runs.TaskRuns``: cached by explicit keys
 (``tasks.caching``) and counted.  ``write-manifest`` (``tasks.manifest``) comes last: it
@@ -33,18 +34,21 @@ from flows.task_runs import TaskRuns
 from tasks import artifacts, files
 from tasks.cache_paths import cache_dir_for
 from tasks.compute import process_chunk
+from tasks.learned_report import learned_files, learned_kernels, write_learned
 from tasks.load import DataMismatchError, describe_selection
 from tasks.manifest import FolderCheck, begin_folder, sweep_outputs, write_manifest
 from tasks.measures import ShiftRecord, measure_shift
-from tasks.model import PARAMETER_NAMES, ConvSetting, SweepParameters, parse_parameters
+from tasks.model import PARAMETER_NAMES, ConvSetting, SweepParameters, map_names, parse_parameters
 from tasks.model.records import (
     ArtifactsRecord,
     ChunkRecord,
     DatasetRecord,
+    LearnedRecord,
     ManifestRecord,
     ReportFiles,
     SampleRecord,
     SweepSummary,
+    TrainingRecord,
 )
 from tasks.plan import SweepPlan, plan_sweep
 from tasks.probe import ProbeData, ProbeRecord, describe_probe_data, probe_configuration
@@ -52,6 +56,7 @@ from tasks.progress import Progress
 from tasks.report import build_rows, publish_artifacts, write_report, write_sizes
 from tasks.rows import add_measures
 from tasks.samples import write_samples
+from tasks.training import train_model
 
 
 def sweep_run_name() -> str:
@@ -116,6 +121,9 @@ def sweep(settings: SweepParameters) -> State:
         plan = _plan(settings, load)
         folder = _prepare_folder(plan)
         runs.folder_is_ours = folder.trusted
+        training = _train(settings, runs)
+        if training is not None:
+            plan = _plan(settings, load, learned_kernels=training.kernels)
         sample_futures: list[PrefectFuture[Any]] = []
         chunk_futures: dict[PrefectFuture[Any], str] = {}
         for conv in plan.conv_settings:
@@ -139,9 +147,16 @@ def sweep(settings: SweepParameters) -> State:
             rows = add_measures(rows, **_gather_measures(shift_futures, probe_futures))
         samples = _gather_samples(sample_futures)
         out_dir = str(plan.out_dir)
+        learned_record = _write_learned(plan, runs, training)
         sizes = runs.call(write_sizes, rows=rows, out_dir=out_dir)
         report = runs.call(
-            write_report, name=plan.name, dataset=plan.dataset, rows=rows, out_dir=out_dir, sample_records=samples
+            write_report,
+            name=plan.name,
+            dataset=plan.dataset,
+            rows=rows,
+            out_dir=out_dir,
+            sample_records=samples,
+            **_learned_input(learned_record),
         )
         csv_path, written = str(sizes.result()), ReportFiles.parse(report.result())
         _log_written(sizes, report, csv_path, written)
@@ -153,13 +168,76 @@ def sweep(settings: SweepParameters) -> State:
             rows=rows,
             out_dir=out_dir,
             sample_records=samples,
+            **_learned_input(learned_record),
         )
         _log_published(published)
-        manifest = _write_manifest(plan, runs, csv_path=csv_path, report=written, samples=samples, folder=folder)
+        manifest = _write_manifest(
+            plan, runs, csv_path=csv_path, report=written, samples=samples, folder=folder, learned=learned_record
+        )
     return _finish(plan, runs, csv_path, written, manifest, seconds_computed=seconds_computed, cache_hits=cache_hits)
 
 
-def _plan(settings: SweepParameters, load: State) -> SweepPlan:
+def _learned_input(record: LearnedRecord | None) -> dict[str, Any]:
+    # Only when there are learned kernels: a sweep without them keeps its report's cache key.
+    return {"learned": record} if record is not None else {}
+
+
+def _train(settings: SweepParameters, runs: TaskRuns) -> TrainingRecord | None:
+    """With ``learned_filters``: the trained model's record (``train-model``, cached), logged; else None."""
+    if not settings.learned_filters:
+        return None
+    state = runs.call(
+        train_model,
+        spec=settings.dataset,
+        filters=settings.learned_filters,
+        epochs=settings.learned_epochs,
+        seed=settings.learned_seed,
+        out_dir=str(settings.output_dir),
+        name=settings.name,
+        index_dir=str(runs.cache_dir) if runs.cache_dir is not None else None,
+    )
+    record = TrainingRecord.parse(state.result())
+    get_run_logger().info(
+        "train-model: %s; %d filters, %d epochs, seed %d, %s: test accuracy %.4f after %.1f s of training; model %s",
+        "cache hit (trained earlier)" if state.name == "Cached" else "trained",
+        record.filters,
+        record.epochs,
+        record.seed,
+        record.split_rule,
+        record.test_accuracy,
+        record.seconds,
+        record.model,
+    )
+    return record
+
+
+def _write_learned(plan: SweepPlan, runs: TaskRuns, training: TrainingRecord | None) -> LearnedRecord | None:
+    """learned.csv and the learned-vs-designed panel, when the sweep has learned (or a model's) kernels."""
+    kernels = learned_kernels(plan.kernels)
+    if not kernels:
+        return None
+    state = runs.call(
+        write_learned,
+        name=plan.name,
+        dataset=plan.dataset,
+        kernels=kernels,
+        conv=plan.conv_settings[0],
+        samples=list(plan.samples),
+        out_dir=str(plan.out_dir),
+        training=training,
+    )
+    record = LearnedRecord.parse(state.result())
+    get_run_logger().info(
+        "learned kernels: %s; %s",
+        ", ".join(f"{row.kernel} ~ {row.nearest} ({row.similarity:.2f})" for row in record.rows),
+        record.csv,
+    )
+    return record
+
+
+def _plan(
+    settings: SweepParameters, load: State, learned_kernels: dict[str, tuple[tuple[float, ...], ...]] | None = None
+) -> SweepPlan:
     """The plan (``tasks.plan``) of the described data, logged.
 
     What the parameters ask of data that does not have it (a split it lacks, kernels larger
@@ -181,7 +259,13 @@ def _plan(settings: SweepParameters, load: State) -> SweepPlan:
         data.source,
     )
     try:
-        plan = plan_sweep(settings, data)
+        plan = plan_sweep(
+            settings,
+            data,
+            learned_kernels=None
+            if learned_kernels is None
+            else {name: [list(row) for row in matrix] for name, matrix in learned_kernels.items()},
+        )
     except (ValueError, TypeError) as error:
         raise DataMismatchError(str(error)) from None
     logger.info(
@@ -393,10 +477,11 @@ def _write_manifest(
     report: ReportFiles,
     samples: list[SampleRecord],
     folder: FolderCheck,
+    learned: LearnedRecord | None = None,
 ) -> ManifestRecord:
     """Last: a folder with its manifest holds one complete sweep."""
     maps = (
-        {str(plan.maps_dir(conv)): plan.settings.map_names for conv in plan.conv_settings}
+        {str(plan.maps_dir(conv)): map_names(plan.kernels) for conv in plan.conv_settings}
         if plan.settings.keep_maps
         else None
     )
@@ -407,6 +492,7 @@ def _write_manifest(
         sample_records=samples,
         maps=maps,
         chunks=[chunk.bounds for chunk in plan.chunks],
+        extra=learned_files(learned),
     )
     state = runs.call(
         write_manifest,

@@ -87,6 +87,7 @@ def sweep_outputs(
     sample_records: list[SampleRecord],
     maps: dict[str, list[str]] | None,
     chunks: list[tuple[int, int]],
+    extra: list[str] | None = None,
 ) -> list[str]:
     """Every file a sweep run produced, as paths relative to ``out_dir`` (sorted, POSIX).
 
@@ -98,9 +99,11 @@ def sweep_outputs(
         With ``keep_maps``: each conv setting's maps folder -> the map names written there; else None.
     chunks
         The ``[start, stop]`` image ranges of the chunk tasks.
+    extra
+        Other files the run wrote (model.keras, training.png, learned.csv, learned.png).
     """
     folder = Path(out_dir).resolve()
-    paths = [sizes_csv, report_record.summary, report_record.report, report_record.html]
+    paths = [sizes_csv, report_record.summary, report_record.report, report_record.html, *(extra or [])]
     paths += [report_record.measures] if report_record.measures else []
     for record in sample_records:
         paths += [record.contact, *record.images.values()]

@@ -77,8 +77,13 @@ class SweepPlan:
         return str(self.out_dir / "maps" / conv.label) if self.settings.keep_maps else None
 
 
-def plan_sweep(settings: SweepParameters, dataset: DatasetRecord) -> SweepPlan:
+def plan_sweep(
+    settings: SweepParameters, dataset: DatasetRecord, *, learned_kernels: Kernels | None = None
+) -> SweepPlan:
     """The plan of ``settings`` over the described ``dataset``.
+
+    ``learned_kernels`` (``learned_0`` .., from ``train-model``) join the sweep's kernels after
+    its own, and are then convolved, pooled, counted and pictured like them.
 
     Raises
     ------
@@ -86,8 +91,9 @@ def plan_sweep(settings: SweepParameters, dataset: DatasetRecord) -> SweepPlan:
         A setting that cannot run on these images (a kernel or pool window larger than what it
         slides over, a memory budget too small for one image, ceil mode with bands), naming it.
     """
-    settings.check_shapes(height=dataset.height, width=dataset.width)
+    settings.check_shapes(height=dataset.height, width=dataset.width, extra_kernels=learned_kernels)
     kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
+    kernels.update({name: [list(row) for row in matrix] for name, matrix in (learned_kernels or {}).items()})
     bounds = plan_chunks(
         dataset.n,
         dataset.image_shape,

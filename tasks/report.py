@@ -24,7 +24,7 @@ from tasks import artifacts, files, render, render_measures
 from tasks.artifacts import artifact_key
 from tasks.caching import SweepCachePolicy
 from tasks.model import to_plain
-from tasks.model.records import ArtifactsRecord, DatasetRecord, ReportFiles, SampleRecord
+from tasks.model.records import ArtifactsRecord, DatasetRecord, LearnedRecord, ReportFiles, SampleRecord
 from tasks.report_model import build_report
 from tasks.report_pages import HTML_IMAGE_MAX_WIDTH, render_html, render_markdown, render_ui_report
 from tasks.rows import build_rows, outputs_key, write_sizes
@@ -63,6 +63,7 @@ def write_report(
     rows: list[dict[str, Any]],
     out_dir: str,
     sample_records: list[SampleRecord],
+    learned: LearnedRecord | None = None,
 ) -> ReportFiles:
     """Write summary.png, report.md and the self-contained report.html (records or their JSON).
 
@@ -70,7 +71,9 @@ def write_report(
     """
     import pandas as pd
 
-    report = build_report(name=name, dataset=dataset, rows=rows, out_dir=out_dir, sample_records=sample_records)
+    report = build_report(
+        name=name, dataset=dataset, rows=rows, out_dir=out_dir, sample_records=sample_records, learned=learned
+    )
     folder = Path(out_dir)
     figure = render.summary_figure(pd.DataFrame(rows), title=report.summary_title)
     try:
@@ -149,6 +152,7 @@ def publish_artifacts(
     rows: list[dict[str, Any]],
     out_dir: str,
     sample_records: list[SampleRecord],
+    learned: LearnedRecord | None = None,
 ) -> ArtifactsRecord:
     """The sweep's table and markdown artifacts, on every run, so each flow run shows them in the UI.
 
@@ -156,7 +160,9 @@ def publish_artifacts(
     """
     table, description = table_artifact(name, rows, out_dir)
     create_table_artifact(table=table, key=artifact_key(name, "sizes"), description=description)
-    report = build_report(name=name, dataset=dataset, rows=rows, out_dir=out_dir, sample_records=sample_records)
+    report = build_report(
+        name=name, dataset=dataset, rows=rows, out_dir=out_dir, sample_records=sample_records, learned=learned
+    )
     markdown = render_ui_report(report)
     create_markdown_artifact(
         markdown=markdown,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.model import ConvSetting, PoolSetting
-from tasks.model.records import DatasetRecord, SampleRecord
+from tasks.model.records import DatasetRecord, LearnedRecord, SampleRecord
 from tasks.report_measures import measures_rows
 
 SIGNED_SCALING = "gray = 127.5 + 127.5 * x / max|x| (zero is mid-gray)"
@@ -112,6 +112,61 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class LearnedSection:
+    """Learned kernels beside designed ones: the panel, learned.csv's table, and the training's facts."""
+
+    panel: Picture
+    csv: Picture
+    table: Table
+    """learned.csv's rows: kernel, nearest, similarity, norm."""
+    training: tuple[tuple[str, str], ...]
+    """(fact, value): accuracy, seconds, epochs, ... ; empty for a user's model."""
+    curve: Picture | None
+
+
+def learned_section(record: LearnedRecord | dict[str, Any] | None, folder: Path) -> LearnedSection | None:
+    """The report's learned-kernels section, from what ``write-learned`` returned; None without learned kernels."""
+    if record is None:
+        return None
+    record = LearnedRecord.parse(record)
+    columns = ("kernel", "nearest", "similarity", "norm")
+    table = Table(
+        columns,
+        tuple(
+            (_cell(row.kernel), _cell(row.nearest), Cell(f"{row.similarity:.3f}", True), Cell(f"{row.norm:.3f}", True))
+            for row in record.rows
+        ),
+    )
+    training = record.training
+    facts: tuple[tuple[str, str], ...] = ()
+    curve = None
+    if training is not None:
+        facts = (
+            ("model", f"input → Conv2D({training.filters}, 3×3) → ReLU → max pool 2×2 → flatten → dense softmax"),
+            ("images", training.split_rule),
+            ("epochs, seed", f"{training.epochs}, {training.seed}"),
+            ("test accuracy", f"{training.test_accuracy:.4f}"),
+            ("training seconds", f"{training.seconds:.1f}"),
+            (
+                "accuracy per epoch (train / test)",
+                ", ".join(
+                    f"{train:.3f} / {test:.3f}"
+                    for train, test in zip(training.accuracy, training.test_accuracies, strict=True)
+                ),
+            ),
+            ("saved model", _relative(Path(training.model), folder)),
+        )
+        curve = Picture(Path(training.curve), _relative(Path(training.curve), folder))
+    return LearnedSection(
+        panel=Picture(Path(record.panel), _relative(Path(record.panel), folder)),
+        csv=Picture(Path(record.csv), _relative(Path(record.csv), folder)),
+        table=table,
+        training=facts,
+        curve=curve,
+    )
+
+
+@dataclass(frozen=True)
 class Report:
     name: str
     out_dir: Path
@@ -134,6 +189,7 @@ class Report:
     measures_focus: str = ""
     signed_scaling: str = SIGNED_SCALING
     magnitude_scaling: str = MAGNITUDE_SCALING
+    learned: LearnedSection | None = None
 
 
 def _cell(value: Any) -> Cell:
@@ -243,6 +299,7 @@ def build_report(
     rows: list[dict[str, Any]],
     out_dir: str | Path,
     sample_records: Sequence[SampleRecord | dict[str, Any]],
+    learned: LearnedRecord | dict[str, Any] | None = None,
 ) -> Report:
     """The report of a sweep: everything report.md, report.html and the UI's report say."""
     dataset = DatasetRecord.parse(dataset)
@@ -276,4 +333,5 @@ def build_report(
         measures=Picture(folder / "measures.png", "measures.png") if measured else None,
         measures_table=_table(measured, tuple(measured[0])) if measured else None,
         measures_focus=focus,
+        learned=learned_section(learned, folder),
     )

@@ -57,7 +57,12 @@ def sweep(
     from tasks.preflight import preflight
 
     # Folders, the name in use, shapes the images cannot take: refused here, before a flow run exists.
-    preflight(parse_parameters(**parameters))
+    checked = parse_parameters(**parameters)
+    preflight(checked)
+    if checked.model:  # its kernels larger than the images: refused before the run (exit 2)
+        from tasks.learned import check_model_before_run
+
+        check_model_before_run(checked)
     task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
     require_reachable_api()  # a set but dead PREFECT_API_URL: one line naming it, exit 1
     from convsweep.flow_runs import run_sweep

@@ -48,6 +48,7 @@ SPLITS = ("train", "test", "all")
 PAD_MODES = conv_core.PAD_MODES
 POOL_MODES = (*conv_core.POOL_MODES, "none")  # 'none' keeps the conv map unpooled
 _ERROR_TYPE = "convsweep"
+MAX_LEARNED_FILTERS = 64
 
 
 def _refuse(message: str) -> PydanticCustomError:
@@ -247,6 +248,12 @@ Split = Annotated[
     _parser(lambda value, argument: _split(value)),
     WithJsonSchema({"type": "string", "enum": list(SPLITS)}),
 ]
+ModelFile = Annotated[
+    Any,
+    _parser(lambda value, argument: None if value in (None, "") else values.absolute_path(value, argument=argument)),
+    PlainSerializer(lambda path: None if path is None else str(path)),
+    WithJsonSchema({"anyOf": [{"type": "string", "examples": ["my_model.keras"]}, {"type": "null"}]}),
+]
 DatasetText = Annotated[
     Any,
     _parser(lambda value, argument: _dataset(value)),
@@ -372,6 +379,26 @@ class SweepParameters(BaseModel):
         description="Custom kernels: name -> matrix text '1,0,-1;2,0,-2;1,0,-1' (rows split by ';').",
         json_schema_extra=_shown("Convolution", "NAME=ROWS"),
     )
+    learned_filters: Count = Field(
+        0,
+        description="Train a small CNN (Conv2D F 3x3, ReLU, max pool 2x2, dense softmax) on the dataset's train "
+        "split and sweep its F first-layer kernels as learned_0..learned_{F-1} (0: none).",
+        json_schema_extra=_shown("Convolution", "F"),
+    )
+    learned_epochs: PositiveCount = Field(
+        3, description="Epochs of that training.", json_schema_extra=_shown("Convolution", "INT")
+    )
+    learned_seed: Count = Field(
+        0,
+        description="Seed of that training (weights, shuffling, the split of a one-split dataset).",
+        json_schema_extra=_shown("Convolution", "INT"),
+    )
+    model: ModelFile = Field(
+        None,
+        description="A saved Keras model (.keras, loaded in safe mode): its first Conv2D layer's kernels are swept "
+        "as model_0, model_1, ...",
+        json_schema_extra=_shown("Convolution", "PATH.keras"),
+    )
     strides: PairList = Field(
         [1, 2, 3], description="Conv strides: ints or HxW.", json_schema_extra=_shown("Convolution", "LIST")
     )
@@ -478,6 +505,8 @@ class SweepParameters(BaseModel):
         return self
 
     def _check_and_expand(self) -> None:
+        if self.learned_filters > MAX_LEARNED_FILTERS:
+            raise ValueError(f"learned_filters={self.learned_filters} is more than {MAX_LEARNED_FILTERS}")
         if self.start is not None and self.stop is not None and self.stop <= self.start:
             raise ValueError(f"stop={self.stop} must be greater than start={self.start}")
 
@@ -488,10 +517,14 @@ class SweepParameters(BaseModel):
             if name in kernel_library.names():
                 matrices[name] = values.kernel_matrix(name, kernel_library.get(name))
         for name, matrix in self.custom_kernels.items():
+            if re.fullmatch(r"(learned|model)_\d+", name):
+                raise ValueError(f"kernel {name!r}: learned_N and model_N name the learned kernels: give another name")
             if name in kernel_library.names():
                 raise ValueError(f"kernel {name!r} is a built-in kernel name: give the custom kernel another name")
             matrices[name] = values.kernel_matrix(name, matrix)
-        if not matrices:
+        for name, matrix in self.model_kernels.items():
+            matrices[name] = values.kernel_matrix(name, matrix)
+        if not matrices and not self.learned_filters:
             raise ValueError("kernels: no kernel given")
         self._kernel_matrices = matrices
 
@@ -531,6 +564,27 @@ class SweepParameters(BaseModel):
     # --- what the sweep expands into -------------------------------------------------------
 
     @property
+    def image_channels(self) -> int:
+        """Channels of the images the kernels slide over: 1 (grey), what a model's Conv2D must take."""
+        return 1
+
+    @property
+    def model_kernels(self) -> dict[str, list[list[float]]]:
+        """The first Conv2D kernels of ``model`` (``model_0`` ..), empty without one (``tasks.learned``)."""
+        if self.model is None:
+            return {}
+        # Imported here: loading a model imports Keras, which only a sweep with a model needs.
+        from tasks.learned import load_model_kernels_once
+
+        return load_model_kernels_once(str(self.model), channels=self.image_channels).kernels
+
+    @property
+    def learned_names(self) -> list[str]:
+        """``learned_0 .. learned_{F-1}``: the kernels the training adds (``tasks.training``)."""
+        learned_filters: int = self.learned_filters
+        return [f"learned_{index}" for index in range(learned_filters)]
+
+    @property
     def kernel_matrices(self) -> dict[str, tuple[tuple[float, ...], ...]]:
         """Every kernel of the sweep, built-in then custom: name -> rows."""
         return dict(self._kernel_matrices)
@@ -566,17 +620,21 @@ class SweepParameters(BaseModel):
             split=self.split, start=self.start, stop=self.stop, limit=self.limit, classes=classes
         ).arguments()
 
-    def check_shapes(self, *, height: int, width: int) -> None:
+    def check_shapes(
+        self, *, height: int, width: int, extra_kernels: dict[str, list[list[float]]] | None = None
+    ) -> None:
         """Raise ValueError, before any work, for a setting that cannot run on (height, width) images.
 
         Each problem names its culprit: the kernel (and the size it slides over, after any
-        resize), or the pool window and the conv map it slides over.
+        resize), or the pool window and the conv map it slides over. ``extra_kernels`` (the
+        learned ones, known once trained) are checked with the sweep's own.
         """
         problems = []
+        every_kernel = {**self._kernel_matrices, **(extra_kernels or {})}
         for conv in self._conv_settings:
             size = conv.resize or (height, width)
             on = f"{conv.label} (resized to {size[0]}x{size[1]})" if conv.resize else conv.label
-            for name, matrix in self._kernel_matrices.items():
+            for name, matrix in every_kernel.items():
                 kernel = (len(matrix), len(matrix[0]))
                 try:
                     _, conv_shape = conv.output(size, kernel)

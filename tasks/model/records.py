@@ -176,3 +176,49 @@ class SweepSummary(Record):
     manifest: str
     removed_files: tuple[str, ...] = ()
     foreign_files: tuple[str, ...] = ()
+
+
+class TrainingRecord(Record):
+    """What ``train-model`` returns: the trained model's file, its curves, its first-layer kernels."""
+
+    model: str
+    """model.keras in the sweep's folder."""
+    curve: str
+    """training.png: loss and accuracy per epoch."""
+    architecture: dict[str, Any]
+    filters: int
+    epochs: int
+    seed: int
+    split_rule: str
+    """Which images trained and which tested, in words."""
+    train_images: int
+    test_images: int
+    loss: tuple[float, ...]
+    accuracy: tuple[float, ...]
+    test_loss: tuple[float, ...]
+    test_accuracies: tuple[float, ...]
+    """Per epoch, on the test images."""
+    test_accuracy: float
+    """After the last epoch."""
+    seconds: float
+    """Training seconds (fit, with the per-epoch test evaluations)."""
+    kernels: dict[str, tuple[tuple[float, ...], ...]]
+    """``learned_0`` .. -> (3, 3) rows: the Conv2D kernels, as the sweep takes them."""
+
+
+class LearnedRow(Record):
+    """One row of learned.csv: a learned kernel and the designed kernel nearest to it."""
+
+    kernel: str
+    nearest: str
+    similarity: float
+    norm: float
+
+
+class LearnedRecord(Record):
+    """What ``write-learned`` returns: learned.csv, the learned-vs-designed panel, and their rows."""
+
+    csv: str
+    panel: str
+    rows: tuple[LearnedRow, ...]
+    training: TrainingRecord | None = None

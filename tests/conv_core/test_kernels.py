@@ -179,3 +179,50 @@ def test_kernels_parse_json_errors(text, message):
 def test_kernels_resolve_unknown_word():
     with pytest.raises(ValueError, match="unknown kernel name='edges'"):
         kernels.resolve("edges")
+
+
+def _similarity_loop(a, b):
+    """The definition, literally: cosine of the zero-mean kernels, sign dropped."""
+    a = [[float(v) for v in row] for row in a]
+    b = [[float(v) for v in row] for row in b]
+    cells = [(i, j) for i in range(len(a)) for j in range(len(a[0]))]
+    mean_a = sum(a[i][j] for i, j in cells) / len(cells)
+    mean_b = sum(b[i][j] for i, j in cells) / len(cells)
+    dot = sum((a[i][j] - mean_a) * (b[i][j] - mean_b) for i, j in cells)
+    norm_a = sum((a[i][j] - mean_a) ** 2 for i, j in cells) ** 0.5
+    norm_b = sum((b[i][j] - mean_b) ** 2 for i, j in cells) ** 0.5
+    return 0.0 if norm_a * norm_b == 0 else abs(dot) / (norm_a * norm_b)
+
+
+def test_similarity_equals_the_loop_oracle_on_seeded_kernels():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a, b = rng.normal(size=(2, 3, 3))
+        assert kernels.similarity(a, b) == pytest.approx(_similarity_loop(a, b), abs=1e-12)
+
+
+def test_similarity_ignores_sign_scale_and_offset():
+    sobel = kernels.get("sobel_h")
+    assert kernels.similarity(sobel, -2.5 * sobel + 7.0) == pytest.approx(1.0)
+    assert kernels.similarity(kernels.get("sobel_h"), kernels.get("sobel_v")) == pytest.approx(0.0, abs=1e-15)
+    assert kernels.similarity(kernels.get("box3"), sobel) == 0.0  # constant: nothing left after the mean
+
+
+def test_similarity_refuses_other_shapes():
+    with pytest.raises(ValueError, match=r"other must have the shape of kernel \(3, 3\), got \(5, 5\)"):
+        kernels.similarity(kernels.get("sobel_h"), kernels.get("gaussian5"))
+
+
+def test_nearest_named_finds_each_named_kernel_itself():
+    for name in kernels.names():
+        kernel = kernels.get(name)
+        if np.ptp(kernel) == 0:
+            continue  # box3: constant, no direction to find
+        nearest, score = kernels.nearest_named(-3.0 * kernel + 1.0)
+        assert score == pytest.approx(1.0)
+        assert kernels.similarity(kernels.get(nearest), kernel) == pytest.approx(1.0)
+
+
+def test_nearest_named_of_a_shape_no_named_kernel_has():
+    with pytest.raises(ValueError, match=r"shape \(7, 7\): no named kernel"):
+        kernels.nearest_named(np.ones((7, 7)))
