@@ -216,8 +216,9 @@ def plan_chunks(
         band = band_rows(image_size, setting, kernels, pools, memory_budget_mb=memory_budget_mb, keep_maps=keep_maps)
         if band is not None and any(pool.ceil_mode for pool in pools):
             # conv_core.tiled.RowPooler has no ceil mode yet: refuse rather than round differently.
+            resized = f" resized to {setting.resize[0]}x{setting.resize[1]}" if setting.resize else ""
             raise ValueError(
-                f"pool_ceil_mode=True with {image_size[0]}x{image_size[1]} images, which memory_budget="
+                f"pool_ceil_mode=True with {image_size[0]}x{image_size[1]} images{resized}, which memory_budget="
                 f"{memory_budget_mb} MB computes in bands of rows, is not supported: give a larger memory_budget"
             )
     per_chunk = images_per_chunk(

@@ -52,15 +52,12 @@ def check_writable_folder(path: str | Path, *, what: str) -> None:
         where = "" if existing == target else f", on the way to {target},"
         raise ValueError(f"{what}: not a writable folder ({existing}{where} is {kind})")
     reason = None
-    if not os.access(existing, os.W_OK | os.X_OK):
-        reason = "permission denied"
-    else:
-        try:  # access() does not see every refusal (read-only mounts for root, immutable folders, /proc)
-            descriptor, probe = tempfile.mkstemp(prefix=".convsweep-probe-", dir=existing)
-            os.close(descriptor)
-            os.unlink(probe)
-        except OSError as error:
-            reason = (error.strerror or type(error).__name__).lower()
+    try:  # a probe, not access(): root passes access() on read-only mounts, immutable folders and /proc
+        descriptor, probe = tempfile.mkstemp(prefix=".convsweep-probe-", dir=existing)
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        reason = (error.strerror or type(error).__name__).lower()
     if reason is not None:
         where = "" if existing == target else f", the nearest existing folder of {target}"
         raise ValueError(f"{what}: not a writable folder ({existing}{where}: cannot create a file there: {reason})")

@@ -258,6 +258,8 @@ def check_csv_path(path: Path) -> None:
     if path.is_dir():
         raise ValueError(f"--csv {path} is a folder: give a file name, e.g. {path / 'sizes.csv'}")
     parent = path.expanduser().absolute().parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"--csv {path}: {parent} is a file, not a folder")
     if not parent.is_dir():
         raise ValueError(f"--csv {path}: folder {parent} does not exist (it is not created): make it first")
     check_writable_folder(parent, what=f"--csv {path}")

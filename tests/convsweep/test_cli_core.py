@@ -91,6 +91,7 @@ def test_cli_sizes_issue_example_with_padding_and_stride(capsys):
 
 def test_cli_sizes_csv_has_every_combination_from_output_size(capsys, tmp_path):
     path = tmp_path / "out" / "sizes.csv"
+    path.parent.mkdir()  # --csv creates no folder (a missing one is refused: test_cli_preflight.py)
     code, out, _ = run(
         [
             "sizes",
