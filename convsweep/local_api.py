@@ -23,8 +23,9 @@ run reuses it:
   stops itself when the lease is older than
   ``CONVSWEEP_LOCAL_API_IDLE_SECONDS`` (default 1800), removing its state under
   the same lock, so a CLI never reuses a server that is about to stop.
-* **The UI.** It is a full Prefect server (API, UI and services, SQLite under
-  ``PREFECT_HOME``): ``convsweep server status`` prints its URL; the runs are in
+* **The UI.** It is Prefect's server application with the UI (SQLite under ``PREFECT_HOME``),
+  without the services that drive deployments and workers (:data:`UNNEEDED_SERVICES`; schedules
+  need ``convsweep server``): ``convsweep server status`` prints its URL; the runs are in
   ``PREFECT_HOME/prefect.db`` either way.
 
 ``CONVSWEEP_API=temporary`` keeps the former behaviour: a temporary server per
@@ -67,6 +68,8 @@ LOG_NAME = "convsweep-local-api.log"
 MODULE = "convsweep.local_api"
 _ADOPTED = b"a"  # written on the lifeline once the server is recorded: it may outlive its starter
 STOP_GRACE_SECONDS = 10.0
+# Prefect server services for deployments and workers (schedules, late runs, worker health, ...).
+UNNEEDED_SERVICES = ("SCHEDULER", "LATE_RUNS", "FOREMAN", "PAUSE_EXPIRATIONS", "CANCELLATION_CLEANUP", "REPOSSESSOR")
 
 
 class LocalAPIError(RuntimeError):
@@ -201,6 +204,19 @@ def _healthy(url: str, timeout: float = 5.0) -> bool:
     return health_problem(url, timeout=timeout) is None
 
 
+def _answers_while_alive(api: LocalAPI, timeout: float) -> bool:
+    """Whether the recorded server answers ``/health``, retried while its process lives (a loaded
+    machine can make a healthy server slow to answer; it is not replaced for that)."""
+    deadline = time.monotonic() + timeout
+    while _is_our_server(api):
+        if _healthy(api.url):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return False
+
+
 def running_local_api(home: Path) -> LocalAPI | None:
     """The recorded server of ``home`` if its process is alive and it answers ``/health``."""
     api = read_state(home)
@@ -256,6 +272,11 @@ def _start(home: Path, *, idle: float, startup_timeout: float) -> LocalAPI:
         str(os.getpid()),
     ]
     environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    # Only the services CLI runs need (the API, the UI, the recorders of task runs and events): the
+    # ones that drive deployments and workers poll the database all the time, idle or not, on a
+    # server that may live for its whole idle timeout. Schedules and workers: `convsweep server`.
+    for service in UNNEEDED_SERVICES:
+        environment.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
     environment.update(
         PREFECT_HOME=str(home),
         PREFECT_UI_API_URL=url,
@@ -307,17 +328,18 @@ def ensure_local_api(home: Path, *, startup_timeout: float | None = None) -> tup
     LocalAPIError
         When the server does not start (the message names the log file).
     """
-    timeout = startup_timeout if startup_timeout is not None else _seconds_from(STARTUP_VARIABLE, DEFAULT_STARTUP_SECONDS)
+    timeout = (
+        startup_timeout if startup_timeout is not None else _seconds_from(STARTUP_VARIABLE, DEFAULT_STARTUP_SECONDS)
+    )
     home.mkdir(parents=True, exist_ok=True)
     with _locked(home):
         touch_lease(home)
-        api = running_local_api(home)
-        if api is not None:
-            return api, False
-        stale = read_state(home)
-        if stale is not None:
-            if _is_our_server(stale):  # alive but not answering: replace it
-                _terminate(stale.pid, stale.start, grace=5.0)
+        recorded = read_state(home)
+        if recorded is not None:
+            if _answers_while_alive(recorded, timeout):
+                return recorded, False
+            if _is_our_server(recorded):  # alive but not answering for the whole start-up timeout: replace it
+                _terminate(recorded.pid, recorded.start, grace=5.0)
             _remove_state(home)
         api = _start(home, idle=idle_seconds(), startup_timeout=timeout)
         touch_lease(home)

@@ -236,9 +236,7 @@ def _serve(argv: list[str]) -> None:
     if os.getppid() != options.parent_pid:  # the parent died before the death signal was armed
         os._exit(0)
     port = int(uvicorn_arguments[uvicorn_arguments.index("--port") + 1]) if "--port" in uvicorn_arguments else None
-    threading.Thread(
-        target=_watch_lifeline, args=(sys.stdin.fileno(), port), name="lifeline", daemon=True
-    ).start()
+    threading.Thread(target=_watch_lifeline, args=(sys.stdin.fileno(), port), name="lifeline", daemon=True).start()
     from uvicorn.main import main as uvicorn_main
 
     uvicorn_main.main(args=uvicorn_arguments, prog_name="uvicorn")
