@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FASHION_HEAD = Path("/work/shared/datasets/fashion-mnist-head")
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_sweep import start_server, stop_server  # noqa: E402
+from bench_sweep import free_port, stop_server  # noqa: E402
 
 PLAIN_NOTEBOOK = r"""
 import json, os, sys, time
@@ -77,6 +77,32 @@ figure.savefig(out / "figure.png", dpi=100); plt.close(figure)
 np.savez(out / "arrays.npz", **{k: np.asarray(v) for k, v in stages.items()})
 print(json.dumps({"wall": time.perf_counter() - began}))
 """
+
+
+def start_server(env: dict[str, str], *, timeout: float = 600.0) -> tuple[subprocess.Popen, str]:
+    """``convsweep server`` on a free loopback port; (process, API URL) once healthy (a loaded machine: minutes)."""
+    import urllib.request
+
+    port = free_port()
+    process = subprocess.Popen(
+        cli("server", "--port", str(port)),
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.5)
+    stop_server(process)
+    raise SystemExit(f"the Prefect server did not become healthy in {timeout:.0f} s")
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
