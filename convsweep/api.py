@@ -186,6 +186,8 @@ class APIWatchdog:
         The ``subprocess.Popen`` of the temporary API server, if the run has one.
     interval, timeout, lost_after
         Seconds between checks, for one check, and without an answer before ``on_lost``.
+    on_answer
+        ``() -> None``, called after each check the API answered (the local server's lease).
     """
 
     def __init__(
@@ -197,6 +199,7 @@ class APIWatchdog:
         interval: float = CHECK_INTERVAL_SECONDS,
         timeout: float = CHECK_TIMEOUT_SECONDS,
         lost_after: float = LOST_AFTER_SECONDS,
+        on_answer: Callable[[], None] | None = None,
     ) -> None:
         if interval <= 0 or timeout <= 0 or lost_after <= 0:
             raise ValueError(f"interval={interval}, timeout={timeout}, lost_after={lost_after} must be > 0")
@@ -206,6 +209,7 @@ class APIWatchdog:
         self.interval = interval
         self.timeout = timeout
         self.lost_after = lost_after
+        self.on_answer = on_answer
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="convsweep-api-watchdog", daemon=True)
 
@@ -226,6 +230,8 @@ class APIWatchdog:
                 problem = health_problem(self.url, timeout=self.timeout)
                 if problem is None:
                     last_answer = time.monotonic()
+                    if self.on_answer is not None:
+                        self.on_answer()
                     continue
                 silent_for = time.monotonic() - last_answer
                 if silent_for < self.lost_after:

@@ -77,11 +77,14 @@ def _finish(line: str, code: int, *, crashed: str | None = None) -> NoReturn:
 
 
 def _stop_children(crashed: str | None = None) -> None:
-    try:
-        from convsweep import temporary_api
+    from convsweep import temporary_api
 
-        if crashed is not None:
+    if crashed is not None:
+        try:
             temporary_api.mark_running_flow_runs_crashed(crashed)
+        except BaseException:  # noqa: BLE001 - e.g. a server still starting: no run to mark; stop it anyway
+            pass
+    try:
         temporary_api.stop_temporary_api()
     except BaseException:  # noqa: BLE001 - exiting anyway; the server's lifeline ends it
         pass
@@ -228,16 +231,22 @@ def guarded_run(*, hint: str = "") -> Iterator[None]:
     hint
         Appended to the interrupt line, e.g. ``rerun to resume from the cache``.
     """
+    import functools
+
+    from convsweep import local_api
     from convsweep.api import APIWatchdog, configured_api_url
     from convsweep.temporary_api import start_temporary_api
 
     install_signal_handlers(hint)
-    server = start_temporary_api()
+    local = local_api.current()  # the CLI's local server, chosen before Prefect was configured
+    server = None if local is not None else start_temporary_api()
     url = server.api_url if server is not None else configured_api_url()
     watchdog = None
     if url:
         process = server.server_process if server is not None else None
-        watchdog = APIWatchdog(url, _api_lost, process=process).start()
+        # A run in progress keeps the local server's lease fresh: it never stops idle under a run.
+        keep_lease = functools.partial(local_api.touch_lease, local.home) if local is not None else None
+        watchdog = APIWatchdog(url, _api_lost, process=process, on_answer=keep_lease).start()
     try:
         yield
     finally:

@@ -73,6 +73,18 @@ def _start_server_process(server: Any, uvicorn_arguments: list[str], environment
     )
 
 
+def _kill_now(process: Any) -> None:
+    """SIGKILL the server's process group (its own session) and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 @lru_cache(maxsize=1)
 def _server_class() -> type:
     # Built on first use: importing Prefect's server module is slow and only a run without PREFECT_API_URL needs it.
@@ -84,8 +96,18 @@ def _server_class() -> type:
     class TemporaryAPIServer(base):
         """Prefect's temporary API server in its own session, with a lifeline to this process (module docstring)."""
 
+        answered = False  # set once start() has seen /health answer
+
+        def start(self, timeout: Any = None) -> None:
+            super().start(timeout)
+            self.answered = True
+
         def stop(self) -> None:
             process = self.server_process
+            if process is not None and not self.answered:
+                # Still starting (an interrupt during start-up): nothing to shut down gracefully, and
+                # uvicorn finishes its start-up (migrations, seconds) before it obeys SIGTERM.
+                _kill_now(process)
             super().stop()  # SIGTERM, wait up to 5 s, then SIGKILL
             if process is not None and process.stdin is not None:
                 process.stdin.close()
@@ -172,13 +194,30 @@ def _set_death_signal(death_signal: int) -> None:
         pass
 
 
-def _watch_lifeline(read_end: int) -> None:
+def _listening(port: int | None) -> bool:
+    """Whether this server already accepts connections on ``port`` (its start-up is over)."""
+    import socket
+
+    if port is None:
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _watch_lifeline(read_end: int, port: int | None = None) -> None:
     """Return when the parent closes (or loses) its end of the pipe, then shut this server down."""
     try:
         while os.read(read_end, 4096):
             pass
     except OSError:
         pass
+    if not _listening(port):
+        # The parent died while this server was starting: no client, nothing to shut down
+        # gracefully (uvicorn would first finish its start-up, seconds, before obeying SIGTERM).
+        os._exit(1)
     os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown
     time.sleep(LIFELINE_GRACE_SECONDS)
     os._exit(1)
@@ -196,7 +235,8 @@ def _serve(argv: list[str]) -> None:
         _set_death_signal(signal.SIGTERM)
     if os.getppid() != options.parent_pid:  # the parent died before the death signal was armed
         os._exit(0)
-    threading.Thread(target=_watch_lifeline, args=(sys.stdin.fileno(),), name="lifeline", daemon=True).start()
+    port = int(uvicorn_arguments[uvicorn_arguments.index("--port") + 1]) if "--port" in uvicorn_arguments else None
+    threading.Thread(target=_watch_lifeline, args=(sys.stdin.fileno(), port), name="lifeline", daemon=True).start()
     from uvicorn.main import main as uvicorn_main
 
     uvicorn_main.main(args=uvicorn_arguments, prog_name="uvicorn")

@@ -40,6 +40,14 @@ def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
+def _use_local_api() -> None:
+    # Without PREFECT_API_URL: the local server of this PREFECT_HOME, started once and reused
+    # (convsweep.local_api); CONVSWEEP_API=temporary keeps a temporary server per run.
+    from convsweep.local_api import use_local_api
+
+    use_local_api(say=lambda line: typer.echo(line, err=True))
+
+
 @with_sweep_options()
 def sweep(
     given: dict[str, Any],
@@ -65,6 +73,7 @@ def sweep(
         check_model_before_run(checked)
     task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
     require_reachable_api()  # a set but dead PREFECT_API_URL: one line naming it, exit 1
+    _use_local_api()
     from convsweep.flow_runs import run_sweep
 
     run_sweep(parameters, task_runner=task_runner)
@@ -90,6 +99,7 @@ def notebook(
 
     check_writable_folder(out, what=f"--out {out}")
     _quiet_prefect(verbose)
+    _use_local_api()
     from convsweep.flow_runs import run_notebook
 
     run_notebook(dataset=dataset, split=split, index=index, out=out, name=name)

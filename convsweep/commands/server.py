@@ -1,8 +1,12 @@
-"""`convsweep server`: a local Prefect server and UI.
+"""`convsweep server`: a local Prefect server and UI; `server status` / `server stop`: the CLI's local server.
 
-It starts ``prefect server start`` (API + UI, embedded SQLite under
-``PREFECT_HOME`` unless ``--database-url`` / ``PREFECT_API_DATABASE_CONNECTION_URL``
+``convsweep server`` starts ``prefect server start`` in the foreground (API + UI, embedded
+SQLite under ``PREFECT_HOME`` unless ``--database-url`` / ``PREFECT_API_DATABASE_CONNECTION_URL``
 names PostgreSQL), bound to 127.0.0.1 unless ``--host`` says otherwise.
+
+``convsweep server status`` and ``convsweep server stop`` concern the background server that
+``convsweep sweep`` / ``notebook`` start for their ``PREFECT_HOME`` when no ``PREFECT_API_URL``
+is set (:mod:`convsweep.local_api`).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ def server_command(*, host: str, port: int, database_url: str | None) -> tuple[l
 
 
 def server(
+    context: typer.Context,
     host: str = typer.Option(
         LOOPBACK_HOST,
         "--host",
@@ -76,7 +81,12 @@ def server(
         "(default: SQLite under PREFECT_HOME; same as PREFECT_API_DATABASE_CONNECTION_URL).",
     ),
 ) -> None:
-    """Start the local Prefect server and UI (prefect server start), on 127.0.0.1 by default."""
+    """Start the local Prefect server and UI (prefect server start), on 127.0.0.1 by default.
+
+    `server status` / `server stop`: the background server that sweeps without PREFECT_API_URL use.
+    """
+    if context.invoked_subcommand is not None:
+        return
     command, env = server_command(host=host, port=port, database_url=database_url)
     shown_host = host.strip()
     if not is_loopback(shown_host):
@@ -94,5 +104,42 @@ def server(
     os.execve(command[0], command, env)
 
 
+def status() -> None:
+    """Say whether the background server of this PREFECT_HOME runs, and where its UI is (exit 1 if none)."""
+    from convsweep import local_api
+
+    home = local_api.prefect_home()
+    api = local_api.running_local_api(home)
+    if api is None:
+        click.echo(f"no local Prefect server for {home} (a sweep without PREFECT_API_URL starts one)")
+        raise typer.Exit(1)
+    click.echo(f"local Prefect server for {home}: pid {api.pid}, UI {api.ui_url}, API {api.url}")
+    age = local_api.lease_age(home)
+    click.echo(
+        f"last used {age:.0f} s ago; stops after {local_api.idle_seconds():g} s unused "
+        f"({local_api.IDLE_VARIABLE}) or with `convsweep server stop`"
+    )
+
+
+def stop() -> None:
+    """Stop the background server of this PREFECT_HOME (SIGTERM, then SIGKILL after 10 s)."""
+    from convsweep import local_api
+
+    home = local_api.prefect_home()
+    api = local_api.stop_local_api(home)
+    if api is None:
+        click.echo(f"no local Prefect server was running for {home}")
+        return
+    click.echo(f"stopped the local Prefect server for {home} (pid {api.pid}, {api.ui_url})")
+
+
 def register(app: typer.Typer) -> None:
-    app.command("server")(server)
+    group = typer.Typer(
+        invoke_without_command=True,
+        no_args_is_help=False,
+        help="Start the local Prefect server and UI (prefect server start), on 127.0.0.1 by default.",
+    )
+    group.callback()(server)
+    group.command("status")(status)
+    group.command("stop")(stop)
+    app.add_typer(group, name="server")
