@@ -57,6 +57,7 @@ from tasks.report import build_rows, publish_artifacts, write_report, write_size
 from tasks.rows import add_measures
 from tasks.samples import write_samples
 from tasks.training import train_model
+from tasks.worker_checks import check_workers_before_sweep
 
 
 def sweep_run_name() -> str:
@@ -121,6 +122,7 @@ def sweep(settings: SweepParameters) -> State:
         plan = _plan(settings, load)
         folder = _prepare_folder(plan)
         runs.folder_is_ours = folder.trusted
+        _check_workers(plan)
         training = _train(settings, runs)
         if training is not None:
             plan = _plan(settings, load, learned_kernels=training.kernels)
@@ -295,6 +297,13 @@ def _prepare_folder(plan: SweepPlan) -> FolderCheck:
     # Files of another sweep under the names this one writes (same folder, other settings) must
     # not be kept by a cached task: then every task that writes files runs again.
     return begin_folder(plan.out_dir, parameters=plan.settings.to_parameters(), cache_dir=plan.cache_dir)
+
+
+def _check_workers(plan: SweepPlan) -> None:
+    """On Dask: every worker sees the folders and reaches the API, or the sweep stops here (``tasks.worker_checks``)."""
+    checked = check_workers_before_sweep(cache_dir=plan.cache_dir, out_dir=plan.out_dir, dataset_spec=plan.dataset.spec)
+    if checked:
+        get_run_logger().info("%d Dask worker(s) see the cache, outputs and data and reach the API", checked)
 
 
 def _sample_inputs(plan: SweepPlan, conv: ConvSetting) -> dict[str, Any]:

@@ -4,9 +4,13 @@ Prefect's DEFAULT policy includes the flow run id (so it never hits across
 runs) and ``TASK_SOURCE`` ignores the helpers a task calls.  A sweep task's key
 is therefore built here from exactly what determines its result:
 
-* the task's name and the **code version** (a hash of the source of
-  ``conv_core`` and the ``tasks`` package — the sweep model in ``tasks.model``
-  included — so editing any code that decides a result invalidates the cache),
+* the task's name and the **versions** (:func:`versions`): the code version (a
+  hash of the source of ``conv_core`` and the ``tasks`` package — the sweep model
+  in ``tasks.model`` included — so editing any code that decides a result
+  invalidates the cache) and the numpy and OpenCV versions, all computed where
+  the task runs (Prefect computes the key in the worker's process); the code
+  version is taken when ``tasks.caching`` is imported, so a long-lived worker
+  whose files are updated under it keeps reporting the code it runs,
 * the task's key inputs — dataset fingerprint, chunk range, settings —
   normalised to plain JSON (``2``, ``np.int64(2)`` and ``2.0`` are one key),
   never large arrays.
@@ -17,13 +21,18 @@ folder with a file lock per key and SERIALIZABLE isolation, so two sweeps
 computing the same key at once compute it once.  A task whose output files
 have gone missing is submitted with ``refresh_cache`` (:func:`with_cache`), so
 it recomputes and rewrites them; computing a key has no side effect.
+
+The flow's own versions travel with the policy (``flow_versions``, set by
+:func:`with_cache` where the flow runs): :func:`refuse_other_code` fails a task
+run on a worker whose code differs, with one line naming the host and both.
 """
 
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -45,8 +54,11 @@ __all__ = [
     "RECORD_SERIALIZER",
     "SweepCachePolicy",
     "cache_dir_for",
+    "CodeMismatchError",
     "code_version",
     "default_cache_dir",
+    "refuse_other_code",
+    "versions",
     "with_cache",
 ]
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -67,9 +79,53 @@ def code_version(root: Path = _PROJECT_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
+code_version()  # now, when the modules it hashes are being imported, not at the first task run
+
+
+def versions() -> dict[str, str]:
+    """What decides a result besides its inputs, in this process: the code, numpy and OpenCV versions."""
+    return {"code": code_version(), **_library_versions()}
+
+
+@lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str]:
+    import cv2
+    import numpy
+
+    return {"numpy": numpy.__version__, "opencv": cv2.__version__}
+
+
+class CodeMismatchError(RuntimeError):
+    """A task run on a worker whose code is not the flow's."""
+
+
+def refuse_other_code(flow_versions: Optional[dict[str, str]]) -> None:
+    """Raise :class:`CodeMismatchError` (one line: host, both versions) if this process's code is not the flow's.
+
+    ``flow_versions``: :func:`versions` where the flow runs (None: not known, nothing checked).
+    """
+    if not flow_versions:
+        return
+    here = versions()
+    if here["code"] != flow_versions.get("code"):
+        raise CodeMismatchError(
+            f"worker {socket.gethostname()} runs code version {here['code']}, the flow runs "
+            f"{flow_versions.get('code')}: refused (update the worker's copy of the project and restart it)"
+        )
+
+
+def running_task_flow_versions() -> Optional[dict[str, str]]:
+    """The flow's versions carried by the running task run's cache policy (None outside one)."""
+    from prefect.context import TaskRunContext
+
+    context = TaskRunContext.get()
+    policy = getattr(getattr(context, "task", None), "cache_policy", None)
+    return getattr(policy, "flow_versions", None)
+
+
 @dataclass
 class SweepCachePolicy(CachePolicy):
-    """Key = sha256(task name, code version, plain-JSON key inputs).
+    """Key = sha256(task name, versions where it runs, plain-JSON key inputs).
 
     Parameters
     ----------
@@ -78,14 +134,18 @@ class SweepCachePolicy(CachePolicy):
     expected_outputs
         ``inputs -> paths`` the task writes; if any is missing, the cached
         record is dropped so that the task runs again and rewrites them.
+    flow_versions
+        :func:`versions` where the flow runs (set by :func:`with_cache`), for
+        :func:`refuse_other_code` on the worker.
     """
 
     key_inputs: Optional[Callable[[dict[str, Any]], Any]] = None
     expected_outputs: Optional[Callable[[dict[str, Any]], Iterable[Path]]] = None
+    flow_versions: Optional[dict[str, str]] = None
 
     def compute_key(self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any) -> str:
         selected = self.key_inputs(inputs) if self.key_inputs else inputs
-        payload = {"task": task_ctx.task.name, "code": code_version(), "inputs": selected}
+        payload = {"task": task_ctx.task.name, "versions": versions(), "inputs": selected}
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
     def outputs_missing(self, inputs: dict[str, Any]) -> bool:
@@ -119,7 +179,10 @@ def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False, input
     if inputs is not None and not refresh and _record_lies(task, root, inputs):
         refresh = True
     (root / "results").mkdir(parents=True, exist_ok=True)
-    policy = task.cache_policy.configure(
+    policy = task.cache_policy
+    if isinstance(policy, SweepCachePolicy):
+        policy = replace(policy, flow_versions=versions())
+    policy = policy.configure(
         key_storage=JsonRecordStorage(basepath=str(root / "records"), results_path=str(root / "results")),
         lock_manager=HolderLockManager(lock_files_directory=root / "locks"),
         isolation_level="SERIALIZABLE",

@@ -32,6 +32,7 @@ from tasks.chunking import band_rows, kernel_groups
 from tasks.datasets import open_dataset
 from tasks.model import ConvSetting, PoolSetting, magnitude_pairs, map_names
 from tasks.model.records import ChunkRecord, DatasetRecord, MapStats
+from tasks.worker_checks import check_chunk_worker
 
 Kernels = dict[str, list[list[float]]]
 
@@ -278,7 +279,9 @@ def process_chunk(
 ) -> ChunkRecord:
     """Images ``chunk[0]:chunk[1]`` of the selection through one conv setting and every pool setting.
 
-    ``chunk_fingerprint`` (the content fingerprint of those images) only keys the cache.
+    ``chunk_fingerprint`` (the content fingerprint of those images, from the flow's plan) keys
+    the cache, and the images read here are checked against it (``tasks.worker_checks``: a
+    worker with another copy of the data, or other code, is refused before computing).
     ``memory_budget`` (MB) decides only *how* (whole chunk, or one image at a time in bands of
     rows), never the result, so it is not part of the cache key.
 
@@ -290,7 +293,9 @@ def process_chunk(
     """
     dataset = DatasetRecord.parse(dataset)
     start, stop = chunk
-    images = open_selection(dataset).read(start, stop)
+    view = open_selection(dataset)
+    images = view.read(start, stop)
+    check_chunk_worker(view, images, dataset=dataset, chunk=(start, stop), expected=chunk_fingerprint)
     began = time.perf_counter()
     band = None
     if memory_budget is not None:

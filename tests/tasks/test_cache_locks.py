@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.cache_locks import HolderLockManager
+from tasks.cache_locks import EXPECTED_HOLD_ENV, LEASE_ENV, HolderLockManager, LockWaitTimeout
 from tasks.processes import process_alive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,9 @@ def test_acquire_release_and_file_contents(manager):
     assert manager.acquire_lock("k", holder="me", acquire_timeout=0)
     info = json.loads((manager.lock_files_directory / "k.lock").read_bytes())
     assert info["holder"] == "me" and info["pid"] == os.getpid() and info["hostname"] == socket.gethostname()
-    assert info["expiration"] is None
+    assert info["lease"] == manager.lease == 120.0  # DEFAULT_LEASE
+    expires_in = (_dt.datetime.fromisoformat(info["expiration"]) - _dt.datetime.now(_dt.UTC)).total_seconds()
+    assert 0 < expires_in <= manager.lease
     assert manager.is_locked("k") and manager.is_lock_holder("k", "me") and not manager.is_lock_holder("k", "you")
     assert manager.acquire_lock("k", holder="me", acquire_timeout=0)  # re-entrant for the same holder
     assert not manager.acquire_lock("k", holder="you", acquire_timeout=0)
@@ -168,7 +171,7 @@ def test_live_holder_in_this_process_blocks_until_release(manager):
 
 HOLD_SCRIPT = """
 import sys
-from tasks.cache_locks import HolderLockManager
+from tasks.cache_locks import EXPECTED_HOLD_ENV, LEASE_ENV, HolderLockManager, LockWaitTimeout
 manager = HolderLockManager(sys.argv[1])
 assert manager.acquire_lock("k", holder="child")
 print("held", flush=True)
@@ -252,3 +255,91 @@ def test_lock_files_are_never_seen_half_written_and_exclude_each_other(manager):
     threads[0].join(DEADLINE)
     assert not bad and overlaps[0] == 0 and reads[0] > 0
     assert not path.exists() and not list(manager.lock_files_directory.glob(".*.tmp"))
+
+
+# -- leases ------------------------------------------------------------------------------
+
+SHORT_LEASE = 0.6  # seconds: the heartbeat renews each 0.2 s
+
+
+def foreign_lock(path: Path, *, expires_in: float | None, age: float = 0.0) -> None:
+    """A lock file of a process on another host (its PID means nothing here)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    expiration = None
+    if expires_in is not None:
+        expiration = (_dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=expires_in)).isoformat()
+    path.write_text(json.dumps({"holder": "elsewhere", "expiration": expiration, "pid": 1, "hostname": "other-host"}))
+    if age:
+        os.utime(path, (time.time() - age, time.time() - age))
+
+
+def expiration_of(path: Path) -> _dt.datetime:
+    return _dt.datetime.fromisoformat(json.loads(path.read_bytes())["expiration"])
+
+
+def test_live_holder_renews_its_lease_so_its_lock_outlives_it(tmp_path):
+    holder = HolderLockManager(tmp_path / "locks", lease=SHORT_LEASE)
+    waiter = HolderLockManager(tmp_path / "locks", lease=SHORT_LEASE, expected_hold=60)
+    assert holder.acquire_lock("k", holder="me")
+    path = tmp_path / "locks" / "k.lock"
+    first = expiration_of(path)
+    wait_until(lambda: expiration_of(path) > first + _dt.timedelta(seconds=2 * SHORT_LEASE), "three renewals")
+    assert _dt.datetime.now(_dt.UTC) > first  # the first expiration has passed, yet the lock is live
+    assert waiter.is_locked("k") and not waiter.acquire_lock("k", holder="you", acquire_timeout=0)
+    holder.release_lock("k", holder="me")
+    assert not path.exists()
+    time.sleep(SHORT_LEASE)  # a heartbeat after the release must not bring the file back
+    assert not path.exists() and not list(path.parent.glob(".*.tmp"))
+
+
+def test_lock_of_another_host_is_broken_when_its_lease_expires(manager, warnings_logged):
+    path = manager.lock_files_directory / "k.lock"
+    foreign_lock(path, expires_in=0.5)
+    assert manager.is_locked("k")  # live until its lease expires: another host's PID is not checked
+    began = time.monotonic()
+    assert manager.acquire_lock("k", holder="me", acquire_timeout=DEADLINE)
+    assert time.monotonic() - began > 0.3
+    assert len(warnings_logged) == 1 and "lease expired" in warnings_logged[0] and "elsewhere" in warnings_logged[0]
+
+
+def test_lock_of_another_host_without_expiration_is_broken_one_lease_after_it_was_written(tmp_path, warnings_logged):
+    manager = HolderLockManager(tmp_path / "locks", lease=30)
+    path = tmp_path / "locks" / "k.lock"
+    foreign_lock(path, expires_in=None, age=5)
+    assert manager.is_locked("k")  # younger than one lease
+    foreign_lock(path, expires_in=None, age=31)
+    assert not manager.is_locked("k")
+    assert len(warnings_logged) == 1 and "no expiration" in warnings_logged[0]
+
+
+@pytest.mark.parametrize("how", ["acquire", "wait"])
+def test_wait_without_timeout_gives_up_after_lease_plus_expected_hold(tmp_path, how):
+    holder = HolderLockManager(tmp_path / "locks", lease=SHORT_LEASE)
+    waiter = HolderLockManager(tmp_path / "locks", lease=SHORT_LEASE, expected_hold=0.4)
+    assert holder.acquire_lock("k", holder="stuck")  # live and renewing, but never releasing
+    try:
+        began = time.monotonic()
+        with pytest.raises(LockWaitTimeout) as raised:
+            if how == "acquire":
+                waiter.acquire_lock("k", holder="me")
+            else:
+                waiter.wait_for_lock("k")
+        assert time.monotonic() - began >= SHORT_LEASE + 0.4
+        message = str(raised.value)
+        assert "\n" not in message and str(tmp_path / "locks" / "k.lock") in message and "stuck" in message
+        assert f"process {os.getpid()} on {socket.gethostname()}" in message
+        assert waiter.wait_for_lock("k", timeout=0.1) is False  # a timeout given: False, as Prefect expects
+    finally:
+        holder.release_lock("k", holder="stuck")
+
+
+def test_lease_and_expected_hold_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(LEASE_ENV, "7.5")
+    monkeypatch.setenv(EXPECTED_HOLD_ENV, "30")
+    manager = HolderLockManager(tmp_path)
+    assert (manager.lease, manager.expected_hold) == (7.5, 30.0)
+    monkeypatch.setenv(LEASE_ENV, "soon")
+    with pytest.raises(ValueError, match="CONVSWEEP_LOCK_LEASE='soon'"):
+        HolderLockManager(tmp_path)
+    with pytest.raises(ValueError, match="lease=0"):
+        HolderLockManager(tmp_path, lease=0)

@@ -158,3 +158,32 @@ def test_label_edited_in_a_copy_recomputes_instead_of_crashing(tmp_path):
     counts = re.search(r"\b(\d+) task runs \((\d+) cached\)", edited.stdout + edited.stderr)
     assert counts is not None and counts.group(2) == "0", edited.stdout + edited.stderr  # all recomputed
     assert (tmp_path / "out" / "idx-idx-test" / "samples" / "rnative-s1-pvalid-zeros-d1").is_dir()
+
+
+def test_compute_key_changes_with_the_numpy_or_opencv_version(monkeypatch):
+    policy = SweepCachePolicy(key_inputs=lambda inputs: inputs)
+    here = key_of(policy, {"x": 1})
+    assert caching.versions()["numpy"] == np.__version__ and set(caching.versions()) == {"code", "numpy", "opencv"}
+    for library in ("numpy", "opencv"):
+        other = {**caching._library_versions(), library: "0.0.0"}
+        monkeypatch.setattr(caching, "_library_versions", lambda other=other: other)
+        assert key_of(policy, {"x": 1}) != here, library
+        monkeypatch.undo()
+    assert key_of(policy, {"x": 1}) == here
+
+
+def test_with_cache_carries_the_flow_versions_to_the_worker(tmp_path):
+    configured = with_cache(process_chunk, tmp_path / "cache")
+    assert configured.cache_policy.flow_versions == caching.versions()
+    assert process_chunk.cache_policy.flow_versions is None  # the task itself is not changed
+
+
+def test_refuse_other_code_names_the_host_and_both_versions(monkeypatch):
+    caching.refuse_other_code(None)  # nothing known: nothing checked
+    caching.refuse_other_code(caching.versions())
+    monkeypatch.setattr(caching.socket, "gethostname", lambda: "worker-7")
+    with pytest.raises(caching.CodeMismatchError) as raised:
+        caching.refuse_other_code({**caching.versions(), "code": "0123456789abcdef"})
+    message = str(raised.value)
+    assert "\n" not in message and "worker-7" in message
+    assert code_version() in message and "0123456789abcdef" in message

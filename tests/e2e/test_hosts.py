@@ -1,0 +1,169 @@
+"""A sweep across simulated machines (``tests/e2e/hosts.py``): the same CSV, a host lost, hosts refused.
+
+Each test starts a Dask scheduler and worker hosts in their own namespaces (hostname, PID
+space, /tmp and home), sharing one folder for the data, the outputs and the cache; the flow
+runs here and reports to the session's Prefect server.  Every process is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.e2e.conftest import CHUNK_SIZE, free_port
+from tests.e2e.hosts import finish_flow, start_cluster, start_flow
+from tests.helpers.idx import make_split, write_idx_folder
+
+LEASE = 5.0  # seconds: a dead host's lock is broken this long after its last renewal
+EXPECTED_HOLD = 120.0
+SWEEP = dict(strides=[1, 2], paddings=["valid", "same"], chunk_size=CHUNK_SIZE)
+
+
+@pytest.fixture
+def shared(tmp_path, idx_dataset) -> Path:
+    """The shared storage: the data (a copy of the session's IDX folder) and room for outputs and cache."""
+    folder = tmp_path / "shared"
+    shutil.copytree(idx_dataset, folder / "data")
+    return folder
+
+
+def environment(server, **extra: str) -> dict[str, str]:
+    return server.env(CONVSWEEP_LOCK_LEASE=str(LEASE), CONVSWEEP_LOCK_EXPECTED_HOLD=str(EXPECTED_HOLD), **extra)
+
+
+def csv_without_timings(path: str | Path) -> str:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return frame.drop(columns=["compute_seconds"]).to_csv(index=False)
+
+
+def reference_csv(server, shared: Path, parameters: dict) -> str:
+    """sizes.csv of the same sweep in one process (threads), with its own cache and outputs."""
+    flow = start_flow(
+        shared.parent,
+        {**parameters, "out": str(shared.parent / "reference")},
+        shared.parent / "reference-cache",
+        None,
+        environment(server),
+    )
+    result, stderr = finish_flow(flow)
+    assert result["kind"] == "RESULT", stderr[-3000:]
+    return csv_without_timings(result["csv"])
+
+
+def test_sweep_across_three_hosts_equals_one_process(prefect_server, shared):
+    parameters = dict(dataset=f"idx:{shared / 'data'}", name="hosts", samples=[0, 1], **SWEEP)
+    env = environment(prefect_server)
+    cluster = start_cluster(shared, env)
+    try:
+        for name in ("host-a", "host-b", "host-c"):
+            cluster.add_host(name, env)
+        cluster.wait_for_workers(3)
+        assert sorted(cluster.workers().values()) == ["host-a", "host-b", "host-c"]
+        flow = start_flow(
+            shared.parent, {**parameters, "out": str(shared / "out")}, shared / "cache", cluster.address, env
+        )
+        result, stderr = finish_flow(flow)
+        assert result["kind"] == "RESULT", stderr[-3000:]
+        ran = cluster.task_counts()
+        assert ran["process_chunk"]["memory"] == 4 * 3  # 4 conv settings x 3 chunks, all on the hosts
+    finally:
+        cluster.stop()
+    assert csv_without_timings(result["csv"]) == reference_csv(prefect_server, shared, parameters)
+    # The hosts took their locks under their own hostnames and released them all.
+    assert not list((shared / "cache" / "locks").glob("*.lock"))
+
+
+def lock_of(locks: Path, hostname: str) -> Path | None:
+    for path in locks.glob("*.lock"):
+        try:
+            if json.loads(path.read_bytes()).get("hostname") == hostname:
+                return path
+        except (OSError, ValueError):
+            continue  # released, or being renewed, as we looked
+    return None
+
+
+def test_host_killed_holding_a_lock_the_sweep_completes_with_the_same_csv(prefect_server, shared):
+    # Large enough chunks (resized to 448x448) that a host is caught holding a lock.
+    parameters = dict(dataset=f"idx:{shared / 'data'}", name="host-lost", samples=[], resize=["448"], **SWEEP)
+    env = environment(prefect_server)
+    cluster = start_cluster(shared, env)
+    locks = shared / "cache" / "locks"
+    try:
+        cluster.add_host("host-a", env)
+        doomed = cluster.add_host("host-b", env)
+        cluster.wait_for_workers(2)
+        flow = start_flow(
+            shared.parent, {**parameters, "out": str(shared / "out")}, shared / "cache", cluster.address, env
+        )
+        deadline = time.monotonic() + 240
+        held = None
+        while held is None:
+            assert flow.poll() is None, "the sweep ended before host-b took a lock"
+            assert time.monotonic() < deadline, "host-b never held a lock"
+            held = lock_of(locks, "host-b")
+            time.sleep(0.005)
+        doomed.kill()  # kill -9 of host-b's PID namespace: every process of that host at once
+        killed_at = time.monotonic()
+        assert held.exists(), "host-b released its lock before it was killed"
+        holder = json.loads(held.read_bytes())
+        result, stderr = finish_flow(flow)
+        recovered = time.monotonic() - killed_at
+    finally:
+        cluster.stop()
+    assert result["kind"] == "RESULT", stderr[-3000:]
+    assert holder["hostname"] == "host-b" and holder["lease"] == LEASE
+    # host-a broke host-b's lock because its lease expired (host-b's PID means nothing on host-a).
+    host_a_log = cluster.hosts[0].log.read_text()
+    assert f"removed lock file {held}" in host_a_log and "lease expired" in host_a_log, host_a_log[-3000:]
+    print(f"host killed holding a lock: the sweep finished {recovered:.1f} s later (lease {LEASE:g} s)")
+    assert csv_without_timings(result["csv"]) == reference_csv(prefect_server, shared, parameters)
+
+
+@pytest.mark.parametrize("fault", ["other data", "other code", "unreachable API"])
+def test_a_host_that_cannot_run_the_sweep_is_refused_and_nothing_is_cached(prefect_server, shared, fault):
+    parameters = dict(dataset=f"idx:{shared / 'data'}", name=f"refused-{fault.replace(' ', '-')}", samples=[], **SWEEP)
+    env = environment(prefect_server)
+    cluster = start_cluster(shared, env)
+    try:
+        if fault == "other data":  # the same path shows another copy of the data on this host
+            other = shared / "other-copy"  # in the shared folder: the host's own /tmp hides the rest
+            images, labels = make_split(40, seed=5)
+            images[20, 5, 5] ^= 1  # one pixel of chunk 16-32
+            write_idx_folder(other, test=(images, labels), gz=True)
+            cluster.add_host("host-x", env, data_override=(shared / "data", other))
+        elif fault == "other code":
+            cluster.add_host("host-x", env, edit_code=True)
+        else:  # its PREFECT_API_URL points where no server answers
+            cluster.add_host("host-x", {**env, "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"})
+        cluster.wait_for_workers(1)
+        flow = start_flow(
+            shared.parent, {**parameters, "out": str(shared / "out")}, shared / "cache", cluster.address, env
+        )
+        result, stderr = finish_flow(flow)
+        ran = cluster.task_counts()
+    finally:
+        cluster.stop()
+    assert result["kind"] == "FAILED", result
+    error = result["error"]
+    everything = error + stderr
+    if fault == "other data":
+        assert "worker host-x read other data for images 16-32" in everything, everything[-3000:]
+        assert str(shared / "data") in everything
+    elif fault == "other code":
+        assert "worker host-x runs code version" in everything and "the flow runs" in everything, everything[-3000:]
+    else:
+        assert "worker host-x" in everything and "cannot reach the Prefect API" in everything, everything[-3000:]
+        assert "process_chunk" not in ran  # stopped before any work
+    cached = [json.loads(path.read_bytes()) for path in (shared / "cache" / "results").glob("*")]
+    if fault == "other data":
+        # Only chunks whose pixels are the same on host-x (0-16, 32-40) may be cached; never 16-32.
+        assert all(result["chunk"] in ([0, 16], [32, 40]) for result in cached), cached  # chunk records only
+        assert len(cached) <= 4 * 2
+    else:  # nothing computed on host-x is in the cache: no record, no result
+        assert not cached and not list((shared / "cache" / "records").glob("*"))
