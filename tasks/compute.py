@@ -42,22 +42,25 @@ def open_selection(dataset: DatasetRecord) -> Any:
 
 
 def compute_maps(
-    images: np.ndarray, *, conv: ConvSetting, kernels: Kernels
+    images: np.ndarray, *, conv: ConvSetting, kernels: Kernels, channels: str = "gray"
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Resize, then every kernel's map and every pair's magnitude.
 
     Parameters
     ----------
-    images : (N, H, W) uint8
+    images : (N, H, W) uint8; with ``channels`` each or sum (N, H, W, 3) RGB
     conv : resize, stride, padding, pad mode and dilation.
-    kernels : name -> (kh, kw) matrix.
+    kernels : name -> (kh, kw) matrix (for ``sum`` also (kh, kw, C): one kernel per channel).
+    channels : "gray", "each" (every channel on its own, as DepthwiseConv2D) or "sum" (the
+        channel responses summed, as Conv2D); see :func:`conv_core.conv2d`.
 
     Returns
     -------
-    resized : (N, H', W') uint8
-    maps : name -> (N, conv_h, conv_w) float32, kernels first, then magnitudes.
+    resized : (N, H', W') uint8 (C last with channels)
+    maps : name -> (N, conv_h, conv_w) float32 (``each``: C last), kernels first, then magnitudes.
     """
-    resized = images if conv.resize is None else conv_core.resize(images, conv.resize)
+    coloured = channels != "gray"
+    resized = images if conv.resize is None else conv_core.resize(images, conv.resize, channels_last=coloured)
     maps: dict[str, np.ndarray] = {}
     for name, matrix in kernels.items():
         maps[name] = conv_core.conv2d(
@@ -67,6 +70,7 @@ def compute_maps(
             padding=conv.padding,
             pad_mode=conv.pad_mode,
             dilation=conv.dilation,
+            channels=channels,
         )
     for name, (horizontal, vertical) in magnitude_pairs(kernels).items():
         maps[name] = conv_core.sobel_magnitude(maps[horizontal], maps[vertical])
@@ -177,10 +181,13 @@ def stream_maps(
     kernels: Kernels,
     pools: list[PoolSetting],
     band: int,
+    channels: str = "gray",
 ) -> Any:
     """One (resized) image's maps and pooled maps, in bands of ``band`` conv rows.
 
-    Yields ``(map name, pool label or None, rows)`` where ``rows`` (r, W) float32 are the next
+    ``image`` is (H, W), or (H, W, C) with ``channels`` each or sum (see :func:`compute_maps`).
+    Yields ``(map name, pool label or None, rows)`` where ``rows`` (r, W) float32 (``each``:
+    (r, W, C)) are the next
     rows of that map (pool label None) or of that pooled map, in order; pool mode 'none' is
     not yielded apart (it is the map).  Kernel groups (an h/v pair and its magnitude, or one
     kernel) are computed one after the other, so only one group's bands are held at a time.
@@ -196,6 +203,7 @@ def stream_maps(
                 padding=setting.padding,
                 pad_mode=setting.pad_mode,
                 dilation=setting.dilation,
+                channels=channels,
                 tile_rows=band,
             )
             for name in group
@@ -210,11 +218,19 @@ def stream_maps(
             for name in names:
                 rows = bands[name]
                 if name not in poolers:
-                    conv_shape = setting.output(image.shape, np.asarray(kernels[group[0]]).shape)[1]
+                    conv_shape = setting.output(image.shape[:2], np.asarray(kernels[group[0]]).shape[:2])[1]
+                    trailing = image.shape[2] if channels == "each" else None
                     poolers[name] = [
                         (
                             pool.label,
-                            RowPooler(conv_shape, pool.size, stride=pool.stride, mode=pool.mode, padding=pool.padding),
+                            RowPooler(
+                                conv_shape,
+                                pool.size,
+                                stride=pool.stride,
+                                mode=pool.mode,
+                                padding=pool.padding,
+                                channels=trailing,
+                            ),
                         )
                         for pool in pools
                         if pool.size is not None and pool.padding is not None  # every mode but 'none'
