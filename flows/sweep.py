@@ -46,6 +46,7 @@ from tasks.model.records import (
 from tasks.plan import SweepPlan, plan_sweep
 from tasks.progress import Progress
 from tasks.report import build_rows, publish_artifacts, write_report, write_sizes
+from tasks.rows import with_channel
 from tasks.samples import write_samples
 
 
@@ -108,7 +109,19 @@ def sweep(settings: SweepParameters) -> State:
             selection=settings.selection(),
             index_dir=str(cache_root),
         )
-        plan = _plan(settings, load)
+        colour_load = (
+            runs.call(
+                describe_selection,
+                cached=False,
+                spec=settings.dataset,
+                selection=settings.selection(),
+                index_dir=str(cache_root),
+                colour=True,
+            )
+            if settings.colour
+            else None
+        )
+        plan = _plan(settings, load, colour_load)
         folder = _prepare_folder(plan)
         runs.folder_is_ours = folder.trusted
         sample_futures: list[PrefectFuture[Any]] = []
@@ -119,16 +132,14 @@ def sweep(settings: SweepParameters) -> State:
             if plan.samples:
                 sample_futures.append(runs.submit(write_samples, **_sample_inputs(plan, conv)))
             for chunk in plan.chunks:
-                inputs = _chunk_inputs(plan, conv, chunk.bounds, chunk.fingerprint)
-                chunk_futures[runs.submit(process_chunk, writes_files=settings.keep_maps, **inputs)] = conv.label
+                for _, channel in plan.channel_runs:
+                    inputs = _chunk_inputs(plan, conv, chunk.bounds, chunk.fingerprint)
+                    if channel is not None:
+                        inputs.update(_colour_chunk_inputs(plan, conv, channel))
+                    future = runs.submit(process_chunk, writes_files=settings.keep_maps, **inputs)
+                    chunk_futures[future] = _records_key(conv.label, channel)
         chunk_records, seconds_computed, cache_hits = _gather_chunks(plan, chunk_futures)
-        rows = build_rows(
-            dataset=plan.dataset,
-            kernels=plan.kernels,
-            conv_settings=list(plan.conv_settings),
-            pools=list(plan.pool_settings),
-            chunk_records=chunk_records,
-        )
+        rows = _rows(plan, chunk_records)
         samples = _gather_samples(sample_futures)
         out_dir = str(plan.out_dir)
         sizes = runs.call(write_sizes, rows=rows, out_dir=out_dir)
@@ -151,7 +162,37 @@ def sweep(settings: SweepParameters) -> State:
     return _finish(plan, runs, csv_path, written, manifest, seconds_computed=seconds_computed, cache_hits=cache_hits)
 
 
-def _plan(settings: SweepParameters, load: State) -> SweepPlan:
+def _records_key(label: str, channel: str | None) -> str:
+    """Where a chunk's record is gathered: the conv label (grey), ``label channel`` (colour)."""
+    return label if channel is None else f"{label} {channel}"
+
+
+def _colour_chunk_inputs(plan: SweepPlan, conv: ConvSetting, channel: str) -> dict[str, Any]:
+    # The colour selection's fingerprint keys these chunks (chunk_fingerprint None); a colour
+    # chunk's maps are not kept (keep_maps writes the grey ones).
+    return dict(dataset=plan.colour_dataset, channel=channel, chunk_fingerprint=None, maps_dir=None)
+
+
+def _rows(plan: SweepPlan, chunk_records: dict[str, list[ChunkRecord]]) -> list[dict[str, Any]]:
+    """The table: as before channels for a grey sweep; else per channel, with channels/channel columns."""
+    kernels, conv_settings, pools = plan.kernels, list(plan.conv_settings), list(plan.pool_settings)
+    if plan.settings.channels == ["gray"]:
+        return build_rows(
+            dataset=plan.dataset, kernels=kernels, conv_settings=conv_settings, pools=pools, chunk_records=chunk_records
+        )
+    rows: list[dict[str, Any]] = []
+    for mode, channel in plan.channel_runs:
+        dataset = plan.dataset if channel is None else plan.colour_dataset
+        assert dataset is not None  # plan_sweep checked it
+        records = {conv.label: chunk_records[_records_key(conv.label, channel)] for conv in plan.conv_settings}
+        part = build_rows(
+            dataset=dataset, kernels=kernels, conv_settings=conv_settings, pools=pools, chunk_records=records
+        )
+        rows.extend(with_channel(part, channels=mode, channel=channel or "gray"))
+    return rows
+
+
+def _plan(settings: SweepParameters, load: State, colour_load: State | None = None) -> SweepPlan:
     """The plan (``tasks.plan``) of the described data, logged.
 
     What the parameters ask of data that does not have it (a split it lacks, kernels larger
@@ -173,7 +214,8 @@ def _plan(settings: SweepParameters, load: State) -> SweepPlan:
         data.source,
     )
     try:
-        plan = plan_sweep(settings, data)
+        colour_data = None if colour_load is None else DatasetRecord.parse(colour_load.result())
+        plan = plan_sweep(settings, data, colour_data)
     except (ValueError, TypeError) as error:
         raise DataMismatchError(str(error)) from None
     logger.info(
@@ -246,7 +288,7 @@ def _gather_chunks(
     for future in as_completed(list(futures)):
         record = ChunkRecord.parse(future.result())
         label = futures[future]
-        records[label].append(record)
+        records.setdefault(label, []).append(record)
         cached = future.state.name == "Cached"
         cache_hits += cached
         seconds_computed += 0.0 if cached else record.seconds
