@@ -12,6 +12,10 @@ Pipelines (all compute the same numbers; each output is checked against conv_cor
 * torch                torch.nn.functional.conv2d + max_pool2d (only if torch is importable)
 * notebook loop        the notebook's double loop, on --loop-images images, scaled to the batch
 
+Then colour vs grey: the same pipeline on (N, 28, 28, 3) tiles of scikit-image's bundled colour
+photographs with channels "each" (DepthwiseConv2D) and "sum" (Conv2D), against the grey tiles
+(N, 28, 28); the bar is colour <= 3.3x grey per image.
+
 Data: the real MNIST test set (t10k, 10,000 images) from ../shared/datasets/mnist-t10k next to
 the repository; synthetic uint8 images of the same shape when that folder is absent.
 Prints the machine, library versions and thread counts, then a Markdown table of medians.
@@ -277,6 +281,69 @@ def main(argv=None):
         f"median of per-round ratios, {results[0][2] / results[1][2]:.2f} best to best (bar: <= 1.5) -> "
         f"{'met' if max(core / floor, paired) <= 1.5 else 'NOT met'}"
     )
+    colour_versus_grey(len(images), args.repeats)
+
+
+def colour_tiles(count: int, side: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    """(count, side, side, 3) uint8 RGB tiles of skimage's bundled photographs, and their grey tiles."""
+    import skimage.data
+
+    tiles = []
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        photo = getattr(skimage.data, name)()[..., :3]
+        for y in range(0, photo.shape[0] - side + 1, side // 2):
+            for x in range(0, photo.shape[1] - side + 1, side // 2):
+                tiles.append(photo[y : y + side, x : x + side])
+    colour = np.stack([tiles[i % len(tiles)] for i in range(count)])
+    grey = np.stack([cv2.cvtColor(tile, cv2.COLOR_RGB2GRAY) for tile in colour])
+    return np.ascontiguousarray(colour), grey
+
+
+def with_conv_core_channels(channels):
+    def pipeline(images):
+        gx = conv_core.conv2d(images, SOBEL_H, channels=channels)
+        gy = conv_core.conv2d(images, SOBEL_V, channels=channels)
+        return conv_core.pool2d(conv_core.sobel_magnitude(gx, gy), 2, channels_last=channels == "each")
+
+    return pipeline
+
+
+def colour_versus_grey(count: int, repeats: int) -> None:
+    """Print conv2d alone (the issue's bar) and the whole pipeline, colour against grey, per image."""
+    colour, grey = colour_tiles(count)
+
+    def conv_only(channels):
+        return lambda images: conv_core.conv2d(images, SOBEL_H, channels=channels)
+
+    pipelines = {
+        "conv2d grey (N, 28, 28)": (conv_only("gray"), grey),
+        "conv2d each (N, 28, 28, 3)": (conv_only("each"), colour),
+        "conv2d sum (N, 28, 28, 3)": (conv_only("sum"), colour),
+        "pipeline grey (N, 28, 28)": (with_conv_core, grey),
+        "pipeline each (N, 28, 28, 3)": (with_conv_core_channels("each"), colour),
+        "pipeline sum (N, 28, 28, 3)": (with_conv_core_channels("sum"), colour),
+    }
+    for function, images in pipelines.values():
+        function(images)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in pipelines}
+    for _ in range(repeats):  # interleaved, so load changes hit all alike
+        for name, (function, images) in pipelines.items():
+            start = time.perf_counter()
+            function(images)
+            times[name].append(time.perf_counter() - start)
+    print()
+    print(f"colour vs grey: {count} tiles of skimage.data astronaut, coffee, chelsea, rocket; {repeats} rounds")
+    print("| conv_core | median | per image | median / grey | per-round ratio (median) | bar (<= 3.3) |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name in pipelines:
+        grey_name = name.split()[0] + " grey (N, 28, 28)"
+        median = statistics.median(times[name])
+        ratio = median / statistics.median(times[grey_name])
+        paired = statistics.median(c / g for c, g in zip(times[name], times[grey_name], strict=True))
+        bar = "" if "grey" in name else ("met" if max(ratio, paired) <= 3.3 else "NOT met")
+        print(
+            f"| {name} | {median * 1e3:,.1f} ms | {median / count * 1e6:,.1f} us | {ratio:.2f} | {paired:.2f} | {bar} |"
+        )
 
 
 if __name__ == "__main__":

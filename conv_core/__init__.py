@@ -19,11 +19,12 @@ from conv_core.arithmetic import (
     resolve_padding,
     resolve_pool_padding,
 )
-from conv_core.conv import PAD_MODES, conv2d, sobel_magnitude
+from conv_core.conv import CHANNEL_MODES, PAD_MODES, conv2d, sobel_magnitude
 from conv_core.pooling import POOL_MODES, pool2d
 from conv_core.resize import INTERPOLATIONS, resize
 
 __all__ = [
+    "CHANNEL_MODES",
     "INTERPOLATIONS",
     "PAD_MODES",
     "POOL_MODES",

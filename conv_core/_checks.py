@@ -77,6 +77,28 @@ def image_batch(images: npt.ArrayLike, name: str, *, finite: bool = False) -> tu
     return batch, single
 
 
+def channel_batch(images: npt.ArrayLike, name: str, *, finite: bool = False) -> tuple[npt.NDArray[Any], bool]:
+    """``images`` as an (N, H, W, C) real-valued array (channels last), and whether it was one (H, W, C) image."""
+    array = np.asarray(images)
+    if array.ndim not in (3, 4):
+        raise ValueError(
+            f"{name} with channels must be one image (H, W, C) or a batch (N, H, W, C), got "
+            f"{array.ndim}-D {name} of shape {array.shape}"
+        )
+    single = array.ndim == 3
+    if array.shape[-1] == 0:
+        raise ValueError(f"{name} has no channels: shape {array.shape}")
+    batch = array[np.newaxis] if single else array
+    # The grey checks (dtype, empty batch or side, finiteness) on a view: channel 0's images, and
+    # the finiteness of every channel separately below (no copy of the batch).
+    image_batch(batch[..., 0], name)
+    if finite and np.issubdtype(batch.dtype, np.floating):
+        low, high = batch.min(), batch.max()
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError(f"{name} must be finite, found min={low} max={high}")
+    return batch, single
+
+
 def choice(value: object, name: str, allowed: tuple[str, ...]) -> str:
     """One of the ``allowed`` strings."""
     if not isinstance(value, str):

@@ -28,10 +28,13 @@ import numpy as np
 import numpy.typing as npt
 
 from conv_core import kernels as _kernels
-from conv_core._checks import Padding, Pair, choice, image_batch, positive_pair
+from conv_core._checks import Padding, Pair, channel_batch, choice, image_batch, positive_pair
 from conv_core.arithmetic import output_size, resolve_padding
 
 PAD_MODES = ("zeros", "reflect", "replicate")
+# "gray": no channel axis; "each": every channel on its own (Keras DepthwiseConv2D); "sum": the
+# channel responses summed (Keras Conv2D with one filter).
+CHANNEL_MODES = ("gray", "each", "sum")
 _NUMPY_PAD_MODE: dict[str, Literal["reflect", "edge"]] = {"reflect": "reflect", "replicate": "edge"}
 
 # cv2.filter2D uses a (not exact) DFT from these kernel areas on; below them it filters directly.
@@ -43,8 +46,15 @@ _FLOAT32_EXACT_LIMIT = 2**24
 _CHUNK_BYTES = 1 << 19
 
 
-def _compute_dtype(batch: npt.NDArray[Any], kernel: npt.NDArray[np.float64]) -> np.dtype[Any]:
-    """float32 when float32 arithmetic is provably exact for this input, else float64."""
+def _compute_dtype(
+    batch: npt.NDArray[Any], kernel: npt.NDArray[np.float64], *, terms_per_tap: int = 1
+) -> np.dtype[Any]:
+    """float32 when float32 arithmetic is provably exact for this input, else float64.
+
+    ``kernel`` holds every tap that adds into one output value (for ``sum`` all channels' taps);
+    ``terms_per_tap`` counts the input values one tap multiplies (C when a 2-D kernel is
+    applied to the channel sum).
+    """
     if not np.array_equal(kernel, np.rint(kernel)):
         return np.dtype(np.float64)
     if batch.dtype == np.bool_:
@@ -58,7 +68,7 @@ def _compute_dtype(batch: npt.NDArray[Any], kernel: npt.NDArray[np.float64]) -> 
     else:
         return np.dtype(np.float64)
     # Every product and partial sum is bounded by largest * sum(|k|).
-    if largest * float(np.abs(kernel).sum()) < _FLOAT32_EXACT_LIMIT:
+    if largest * terms_per_tap * float(np.abs(kernel).sum()) < _FLOAT32_EXACT_LIMIT:
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 
@@ -71,10 +81,11 @@ def _padded_chunks(
     Zero (or no) padding reuses one buffer whose border stays zero, so only the interior is
     rewritten per chunk; the yielded array is overwritten by the next chunk.
     """
-    n, height, width = batch.shape
+    n, height, width = batch.shape[:3]
+    channels = batch.shape[3:]  # () or (C,): channels last ride along untouched
     top, bottom, left, right = pads
     if pad_mode == "zeros" or not any(pads):
-        buffer = np.zeros((min(per_chunk, n), height + top + bottom, width + left + right), dtype)
+        buffer = np.zeros((min(per_chunk, n), height + top + bottom, width + left + right, *channels), dtype)
         for start in range(0, n, per_chunk):
             chunk = batch[start : start + per_chunk]
             padded = buffer[: len(chunk)]
@@ -83,7 +94,8 @@ def _padded_chunks(
         return
     for start in range(0, n, per_chunk):
         chunk = batch[start : start + per_chunk].astype(dtype)
-        yield start, np.pad(chunk, ((0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD_MODE[pad_mode])
+        widths = ((0, 0), (top, bottom), (left, right), *[(0, 0)] * len(channels))
+        yield start, np.pad(chunk, widths, mode=_NUMPY_PAD_MODE[pad_mode])
 
 
 def _dilate(kernel: npt.NDArray[Any], dilation: tuple[int, int]) -> npt.NDArray[Any]:
@@ -104,19 +116,21 @@ def _correlate_opencv(
 ) -> npt.NDArray[Any]:
     """Valid correlation of every image in ``padded`` with one filter2D call on the stacked batch.
 
-    ``scratch`` is a reusable (rows >= n * H, W) buffer for filter2D's output.
+    ``padded`` is (n, H, W) or (n, H, W, C): filter2D filters each of C interleaved channels on
+    its own with the same kernel.  ``scratch`` is a reusable (rows >= n * H, W[, C]) buffer for
+    filter2D's output.
     """
-    n, padded_h, padded_w = padded.shape
+    n, padded_h, padded_w = padded.shape[:3]
     out_h, out_w = out_shape
     stride_y, stride_x = stride
-    tall = padded.reshape(n * padded_h, padded_w)
+    tall = padded.reshape(n * padded_h, padded_w, *padded.shape[3:])
     # anchor (0, 0): output (y, x) is the window whose top-left corner is (y, x), so each image's
     # valid outputs are the first rows/columns of its own block; the border is never used.
     # OpenCV's stubs type the result loosely: it is dst, an array of padded's dtype.
     filtered: npt.NDArray[Any] = cv2.filter2D(
         tall, -1, dense_kernel, dst=scratch[: n * padded_h], anchor=(0, 0), borderType=cv2.BORDER_CONSTANT
     )
-    filtered = filtered.reshape(n, padded_h, padded_w)
+    filtered = filtered.reshape(padded.shape)
     return filtered[:, : (out_h - 1) * stride_y + 1 : stride_y, : (out_w - 1) * stride_x + 1 : stride_x]
 
 
@@ -132,7 +146,7 @@ def _correlate_shifted(
     out_h, out_w = out_shape
     stride_y, stride_x = stride
     dilation_y, dilation_x = dilation
-    total = np.zeros((n, out_h, out_w), padded.dtype)
+    total = np.zeros((n, out_h, out_w, *padded.shape[3:]), padded.dtype)
     term = np.empty_like(total)
     for (row, col), weight in np.ndenumerate(kernel):
         if weight == 0:
@@ -146,6 +160,47 @@ def _correlate_shifted(
     return total
 
 
+class _Correlator:
+    """One 2-D kernel's valid correlation of padded chunks: filter2D, or shifted slices for big kernels."""
+
+    def __init__(
+        self,
+        kernel: npt.NDArray[Any],
+        *,
+        out_shape: Sequence[int],
+        stride: tuple[int, int],
+        dilation: tuple[int, int],
+    ) -> None:
+        self.kernel = kernel
+        self.dense_kernel = _dilate(kernel, dilation)
+        self.use_opencv = self.dense_kernel.size < _DFT_MIN_AREA[kernel.dtype]
+        self.out_shape, self.stride, self.dilation = out_shape, stride, dilation
+        self.scratch: npt.NDArray[Any] | None = None
+
+    def __call__(self, padded: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """The correlation of (n, H, W[, C]) ``padded``; an OpenCV result is overwritten by the next call."""
+        if not self.use_opencv:
+            return _correlate_shifted(padded, self.kernel, self.out_shape, self.stride, self.dilation)
+        rows = padded.shape[0] * padded.shape[1]
+        scratch = self.scratch
+        if scratch is None or scratch.shape[0] < rows or scratch.shape[1:] != padded.shape[2:]:
+            scratch = self.scratch = np.empty((rows, *padded.shape[2:]), padded.dtype)
+        return _correlate_opencv(padded, self.dense_kernel, self.out_shape, self.stride, scratch)
+
+
+def _channel_compute_dtype(batch: npt.NDArray[Any], kernel: npt.NDArray[np.float64], channels: str) -> np.dtype[Any]:
+    """The exact-float32 decision for each channel mode (what adds into one output value)."""
+    if channels == "gray" or (channels == "each" and kernel.ndim == 2):
+        return _compute_dtype(batch, kernel)
+    if channels == "sum" and kernel.ndim == 2:  # the kernel applied to the channel sum
+        return _compute_dtype(batch, kernel, terms_per_tap=batch.shape[3])
+    if channels == "sum":  # every channel's taps add into one value
+        return _compute_dtype(batch, kernel)
+    # each with one kernel per channel: the channel whose kernel sums largest decides
+    widest = int(np.argmax(np.abs(kernel).sum(axis=(0, 1))))
+    return _compute_dtype(batch, kernel[:, :, widest])
+
+
 def conv2d(
     images: npt.ArrayLike,
     kernel: npt.ArrayLike,
@@ -154,19 +209,26 @@ def conv2d(
     padding: Padding = "valid",
     pad_mode: str = "zeros",
     dilation: Pair = 1,
+    channels: str = "gray",
 ) -> npt.NDArray[np.float32]:
-    """2-D cross-correlation of one image or a batch with one kernel.
+    """2-D cross-correlation of one image or a batch with one kernel, grey or with channels.
 
     This is a cross-correlation (the kernel is not flipped), as Keras ``Conv2D`` and PyTorch
     ``conv2d`` compute it::
 
         out[n, y, x] = sum_{i, j} kernel[i, j] * padded[n, y * sy + i * dy, x * sx + j * dx]
 
+    With channels (channels last, as Keras), ``channels="each"`` is Keras ``DepthwiseConv2D``
+    (depth multiplier 1): ``out[n, y, x, c]`` is the formula on channel ``c`` alone (with
+    ``kernel[:, :, c]`` for a 3-D kernel).  ``channels="sum"`` is Keras ``Conv2D`` with one
+    filter: ``out[n, y, x] = sum_c`` of the same, the 2-D kernel repeated over the channels (or
+    ``kernel[:, :, c]`` for a 3-D kernel).
+
     Parameters
     ----------
-    images : array_like, shape (H, W) or (N, H, W)
+    images : array_like, shape (H, W) or (N, H, W); with channels (H, W, C) or (N, H, W, C)
         Any real dtype; float images must be finite.
-    kernel : array_like, shape (kh, kw)
+    kernel : array_like, shape (kh, kw); with channels also (kh, kw, C)
         Odd sides, finite (see :func:`conv_core.kernels.validate`).
     stride, dilation : int or (y, x)
     padding : {"valid", "same", "full"} or int or (ph, pw) or (top, bottom, left, right)
@@ -174,21 +236,34 @@ def conv2d(
     pad_mode : {"zeros", "reflect", "replicate"}
         ``"reflect"`` mirrors without repeating the edge (numpy/PyTorch ``reflect``, OpenCV
         ``BORDER_REFLECT_101``) and needs padding < the image side.
+    channels : {"gray", "each", "sum"}
+        ``"gray"``: the images have no channel axis.
 
     Returns
     -------
-    ndarray of float32, shape (H', W') or (N, H', W')
+    ndarray of float32, shape (H', W') or (N, H', W'); ``each``: (..., H', W', C)
         ``H' = output_size(H, kh, stride=sy, padding=(top, bottom), dilation=dy)``, likewise W'.
         Exact (the true sum rounded once to float32) for integer kernels on integer images
-        (sums below 2**53); otherwise the float64 sum rounded once.
+        (sums below 2**53); otherwise the float64 sum rounded once (``sum`` with a 2-D kernel
+        adds the channels first, then correlates: the same sum in another order).
     """
-    batch, single = image_batch(images, "images", finite=True)
-    kernel = _kernels.validate(kernel)
+    channels = choice(channels, "channels", CHANNEL_MODES)
+    if channels == "gray":
+        batch, single = image_batch(images, "images", finite=True)
+        kernel = _kernels.validate(kernel)
+    else:
+        batch, single = channel_batch(images, "images", finite=True)
+        kernel = _kernels.validate_channels(kernel)
+        if kernel.ndim == 3 and kernel.shape[2] != batch.shape[3]:
+            raise ValueError(
+                f"kernel of shape {kernel.shape} has {kernel.shape[2]} channels, images of shape "
+                f"{np.shape(images)} have {batch.shape[3]}"
+            )
     stride = positive_pair(stride, "stride")
     dilation = positive_pair(dilation, "dilation")
     pad_mode = choice(pad_mode, "pad_mode", PAD_MODES)
-    n, height, width = batch.shape
-    kernel_h, kernel_w = kernel.shape
+    n, height, width = batch.shape[:3]
+    kernel_h, kernel_w = kernel.shape[:2]
     pads = resolve_padding(
         padding, image_size=(height, width), kernel_size=(kernel_h, kernel_w), stride=stride, dilation=dilation
     )
@@ -211,24 +286,42 @@ def conv2d(
                 f"({before} before, {after} after)"
             )
 
-    dtype = _compute_dtype(batch, kernel)
+    dtype = _channel_compute_dtype(batch, kernel, channels)
     typed_kernel = kernel.astype(dtype)
-    dense_kernel = _dilate(typed_kernel, dilation)
-    use_opencv = dense_kernel.size < _DFT_MIN_AREA[dtype]
-    padded_bytes = (height + top + bottom) * (width + left + right) * dtype.itemsize
+    planes = [typed_kernel] if kernel.ndim == 2 else [typed_kernel[:, :, c] for c in range(kernel.shape[2])]
+    correlators = [
+        _Correlator(np.ascontiguousarray(plane), out_shape=out_shape, stride=stride, dilation=dilation)
+        for plane in planes
+    ]
+    padded_bytes = (height + top + bottom) * (width + left + right) * int(np.prod(batch.shape[3:])) * dtype.itemsize
     per_chunk = max(1, _CHUNK_BYTES // padded_bytes)
 
-    result = np.empty((n, *out_shape), np.float32)
-    if use_opencv:
-        padded_h = height + top + bottom
-        scratch = np.empty((min(per_chunk, n) * padded_h, width + left + right), dtype)
+    out_channels = batch.shape[3:] if channels == "each" else ()
+    result = np.empty((n, *out_shape, *out_channels), np.float32)
     for start, padded in _padded_chunks(batch, pads, pad_mode, dtype, per_chunk):
-        if use_opencv:
-            block = _correlate_opencv(padded, dense_kernel, out_shape, stride, scratch)
-        else:
-            block = _correlate_shifted(padded, typed_kernel, out_shape, stride, dilation)
+        block = _correlate_chunk(padded, correlators, channels)
         result[start : start + len(padded)] = block  # float64 -> float32: the one rounding
     return result[0] if single else result
+
+
+def _correlate_chunk(padded: npt.NDArray[Any], correlators: list[_Correlator], channels: str) -> npt.NDArray[Any]:
+    """One padded chunk through the channel mode, in the compute dtype (not yet rounded)."""
+    if len(correlators) == 1:
+        if channels == "sum":  # a repeated kernel: correlate the channel sum once (linearity)
+            summed = np.add(padded[..., 0], padded[..., 1]) if padded.shape[3] > 1 else padded[..., 0].copy()
+            for channel in range(2, padded.shape[3]):
+                summed += padded[..., channel]
+            return correlators[0](summed)
+        return correlators[0](padded)  # gray, or each: filter2D filters every channel on its own
+    if channels == "sum":
+        total = np.array(correlators[0](np.ascontiguousarray(padded[..., 0])))
+        for channel in range(1, len(correlators)):
+            total += correlators[channel](np.ascontiguousarray(padded[..., channel]))
+        return total
+    block = np.empty((len(padded), *correlators[0].out_shape, len(correlators)), padded.dtype)
+    for channel, correlate in enumerate(correlators):
+        block[..., channel] = correlate(np.ascontiguousarray(padded[..., channel]))
+    return block
 
 
 def sobel_magnitude(gx: npt.ArrayLike, gy: npt.ArrayLike) -> npt.NDArray[np.float32]:

@@ -103,13 +103,43 @@ def _number(token: str, where: str) -> float:
     return value
 
 
+def validate_channels(kernel: npt.ArrayLike, name: str = "kernel") -> Kernel:
+    """A 2-D kernel, or a 3-D one ``(kh, kw, C)`` (one 2-D kernel per channel, channels last).
+
+    Each channel's kernel follows :func:`validate`'s rule; returns a fresh C-contiguous float64 array.
+    """
+    try:
+        array = np.array(kernel)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular 2-D or 3-D array, got {kernel!r}") from error
+    if array.ndim == 3:
+        if array.shape[2] == 0:
+            raise ValueError(f"{name} has no channels: shape {array.shape}")
+        slices = [validate(array[:, :, channel], f"{name}[:, :, {channel}]") for channel in range(array.shape[2])]
+        return np.ascontiguousarray(np.stack(slices, axis=-1))
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (kh, kw) or 3-D (kh, kw, C), got {array.ndim}-D shape {array.shape}")
+    return validate(array, name)
+
+
 def parse_text(text: str) -> Kernel:
     """Parse ``"1,2,1;0,0,0;-1,-2,-1"``: rows split by ``;`` or newlines, values by ``,`` or spaces.
 
-    Values may be fractions (``1/16``).  Returns a validated float64 array.
+    Values may be fractions (``1/16``).  Returns a validated float64 array, shape (kh, kw).
+    With ``|`` between channels (``"0,0,0;0,1,0;0,0,0 | ... | ..."``) it is a 3-D kernel
+    (kh, kw, C): one 2-D kernel per channel, all of the same shape.
     """
     if not isinstance(text, str):
         raise TypeError(f"kernel text must be a str, got {text!r} ({type(text).__name__})")
+    if "|" in text:
+        parts = text.split("|")
+        planes = [parse_text(part) for part in parts]
+        shapes = {plane.shape for plane in planes}
+        if len(shapes) != 1:
+            raise ValueError(
+                f"kernel text channels (split by '|') have different shapes {[p.shape for p in planes]}: {text!r}"
+            )
+        return validate_channels(np.stack(planes, axis=-1))
     lines = [line.strip() for line in text.replace("\n", ";").split(";")]
     lines = [line for line in lines if line]
     if not lines:
@@ -153,7 +183,7 @@ def resolve(spec: str | npt.ArrayLike) -> Kernel:
     if isinstance(spec, str):
         if spec in _KERNELS:
             return get(spec)
-        if any(separator in spec for separator in ",; \n"):
+        if any(separator in spec for separator in ",; \n|"):
             return parse_text(spec)
         raise ValueError(
             f"unknown kernel name={spec!r}; known: {', '.join(_KERNELS)}, or kernel text like '1,2,1;0,0,0;-1,-2,-1'"

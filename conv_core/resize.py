@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from conv_core._checks import Pair, choice, image_batch, positive_pair
+from conv_core._checks import Pair, channel_batch, choice, image_batch, positive_pair
 
 INTERPOLATIONS = {
     "nearest": cv2.INTER_NEAREST,
@@ -28,22 +28,27 @@ INTERPOLATIONS = {
 RESIZE_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.float32, np.float64))
 
 
-def resize(images: npt.ArrayLike, size: Pair, interpolation: str = "linear") -> npt.NDArray[Any]:
+def resize(
+    images: npt.ArrayLike, size: Pair, interpolation: str = "linear", *, channels_last: bool = False
+) -> npt.NDArray[Any]:
     """Resize one image or a batch to ``size`` with ``cv2.resize``.
 
     Parameters
     ----------
-    images : array_like, shape (H, W) or (N, H, W)
+    images : array_like, shape (H, W) or (N, H, W); with ``channels_last`` (H, W, C) or (N, H, W, C)
         dtype uint8, uint16, int16, float32 or float64; kept in the output (uint8 stays uint8).
+        Channels are resized each on its own (``cv2.resize`` on an interleaved image).
     size : int or (height, width)
         Output size; an int gives a square.
     interpolation : {"linear", "nearest", "nearest_exact", "linear_exact", "cubic", "area", "lanczos4"}
 
     Returns
     -------
-    ndarray, shape (height, width) or (N, height, width), same dtype as ``images``
+    ndarray, shape (height, width) or (N, height, width) (then C last), same dtype as ``images``
     """
-    batch, single = image_batch(images, "images")
+    if not isinstance(channels_last, (bool, np.bool_)):
+        raise TypeError(f"channels_last must be a bool, got channels_last={channels_last!r}")
+    batch, single = channel_batch(images, "images") if channels_last else image_batch(images, "images")
     if batch.dtype not in RESIZE_DTYPES:
         raise TypeError(
             f"images dtype must be one of {', '.join(str(d) for d in RESIZE_DTYPES)} for resize, "
@@ -51,7 +56,8 @@ def resize(images: npt.ArrayLike, size: Pair, interpolation: str = "linear") -> 
         )
     height, width = positive_pair(size, "size")
     flag = INTERPOLATIONS[choice(interpolation, "interpolation", tuple(INTERPOLATIONS))]
-    result = np.empty((batch.shape[0], height, width), batch.dtype)
+    result = np.empty((batch.shape[0], height, width, *batch.shape[3:]), batch.dtype)
     for index, image in enumerate(batch):
-        result[index] = cv2.resize(image, (width, height), interpolation=flag)  # OpenCV: (w, h)
+        resized = cv2.resize(image, (width, height), interpolation=flag)  # OpenCV: (w, h)
+        result[index] = resized.reshape(result.shape[1:])  # one channel comes back without its axis
     return result[0] if single else result

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from conv_core import kernels as _kernels
 from conv_core._checks import Padding, Pair, choice, positive_int, positive_pair
 from conv_core.arithmetic import output_size, resolve_padding, resolve_pool_padding
-from conv_core.conv import PAD_MODES, conv2d
+from conv_core.conv import CHANNEL_MODES, PAD_MODES, conv2d
 from conv_core.pooling import POOL_MODES, pool2d
 
 
@@ -74,38 +74,42 @@ def conv2d_rows(
     padding: Padding = "valid",
     pad_mode: str = "zeros",
     dilation: Pair = 1,
+    channels: str = "gray",
     tile_rows: int,
 ) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
     """:func:`conv_core.conv2d` of one image, yielded as bands of at most ``tile_rows`` output rows.
 
     Parameters
     ----------
-    image : array_like, shape (H, W)
+    image : array_like, shape (H, W); with channels (H, W, C)
         One image (any real dtype conv2d takes).
-    kernel, stride, padding, pad_mode, dilation
+    kernel, stride, padding, pad_mode, dilation, channels
         As for :func:`conv_core.conv2d` (padding is resolved on the whole image).
     tile_rows : int
         Output rows per band (>= 1).
 
     Yields
     ------
-    (first_row, rows) : int, ndarray of float32, shape (r, W')
+    (first_row, rows) : int, ndarray of float32, shape (r, W') (``each``: (r, W', C))
         Output rows ``first_row : first_row + r``, in order; together, exactly
         ``conv2d(image, kernel, ...)`` of shape (H', W').
     """
     image = np.asarray(image)
-    if image.ndim != 2:
+    channels = choice(channels, "channels", CHANNEL_MODES)
+    if channels == "gray" and image.ndim != 2:
         raise ValueError(f"image must be one (H, W) image, got shape {image.shape}")
+    if channels != "gray" and image.ndim != 3:
+        raise ValueError(f"image with channels={channels!r} must be one (H, W, C) image, got shape {image.shape}")
     tile_rows = positive_int(tile_rows, "tile_rows")
-    kernel = _kernels.validate(kernel)
+    kernel = _kernels.validate(kernel) if channels == "gray" else _kernels.validate_channels(kernel)
     stride_y, stride_x = positive_pair(stride, "stride")
     dilation_y, dilation_x = positive_pair(dilation, "dilation")
     pad_mode = choice(pad_mode, "pad_mode", PAD_MODES)
-    height, width = image.shape
+    height, width = image.shape[:2]
     top, bottom, left, right = resolve_padding(
         padding,
         image_size=(height, width),
-        kernel_size=kernel.shape,
+        kernel_size=kernel.shape[:2],
         stride=(stride_y, stride_x),
         dilation=(dilation_y, dilation_x),
     )
@@ -123,7 +127,17 @@ def conv2d_rows(
         # Padded rows first*sy .. (last-1)*sy + reach - 1, as positions in the unpadded image.
         rows = np.arange(first * stride_y, (last - 1) * stride_y + reach_y) - top
         band = _padded_band(image, rows, columns, pad_mode)
-        yield first, conv2d(band, kernel, stride=(stride_y, stride_x), padding=0, dilation=(dilation_y, dilation_x))
+        yield (
+            first,
+            conv2d(
+                band,
+                kernel,
+                stride=(stride_y, stride_x),
+                padding=0,
+                dilation=(dilation_y, dilation_x),
+                channels=channels,
+            ),
+        )
 
 
 class RowPooler:
@@ -138,6 +152,8 @@ class RowPooler:
     map_shape : (H, W) of the whole map
     size, stride, mode, padding
         As for :func:`conv_core.pool2d` (padding resolved on the whole map; no ceil mode).
+    channels : int, optional
+        The map's rows are (r, W, channels), channels last, each pooled on its own.
     """
 
     def __init__(
@@ -148,8 +164,10 @@ class RowPooler:
         stride: Pair | None = None,
         mode: str = "max",
         padding: Padding = "valid",
+        channels: int | None = None,
     ) -> None:
         self.map_h, self.map_w = positive_pair(map_shape, "map_shape")
+        self.trailing: tuple[int, ...] = () if channels is None else (positive_int(channels, "channels"),)
         self.size = positive_pair(size, "size")
         self.stride = positive_pair(self.size if stride is None else stride, "stride")
         self.mode = choice(mode, "mode", POOL_MODES)
@@ -160,7 +178,7 @@ class RowPooler:
         self.out_h = output_size(self.map_h, self.size[0], stride=self.stride[0], padding=(top, bottom))
         self.out_w = output_size(self.map_w, self.size[1], stride=self.stride[1], padding=(left, right))
         self._next = 0  # next pooled row to produce
-        self._kept = np.empty((0, self.map_w), np.float32)
+        self._kept = np.empty((0, self.map_w, *self.trailing), np.float32)
         self._kept_start = 0  # map row of self._kept[0]
         self._received = 0  # map rows received so far
 
@@ -170,10 +188,12 @@ class RowPooler:
         return max(start, 0), min(start + self.size[0], self.map_h)
 
     def push(self, rows: npt.ArrayLike) -> npt.NDArray[np.float32]:
-        """Append conv rows (r, W); return the pooled rows now complete, shape (q, W_out) float32."""
+        """Append conv rows (r, W[, C]); return the pooled rows now complete, (q, W_out[, C]) float32."""
         rows = np.asarray(rows)
-        if rows.ndim != 2 or rows.shape[1] != self.map_w:
-            raise ValueError(f"rows must have shape (r, {self.map_w}), got {rows.shape}")
+        if rows.shape[1:] != (self.map_w, *self.trailing):
+            raise ValueError(
+                f"rows must have shape (r, {', '.join(map(str, (self.map_w, *self.trailing)))}), got {rows.shape}"
+            )
         if self._received + len(rows) > self.map_h:
             raise ValueError(f"more rows than the map's {self.map_h}: {self._received} + {len(rows)}")
         rows = rows.astype(np.float32, copy=False)
@@ -186,7 +206,7 @@ class RowPooler:
         while last < self.out_h and self._window_rows(last)[1] <= self._received:
             last += 1
         if last == self._next:
-            return np.empty((0, self.out_w), np.float32)
+            return np.empty((0, self.out_w, *self.trailing), np.float32)
         first = self._next
         start = first * self.stride[0] - self.pads[0]
         stop = (last - 1) * self.stride[0] - self.pads[0] + self.size[0]
@@ -199,11 +219,12 @@ class RowPooler:
             stride=self.stride,
             mode=self.mode,
             padding=(top_pad, bottom_pad, self.pads[2], self.pads[3]),
+            channels_last=bool(self.trailing),
         )
         self._next = last
         keep_from = self._window_rows(self._next)[0] if self._next < self.out_h else self.map_h
         if keep_from >= self._received:  # no kept row is needed any more
-            self._kept = np.empty((0, self.map_w), np.float32)
+            self._kept = np.empty((0, self.map_w, *self.trailing), np.float32)
         else:  # keep the rows the next windows need
             self._kept = self._kept[keep_from - self._kept_start :]
             self._kept_start = keep_from

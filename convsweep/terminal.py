@@ -105,7 +105,8 @@ def summary_lines(rows: list[dict[str, str]], *, title: str, width: int = 80) ->
 
     def cells(row: dict[str, str]) -> dict[str, str]:
         shown = {
-            "map": row["map"],
+            # a sweep with channels names the channel (R, G, B, sum, gray) of each row after its map
+            "map": row["map"] + (f" {row['channel']}" if "channel" in row else ""),
             "conv": f"{row['conv_h']}x{row['conv_w']}",
             "pool": _pool_words(row, pool_varying),
             "pooled": f"{row['pool_h']}x{row['pool_w']}",

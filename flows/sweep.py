@@ -54,7 +54,7 @@ from tasks.plan import SweepPlan, plan_sweep
 from tasks.probe import ProbeData, ProbeRecord, describe_probe_data, probe_configuration
 from tasks.progress import Progress
 from tasks.report import build_rows, publish_artifacts, write_report, write_sizes
-from tasks.rows import add_measures
+from tasks.rows import add_measures, with_channel
 from tasks.samples import write_samples
 from tasks.training import train_model
 from tasks.worker_checks import check_workers_before_sweep
@@ -119,13 +119,25 @@ def sweep(settings: SweepParameters) -> State:
             selection=settings.selection(),
             index_dir=str(cache_root),
         )
-        plan = _plan(settings, load)
+        colour_load = (
+            runs.call(
+                describe_selection,
+                cached=False,
+                spec=settings.dataset,
+                selection=settings.selection(),
+                index_dir=str(cache_root),
+                colour=True,
+            )
+            if settings.colour
+            else None
+        )
+        plan = _plan(settings, load, colour_load)
         folder = _prepare_folder(plan)
         runs.folder_is_ours = folder.trusted
         _check_workers(plan)
         training = _train(settings, runs)
         if training is not None:
-            plan = _plan(settings, load, learned_kernels=training.kernels)
+            plan = _plan(settings, load, colour_load, learned_kernels=training.kernels)
         sample_futures: list[PrefectFuture[Any]] = []
         chunk_futures: dict[PrefectFuture[Any], str] = {}
         for conv in plan.conv_settings:
@@ -134,17 +146,15 @@ def sweep(settings: SweepParameters) -> State:
             if plan.samples:
                 sample_futures.append(runs.submit(write_samples, **_sample_inputs(plan, conv)))
             for chunk in plan.chunks:
-                inputs = _chunk_inputs(plan, conv, chunk.bounds, chunk.fingerprint)
-                chunk_futures[runs.submit(process_chunk, writes_files=settings.keep_maps, **inputs)] = conv.label
+                for _, channel in plan.channel_runs:
+                    inputs = _chunk_inputs(plan, conv, chunk.bounds, chunk.fingerprint)
+                    if channel is not None:
+                        inputs.update(_colour_chunk_inputs(plan, conv, channel))
+                    future = runs.submit(process_chunk, writes_files=settings.keep_maps, **inputs)
+                    chunk_futures[future] = _records_key(conv.label, channel)
         shift_futures, probe_futures = _submit_measures(plan, runs)
         chunk_records, seconds_computed, cache_hits = _gather_chunks(plan, chunk_futures)
-        rows = build_rows(
-            dataset=plan.dataset,
-            kernels=plan.kernels,
-            conv_settings=list(plan.conv_settings),
-            pools=list(plan.pool_settings),
-            chunk_records=chunk_records,
-        )
+        rows = _rows(plan, chunk_records)
         if shift_futures is not None or probe_futures is not None:
             rows = add_measures(rows, **_gather_measures(shift_futures, probe_futures))
         samples = _gather_samples(sample_futures)
@@ -237,8 +247,41 @@ def _write_learned(plan: SweepPlan, runs: TaskRuns, training: TrainingRecord | N
     return record
 
 
+def _records_key(label: str, channel: str | None) -> str:
+    """Where a chunk's record is gathered: the conv label (grey), ``label channel`` (colour)."""
+    return label if channel is None else f"{label} {channel}"
+
+
+def _colour_chunk_inputs(plan: SweepPlan, conv: ConvSetting, channel: str) -> dict[str, Any]:
+    # The colour selection's fingerprint keys these chunks (chunk_fingerprint None); a colour
+    # chunk's maps are not kept (keep_maps writes the grey ones).
+    return dict(dataset=plan.colour_dataset, channel=channel, chunk_fingerprint=None, maps_dir=None)
+
+
+def _rows(plan: SweepPlan, chunk_records: dict[str, list[ChunkRecord]]) -> list[dict[str, Any]]:
+    """The table: as before channels for a grey sweep; else per channel, with channels/channel columns."""
+    kernels, conv_settings, pools = plan.kernels, list(plan.conv_settings), list(plan.pool_settings)
+    if plan.settings.channels == ["gray"]:
+        return build_rows(
+            dataset=plan.dataset, kernels=kernels, conv_settings=conv_settings, pools=pools, chunk_records=chunk_records
+        )
+    rows: list[dict[str, Any]] = []
+    for mode, channel in plan.channel_runs:
+        dataset = plan.dataset if channel is None else plan.colour_dataset
+        assert dataset is not None  # plan_sweep checked it
+        records = {conv.label: chunk_records[_records_key(conv.label, channel)] for conv in plan.conv_settings}
+        part = build_rows(
+            dataset=dataset, kernels=kernels, conv_settings=conv_settings, pools=pools, chunk_records=records
+        )
+        rows.extend(with_channel(part, channels=mode, channel=channel or "gray"))
+    return rows
+
+
 def _plan(
-    settings: SweepParameters, load: State, learned_kernels: dict[str, tuple[tuple[float, ...], ...]] | None = None
+    settings: SweepParameters,
+    load: State,
+    colour_load: State | None = None,
+    learned_kernels: dict[str, tuple[tuple[float, ...], ...]] | None = None,
 ) -> SweepPlan:
     """The plan (``tasks.plan``) of the described data, logged.
 
@@ -261,9 +304,11 @@ def _plan(
         data.source,
     )
     try:
+        colour_data = None if colour_load is None else DatasetRecord.parse(colour_load.result())
         plan = plan_sweep(
             settings,
             data,
+            colour_data,
             learned_kernels=None
             if learned_kernels is None
             else {name: [list(row) for row in matrix] for name, matrix in learned_kernels.items()},
@@ -347,7 +392,7 @@ def _gather_chunks(
     for future in as_completed(list(futures)):
         record = ChunkRecord.parse(future.result())
         label = futures[future]
-        records[label].append(record)
+        records.setdefault(label, []).append(record)
         cached = future.state.name == "Cached"
         cache_hits += cached
         seconds_computed += 0.0 if cached else record.seconds

@@ -17,6 +17,7 @@ were computed, and their temporaries stay small.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.chunking import band_rows, kernel_groups
 from tasks.datasets import open_dataset
 from tasks.model import ConvSetting, PoolSetting, magnitude_pairs, map_names
+from tasks.model.parameters import RGB
 from tasks.model.records import ChunkRecord, DatasetRecord, MapStats
 from tasks.worker_checks import check_chunk_worker
 
@@ -39,26 +41,31 @@ Kernels = dict[str, list[list[float]]]
 
 def open_selection(dataset: DatasetRecord) -> Any:
     """Reopen the selection a ``load-dataset`` record describes (memoised per process)."""
+    if dataset.colour:
+        return open_dataset(dataset.spec, **dataset.selection.arguments(), colour=True)
     return open_dataset(dataset.spec, **dataset.selection.arguments())
 
 
 def compute_maps(
-    images: np.ndarray, *, conv: ConvSetting, kernels: Kernels
+    images: np.ndarray, *, conv: ConvSetting, kernels: Kernels, channels: str = "gray"
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Resize, then every kernel's map and every pair's magnitude.
 
     Parameters
     ----------
-    images : (N, H, W) uint8
+    images : (N, H, W) uint8; with ``channels`` each or sum (N, H, W, 3) RGB
     conv : resize, stride, padding, pad mode and dilation.
-    kernels : name -> (kh, kw) matrix.
+    kernels : name -> (kh, kw) matrix (for ``sum`` also (kh, kw, C): one kernel per channel).
+    channels : "gray", "each" (every channel on its own, as DepthwiseConv2D) or "sum" (the
+        channel responses summed, as Conv2D); see :func:`conv_core.conv2d`.
 
     Returns
     -------
-    resized : (N, H', W') uint8
-    maps : name -> (N, conv_h, conv_w) float32, kernels first, then magnitudes.
+    resized : (N, H', W') uint8 (C last with channels)
+    maps : name -> (N, conv_h, conv_w) float32 (``each``: C last), kernels first, then magnitudes.
     """
-    resized = images if conv.resize is None else conv_core.resize(images, conv.resize)
+    coloured = channels != "gray"
+    resized = images if conv.resize is None else conv_core.resize(images, conv.resize, channels_last=coloured)
     maps: dict[str, np.ndarray] = {}
     for name, matrix in kernels.items():
         maps[name] = conv_core.conv2d(
@@ -68,6 +75,7 @@ def compute_maps(
             padding=conv.padding,
             pad_mode=conv.pad_mode,
             dilation=conv.dilation,
+            channels=channels,
         )
     for name, (horizontal, vertical) in magnitude_pairs(kernels).items():
         maps[name] = conv_core.sobel_magnitude(maps[horizontal], maps[vertical])
@@ -178,10 +186,13 @@ def stream_maps(
     kernels: Kernels,
     pools: list[PoolSetting],
     band: int,
+    channels: str = "gray",
 ) -> Any:
     """One (resized) image's maps and pooled maps, in bands of ``band`` conv rows.
 
-    Yields ``(map name, pool label or None, rows)`` where ``rows`` (r, W) float32 are the next
+    ``image`` is (H, W), or (H, W, C) with ``channels`` each or sum (see :func:`compute_maps`).
+    Yields ``(map name, pool label or None, rows)`` where ``rows`` (r, W) float32 (``each``:
+    (r, W, C)) are the next
     rows of that map (pool label None) or of that pooled map, in order; pool mode 'none' is
     not yielded apart (it is the map).  Kernel groups (an h/v pair and its magnitude, or one
     kernel) are computed one after the other, so only one group's bands are held at a time.
@@ -197,6 +208,7 @@ def stream_maps(
                 padding=setting.padding,
                 pad_mode=setting.pad_mode,
                 dilation=setting.dilation,
+                channels=channels,
                 tile_rows=band,
             )
             for name in group
@@ -211,11 +223,19 @@ def stream_maps(
             for name in names:
                 rows = bands[name]
                 if name not in poolers:
-                    conv_shape = setting.output(image.shape, np.asarray(kernels[group[0]]).shape)[1]
+                    conv_shape = setting.output(image.shape[:2], np.asarray(kernels[group[0]]).shape[:2])[1]
+                    trailing = image.shape[2] if channels == "each" else None
                     poolers[name] = [
                         (
                             pool.label,
-                            RowPooler(conv_shape, pool.size, stride=pool.stride, mode=pool.mode, padding=pool.padding),
+                            RowPooler(
+                                conv_shape,
+                                pool.size,
+                                stride=pool.stride,
+                                mode=pool.mode,
+                                padding=pool.padding,
+                                channels=trailing,
+                            ),
                         )
                         for pool in pools
                         if pool.size is not None and pool.padding is not None  # every mode but 'none'
@@ -238,6 +258,8 @@ def _chunk_key(inputs: dict[str, Any]) -> dict[str, Any]:
         "kernels": inputs["kernels"],
         "pools": inputs["pools"],
         "maps_dir": inputs["maps_dir"],
+        # only a colour chunk's key has it: grey keys stay those of before channels
+        **({"channel": inputs["channel"]} if inputs.get("channel") is not None else {}),
     }
 
 
@@ -257,7 +279,8 @@ def _chunk_run_name() -> str:
 
     parameters = task_run.parameters
     start, stop = parameters["chunk"]
-    return f"chunk-{parameters['conv'].label}-{start}-{stop}"
+    channel = parameters.get("channel")
+    return f"chunk-{parameters['conv'].label}-{start}-{stop}" + (f"-{channel}" if channel else "")
 
 
 @task(
@@ -276,8 +299,13 @@ def process_chunk(
     maps_dir: str | None = None,
     chunk_fingerprint: str | None = None,
     memory_budget: int | None = None,
+    channel: str | None = None,
 ) -> ChunkRecord:
     """Images ``chunk[0]:chunk[1]`` of the selection through one conv setting and every pool setting.
+
+    ``channel`` None: the grey images.  With a colour ``dataset`` (:attr:`DatasetRecord.colour`):
+    ``"R"``, ``"G"`` or ``"B"`` — that channel of the resized RGB images on its own (one channel
+    of ``channels="each"``, as DepthwiseConv2D), ``"sum"`` — ``channels="sum"`` (as Conv2D).
 
     ``chunk_fingerprint`` (the content fingerprint of those images, from the flow's plan) keys
     the cache, and the images read here are checked against it (``tasks.worker_checks``: a
@@ -297,15 +325,47 @@ def process_chunk(
     images = view.read(start, stop)
     check_chunk_worker(view, images, dataset=dataset, chunk=(start, stop), expected=chunk_fingerprint)
     began = time.perf_counter()
+    channels = "gray"
+    if channel is not None:
+        images, conv, channels = colour_input(images, conv=conv, channel=channel)
     band = None
     if memory_budget is not None:
+        # a summed colour image holds three images' worth of input and response rows
+        budget = memory_budget if channels == "gray" else max(1, memory_budget // 3)
         band = band_rows(
-            images.shape[1:], conv, kernels, pools, memory_budget_mb=memory_budget, keep_maps=maps_dir is not None
+            images.shape[1:3], conv, kernels, pools, memory_budget_mb=budget, keep_maps=maps_dir is not None
         )
     record = chunk_record(
-        images, conv=conv, kernels=kernels, pools=pools, chunk=(start, stop), maps_dir=maps_dir, band=band
+        images,
+        conv=conv,
+        kernels=kernels,
+        pools=pools,
+        chunk=(start, stop),
+        maps_dir=maps_dir,
+        band=band,
+        channels=channels,
     )
     return record.model_copy(update={"seconds": time.perf_counter() - began})
+
+
+def colour_input(images: np.ndarray, *, conv: ConvSetting, channel: str) -> tuple[np.ndarray, ConvSetting, str]:
+    """(images, conv, channels) for :func:`chunk_record` of one ``channel`` of RGB ``images`` (N, H, W, 3).
+
+    The RGB images are resized first (channels last), so a channel's maps are exactly that
+    channel of ``conv_core.conv2d(..., channels="each")`` on the resized images; the returned
+    conv setting has no resize left.  R, G, B: (N, H', W') uint8 and "gray"; "sum": the
+    (N, H', W', 3) images and "sum".
+    """
+    if channel not in (*RGB, "sum"):
+        raise ValueError(f"channel={channel!r} must be one of R, G, B, sum")
+    if images.ndim != 4:
+        raise ValueError(f"channel={channel!r} needs (N, H, W, 3) RGB images, got shape {images.shape}")
+    if conv.resize is not None:
+        images = conv_core.resize(images, conv.resize, channels_last=True)
+        conv = dataclasses.replace(conv, resize=None)
+    if channel == "sum":
+        return images, conv, "sum"
+    return np.ascontiguousarray(images[..., RGB.index(channel)]), conv, "gray"
 
 
 def chunk_record(
@@ -317,6 +377,7 @@ def chunk_record(
     chunk: tuple[int, int],
     maps_dir: str | None = None,
     band: int | None = None,
+    channels: str = "gray",
 ) -> ChunkRecord:
     """The record of :func:`process_chunk` (``seconds`` 0) for ``images`` (N, H, W) uint8.
 
@@ -324,15 +385,15 @@ def chunk_record(
     rows (``tasks.chunking.band_rows``): the same record and the same ``.npy`` files.
     """
     if band is not None:
-        return _banded_chunk(images, conv, kernels, pools, maps_dir=maps_dir, chunk=chunk, band=band)
+        return _banded_chunk(images, conv, kernels, pools, maps_dir=maps_dir, chunk=chunk, band=band, channels=channels)
     start, stop = chunk
     setting = conv
     summaries: dict[tuple[str, str], RunningSummary] = {}
     shapes: dict[tuple[str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
     with contextlib.ExitStack() as stack:
         writers: dict[str, Any] = {}
-        for first, last in _sub_batches(len(images), images.shape[1:], setting):
-            resized, batch_maps = compute_maps(images[first:last], conv=conv, kernels=kernels)
+        for first, last in _sub_batches(len(images), images.shape[1:3], setting):
+            resized, batch_maps = compute_maps(images[first:last], conv=conv, kernels=kernels, channels=channels)
             for name, feature_map in batch_maps.items():
                 if maps_dir is not None:
                     if name not in writers:
@@ -375,6 +436,7 @@ def _banded_chunk(
     maps_dir: str | None,
     chunk: tuple[int, int],
     band: int,
+    channels: str = "gray",
 ) -> ChunkRecord:
     """The record of :func:`_whole_chunk`, computing each image in bands of ``band`` conv rows."""
     start, stop = chunk
@@ -384,14 +446,23 @@ def _banded_chunk(
     with contextlib.ExitStack() as stack:
         writers: dict[str, Any] = {}
         for image in images:
-            resized = image if setting.resize is None else conv_core.resize(image, setting.resize)
+            resized = (
+                image
+                if setting.resize is None
+                else conv_core.resize(image, setting.resize, channels_last=channels != "gray")
+            )
             for group in kernel_groups(kernels):
                 shapes.update(
-                    {name: setting.output(resized.shape, np.asarray(kernels[group[0]]).shape)[1] for name in group}
+                    {
+                        name: setting.output(resized.shape[:2], np.asarray(kernels[group[0]]).shape[:2])[1]
+                        for name in group
+                    }
                 )
             for name, (horizontal, _) in magnitude_pairs(kernels).items():
                 shapes[name] = shapes[horizontal]
-            for name, label, rows in stream_maps(resized, setting=setting, kernels=kernels, pools=pools, band=band):
+            for name, label, rows in stream_maps(
+                resized, setting=setting, kernels=kernels, pools=pools, band=band, channels=channels
+            ):
                 if label is None:
                     if maps_dir is not None:
                         if name not in writers:
@@ -415,7 +486,7 @@ def _banded_chunk(
         }
         for name in names
     }
-    return ChunkRecord(chunk=(start, stop), input_shape=resized.shape, maps=maps)
+    return ChunkRecord(chunk=(start, stop), input_shape=resized.shape[:2], maps=maps)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from typing import Any
 from prefect import task
 
 from tasks.datasets import DatasetError
-from tasks.datasets.identity_index import describe
+from tasks.datasets.identity_index import describe, describe_colour
 from tasks.model.records import DatasetRecord
 
 
@@ -33,7 +33,9 @@ class DataMismatchError(DatasetError):
 
 
 @task(name="load-dataset", persist_result=False)
-def describe_selection(spec: str, selection: dict[str, Any], index_dir: str | None = None) -> DatasetRecord:
+def describe_selection(
+    spec: str, selection: dict[str, Any], index_dir: str | None = None, colour: bool = False
+) -> DatasetRecord:
     """Open ``spec`` with ``selection`` (split, start, stop, limit, classes) and describe it.
 
     Returns
@@ -41,4 +43,6 @@ def describe_selection(spec: str, selection: dict[str, Any], index_dir: str | No
     DatasetRecord
         spec, split, selection, n, height, width, fingerprint, source, class_names.
     """
+    if colour:
+        return DatasetRecord.parse(describe_colour(spec, selection))
     return DatasetRecord.parse(describe(spec, selection, index_dir))

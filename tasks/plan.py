@@ -16,6 +16,7 @@ from tasks.cache_paths import cache_dir_for
 from tasks.chunking import plan_chunks
 from tasks.datasets.identity_index import part_fingerprints
 from tasks.model import ConvSetting, PoolSetting, SweepParameters
+from tasks.model.parameters import channel_names
 from tasks.model.records import DatasetRecord
 
 Kernels = dict[str, list[list[float]]]
@@ -54,6 +55,17 @@ class SweepPlan:
     samples: tuple[int, ...]
     """Indices into the selection (those of ``settings.samples`` that it has)."""
     samples_fingerprint: str | None
+    colour_dataset: DatasetRecord | None = None
+    """The selection read in RGB, for the each / sum channels (None for a grey sweep)."""
+
+    @property
+    def channel_runs(self) -> tuple[tuple[str, str | None], ...]:
+        """(channel mode, ``process-chunk``'s channel) per chunk and conv setting: gray -> None,
+        each -> R, G, B, sum -> sum; in the order of ``settings.channels``."""
+        runs: list[tuple[str, str | None]] = []
+        for mode in self.settings.channels:
+            runs.extend((mode, None if mode == "gray" else channel) for channel in channel_names(mode))
+        return tuple(runs)
 
     @property
     def name(self) -> str:
@@ -66,7 +78,7 @@ class SweepPlan:
     @property
     def chunk_task_runs(self) -> int:
         """process-chunk task runs: what the progress bar counts."""
-        return len(self.conv_settings) * len(self.chunks)
+        return len(self.conv_settings) * len(self.chunks) * len(self.channel_runs)
 
     @property
     def largest_chunk(self) -> int:
@@ -78,9 +90,14 @@ class SweepPlan:
 
 
 def plan_sweep(
-    settings: SweepParameters, dataset: DatasetRecord, *, learned_kernels: Kernels | None = None
+    settings: SweepParameters,
+    dataset: DatasetRecord,
+    colour_dataset: DatasetRecord | None = None,
+    *,
+    learned_kernels: Kernels | None = None,
 ) -> SweepPlan:
-    """The plan of ``settings`` over the described ``dataset``.
+    """The plan of ``settings`` over the described ``dataset`` (and ``colour_dataset``, the same
+    selection read in RGB, when ``settings.channels`` has each or sum).
 
     ``learned_kernels`` (``learned_0`` .., from ``train-model``) join the sweep's kernels after
     its own, and are then convolved, pooled, counted and pictured like them.
@@ -92,6 +109,8 @@ def plan_sweep(
         slides over, a memory budget too small for one image, ceil mode with bands), naming it.
     """
     settings.check_shapes(height=dataset.height, width=dataset.width, extra_kernels=learned_kernels)
+    if settings.colour and (colour_dataset is None or not colour_dataset.colour):
+        raise ValueError(f"channels={','.join(settings.channels)} needs the selection described in colour")
     kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
     kernels.update({name: [list(row) for row in matrix] for name, matrix in (learned_kernels or {}).items()})
     bounds = plan_chunks(
@@ -100,7 +119,8 @@ def plan_sweep(
         settings.conv_settings,
         kernels,
         settings.pool_settings,
-        memory_budget_mb=settings.memory_budget,
+        # a colour image is three images' worth of input and maps
+        memory_budget_mb=settings.memory_budget if not settings.colour else max(1, settings.memory_budget // 3),
         chunk_size=settings.chunk_size,
         keep_maps=settings.keep_maps,
     )
@@ -123,4 +143,5 @@ def plan_sweep(
         ),
         samples=samples,
         samples_fingerprint=samples_fingerprint,
+        colour_dataset=colour_dataset,
     )

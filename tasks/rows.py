@@ -170,6 +170,22 @@ def build_rows(
     return rows
 
 
+def with_channel(rows: list[dict[str, Any]], *, channels: str, channel: str) -> list[dict[str, Any]]:
+    """``rows`` with the ``channels`` (gray, each, sum) and ``channel`` (gray, R, G, B, sum) columns after ``map``.
+
+    Only a sweep that is not purely grey has them, so a grey sweep's ``sizes.csv`` is as before channels.
+    """
+    placed = []
+    for row in rows:
+        new: dict[str, Any] = {}
+        for key, value in row.items():
+            new[key] = value
+            if key == "map":
+                new.update(channels=channels, channel=channel)
+        placed.append(new)
+    return placed
+
+
 def outputs_key(inputs: dict[str, Any]) -> dict[str, Any]:
     """Everything a file of ``write-sizes`` / ``write-report`` depends on.
 

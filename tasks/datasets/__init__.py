@@ -5,6 +5,10 @@ Plain functions (no Prefect) that the pipeline's tasks wrap.  A *spec* names the
 ``fashion_mnist`` (default), ``mnist``
     Loaded through ``keras.datasets.<name>.load_data()``, so the files live in Keras' cache
     (``$KERAS_HOME/datasets/...``, default ``~/.keras``) and are downloaded only once.
+``cifar10``, ``cifar100``
+    Through ``keras.datasets`` too: 32x32 RGB (CIFAR-100 with its fine labels).
+``skimage[:NAME,NAME]``
+    The colour photographs inside scikit-image's wheel (astronaut, coffee, ...), read by path.
 ``idx:PATH``
     A folder of IDX files (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``,
     ``t10k-images-idx3-ubyte[.gz]``, ``t10k-labels-idx1-ubyte[.gz]``); a split needs only
@@ -15,6 +19,9 @@ Plain functions (no Prefect) that the pipeline's tasks wrap.  A *spec* names the
 ``sample``
     The bundled raster images of matplotlib's ``sample_data`` (grace_hopper.jpg first), for
     a demo without network.
+
+``colour=True`` reads (n, h, w, 3) RGB, channels last; grey data is broadcast to three
+equal channels (see docs/datasets.md, Colour).
 
 A *selection* is ``split`` (train | test | all) then ``start``/``stop`` positions within the
 split, then the ``classes`` filter, then the first ``limit`` images.  :func:`open_dataset`
@@ -31,7 +38,7 @@ what was tried and how to get out.  Only a failed download is retried (by the Ke
 Modules, each importing only those listed before it: ``errors``, ``spec``, ``idx_format``
 (the IDX file format), ``fingerprints``, ``memo`` (per-process memo, file identity),
 ``selection``, ``view`` (views, loaded datasets, in-memory store), the sources
-``keras_source``, ``idx_source``, ``image_folder``, ``sample_source``, ``opening``
+``keras_source``, ``idx_source``, ``image_folder``, ``sample_source``, ``skimage_source``, ``opening``
 (:func:`open_dataset`, :func:`read_images`) and ``identity_index`` (a selection described
 from ``<cache folder>/datasets/index.json`` while its files are unchanged; content
 fingerprints of chunks and samples).

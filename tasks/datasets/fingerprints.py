@@ -29,21 +29,24 @@ def fingerprint(images: npt.NDArray[np.uint8], labels: npt.ArrayLike | None = No
 
     Parameters
     ----------
-    images : ndarray, shape (n, height, width), uint8
+    images : ndarray, shape (n, height, width), uint8, or (n, height, width, 3) for colour
+        (the shape hashed then has four numbers, so colour never collides with grey)
     labels : ndarray, shape (n,), integer, or None
     """
     if not isinstance(images, np.ndarray):
         raise TypeError(f"images: expected a numpy array, got {type(images).__name__}")
     if images.dtype != np.uint8:
         raise TypeError(f"images: expected dtype uint8, got {images.dtype}")
-    if images.ndim != 3:
-        raise ValueError(f"images: expected shape (n, height, width), got {images.shape}")
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] != 3):
+        raise ValueError(
+            f"images: expected shape (n, height, width), got {images.shape} (or (n, height, width, 3) for colour)"
+        )
     hasher = start_fingerprint(images.shape, _check_labels(labels, images.shape[0]))
     hasher.update(np.ascontiguousarray(images).data)
     return hasher.hexdigest()
 
 
-def start_fingerprint(shape: tuple[int, int, int], labels: npt.NDArray[np.integer[Any]] | None) -> _Hash:
+def start_fingerprint(shape: tuple[int, ...], labels: npt.NDArray[np.integer[Any]] | None) -> _Hash:
     """A sha256 hasher fed with everything but the pixels; feed it the pixels in C order."""
     hasher = hashlib.sha256(_FINGERPRINT_TAG)
     hasher.update(np.asarray(shape, dtype="<i8").tobytes())

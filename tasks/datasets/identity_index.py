@@ -162,6 +162,23 @@ def part_fingerprint(images: np.ndarray, labels: np.ndarray | None) -> str:
     return hasher.hexdigest()
 
 
+def describe_colour(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
+    """The record of a selection read in colour ((n, h, w, 3) RGB); always opened (not indexed yet)."""
+    view = open_dataset(spec, **selection, colour=True)
+    return {
+        "spec": view.spec,
+        "split": view.split,
+        "selection": selection,
+        "n": int(view.n),
+        "height": int(view.height),
+        "width": int(view.width),
+        "fingerprint": view.fingerprint,
+        "source": view.source,
+        "class_names": list(view.class_names) if view.class_names else None,
+        "colour": True,
+    }
+
+
 def describe(spec: str, selection: dict[str, Any], index_dir: str | Path | None) -> dict[str, Any]:
     """The record of a selection: from the index when its files are unchanged, else opened and read.
 

@@ -16,6 +16,9 @@ Decoding, deliberately:
   (``tasks.chunking``), which computes large images in bands of rows or refuses the budget.
 * 16-bit images are scaled to 8 bits by keeping the high byte (``value >> 8``, i.e. floor of
   value / 256), the rule OpenCV applies; a one-line warning says so, once per process.
+* In colour (``colour=True``, a sweep with ``channels`` each or sum) every image is RGB,
+  channels last: OpenCV's BGR order is reversed, an alpha channel is dropped (a one-line
+  warning, once per process) and a grey image is broadcast to three equal channels.
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 # Largest image decoded, in pixels (2**28 = 16384 x 16384; one uint8 copy is 256 MB).
 MAX_IMAGE_PIXELS = 1 << 28
 _WARNED_16_BIT: set[str] = set()  # the first 16-bit file, once reported
+_WARNED_ALPHA: set[str] = set()  # the first file whose alpha channel was dropped, once reported
 
 
-def open_image_folder(spec: DatasetSpec, split: str) -> SplitData:
+def open_image_folder(spec: DatasetSpec, split: str, *, colour: bool = False) -> SplitData:
     """The folder's split (both for ``all``) as files: only the file list is read here."""
     root = existing_folder(spec)
     split_roots = _split_folders(root)
@@ -78,8 +82,9 @@ def open_image_folder(spec: DatasetSpec, split: str) -> SplitData:
         if class_names is not None  # set exactly when labelled
         else "no labels (not every image is in a class folder)"
     )
-    source = f"{len(files)} image files under {layout}{root} (decoded to grayscale; {classes_text})"
-    store = FileStore([path for _, path in files], root)
+    decoded = "decoded to RGB" if colour else "decoded to grayscale"
+    source = f"{len(files)} image files under {layout}{root} ({decoded}; {classes_text})"
+    store = FileStore([path for _, path in files], root, colour=colour)
     return SplitData(effective_split, source, store, len(files), labels, class_names)
 
 
@@ -179,12 +184,52 @@ def _decode_gray(path: Path, height: int, width: int) -> npt.NDArray[np.uint8]:
     return image
 
 
-class FileStore:
-    """A split as image files, decoded on demand to grayscale."""
+def _decode_colour(path: Path, height: int, width: int) -> npt.NDArray[np.uint8]:
+    """The image as (height, width, 3) uint8 RGB: alpha dropped, grey broadcast, 16 bits >> 8."""
+    import cv2
 
-    def __init__(self, paths: list[Path], root: Path) -> None:
+    image: npt.NDArray[Any] | None = cv2.imread(
+        str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
+    )
+    if image is None:
+        raise DatasetError(f"cannot read image {path}: OpenCV could not decode it")
+    if image.shape[:2] != (height, width):
+        raise DatasetError(
+            f"cannot read image {path}: decoded {image.shape[0]}x{image.shape[1]}, but its header says {height}x{width}"
+        )
+    if image.dtype == np.uint16:
+        if not _WARNED_16_BIT:
+            _WARNED_16_BIT.add(str(path))
+            warnings.warn(
+                f"{path}: 16-bit image scaled to 8 bits by keeping the high byte (value >> 8); "
+                "every 16-bit image is converted so (said once per process)",
+                stacklevel=2,
+            )
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise DatasetError(f"cannot read image {path}: unsupported pixel type {image.dtype} (8 or 16 bits only)")
+    if image.ndim == 2:  # grey: three equal channels
+        return np.repeat(image[:, :, np.newaxis], 3, axis=2)
+    if image.shape[2] == 4:
+        if not _WARNED_ALPHA:
+            _WARNED_ALPHA.add(str(path))
+            warnings.warn(
+                f"{path}: alpha channel dropped (colour is RGB); every image with alpha is read so "
+                "(said once per process)",
+                stacklevel=2,
+            )
+        image = image[:, :, :3]
+    return np.ascontiguousarray(image[:, :, ::-1])  # OpenCV's BGR -> RGB
+
+
+class FileStore:
+    """A split as image files, decoded on demand to grayscale (or RGB with ``colour``)."""
+
+    def __init__(self, paths: list[Path], root: Path, *, colour: bool = False) -> None:
         self._paths = paths
         self._root = root
+        self._colour = colour
+        self.channels = 3 if colour else 1
 
     def describe(self, positions: Positions, what: str) -> tuple[int, int, Hashable]:
         """Check that the selected images share one size (headers only); (height, width, key)."""
@@ -204,9 +249,15 @@ class FileStore:
             hasher.update(repr(stat_key).encode())
         assert first is not None  # a selection is never empty (select_positions refuses it)
         height, width = first[1]
-        return height, width, ("files", str(self._root), hasher.hexdigest())
+        kind = "colour files" if self._colour else "files"
+        return height, width, (kind, str(self._root), hasher.hexdigest())
 
     def read(self, positions: Positions, height: int, width: int) -> npt.NDArray[np.uint8]:
+        if self._colour:
+            out = np.empty((len(positions), height, width, 3), dtype=np.uint8)
+            for i, position in enumerate(positions):
+                out[i] = _decode_colour(self._paths[position], height, width)
+            return out
         out = np.empty((len(positions), height, width), dtype=np.uint8)
         with libpng_quiet():  # the one error line names the file; libpng's own lines are dropped
             for i, position in enumerate(positions):
@@ -214,5 +265,5 @@ class FileStore:
         return out
 
     def blocks(self, positions: Positions, height: int, width: int) -> Iterator[npt.NDArray[np.uint8]]:
-        for lo, hi in block_ranges(len(positions), height, width):
+        for lo, hi in block_ranges(len(positions), height, width, self.channels):
             yield self.read(positions[lo:hi], height, width)

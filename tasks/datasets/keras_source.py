@@ -1,4 +1,9 @@
-"""``fashion_mnist`` and ``mnist``: loaded through ``keras.datasets.<name>.load_data()``.
+"""``fashion_mnist``, ``mnist``, ``cifar10``, ``cifar100``: through ``keras.datasets.<name>.load_data()``.
+
+CIFAR-10 and CIFAR-100 (fine labels) are colour, (n, 32, 32, 3) RGB; Keras keeps their
+archive as ``datasets/cifar-10-batches-py-target_archive`` (``cifar-100-python-target_archive``),
+checks its SHA-256 and extracts it on every ``load_data()`` call, so they are memoised here by
+the archive's identity.  In a grey sweep they are converted by ``cv2.cvtColor(RGB2GRAY)``.
 
 The files live in Keras' cache (``$KERAS_HOME/datasets/...``, default ``~/.keras``) and are
 downloaded only once, from :data:`DEFAULT_ORIGIN` or from the mirror named by the
@@ -40,7 +45,13 @@ from tasks.datasets.idx_format import (
     read_idx_labels,
 )
 from tasks.datasets.memo import ARRAYS, LOAD_LOCK, FilesKey, files_key
-from tasks.datasets.spec import FASHION_MNIST_CLASSES, MNIST_CLASSES, DatasetSpec
+from tasks.datasets.spec import (
+    CIFAR10_CLASSES,
+    CIFAR100_CLASSES,
+    FASHION_MNIST_CLASSES,
+    MNIST_CLASSES,
+    DatasetSpec,
+)
 from tasks.datasets.view import SplitData, frozen, memory_split
 
 # Where keras.datasets downloads fashion_mnist and mnist from (keras/src/datasets/<name>.py).
@@ -51,7 +62,10 @@ ORIGIN_ENV = "CONVSWEEP_DATASET_ORIGIN"
 DOWNLOAD_RETRY_DELAYS = (1.0, 4.0)
 
 
-# split ("train", "test") -> (images uint8 (n, 28, 28), labels int64 (n,)), read-only.
+# Where keras.datasets downloads cifar10 and cifar100 from (keras/src/datasets/cifar10.py, cifar100.py).
+CIFAR_ORIGIN = "https://www.cs.toronto.edu/~kriz/"
+
+# split ("train", "test") -> (images uint8 (n, 28, 28) or (n, 32, 32, 3), labels int64 (n,)), read-only.
 KerasArrays: TypeAlias = dict[str, tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]]
 
 
@@ -76,7 +90,13 @@ _KERAS_DATASETS = {
         FASHION_MNIST_CLASSES,
     ),
     "mnist": _KerasDataset("mnist", "datasets", ("mnist.npz",), MNIST_CLASSES),
+    # get_file(fname="cifar-10-batches-py-target", extract=True) keeps the download as
+    # <fname>_archive and extracts it into <fname>/ on every call.
+    "cifar10": _KerasDataset("cifar10", "datasets", ("cifar-10-batches-py-target_archive",), CIFAR10_CLASSES),
+    "cifar100": _KerasDataset("cifar100", "datasets", ("cifar-100-python-target_archive",), CIFAR100_CLASSES),
 }
+_COLOUR_DATASETS = ("cifar10", "cifar100")
+_ARCHIVE_NAMES = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}
 
 
 def keras_cache_folder(name: str = "fashion_mnist") -> Path:
@@ -118,11 +138,17 @@ def download_origin() -> str:
     return origin if origin.endswith("/") else origin + "/"
 
 
-def open_keras(spec: DatasetSpec, split: str) -> SplitData:
-    """One split of ``fashion_mnist`` or ``mnist`` (both splits for ``all``), in memory."""
+def open_keras(spec: DatasetSpec, split: str, *, colour: bool = False) -> SplitData:
+    """One split of a Keras dataset (both splits for ``all``), in memory.
+
+    CIFAR is RGB with ``colour``, else converted to grey; the grey datasets are always grey
+    (``tasks.datasets.opening`` broadcasts them for a colour sweep).
+    """
     info = _KERAS_DATASETS[spec.kind]
     origin = download_origin()
     arrays, folder, downloaded, data_key = _load_keras(info, origin)
+    if info.name in _COLOUR_DATASETS:
+        return _cifar_split(info, split, arrays, folder, downloaded, data_key, colour=colour)
     splits = ("train", "test") if split == "all" else (split,)
     if info.name == "fashion_mnist":
         names = [f"{IDX_FILE_STEMS[s][0]}.gz + {IDX_FILE_STEMS[s][1]}.gz" for s in splits]
@@ -132,6 +158,45 @@ def open_keras(spec: DatasetSpec, split: str) -> SplitData:
     how = "downloaded now from" if downloaded else "cached; origin"
     source = f"keras.datasets.{info.name}.load_data(): {files} in Keras cache {folder} ({how} {origin})"
     return memory_split(split, source, [arrays[s] for s in splits], info.class_names, data_key)
+
+
+def _cifar_split(
+    info: _KerasDataset,
+    split: str,
+    arrays: KerasArrays,
+    folder: Path,
+    downloaded: bool,
+    data_key: FilesKey | None,
+    *,
+    colour: bool,
+) -> SplitData:
+    splits = ("train", "test") if split == "all" else (split,)
+    how = "downloaded now from" if downloaded else f"cached; origin {CIFAR_ORIGIN}"
+    decoded = "RGB" if colour else "converted to grayscale by cv2.cvtColor(RGB2GRAY)"
+    source = (
+        f"keras.datasets.{info.name}.load_data(): {_ARCHIVE_NAMES[info.name]} ({' and '.join(splits)}) as "
+        f"{info.files[0]} in Keras cache {folder} ({how}{' ' + CIFAR_ORIGIN if downloaded else ''}; {decoded})"
+    )
+    if colour:
+        return memory_split(split, source, [arrays[s] for s in splits], info.class_names, ("rgb", data_key))
+    with LOAD_LOCK:
+        grey_key = ("grey", data_key)
+        grey = ARRAYS.get(grey_key)
+        if grey is None:
+            grey = {name: (_to_grey(images), labels) for name, (images, labels) in arrays.items()}
+            ARRAYS.put(grey_key, grey)
+    return memory_split(split, source, [grey[s] for s in splits], info.class_names, grey_key)
+
+
+def _to_grey(images: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """(n, h, w, 3) RGB -> (n, h, w) by OpenCV's RGB2GRAY (the whole batch as one tall image)."""
+    import cv2
+
+    n, height, width, _ = images.shape
+    tall: npt.NDArray[Any] = cv2.cvtColor(
+        np.ascontiguousarray(images.reshape(n * height, width, 3)), cv2.COLOR_RGB2GRAY
+    )
+    return frozen(tall.reshape(n, height, width))
 
 
 def _load_keras(info: _KerasDataset, origin: str) -> tuple[KerasArrays, Path, bool, FilesKey | None]:
@@ -171,6 +236,13 @@ def _call_keras_load_data(info: _KerasDataset, home: Path, folder: Path, paths: 
             if attempt + 1 < attempts:
                 time.sleep(DOWNLOAD_RETRY_DELAYS[attempt])
     missing_name = missing[0].name
+    if info.name in _COLOUR_DATASETS:
+        archive = _ARCHIVE_NAMES[info.name]
+        raise DownloadError(
+            f"{info.name}: cannot download {archive} from {CIFAR_ORIGIN + archive} ({attempts} attempts; "
+            f"last error: {' '.join(str(last_error).split())}) and it is not in the Keras cache folder {folder}. "
+            f"Way out: copy {archive} to {folder / missing_name} (Keras then finds it without network)."
+        )
     url = origin + missing_name
     files = ", ".join(info.files)
     raise DownloadError(
@@ -251,7 +323,12 @@ def _corrupt_cache_error(info: _KerasDataset, paths: list[Path], error: BaseExce
 
 def _check_cached_file(path: Path) -> str | None:
     try:
-        if path.name.endswith(".npz"):
+        if path.name.endswith("_archive"):
+            import tarfile
+
+            if not tarfile.is_tarfile(path):
+                return f"{path}: not a tar archive"
+        elif path.name.endswith(".npz"):
             with np.load(path, allow_pickle=False) as archive:
                 for key in ("x_train", "y_train", "x_test", "y_test"):
                     archive[key]
@@ -289,7 +366,14 @@ def _check_keras_arrays(info: _KerasDataset, paths: list[Path], loaded: Any) -> 
                         f"it with a good copy."
                     )
         where = by_name.get("mnist.npz", paths[0].parent)
-        if images.dtype != np.uint8 or images.ndim != 3 or labels.shape != (len(images),):
+        if info.name in _COLOUR_DATASETS:
+            if images.ndim == 4 and images.shape[1] == 3 and images.shape[3] != 3:
+                images = images.transpose(0, 2, 3, 1)  # Keras configured channels_first
+            labels = labels.reshape(-1)  # Keras returns CIFAR labels as (n, 1)
+            colour_ok = images.ndim == 4 and images.shape[3] == 3
+        else:
+            colour_ok = images.ndim == 3
+        if images.dtype != np.uint8 or not colour_ok or labels.shape != (len(images),):
             raise DatasetError(
                 f"{info.name}: unexpected arrays from the Keras cache ({where}): {split} "
                 f"images {images.dtype} {images.shape}, labels {labels.shape}. Delete "

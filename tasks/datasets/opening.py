@@ -16,8 +16,12 @@ from tasks.datasets.image_folder import open_image_folder
 from tasks.datasets.keras_source import open_keras
 from tasks.datasets.sample_source import open_sample
 from tasks.datasets.selection import check_int, select_positions
+from tasks.datasets.skimage_source import open_skimage
 from tasks.datasets.spec import SPLITS, DatasetSpec, parse_spec
-from tasks.datasets.view import Dataset, DatasetView, frozen
+from tasks.datasets.view import BroadcastStore, Dataset, DatasetView, SplitData, frozen
+
+# Sources that hold colour: they decode RGB themselves when asked (the others are broadcast).
+_COLOUR_SOURCES = ("cifar10", "cifar100", "images", "skimage")
 
 
 def open_dataset(
@@ -28,6 +32,7 @@ def open_dataset(
     stop: int | None = None,
     limit: int | None = None,
     classes: int | str | Iterable[int | str] | None = None,
+    colour: bool = False,
 ) -> DatasetView:
     """Open a selection of a dataset.
 
@@ -39,6 +44,8 @@ def open_dataset(
     limit : keep at most this many images (after the slice and the class filter).
     classes : label numbers and/or class names (a string may list several, comma-separated;
         a number written as a string counts as a label number unless a class has that name).
+    colour : read (n, h, w, 3) RGB (channels last) instead of (n, h, w) grey; grey data is
+        broadcast to three equal channels.
 
     Returns
     -------
@@ -64,14 +71,9 @@ def open_dataset(
             check_int(name, value, minimum=0)
     if limit is not None:
         check_int("limit", limit, minimum=1)
-    opener = {
-        "fashion_mnist": open_keras,
-        "mnist": open_keras,
-        "idx": open_idx_folder,
-        "images": open_image_folder,
-        "sample": open_sample,
-    }[parsed.kind]
-    base = opener(parsed, split)
+    if not isinstance(colour, bool):
+        raise TypeError(f"colour: expected a bool, got {colour!r}")
+    base = _open_split(parsed, split, colour=colour)
     what = f"{parsed} split={base.split}"
     positions = select_positions(
         base.n, base.labels, base.class_names, start=start, stop=stop, limit=limit, classes=classes, what=what
@@ -95,6 +97,35 @@ def open_dataset(
     )
 
 
+def _open_split(parsed: DatasetSpec, split: str, *, colour: bool) -> SplitData:
+    """The spec's split from its source, in colour when asked."""
+    if parsed.kind in _COLOUR_SOURCES:
+        colour_opener = {
+            "cifar10": open_keras,
+            "cifar100": open_keras,
+            "images": open_image_folder,
+            "skimage": open_skimage,
+        }[parsed.kind]
+        return colour_opener(parsed, split, colour=colour)
+    opener = {
+        "fashion_mnist": open_keras,
+        "mnist": open_keras,
+        "idx": open_idx_folder,
+        "sample": open_sample,
+    }[parsed.kind]
+    base = opener(parsed, split)
+    if not colour:
+        return base
+    return SplitData(
+        base.split,
+        f"{base.source}; each grey image as three equal channels (R = G = B)",
+        BroadcastStore(base.store),
+        base.n,
+        base.labels,
+        base.class_names,
+    )
+
+
 def read_images(
     spec: str | DatasetSpec = "fashion_mnist",
     *,
@@ -103,9 +134,10 @@ def read_images(
     stop: int | None = None,
     limit: int | None = None,
     classes: int | str | Iterable[int | str] | None = None,
+    colour: bool = False,
 ) -> Dataset:
     """:func:`open_dataset`, then read the whole selection into a :class:`Dataset`."""
-    view = open_dataset(spec, split=split, start=start, stop=stop, limit=limit, classes=classes)
+    view = open_dataset(spec, split=split, start=start, stop=stop, limit=limit, classes=classes, colour=colour)
     images = view.read(0, view.n)
     digest = view._remember_fingerprint(images)
     labels = None if view.labels is None else view.labels.copy()

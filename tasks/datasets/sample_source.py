@@ -72,8 +72,8 @@ def _read_sample(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
 
 
 def _center_crop_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Largest centred crop of ``image`` (h, w) with the aspect ratio ``height / width``."""
-    h, w = image.shape
+    """Largest centred crop of ``image`` (h, w[, c]) with the aspect ratio ``height / width``."""
+    h, w = image.shape[:2]
     if h * width > w * height:  # too tall
         new_h = max(1, round(w * height / width))
         top = (h - new_h) // 2

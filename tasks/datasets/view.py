@@ -6,7 +6,8 @@ split: :class:`ArrayStore` in memory (Keras datasets, IDX folders, the sample), 
 folder's store on disk (``tasks.datasets.image_folder``).  Every store has
 ``describe(positions, what) -> (height, width, data key)``, ``read(positions, height,
 width) -> images`` and ``blocks(positions, height, width)`` (the selection's pixels in C
-order, a bounded block at a time).
+order, a bounded block at a time).  Colour stores (``channels == 3``) give images of shape
+(n, height, width, 3), RGB, channels last; grey ones (``channels == 1``) (n, height, width).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from tasks.datasets.selection import check_int, iter_chunks
 STREAM_BLOCK_BYTES = 32 * 1024 * 1024
 
 
-def block_ranges(n: int, height: int, width: int) -> Iterator[tuple[int, int]]:
-    """``(lo, hi)`` ranges of ``range(n)`` holding at most :data:`STREAM_BLOCK_BYTES` pixels (at least one image)."""
-    block = max(1, STREAM_BLOCK_BYTES // (height * width))
+def block_ranges(n: int, height: int, width: int, channels: int = 1) -> Iterator[tuple[int, int]]:
+    """``(lo, hi)`` ranges of ``range(n)`` holding at most :data:`STREAM_BLOCK_BYTES` bytes (at least one image)."""
+    block = max(1, STREAM_BLOCK_BYTES // (height * width * channels))
     for lo in range(0, n, block):
         yield lo, min(lo + block, n)
 
@@ -42,6 +43,8 @@ _S = TypeVar("_S", bound=np.generic)
 
 class PixelStore(Protocol):
     """Where a split's pixels are: in memory (:class:`ArrayStore`) or in files (``FileStore``)."""
+
+    channels: int  # 1: grey (n, h, w); 3: RGB (n, h, w, 3)
 
     def describe(self, positions: Positions, what: str) -> tuple[int, int, Hashable]:
         """(height, width, data key) of the selected images."""
@@ -91,12 +94,18 @@ class DatasetView:
         self.n = len(positions)
         self.height = height
         self.width = width
+        self.channels = store.channels
         if isinstance(positions, range):
             selection_key: tuple[str | int, ...] = ("range", positions.start, positions.stop)
         else:
             selection_key = ("positions", hashlib.sha256(positions.tobytes()).hexdigest())
         labels_key = None if labels is None else hashlib.sha256(labels.tobytes()).hexdigest()
         self._fingerprint_key = (data_key, split, selection_key, labels_key)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(n, height, width), and 3 last for colour."""
+        return (self.n, self.height, self.width) + ((self.channels,) if self.channels != 1 else ())
 
     @property
     def indices(self) -> np.ndarray:
@@ -129,7 +138,7 @@ class DatasetView:
         cached = FINGERPRINTS.get(self._fingerprint_key)
         if cached is not None:
             return cached
-        hasher = start_fingerprint((self.n, self.height, self.width), self.labels)
+        hasher = start_fingerprint(self.shape, self.labels)
         for block in self._store.blocks(self._positions, self.height, self.width):
             hasher.update(block.data)
         digest = hasher.hexdigest()
@@ -147,7 +156,7 @@ class DatasetView:
     def __repr__(self) -> str:
         return (
             f"DatasetView(spec={self.spec!r}, split={self.split!r}, n={self.n}, "
-            f"height={self.height}, width={self.width}, source={self.source!r})"
+            f"height={self.height}, width={self.width}, channels={self.channels}, source={self.source!r})"
         )
 
 
@@ -157,7 +166,7 @@ class Dataset:
 
     Attributes
     ----------
-    images : ndarray, shape (n, height, width), uint8
+    images : ndarray, shape (n, height, width) (grey) or (n, height, width, 3) (RGB), uint8
     labels : ndarray, shape (n,), int64, or None
     class_names : names indexed by label, or None
     spec, split, source, fingerprint : as in :class:`DatasetView`
@@ -183,17 +192,25 @@ class Dataset:
     def width(self) -> int:
         return int(self.images.shape[2])
 
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[3]) if self.images.ndim == 4 else 1
+
 
 class ArrayStore:
-    """A split held in memory as one or more read-only uint8 arrays (train, test for ``all``)."""
+    """A split held in memory as one or more read-only uint8 arrays (train, test for ``all``).
+
+    Parts of shape (n, h, w) are grey, (n, h, w, 3) colour.
+    """
 
     def __init__(self, parts: list[npt.NDArray[np.uint8]], data_key: Hashable) -> None:
         self._parts = parts
+        self.channels = int(parts[0].shape[3]) if parts[0].ndim == 4 else 1
         self._offsets = np.cumsum([0] + [len(part) for part in parts])
         self._data_key = data_key
 
     def describe(self, positions: Positions, what: str) -> tuple[int, int, Hashable]:
-        height, width = self._parts[0].shape[1:]
+        height, width = self._parts[0].shape[1:3]
         return height, width, self._data_key
 
     def _pieces(
@@ -213,7 +230,7 @@ class ArrayStore:
                     yield part, positions[inside] - offset, inside
 
     def read(self, positions: Positions, height: int, width: int) -> npt.NDArray[np.uint8]:
-        out = np.empty((len(positions), height, width), dtype=np.uint8)
+        out = np.empty((len(positions), *self._parts[0].shape[1:]), dtype=np.uint8)
         for part, source, target in self._pieces(positions):
             out[target] = part[source]
         return out
@@ -223,7 +240,28 @@ class ArrayStore:
             for part, source, _ in self._pieces(positions):
                 yield part[source]
             return
-        for lo, hi in block_ranges(len(positions), height, width):
+        for lo, hi in block_ranges(len(positions), height, width, self.channels):
+            yield self.read(positions[lo:hi], height, width)
+
+
+class BroadcastStore:
+    """A grey store read as colour: each grey image as three equal channels (R = G = B)."""
+
+    channels = 3
+
+    def __init__(self, grey: PixelStore) -> None:
+        self._grey = grey
+
+    def describe(self, positions: Positions, what: str) -> tuple[int, int, Hashable]:
+        height, width, key = self._grey.describe(positions, what)
+        return height, width, ("grey as RGB", key)
+
+    def read(self, positions: Positions, height: int, width: int) -> npt.NDArray[np.uint8]:
+        grey = self._grey.read(positions, height, width)
+        return np.repeat(grey[..., np.newaxis], 3, axis=-1)
+
+    def blocks(self, positions: Positions, height: int, width: int) -> Iterator[npt.NDArray[np.uint8]]:
+        for lo, hi in block_ranges(len(positions), height, width, 3):
             yield self.read(positions[lo:hi], height, width)
 
 

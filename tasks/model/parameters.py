@@ -47,6 +47,18 @@ from tasks.model.settings import ConvSetting, PoolSetting, map_names, padding_la
 SPLITS = ("train", "test", "all")
 PAD_MODES = conv_core.PAD_MODES
 POOL_MODES = (*conv_core.POOL_MODES, "none")  # 'none' keeps the conv map unpooled
+CHANNEL_MODES = ("gray", "each", "sum")
+"""gray: the grey decode (today's sweep); each: every RGB channel on its own (DepthwiseConv2D);
+sum: the channel responses summed (Conv2D with the 2-D kernel repeated over the channels)."""
+RGB = ("R", "G", "B")
+"""The channel names of ``channels="each"``, in the order of the images' last axis."""
+
+
+def channel_names(mode: str) -> tuple[str, ...]:
+    """The ``channel`` values of a channel mode: each -> R, G, B; sum -> sum; gray -> gray."""
+    return RGB if mode == "each" else (mode,)
+
+
 _ERROR_TYPE = "convsweep"
 MAX_LEARNED_FILTERS = 64
 
@@ -156,6 +168,18 @@ PadModeList = Annotated[
     Any,
     _parser(_each(lambda item, argument: values.choice(item, argument=argument, allowed=PAD_MODES))),
     _enum_list_schema(PAD_MODES),
+]
+ChannelModeList = Annotated[
+    Any,
+    _parser(
+        lambda value, argument: list(
+            dict.fromkeys(
+                values.choice(item, argument=argument, allowed=CHANNEL_MODES)
+                for item in values.as_list(value, argument=argument)
+            )
+        )
+    ),
+    _enum_list_schema(CHANNEL_MODES),
 ]
 PoolModeList = Annotated[
     Any,
@@ -415,6 +439,12 @@ class SweepParameters(BaseModel):
     dilations: PairList = Field(
         [1], description="Kernel dilations: ints or HxW.", json_schema_extra=_shown("Convolution", "LIST")
     )
+    channels: ChannelModeList = Field(
+        ["gray"],
+        description="Channels: gray (the grey decode), each (R, G, B filtered on their own, as DepthwiseConv2D), "
+        "sum (channel responses summed, as Conv2D).",
+        json_schema_extra=_shown("Convolution", "LIST"),
+    )
     # Pool settings (their Cartesian product)
     pool_modes: PoolModeList = Field(
         ["max", "avg"],
@@ -510,6 +540,11 @@ class SweepParameters(BaseModel):
         if self.start is not None and self.stop is not None and self.stop <= self.start:
             raise ValueError(f"stop={self.stop} must be greater than start={self.start}")
 
+        if self.keep_maps and "gray" not in self.channels:
+            # process-chunk writes the maps of grey chunks only (colour maps are not written yet)
+            raise ValueError(
+                f"keep_maps with channels={','.join(self.channels)}: only grey maps are written; add gray to channels"
+            )
         matrices: dict[str, tuple[tuple[float, ...], ...]] = {}
         for name in self.kernels:
             if name not in kernel_library.names() and name not in self.custom_kernels:
@@ -613,6 +648,11 @@ class SweepParameters(BaseModel):
         name: str = self.name
         return out / name
 
+    @property
+    def colour(self) -> bool:
+        """Whether any channel mode reads the images in colour (each, sum)."""
+        return any(mode != "gray" for mode in self.channels)
+
     def selection(self) -> dict[str, Any]:
         """Keyword arguments for ``tasks.datasets.open_dataset``."""
         classes = None if self.classes is None else tuple(item for item in self.classes if item is not None)
@@ -658,6 +698,8 @@ class SweepParameters(BaseModel):
     def to_parameters(self) -> dict[str, Any]:
         """Every parameter in plain JSON form, as a flow run records it (absolute paths, resolved name)."""
         plain: dict[str, Any] = to_plain(self.model_dump(mode="json"))
+        if plain.get("channels") == ["gray"]:
+            del plain["channels"]  # the default is left out: a grey sweep records what it did before channels
         return plain
 
 

@@ -77,10 +77,18 @@ class DatasetRecord(Record):
     fingerprint: str
     source: str
     class_names: tuple[str, ...] | None = None
+    colour: bool = False
+    """Read as (n, h, w, 3) RGB (a sweep's each / sum channels); a grey record's JSON leaves it out."""
 
     @property
     def image_shape(self) -> Shape:
         return (self.height, self.width)
+
+    def to_json(self) -> dict[str, Any]:
+        plain = super().to_json()
+        if not self.colour:
+            del plain["colour"]  # grey records (and every key built on them) as before channels
+        return plain
 
 
 class MapStats(Record):

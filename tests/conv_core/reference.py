@@ -115,3 +115,38 @@ def notebook_sobel_loop(image, kernel):
         for j in range(width - 2):
             out[i, j] = np.sum(image[i : i + 3, j : j + 3] * kernel)
     return out
+
+
+def conv2d_channels_loop(image, kernel, channels, stride=(1, 1), pads=(0, 0, 0, 0), pad_mode="zeros", dilation=(1, 1)):
+    """One (H, W, C) image: ``each`` -> (H', W', C), ``sum`` -> (H', W'), as Keras defines them.
+
+    ``each`` (DepthwiseConv2D): every output channel is one input channel's correlation.  ``sum``
+    (Conv2D, one filter): one float64 total over every channel and tap, rounded once.  A 2-D
+    kernel is used for every channel; a 3-D kernel gives channel c the kernel[:, :, c].
+    """
+    image = np.asarray(image)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    n_channels = image.shape[2]
+    per_channel = [kernel if kernel.ndim == 2 else kernel[:, :, c] for c in range(n_channels)]
+    kernel_h, kernel_w = per_channel[0].shape
+    top, bottom, left, right = pads
+    span_h = (kernel_h - 1) * dilation[0] + 1
+    span_w = (kernel_w - 1) * dilation[1] + 1
+    rows = window_starts(image.shape[0], span_h, stride[0], top, bottom)
+    cols = window_starts(image.shape[1], span_w, stride[1], left, right)
+    out = np.zeros((len(rows), len(cols), n_channels), dtype=np.float64)
+    for out_y, y0 in enumerate(rows):
+        for out_x, x0 in enumerate(cols):
+            for c in range(n_channels):
+                total = 0.0
+                for i in range(kernel_h):
+                    for j in range(kernel_w):
+                        value = pixel(image[:, :, c], y0 + i * dilation[0], x0 + j * dilation[1], pad_mode)
+                        total += per_channel[c][i, j] * value
+                out[out_y, out_x, c] = total
+    if channels == "each":
+        return out.astype(np.float32)
+    summed = np.zeros(out.shape[:2], np.float64)
+    for c in range(n_channels):
+        summed += out[:, :, c]
+    return summed.astype(np.float32)

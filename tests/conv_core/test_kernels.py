@@ -226,3 +226,24 @@ def test_nearest_named_finds_each_named_kernel_itself():
 def test_nearest_named_of_a_shape_no_named_kernel_has():
     with pytest.raises(ValueError, match=r"shape \(7, 7\): no named kernel"):
         kernels.nearest_named(np.ones((7, 7)))
+
+
+def test_parse_text_channels_split_by_bar_make_a_3d_kernel():
+    kernel = kernels.parse_text("0,0,0;0,1,0;0,0,0 | 1,2,1;0,0,0;-1,-2,-1 | 1/9 1/9 1/9; 1/9 1/9 1/9; 1/9 1/9 1/9")
+    assert kernel.shape == (3, 3, 3)
+    np.testing.assert_array_equal(kernel[:, :, 1], kernels.get("sobel_h"))
+    assert kernel[1, 1, 0] == 1 and kernel[0, 0, 2] == 1 / 9
+    assert kernels.resolve("1 | 2 | 3").shape == (1, 1, 3)
+
+
+def test_parse_text_channels_of_different_shapes_are_refused():
+    with pytest.raises(ValueError, match="different shapes"):
+        kernels.parse_text("1,2,1 | 1")
+
+
+def test_validate_channels_checks_every_channel():
+    with pytest.raises(ValueError, match=r"kernel\[:, :, 0\] sides must be odd"):
+        kernels.validate_channels(np.ones((2, 3, 2)))
+    with pytest.raises(ValueError, match="2-D .* or 3-D"):
+        kernels.validate_channels(np.ones((3, 3, 3, 1)))
+    assert kernels.validate_channels(np.ones((3, 5))).shape == (3, 5)

@@ -67,3 +67,13 @@ def test_resize_wrong_dimensions_and_empty():
         resize(np.zeros((1, 1, 4, 4), np.uint8), 2)
     with pytest.raises(ValueError, match=r"images is an empty batch"):
         resize(np.zeros((0, 4, 4), np.uint8), 2)
+
+
+def test_resize_channels_last_resizes_every_channel_alone():
+    rng = np.random.default_rng(21)
+    images = rng.integers(0, 256, (2, 9, 11, 3), dtype=np.uint8)
+    got = resize(images, (5, 7), channels_last=True)
+    assert got.shape == (2, 5, 7, 3) and got.dtype == np.uint8
+    for channel in range(3):
+        np.testing.assert_array_equal(got[..., channel], resize(np.ascontiguousarray(images[..., channel]), (5, 7)))
+    assert resize(images[0, ..., :1], 4, channels_last=True).shape == (4, 4, 1)

@@ -127,3 +127,21 @@ def test_summary_lines_name_ceil_mode_in_the_header():
 def with_ceil(row: dict[str, str]) -> dict[str, str]:
     """The row as a ceil-mode sweep writes it: its pool_formula rounds up."""
     return {**row, "pool_formula": f"ceil((26 - 2) / 2) + 1 {row['pool_formula']}" if row["pool_formula"] else ""}
+
+
+def test_summary_lines_with_channels_name_each_rows_channel_after_its_map():
+    from tasks.rows import with_channel
+
+    rows = synthetic_rows(**ONE)
+    coloured = with_channel(rows, channels="each", channel="R") + with_channel(rows, channels="sum", channel="sum")
+    lines = summary_lines(as_csv_text(coloured), title="sweep t", width=80)
+    assert [line.split()[:2] for line in lines[4:]] == [
+        ["sobel_h", "R"],
+        ["sobel_v", "R"],
+        ["sobel", "R"],
+        ["sobel_h", "sum"],
+        ["sobel_v", "sum"],
+        ["sobel", "sum"],
+    ]
+    keys = list(coloured[0])
+    assert keys[keys.index("map") + 1 : keys.index("map") + 3] == ["channels", "channel"]

@@ -188,3 +188,63 @@ def test_chunk_record_in_bands_of_one_row_on_an_analytic_image():
     # 2x2 max pooling: columns (0, 1) -> 0, (2, 3) -> -1020, (4, 5) -> 0 on each of the 3 pooled rows
     assert (stats.min, stats.max, stats.zeros, stats.count) == (-1020.0, 0.0, 6, 9)
     assert stats.mean == -1020.0 / 3
+
+
+# --- channels: compute_maps and stream_maps with a channel axis ------------------------------
+
+import pytest  # noqa: E402
+
+import conv_core  # noqa: E402
+
+
+def _colour_case():
+    rng = np.random.default_rng(18)
+    images = rng.integers(0, 256, (2, 17, 15, 3), dtype=np.uint8)
+    conv = ConvSetting(resize=(14, 13), stride=(2, 1), padding="same", pad_mode="reflect", dilation=(1, 2))
+    return images, conv
+
+
+def test_compute_maps_each_is_the_grey_maps_of_every_channel():
+    images, conv = _colour_case()
+    resized, maps = compute.compute_maps(images, conv=conv, kernels=KERNELS, channels="each")
+    assert resized.shape == (2, 14, 13, 3)
+    for channel in range(3):
+        grey_resized, grey = compute.compute_maps(
+            np.ascontiguousarray(images[..., channel]), conv=conv, kernels=KERNELS
+        )
+        np.testing.assert_array_equal(resized[..., channel], grey_resized)
+        for name in grey:
+            np.testing.assert_array_equal(maps[name][..., channel], grey[name])
+
+
+def test_compute_maps_sum_sums_the_channel_responses_then_takes_the_magnitude():
+    images, conv = _colour_case()
+    _, each = compute.compute_maps(images, conv=conv, kernels=KERNELS, channels="each")
+    _, summed = compute.compute_maps(images, conv=conv, kernels=KERNELS, channels="sum")
+    for name in ("sobel_h", "sobel_v"):  # integer kernels on uint8: exact either way
+        np.testing.assert_array_equal(summed[name], each[name].sum(axis=-1))
+    np.testing.assert_array_equal(summed["sobel"], conv_core.sobel_magnitude(summed["sobel_h"], summed["sobel_v"]))
+
+
+@pytest.mark.parametrize("channels", ["each", "sum"])
+def test_stream_maps_with_channels_equal_the_whole_image(channels):
+    images, conv = _colour_case()
+    pools = [PoolSetting("max", (2, 2), (2, 2), "valid"), PoolSetting("avg", (3, 3), (2, 2), "same")]
+    resized, maps = compute.compute_maps(images[:1], conv=conv, kernels=KERNELS, channels=channels)
+    pieces: dict = {}
+    for name, label, rows in compute.stream_maps(
+        resized[0], setting=conv, kernels=KERNELS, pools=pools, band=3, channels=channels
+    ):
+        pieces.setdefault((name, label), []).append(rows)
+    for name, whole in maps.items():
+        np.testing.assert_array_equal(np.concatenate(pieces[(name, None)]), whole[0])
+        for pool in pools:
+            want = conv_core.pool2d(
+                whole[0],
+                pool.size,
+                stride=pool.stride,
+                mode=pool.mode,
+                padding=pool.padding,
+                channels_last=channels == "each",
+            )
+            np.testing.assert_array_equal(np.concatenate(pieces[(name, pool.label)]), want)

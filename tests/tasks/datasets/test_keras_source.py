@@ -229,8 +229,9 @@ def test_keras_cache_folder_defaults_to_home_dot_keras(tmp_path, monkeypatch):
     (tmp_path / ".keras").mkdir()
     assert keras_cache_folder() == tmp_path / ".keras" / "datasets" / "fashion-mnist"
     assert keras_cache_folder("mnist") == tmp_path / ".keras" / "datasets"
-    with pytest.raises(ValueError, match="name: 'cifar10' is not a Keras dataset"):
-        keras_cache_folder("cifar10")
+    assert keras_cache_folder("cifar10") == tmp_path / ".keras" / "datasets"
+    with pytest.raises(ValueError, match="name: 'cifar11' is not a Keras dataset"):
+        keras_cache_folder("cifar11")
 
 
 # ---------------------------------------------------------------------------------------

@@ -31,7 +31,11 @@ def test_parse_spec_normalises_and_round_trips(text, kind, path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("cifar10", "spec: unknown dataset 'cifar10'; expected fashion_mnist, mnist, sample, idx:PATH or images:PATH"),
+        (
+            "svhn",
+            "spec: unknown dataset 'svhn'; expected fashion_mnist, mnist, cifar10, cifar100, sample, "
+            "skimage:NAME,NAME, idx:PATH or images:PATH",
+        ),
         ("idx:", "spec: 'idx:' needs a folder after 'idx:'"),
         ("images:  ", "spec: 'images:  ' needs a folder after 'images:'"),
         ("mnist:/data", "spec: 'mnist:/data': 'mnist' takes no path"),

@@ -108,3 +108,29 @@ def test_every_parameter_has_a_panel_and_a_value_kind_but_switches():
         assert (metavar is None) == is_switch, name
     assert parameter_display("limit") == ("Data", "INT")
     assert {parameter_display(name)[0] for name in PARAMETER_NAMES} == set(PANELS)
+
+
+def test_channels_default_gray_is_left_out_of_the_recorded_parameters():
+    from tasks.model import parse_parameters
+
+    grey = parse_parameters()
+    assert grey.channels == ["gray"] and not grey.colour
+    assert "channels" not in grey.to_parameters()  # a grey sweep records what it did before channels
+    colour = parse_parameters(channels="each, SUM,each")
+    assert colour.channels == ["each", "sum"] and colour.colour
+    assert colour.to_parameters()["channels"] == ["each", "sum"]
+    assert parse_parameters(**colour.to_parameters()).channels == ["each", "sum"]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (dict(channels="rgb"), "channels: 'rgb' must be one of gray, each, sum"),
+        (dict(channels="each", keep_maps=True), "keep_maps with channels=each"),
+    ],
+)
+def test_channels_bad_value_names_the_parameter(given, message):
+    from tasks.model import parse_parameters
+
+    with pytest.raises(ValueError, match=message):
+        parse_parameters(**given)

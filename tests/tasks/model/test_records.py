@@ -39,8 +39,16 @@ def test_selection_arguments_are_what_the_parameters_select():
 def test_record_refuses_a_missing_or_unknown_field_naming_it():
     with pytest.raises(ValueError, match="fingerprint"):
         DatasetRecord.parse({key: value for key, value in DATASET.items() if key != "fingerprint"})
-    with pytest.raises(ValueError, match="colour"):
-        DatasetRecord.parse({**DATASET, "colour": True})
+    with pytest.raises(ValueError, match="palette"):
+        DatasetRecord.parse({**DATASET, "palette": True})
+
+
+def test_dataset_record_json_names_colour_only_for_a_colour_selection():
+    grey = DatasetRecord.parse(DATASET)
+    assert "colour" not in grey.to_json()  # grey records and the keys built on them as before channels
+    colour = DatasetRecord.parse({**DATASET, "colour": True})
+    assert colour.to_json()["colour"] is True
+    assert DatasetRecord.parse(colour.to_json()) == colour
 
 
 def test_chunk_record_json_is_what_a_cached_result_holds():
