@@ -66,11 +66,11 @@ def sweep(
 
     # Folders, the name in use, shapes the images cannot take: refused here, before a flow run exists.
     checked = parse_parameters(**parameters)
-    preflight(checked)
-    if checked.model:  # its kernels larger than the images: refused before the run (exit 2)
+    if checked.model:  # first, so a model's kernels too large for the images are named by its file
         from tasks.learned import check_model_before_run
 
         check_model_before_run(checked)
+    preflight(checked)
     task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
     require_reachable_api()  # a set but dead PREFECT_API_URL: one line naming it, exit 1
     _use_local_api()
