@@ -36,15 +36,35 @@ START_TIMEOUT = 120.0  # seconds for a scheduler or a worker host to come up on 
 PACKAGES = ("conv_core", "tasks", "flows", "convsweep")
 DASK = str(Path(sys.executable).with_name("dask"))
 
+
+def _kept_under_tmp() -> list[str]:
+    """The project and the interpreter's prefix when they live under /tmp (a CI clone), outermost only.
+
+    The host's own tmpfs over /tmp would hide them: the host script mounts them back.
+    """
+    paths = sorted({str(PROJECT_ROOT.resolve()), str(Path(sys.prefix).resolve())})
+    under_tmp = [path for path in paths if path.startswith("/tmp/")]
+    return [path for path in under_tmp if not any(path.startswith(other + "/") for other in under_tmp)]
+
+
 _HOST_SCRIPT = r"""
 set -eu
 hostname "$HOST_NAME"
-# The shared folder lives under the real /tmp: set it aside, give this host its own /tmp,
-# and put the shared folder back at the same path.
-mount --bind "$SHARED" /mnt   # over /mnt in this mount namespace only
+# The shared folder (and the project and its virtualenv, when a clone lives under /tmp) are
+# under the real /tmp: set them aside, give this host its own /tmp, and put them back at the
+# same paths.  All of it in this mount namespace only.
+mount -t tmpfs tmpfs /mnt
+index=0
+for kept in "$SHARED" $KEEP_PATHS; do
+    mkdir -p "/mnt/$index" && mount --bind "$kept" "/mnt/$index"
+    index=$((index + 1))
+done
 mount -t tmpfs tmpfs /tmp
-mkdir -p "$SHARED"
-mount --move /mnt "$SHARED"
+index=0
+for kept in "$SHARED" $KEEP_PATHS; do
+    mkdir -p "$kept" && mount --move "/mnt/$index" "$kept"
+    index=$((index + 1))
+done
 if [ -n "${DATA_OVERRIDE:-}" ]; then mount --bind "$DATA_OVERRIDE_SOURCE" "$DATA_OVERRIDE"; fi
 mkdir -p /tmp/home "$PROJECT_COPY"
 for package in $PACKAGES; do cp -r "$PROJECT_SOURCE/$package" "$PROJECT_COPY/"; done
@@ -110,6 +130,7 @@ class Cluster:
             "HOST_NAME": name,
             "SHARED": str(self.shared),
             "PROJECT_SOURCE": str(PROJECT_ROOT),
+            "KEEP_PATHS": " ".join(_kept_under_tmp()),
             "PROJECT_COPY": f"/tmp/project-{name}",
             "PACKAGES": " ".join(PACKAGES),
             "DASK": DASK,
