@@ -102,13 +102,17 @@ def data_folder(spec: str) -> Path | None:
     return None
 
 
-def probe_worker(folders: dict[str, str], tokens: dict[str, str], flow_run_id: str | None) -> tuple[str, list[str]]:
+def probe_worker(
+    folders: dict[str, str], tokens: dict[str, str], flow_run_id: str | None, flow_api_url: str | None = None
+) -> tuple[str, list[str]]:
     """Runs on a worker: (its hostname, what it cannot do).
 
     ``folders``: what -> path as the flow sees it; ``tokens``: what -> the contents of the
     token file the flow wrote there (so a same-named folder on another storage is caught);
     ``flow_run_id``: the flow run the worker's task runs belong to, looked up in the worker's
-    own Prefect API (so a worker configured for another server is caught too).
+    own Prefect API (so a worker configured for another server is caught too); a worker with
+    no ``PREFECT_API_URL`` of its own records its task runs through the flow's
+    (``flow_api_url``: the settings travel with each task prefect-dask submits), so that one is probed.
     """
     import httpx
     from prefect.settings import get_current_settings
@@ -129,7 +133,7 @@ def probe_worker(folders: dict[str, str], tokens: dict[str, str], flow_run_id: s
                 problems.append(f"the {what} folder {path} is not the flow's (another disk mounted there?)")
             elif not os.access(path, os.W_OK):
                 problems.append(f"cannot write to the {what} folder {path}")
-    api_url = get_current_settings().api.url
+    api_url = get_current_settings().api.url or flow_api_url
     if not api_url:
         problems.append("has no PREFECT_API_URL: its task runs would not be recorded")
     elif flow_run_id is not None:
@@ -163,7 +167,9 @@ def running_dask_client() -> Any:
     return client if hasattr(client, "run") else None
 
 
-def check_workers(client: Any, *, folders: dict[str, Path], flow_run_id: str | None) -> int:
+def check_workers(
+    client: Any, *, folders: dict[str, Path], flow_run_id: str | None, flow_api_url: str | None = None
+) -> int:
     """Stop the sweep before any work unless every Dask worker can see ``folders`` and reach the API.
 
     The cache and output folders get a token file each (removed afterwards) that the
@@ -181,7 +187,13 @@ def check_workers(client: Any, *, folders: dict[str, Path], flow_run_id: str | N
                 token = uuid.uuid4().hex
                 written.append(files.write_bytes(folders[what] / _TOKEN_NAME, token.encode()))
                 tokens[what] = token
-        results = client.run(probe_worker, {what: str(path) for what, path in folders.items()}, tokens, flow_run_id)
+        results = client.run(
+            probe_worker,
+            {what: str(path) for what, path in folders.items()},
+            tokens,
+            flow_run_id,
+            flow_api_url=flow_api_url,
+        )
     finally:
         for path in written:
             Path(path).unlink(missing_ok=True)
@@ -203,9 +215,11 @@ def check_workers_before_sweep(*, cache_dir: Path, out_dir: Path, dataset_spec: 
     if client is None:
         return 0
     from prefect.runtime import flow_run
+    from prefect.settings import get_current_settings
 
     folders = {"cache": Path(cache_dir).absolute(), "outputs": Path(out_dir).absolute()}
     data = data_folder(dataset_spec)
     if data is not None:
         folders["data"] = data
-    return check_workers(client, folders=folders, flow_run_id=flow_run.id)
+    flow_api_url = get_current_settings().api.url
+    return check_workers(client, folders=folders, flow_run_id=flow_run.id, flow_api_url=flow_api_url)

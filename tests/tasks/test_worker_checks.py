@@ -103,8 +103,8 @@ def test_a_worker_that_cannot_see_a_folder_or_reach_the_api_stops_the_sweep_one_
 def test_a_same_named_folder_that_is_not_the_flows_is_refused(folders, monkeypatch):
     real_probe = worker_checks.probe_worker
 
-    def probe_elsewhere(paths, tokens, flow_run_id):  # the worker's cache folder has no token: another disk
-        return real_probe(paths, {**tokens, "cache": "another-token"}, flow_run_id)
+    def probe_elsewhere(paths, tokens, flow_run_id, **options):  # the worker's cache folder has no token: another disk
+        return real_probe(paths, {**tokens, "cache": "another-token"}, flow_run_id, **options)
 
     monkeypatch.setattr(worker_checks, "probe_worker", probe_elsewhere)
     with api_url("http://127.0.0.1:9/api"), pytest.raises(worker_checks.WorkerCheckError) as raised:
