@@ -60,8 +60,8 @@ def test_other_data_is_refused_with_one_line_naming_host_path_and_both_fingerpri
 class LocalClient:
     """A stand-in for ``distributed.Client``: ``run`` calls the function here, for two "workers"."""
 
-    def run(self, function, *args):
-        return {"tcp://10.0.0.1:1": function(*args), "tcp://10.0.0.2:1": function(*args)}
+    def run(self, function, *args, **kwargs):  # distributed.Client.run passes keyword arguments on too
+        return {"tcp://10.0.0.1:1": function(*args, **kwargs), "tcp://10.0.0.2:1": function(*args, **kwargs)}
 
 
 @pytest.fixture
