@@ -14,6 +14,7 @@ from tests.helpers.idx import write_idx_folder
 from tests.helpers.stripes import stripes
 
 LEARNED = dict(
+    name="learned",  # its own: the artifact keys are by sweep name (test_sweep reads t-sizes)
     strides=[1],
     paddings=["valid"],
     pool_modes=["max"],

@@ -7,7 +7,9 @@ import pandas as pd
 from tasks.rows import PROBE_COLUMNS, SHIFT_COLUMNS
 from tests.flows.test_sweep import run
 
-MEASURED = dict(strides=[2], paddings=["valid"], shift_images=12, probe=True, probe_train=24, samples=[0])
+MEASURED = dict(
+    name="measures", strides=[2], paddings=["valid"], shift_images=12, probe=True, probe_train=24, samples=[0]
+)
 
 
 def test_sweep_with_measures_writes_their_columns_and_a_warm_run_retrains_nothing(tmp_path, idx_folder):
@@ -22,7 +24,7 @@ def test_sweep_with_measures_writes_their_columns_and_a_warm_run_retrains_nothin
     assert set(frame["probe_train_images"]) == {24} and set(frame["probe_test_images"]) == {8}  # 40 images, 20% test
     assert set(frame["shift_images"]) == {12}
     assert frame["shift_right"].between(0, 2).all() and frame["shift_jump"].notna().all()
-    assert (tmp_path / "out" / "t" / "measures.png").is_file()
+    assert (tmp_path / "out" / "measures" / "measures.png").is_file()
     names = [name for name in states_first if name.startswith(("probe-", "shift-"))]
     assert len(names) == 2 + 1  # a probe per configuration, a shift measure per conv setting
     assert {states_first[name] for name in names} == {"Completed"}
@@ -34,8 +36,8 @@ def test_sweep_with_measures_writes_their_columns_and_a_warm_run_retrains_nothin
 
 def test_sweep_without_measures_has_no_measure_columns(tmp_path, idx_folder):
     folder, _ = idx_folder
-    result, states = run(tmp_path, folder, strides=[1], paddings=["valid"], samples=[])
+    result, states = run(tmp_path, folder, name="measures", strides=[1], paddings=["valid"], samples=[])
     columns = set(pd.read_csv(result["csv"]).columns)
     assert not columns & (set(SHIFT_COLUMNS) | set(PROBE_COLUMNS))
     assert not [name for name in states if name.startswith(("probe-", "shift-"))]
-    assert not (tmp_path / "out" / "t" / "measures.png").exists()
+    assert not (tmp_path / "out" / "measures" / "measures.png").exists()

@@ -16,6 +16,7 @@ def test_sweep_channels_each_sum_gray_rows_equal_conv_core_per_channel(tmp_path)
     result, _ = run(
         tmp_path,
         tmp_path,
+        name="channels",  # its own: the artifact keys are by sweep name
         dataset="skimage:astronaut",
         split="all",
         resize=[32],
