@@ -160,37 +160,15 @@ def _decode_gray(path: Path, height: int, width: int) -> npt.NDArray[np.uint8]:
     import cv2
 
     # Pixels as stored (EXIF orientation ignored), so they match the header size read above;
-    # ANYDEPTH keeps 16 bits, converted below by the documented rule.
-    image: npt.NDArray[Any] | None = cv2.imread(
-        str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
-    )
-    if image is None:
-        raise DatasetError(f"cannot read image {path}: OpenCV could not decode it")
-    if image.shape != (height, width):
-        raise DatasetError(
-            f"cannot read image {path}: decoded {image.shape[0]}x{image.shape[1]}, but its header says {height}x{width}"
-        )
-    if image.dtype == np.uint16:
-        if not _WARNED_16_BIT:
-            _WARNED_16_BIT.add(str(path))
-            warnings.warn(
-                f"{path}: 16-bit image scaled to 8 bits by keeping the high byte (value >> 8); "
-                "every 16-bit image is converted so (said once per process)",
-                stacklevel=2,
-            )
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise DatasetError(f"cannot read image {path}: unsupported pixel type {image.dtype} (8 or 16 bits only)")
-    return image
+    # ANYDEPTH keeps 16 bits, converted by the documented rule in _read_8_bit.
+    return _read_8_bit(path, height, width, cv2.IMREAD_GRAYSCALE)
 
 
-def _decode_colour(path: Path, height: int, width: int) -> npt.NDArray[np.uint8]:
-    """The image as (height, width, 3) uint8 RGB: alpha dropped, grey broadcast, 16 bits >> 8."""
+def _read_8_bit(path: Path, height: int, width: int, mode: int) -> npt.NDArray[np.uint8]:
+    """``cv2.imread`` in ``mode``, checked against the header's (height, width); 16 bits >> 8."""
     import cv2
 
-    image: npt.NDArray[Any] | None = cv2.imread(
-        str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
-    )
+    image: npt.NDArray[Any] | None = cv2.imread(str(path), mode | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise DatasetError(f"cannot read image {path}: OpenCV could not decode it")
     if image.shape[:2] != (height, width):
@@ -203,11 +181,19 @@ def _decode_colour(path: Path, height: int, width: int) -> npt.NDArray[np.uint8]
             warnings.warn(
                 f"{path}: 16-bit image scaled to 8 bits by keeping the high byte (value >> 8); "
                 "every 16-bit image is converted so (said once per process)",
-                stacklevel=2,
+                stacklevel=3,
             )
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
+        return (image >> 8).astype(np.uint8)
+    if image.dtype != np.uint8:
         raise DatasetError(f"cannot read image {path}: unsupported pixel type {image.dtype} (8 or 16 bits only)")
+    return image
+
+
+def _decode_colour(path: Path, height: int, width: int) -> npt.NDArray[np.uint8]:
+    """The image as (height, width, 3) uint8 RGB: alpha dropped, grey broadcast, 16 bits >> 8."""
+    import cv2
+
+    image = _read_8_bit(path, height, width, cv2.IMREAD_UNCHANGED)
     if image.ndim == 2:  # grey: three equal channels
         return np.repeat(image[:, :, np.newaxis], 3, axis=2)
     if image.shape[2] == 4:
