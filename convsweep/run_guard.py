@@ -20,6 +20,11 @@
 * **A dying API**: :class:`convsweep.api.APIWatchdog` checks ``/health``
   every few seconds; after ~20 s without an answer the run stops with one
   line naming the URL, exit 1 (:func:`finish_with_error`).
+* **No flow-run heartbeats unless asked** (:func:`heartbeats_only_if_asked`): Prefect 3.9
+  emits them by default every 180 s from a thread that sleeps in 1-s steps and is joined when
+  the flow ends, so every CLI run waited up to 1 s (0.5 s on average) at its end, for events
+  that only a "zombie flow" automation reads. Set ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` (env or
+  profile) and the CLI keeps them; deployment runs (``convsweep serve``, workers) are not touched.
 
 A SIGINT that was ignored when the CLI started (``nohup``, a background job
 of a non-interactive shell) stays ignored.
@@ -248,10 +253,23 @@ def guarded_run(*, hint: str = "") -> Iterator[None]:
         keep_lease = functools.partial(local_api.touch_lease, local.home) if local is not None else None
         watchdog = APIWatchdog(url, _api_lost, process=process, on_answer=keep_lease).start()
     try:
-        yield
+        with heartbeats_only_if_asked():
+            yield
     finally:
         if watchdog is not None:
             watchdog.stop()
+
+
+@contextmanager
+def heartbeats_only_if_asked() -> Iterator[None]:
+    """Turn Prefect's flow-run heartbeats off for the block, unless the user set their frequency."""
+    from prefect.settings import get_current_settings, temporary_settings
+
+    if "heartbeat_frequency" in get_current_settings().flows.model_fields_set:
+        yield
+        return
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        yield
 
 
 def guarded(hint: str = "") -> Callable[[Callable[..., Any]], Any]:

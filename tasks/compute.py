@@ -34,6 +34,7 @@ from tasks.datasets import open_dataset
 from tasks.model import ConvSetting, PoolSetting, magnitude_pairs, map_names
 from tasks.model.parameters import RGB
 from tasks.model.records import ChunkRecord, DatasetRecord, MapStats
+from tasks.run_names import named_from_inputs
 from tasks.worker_checks import check_chunk_worker
 
 Kernels = dict[str, list[list[float]]]
@@ -274,10 +275,8 @@ def map_path(maps_dir: str | Path, name: str, start: int, stop: int) -> Path:
     return Path(maps_dir) / name / f"{start:07d}-{stop:07d}.npy"
 
 
-def _chunk_run_name() -> str:
-    from prefect.runtime import task_run
-
-    parameters = task_run.parameters
+def _chunk_run_name(parameters: dict[str, Any]) -> str:
+    # Prefect passes the resolved inputs to a name callback with a ``parameters`` argument.
     start, stop = parameters["chunk"]
     channel = parameters.get("channel")
     return f"chunk-{parameters['conv'].label}-{start}-{stop}" + (f"-{channel}" if channel else "")
@@ -285,7 +284,7 @@ def _chunk_run_name() -> str:
 
 @task(
     name="process-chunk",
-    task_run_name=_chunk_run_name,
+    task_run_name=named_from_inputs(_chunk_run_name),
     cache_policy=SweepCachePolicy(key_inputs=_chunk_key, expected_outputs=_chunk_outputs),
     result_serializer=RECORD_SERIALIZER,
     persist_result=True,

@@ -36,6 +36,7 @@ from tasks.datasets import open_dataset
 from tasks.datasets.fingerprints import fingerprint
 from tasks.model import ConvSetting, PoolSetting
 from tasks.model.records import DatasetRecord, Record
+from tasks.run_names import named_from_inputs
 
 PROBE_SEED = 0
 TEST_FRACTION = 0.2
@@ -216,16 +217,13 @@ def _probe_key(inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _probe_run_name() -> str:
-    from prefect.runtime import task_run
-
-    parameters = task_run.parameters
+def _probe_run_name(parameters: dict[str, Any]) -> str:
     return f"probe-{parameters['conv'].label}-{parameters['pool'].label}"
 
 
 @task(
     name="probe-configuration",
-    task_run_name=_probe_run_name,
+    task_run_name=named_from_inputs(_probe_run_name),
     cache_policy=SweepCachePolicy(key_inputs=_probe_key),
     result_serializer=RECORD_SERIALIZER,
     persist_result=True,

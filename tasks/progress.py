@@ -39,7 +39,8 @@ class Progress:
     Each artifact update is an API call (~40 ms against a local server), so the artifact is
     updated at most every :attr:`STEP` of the total or every :attr:`INTERVAL_SECONDS`, only
     for chunks computed now (a cached chunk moves the callback, not the artifact), and
-    always at 100 %.
+    always at 100 %.  It is created by its first update, not at 0 %: a sweep whose chunks are
+    all cached makes one call (the artifact at 100 %), not two.
     """
 
     STEP = 0.10
@@ -49,10 +50,8 @@ class Progress:
         self.total = max(total, 1)
         self.done = 0
         self.callback = _callback.get()
-        # Called from synchronous code: the id itself, not a coroutine.
-        self.artifact_id: Any = create_progress_artifact(
-            progress=0.0, key=artifact_key(name, "progress"), description=f"chunks of sweep {name} finished"
-        )
+        self.name = name
+        self.artifact_id: Any = None
         self._published_fraction = 0.0
         self._published_at = time.monotonic()
         if self.callback is not None:
@@ -67,8 +66,19 @@ class Progress:
             or time.monotonic() - self._published_at >= self.INTERVAL_SECONDS
         )
         if finished or (due and not cached):
-            update_progress_artifact(self.artifact_id, progress=100.0 * fraction)
+            self._publish(100.0 * fraction)
             self._published_fraction = fraction
             self._published_at = time.monotonic()
         if self.callback is not None:
             self.callback(self.done, self.total)
+
+    def _publish(self, percent: float) -> None:
+        if self.artifact_id is None:
+            # Called from synchronous code: the id itself, not a coroutine.
+            self.artifact_id = create_progress_artifact(
+                progress=percent,
+                key=artifact_key(self.name, "progress"),
+                description=f"chunks of sweep {self.name} finished",
+            )
+        else:
+            update_progress_artifact(self.artifact_id, progress=percent)

@@ -38,6 +38,7 @@ from tasks.model import (
     map_names,
 )
 from tasks.model.records import DatasetRecord, SampleRecord
+from tasks.run_names import named_from_inputs
 
 Kernels = dict[str, list[list[float]]]
 
@@ -76,10 +77,8 @@ def _sample_outputs(inputs: dict[str, Any]) -> list[Path]:
     )
 
 
-def _samples_run_name() -> str:
-    from prefect.runtime import task_run
-
-    return f"samples-{task_run.parameters['conv'].label}"
+def _samples_run_name(parameters: dict[str, Any]) -> str:
+    return f"samples-{parameters['conv'].label}"
 
 
 def _pool_words(setting: PoolSetting) -> str:
@@ -209,7 +208,7 @@ def sample_pictures(
 
 @task(
     name="write-samples",
-    task_run_name=_samples_run_name,
+    task_run_name=named_from_inputs(_samples_run_name),
     cache_policy=SweepCachePolicy(key_inputs=_sample_key, expected_outputs=_sample_outputs),
     result_serializer=RECORD_SERIALIZER,
     persist_result=True,

@@ -9,10 +9,17 @@ from tasks import progress
 
 @pytest.fixture
 def artifact_calls(monkeypatch):
-    """Record the progress values sent to the API instead of sending them."""
-    sent: list[float] = []
-    monkeypatch.setattr(progress, "create_progress_artifact", lambda **kwargs: "artifact-id")
-    monkeypatch.setattr(progress, "update_progress_artifact", lambda artifact_id, progress: sent.append(progress))
+    """Record the progress values sent to the API (("create" | "update", percent)) instead of sending them."""
+    sent: list[tuple[str, float]] = []
+
+    def create(*, progress: float, key: str, description: str) -> str:
+        sent.append(("create", progress))
+        return "artifact-id"
+
+    monkeypatch.setattr(progress, "create_progress_artifact", create)
+    monkeypatch.setattr(
+        progress, "update_progress_artifact", lambda artifact_id, progress: sent.append(("update", progress))
+    )
     monkeypatch.setattr(progress.Progress, "INTERVAL_SECONDS", 1e9)  # only the 10 % steps count here
     return sent
 
@@ -21,8 +28,11 @@ def test_progress_computed_chunks_update_every_tenth(artifact_calls):
     tracker = progress.Progress("t", total=42)
     for _ in range(42):
         tracker.advance()
-    # 42 chunks: an update each time another 10 % is done (5 chunks = 11.9 %), and at 100 %
-    assert artifact_calls == pytest.approx([100 * k / 42 for k in (5, 10, 15, 20, 25, 30, 35, 40, 42)])
+    # 42 chunks: an update each time another 10 % is done (5 chunks = 11.9 %), and at 100 %;
+    # the first of them creates the artifact
+    assert [call for call, _ in artifact_calls] == ["create"] + ["update"] * 8
+    percents = [percent for _, percent in artifact_calls]
+    assert percents == pytest.approx([100 * k / 42 for k in (5, 10, 15, 20, 25, 30, 35, 40, 42)])
 
 
 def test_progress_cached_chunks_only_report_the_end(artifact_calls):
@@ -31,6 +41,6 @@ def test_progress_cached_chunks_only_report_the_end(artifact_calls):
         tracker = progress.Progress("t", total=42)
         for _ in range(42):
             tracker.advance(cached=True)
-    assert artifact_calls == [100.0]
+    assert artifact_calls == [("create", 100.0)]  # one API call for a sweep whose chunks are all cached
     # the total first (0 done), then the terminal's progress bar still moves with every chunk
     assert seen == list(range(0, 43))
