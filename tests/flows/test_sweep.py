@@ -213,6 +213,20 @@ def test_sweep_missing_output_file_recomputes_it(tmp_path, idx_folder):
     assert picture.read_bytes() == original
 
 
+def test_sweep_emptied_picture_is_redrawn(tmp_path, idx_folder):
+    # Pictures are renamed into place without an fsync (tasks.files): a power loss can leave one
+    # empty under its name. The next run's folder check (sizes and sha256 against manifest.json)
+    # must catch it and redraw it, though every task's record is still there.
+    folder, _ = idx_folder
+    first, _ = run(tmp_path, folder, strides=[1], paddings=["valid"])
+    picture = Path(first["output_dir"]) / "samples" / "rnative-s1-pvalid-zeros-d1" / "0-sobel_h.png"
+    original = picture.read_bytes()
+    picture.write_bytes(b"")
+    _, states = run(tmp_path, folder, strides=[1], paddings=["valid"])
+    assert {state for name, state in states.items() if name.startswith("samples")} == {"Completed"}
+    assert picture.read_bytes() == original
+
+
 def test_sweep_code_change_invalidates_cache(tmp_path, idx_folder, monkeypatch):
     folder, _ = idx_folder
     run(tmp_path, folder, strides=[1], paddings=["valid"])

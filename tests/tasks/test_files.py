@@ -157,3 +157,15 @@ def test_atomic_open_names_its_temp_file_after_this_process(tmp_path):
     assert len(temps) == 1 and temps[0].name.startswith(f".tmp-a.csv.{files._HOST_TAG}-{os.getpid()}.")
     assert live_is_stale is False  # this process is writing it
     assert [path.name for path in tmp_path.iterdir()] == ["a.csv"]
+
+
+def test_atomic_writes_fsync_data_but_not_pictures(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = files.os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda descriptor: (synced.append(descriptor), real_fsync(descriptor)))
+    files.write_bytes(tmp_path / "record.json", b"{}")
+    assert len(synced) == 1
+    files.write_png(tmp_path / "map.png", np.zeros((4, 5), np.uint8))
+    files.write_bytes(tmp_path / "preview.png", files.encode_png(np.zeros((2, 2), np.uint8)), durable=False)
+    assert len(synced) == 1  # pictures are checked against the manifest instead (tasks.files docstring)
+    assert (tmp_path / "map.png").stat().st_size > 0
