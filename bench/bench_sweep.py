@@ -5,14 +5,16 @@ images of the same shape when absent) is repeated and written as Fashion-MNIST
 IDX files into a temporary Keras cache, so the sweep reads it through the real
 ``keras.datasets.fashion_mnist`` path with ``--split all``.
 
-Each run is a fresh process (``run_sweep``, what ``convsweep sweep`` runs), in
-one of two set-ups: ``--api ephemeral`` (no PREFECT_API_URL: Prefect starts a
-temporary API server for every run, ~4-5 s here) or ``--api server`` (a local
-``convsweep server`` is started once, as for scheduled runs and the UI).  Reported per run: wall seconds, the
+Each run is a fresh process, in one of three set-ups: ``--api default`` (the CLI itself,
+``python -m convsweep.cli sweep``, as a user runs it: no PREFECT_API_URL, so the first run on
+the fresh PREFECT_HOME starts the local server of ``convsweep.local_api`` and later runs reuse
+it; stopped by its PID at the end), ``--api ephemeral`` (``run_sweep`` with a temporary API
+server for every run, the former default, ~4-5 s here) or ``--api server`` (``run_sweep``
+against a ``convsweep server`` started once, as for scheduled runs and the UI).  Reported per run: wall seconds, the
 seconds the chunk tasks spent computing in this run (cached ones count 0),
 the rest (loading, pictures, report, Prefect orchestration, process start-up), and the peak RSS of the sweep process.
 
-    .venv/bin/python bench/bench_sweep.py                # both set-ups: 70k cold+warm, 140k cold
+    .venv/bin/python bench/bench_sweep.py                # all three set-ups: 70k cold+warm, 140k cold
     .venv/bin/python bench/bench_sweep.py --api server   # one set-up
     .venv/bin/python bench/bench_sweep.py --quick        # 20k, to try it out
 """
@@ -86,10 +88,34 @@ print(json.dumps({
 """
 
 
-def run_once(env: dict[str, str], parameters: dict) -> dict:
+# The CLI as a user runs it, in a parent that reports the CLI's own peak RSS (the local server it
+# may start is detached and never waited for, so it is not counted) and its result line.
+CLI_CHILD = r"""
+import json, resource, subprocess, sys, time
+began = time.perf_counter()
+parameters = json.loads(sys.argv[1])
+command = [sys.executable, "-m", "convsweep.cli", "sweep", "--dataset", parameters["dataset"], "--split",
+           parameters["split"], "--out", parameters["out"], "--name", parameters["name"]]
+completed = subprocess.run(command, capture_output=True, text=True)
+if completed.returncode != 0:
+    sys.exit(completed.stderr[-3000:])
+summary = completed.stdout.split("task runs (")[0].split()[-2:]  # "... N rows, M task runs (K cached)"
+cached = completed.stdout.split("task runs (")[1].split()[0] if "task runs (" in completed.stdout else "0"
+print(json.dumps({
+    "wall": time.perf_counter() - began,
+    "compute": float("nan"),
+    "cached": float(cached),
+    "task_runs": float(summary[-1]),
+    "rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+}))
+"""
+
+
+def run_once(env: dict[str, str], parameters: dict, *, cli: bool = False) -> dict:
     began = time.perf_counter()
+    child = CLI_CHILD if cli else CHILD
     completed = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(parameters)], env=env, cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-c", child, json.dumps(parameters)], env=env, cwd=ROOT, capture_output=True, text=True
     )
     wall = time.perf_counter() - began
     if completed.returncode != 0:
@@ -143,14 +169,28 @@ def stop_server(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def stop_local_server(home: Path) -> None:
+    """Stop the local server the CLI started for ``home`` (``convsweep server stop``, then by its PID)."""
+    import signal
+
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    subprocess.run([sys.executable, "-m", "convsweep.cli", "server", "stop"], env=env, cwd=ROOT, capture_output=True)
+    state = home / "convsweep-local-api.json"
+    if state.exists():
+        try:
+            os.killpg(json.loads(state.read_text())["pid"], signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, KeyError, ValueError):
+            pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20,000 images, one warm run")
     parser.add_argument("--warm-runs", type=int, default=3)
-    parser.add_argument("--api", choices=["ephemeral", "server", "both"], default="both")
+    parser.add_argument("--api", choices=["default", "ephemeral", "server", "all"], default="all")
     args = parser.parse_args()
     sizes = [20_000] if args.quick else [70_000, 140_000]
-    setups = ["ephemeral", "server"] if args.api == "both" else [args.api]
+    setups = ["default", "ephemeral", "server"] if args.api == "all" else [args.api]
 
     rows = []
     for setup in setups:
@@ -167,17 +207,22 @@ def main() -> None:
                     "CONVSWEEP_CACHE_DIR": str(work / "cache"),
                 }
                 env.pop("PREFECT_API_URL", None)
+                env.pop("CONVSWEEP_API", None)
                 if setup == "server":
                     server, env["PREFECT_API_URL"] = start_server(env)
                 parameters = {"dataset": "fashion_mnist", "split": "all", "out": str(work / "out"), "name": "bench"}
-                rows.append((setup, total, "cold", run_once(env, parameters)))
+                cli = setup == "default"
+                cold = "cold (fresh PREFECT_HOME: starts the server)" if cli else "cold"
+                rows.append((setup, total, cold, run_once(env, parameters, cli=cli)))
                 if total == sizes[0]:
-                    warm = [run_once(env, parameters) for _ in range(1 if args.quick else args.warm_runs)]
+                    warm = [run_once(env, parameters, cli=cli) for _ in range(1 if args.quick else args.warm_runs)]
                     median = {key: statistics.median(run[key] for run in warm) for key in warm[0]}
                     rows.append((setup, total, f"warm (median of {len(warm)})", median))
             finally:
                 if server is not None:
                     stop_server(server)
+                if setup == "default":
+                    stop_local_server(work / "prefect")
                 shutil.rmtree(work, ignore_errors=True)
 
     load = os.getloadavg()[0]
@@ -189,15 +234,21 @@ def main() -> None:
     )
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for setup, total, kind, record in rows:
-        cold_wall = next(r[3]["process_wall"] for r in rows if r[0] == setup and r[1] == total and r[2] == "cold")
+        cold_wall = next(
+            r[3]["process_wall"] for r in rows if r[0] == setup and r[1] == total and r[2].startswith("cold")
+        )
         wall = record["process_wall"]
+        compute = record["compute"]
+        shown = (
+            ("(CLI)", "") if compute != compute else (f"{compute:.1f}", f"{wall - compute:.1f}")
+        )  # NaN: not reported
         print(
-            f"| {setup} | {total:,} | {kind} | {wall:.1f} | {record['compute']:.1f} | {wall - record['compute']:.1f} | "
+            f"| {setup} | {total:,} | {kind} | {wall:.1f} | {shown[0]} | {shown[1]} | "
             f"{record['cached']:.0f}/{record['task_runs']:.0f} | {record['rss_mb']:.0f} | {wall / cold_wall:.2f} |"
         )
     if len(sizes) > 1:
         for setup in setups:
-            rss = {total: record["rss_mb"] for s, total, kind, record in rows if kind == "cold" and s == setup}
+            rss = {total: record["rss_mb"] for s, total, kind, record in rows if kind.startswith("cold") and s == setup}
             print(f"{setup}: peak RSS 140k / 70k (cold): {rss[140_000] / rss[70_000]:.2f}")
 
 
