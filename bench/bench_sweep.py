@@ -40,7 +40,8 @@ MNIST = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
 
 
 def real_or_synthetic_images() -> np.ndarray:
-    path = MNIST / "t10k-images-idx3-ubyte.gz"
+    # CONVSWEEP_MNIST_T10K: the folder when this checkout is not beside ../shared (a worktree)
+    path = Path(os.environ.get("CONVSWEEP_MNIST_T10K", MNIST)) / "t10k-images-idx3-ubyte.gz"
     if path.exists():
         data = gzip.decompress(path.read_bytes())
         return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(-1, 28, 28)

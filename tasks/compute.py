@@ -41,10 +41,15 @@ Kernels = dict[str, list[list[float]]]
 
 
 def open_selection(dataset: DatasetRecord) -> Any:
-    """Reopen the selection a ``load-dataset`` record describes (memoised per process)."""
+    """Reopen the selection a ``load-dataset`` record describes (memoised per process).
+
+    A Keras dataset is read from the cached files directly (``cache_only``): ``load-dataset``
+    filled the cache where the flow runs, so a worker process imports neither Keras nor JAX
+    and never downloads (a missing file fails with one line: host and path).
+    """
     if dataset.colour:
-        return open_dataset(dataset.spec, **dataset.selection.arguments(), colour=True)
-    return open_dataset(dataset.spec, **dataset.selection.arguments())
+        return open_dataset(dataset.spec, **dataset.selection.arguments(), colour=True, cache_only=True)
+    return open_dataset(dataset.spec, **dataset.selection.arguments(), cache_only=True)
 
 
 def compute_maps(

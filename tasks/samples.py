@@ -39,6 +39,7 @@ from tasks.model import (
 )
 from tasks.model.records import DatasetRecord, SampleRecord
 from tasks.run_names import named_from_inputs
+from tasks.worker_checks import check_samples_worker
 
 Kernels = dict[str, list[list[float]]]
 
@@ -225,7 +226,9 @@ def write_samples(
 ) -> SampleRecord:
     """PNGs of every stage for ``samples`` (indices into the selection) and a contact sheet.
 
-    ``samples_fingerprint`` (the content fingerprint of those images) only keys the cache.
+    ``samples_fingerprint`` (the content fingerprint of those images) keys the cache, and the
+    images read here are checked against it before anything is written
+    (``tasks.worker_checks.check_samples_worker``).
     ``memory_budget`` (MB) only decides whether a sample is computed in bands; not in the cache key.
     """
     dataset = DatasetRecord.parse(dataset)
@@ -238,13 +241,14 @@ def write_samples(
         for pool in pools
     }
     stages = ["input", *names] + [f"{name}-{pool.label}" for name in names for pool in pools if pool.mode != "none"]
+    # Read and checked before any picture is written: a worker with other data writes nothing.
+    images = [view.read(index, index + 1)[0] for index in samples]
+    check_samples_worker(view, images, dataset=dataset, samples=samples, expected=samples_fingerprint)
     scaling: dict[str, float] = {}
     sheet_rows = []
     factor = 1
-    for index in samples:
-        pictures, factor = sample_pictures(
-            view.read(index, index + 1)[0], conv=conv, kernels=kernels, pools=pools, memory_budget=memory_budget
-        )
+    for index, image in zip(samples, images, strict=True):
+        pictures, factor = sample_pictures(image, conv=conv, kernels=kernels, pools=pools, memory_budget=memory_budget)
         cells = []
         for stage in stages:
             gray, scale = pictures[stage]

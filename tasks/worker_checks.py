@@ -54,11 +54,15 @@ def check_chunk_content(
     found = part_fingerprint(images, labels)
     if found != expected:
         start, stop = chunk
-        raise ChunkContentMismatch(
-            f"worker {socket.gethostname()} read other data for images {start}-{stop} of {dataset.spec}: "
-            f"content fingerprint {found}, the flow's {expected}; refused, nothing cached "
-            "(give every worker the same copy of the data, at the same path)"
-        )
+        raise _mismatch(f"images {start}-{stop}", dataset, found=found, expected=expected)
+
+
+def _mismatch(what: str, dataset: DatasetRecord, *, found: str, expected: str) -> ChunkContentMismatch:
+    return ChunkContentMismatch(
+        f"worker {socket.gethostname()} read other data for {what} of {dataset.spec}: "
+        f"content fingerprint {found}, the flow's {expected}; refused, nothing cached "
+        "(give every worker the same copy of the data, at the same path)"
+    )
 
 
 def check_chunk_worker(
@@ -76,6 +80,30 @@ def check_chunk_worker(
     start, stop = chunk
     labels = None if view.labels is None else view.labels[start:stop]
     check_chunk_content(images, labels, dataset=dataset, chunk=chunk, expected=expected)
+
+
+def check_samples_worker(
+    view: Any, images: list[np.ndarray], *, dataset: DatasetRecord, samples: list[int], expected: str | None
+) -> None:
+    """Before drawing the sample pictures in a task run: this process's code is the flow's, and
+    the sample images it read (with their labels) have the fingerprint ``expected``.
+
+    Parameters
+    ----------
+    view : the opened selection the images were read from.
+    images : one (H, W) uint8 image per index of ``samples``, as this process read them.
+    samples : indices into the selection.
+    expected : the samples' content fingerprint from the flow's plan
+        (``tasks.datasets.identity_index.part_fingerprints``); None checks the code only.
+    """
+    refuse_other_code(running_task_flow_versions())
+    if expected is None:
+        return
+    labels = None if view.labels is None else view.labels[np.asarray(samples, dtype=np.int64)]
+    found = part_fingerprint(np.stack(images), labels)
+    if found != expected:
+        which = ", ".join(str(index) for index in samples)
+        raise _mismatch(f"sample images {which}", dataset, found=found, expected=expected)
 
 
 # -- before the sweep: can every worker see the folders and reach the API? -----------------
@@ -97,7 +125,7 @@ def data_folder(spec: str) -> Path | None:
     parsed = parse_spec(spec)
     if parsed.path is not None:
         return parsed.path
-    if parsed.kind in ("fashion_mnist", "mnist"):
+    if parsed.kind in ("fashion_mnist", "mnist", "cifar10", "cifar100"):
         return keras_cache_folder(parsed.kind)
     return None
 

@@ -37,8 +37,9 @@ what was tried and how to get out.  Only a failed download is retried (by the Ke
 
 Modules, each importing only those listed before it: ``errors``, ``spec``, ``idx_format``
 (the IDX file format), ``fingerprints``, ``memo`` (per-process memo, file identity),
-``selection``, ``view`` (views, loaded datasets, in-memory store), the sources
-``keras_source``, ``idx_source``, ``image_folder``, ``sample_source``, ``skimage_source``, ``opening``
+``selection``, ``view`` (views, loaded datasets, in-memory store), ``keras_files`` (the Keras
+cache's files read without Keras, for workers), the sources ``keras_source``, ``idx_source``,
+``image_folder``, ``sample_source``, ``skimage_source``, ``opening``
 (:func:`open_dataset`, :func:`read_images`) and ``identity_index`` (a selection described
 from ``<cache folder>/datasets/index.json`` while its files are unchanged; content
 fingerprints of chunks and samples).

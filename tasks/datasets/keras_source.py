@@ -11,6 +11,12 @@ environment variable ``CONVSWEEP_DATASET_ORIGIN`` (a URL prefix ending in ``/`` 
 the same file names).  What Keras returns is checked against the files' own IDX headers
 (Keras does not check them) and memoised per process by the files' identity.
 
+Workers: with ``cache_only`` (what ``tasks.compute.open_selection`` asks for, in every task
+that reopens a selection ``load-dataset`` described) the cached files are read directly by
+``tasks.datasets.keras_files``: no Keras or JAX import in the process, no download, and a
+missing file fails with one line naming the host and the path.  Both ways give the same
+arrays and share the memo (keyed by the files' identity).
+
 Retries: this is the one place that retries anything, and only a failed download (a file
 still missing after ``load_data()`` failed): :data:`DOWNLOAD_RETRY_DELAYS` waits, then a
 :class:`DownloadError`.  A cached file that is corrupt or truncated fails at once with a
@@ -44,6 +50,7 @@ from tasks.datasets.idx_format import (
     read_idx_images,
     read_idx_labels,
 )
+from tasks.datasets.keras_files import read_cache_files
 from tasks.datasets.memo import ARRAYS, LOAD_LOCK, FilesKey, files_key
 from tasks.datasets.spec import (
     CIFAR10_CLASSES,
@@ -138,15 +145,16 @@ def download_origin() -> str:
     return origin if origin.endswith("/") else origin + "/"
 
 
-def open_keras(spec: DatasetSpec, split: str, *, colour: bool = False) -> SplitData:
+def open_keras(spec: DatasetSpec, split: str, *, colour: bool = False, cache_only: bool = False) -> SplitData:
     """One split of a Keras dataset (both splits for ``all``), in memory.
 
     CIFAR is RGB with ``colour``, else converted to grey; the grey datasets are always grey
-    (``tasks.datasets.opening`` broadcasts them for a colour sweep).
+    (``tasks.datasets.opening`` broadcasts them for a colour sweep).  ``cache_only``: read the
+    cached files without Keras and never download (see the module docstring, Workers).
     """
     info = _KERAS_DATASETS[spec.kind]
     origin = download_origin()
-    arrays, folder, downloaded, data_key = _load_keras(info, origin)
+    arrays, folder, downloaded, data_key = _load_keras(info, origin, cache_only=cache_only)
     if info.name in _COLOUR_DATASETS:
         return _cifar_split(info, split, arrays, folder, downloaded, data_key, colour=colour)
     splits = ("train", "test") if split == "all" else (split,)
@@ -199,9 +207,12 @@ def _to_grey(images: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return frozen(tall.reshape(n, height, width))
 
 
-def _load_keras(info: _KerasDataset, origin: str) -> tuple[KerasArrays, Path, bool, FilesKey | None]:
-    """{split: (images, labels)} via Keras, memoised per process by the cached files' identity."""
-    home = _keras_home(create=True)
+def _load_keras(
+    info: _KerasDataset, origin: str, *, cache_only: bool = False
+) -> tuple[KerasArrays, Path, bool, FilesKey | None]:
+    """{split: (images, labels)} via Keras (``cache_only``: from the cached files, without
+    Keras), memoised per process by the cached files' identity."""
+    home = _keras_home(create=not cache_only)
     folder = home / info.cache_subdir
     paths = [folder / name for name in info.files]
     with LOAD_LOCK:
@@ -209,7 +220,11 @@ def _load_keras(info: _KerasDataset, origin: str) -> tuple[KerasArrays, Path, bo
         if key is not None and (hit := ARRAYS.get(key)) is not None:
             return hit, folder, False, key
         downloaded = key is None
-        loaded = _call_keras_load_data(info, home, folder, paths, origin)
+        if cache_only:
+            loaded: Any = read_cache_files(info.name, paths)
+            downloaded = False
+        else:
+            loaded = _call_keras_load_data(info, home, folder, paths, origin)
         arrays = _check_keras_arrays(info, paths, loaded)
         key = files_key(paths)
         ARRAYS.put(key, arrays)

@@ -22,6 +22,7 @@ from tasks.datasets.view import BroadcastStore, Dataset, DatasetView, SplitData,
 
 # Sources that hold colour: they decode RGB themselves when asked (the others are broadcast).
 _COLOUR_SOURCES = ("cifar10", "cifar100", "images", "skimage")
+_KERAS_KINDS = ("fashion_mnist", "mnist", "cifar10", "cifar100")
 
 
 def open_dataset(
@@ -33,6 +34,7 @@ def open_dataset(
     limit: int | None = None,
     classes: int | str | Iterable[int | str] | None = None,
     colour: bool = False,
+    cache_only: bool = False,
 ) -> DatasetView:
     """Open a selection of a dataset.
 
@@ -46,6 +48,10 @@ def open_dataset(
         a number written as a string counts as a label number unless a class has that name).
     colour : read (n, h, w, 3) RGB (channels last) instead of (n, h, w) grey; grey data is
         broadcast to three equal channels.
+    cache_only : a Keras dataset's cached files are read directly (no Keras or JAX import, no
+        download; a missing file raises ``DatasetError`` naming this host and the path), as a
+        worker reopening a selection the load task described does.  Other sources read
+        their files either way.
 
     Returns
     -------
@@ -73,7 +79,9 @@ def open_dataset(
         check_int("limit", limit, minimum=1)
     if not isinstance(colour, bool):
         raise TypeError(f"colour: expected a bool, got {colour!r}")
-    base = _open_split(parsed, split, colour=colour)
+    if not isinstance(cache_only, bool):
+        raise TypeError(f"cache_only: expected a bool, got {cache_only!r}")
+    base = _open_split(parsed, split, colour=colour, cache_only=cache_only)
     what = f"{parsed} split={base.split}"
     positions = select_positions(
         base.n, base.labels, base.class_names, start=start, stop=stop, limit=limit, classes=classes, what=what
@@ -97,25 +105,25 @@ def open_dataset(
     )
 
 
-def _open_split(parsed: DatasetSpec, split: str, *, colour: bool) -> SplitData:
+def _open_split(parsed: DatasetSpec, split: str, *, colour: bool, cache_only: bool = False) -> SplitData:
     """The spec's split from its source, in colour when asked."""
+    if parsed.kind in _KERAS_KINDS:
+        base = open_keras(parsed, split, colour=colour, cache_only=cache_only)
+        if colour and parsed.kind not in _COLOUR_SOURCES:
+            return _broadcast(base)
+        return base
     if parsed.kind in _COLOUR_SOURCES:
-        colour_opener = {
-            "cifar10": open_keras,
-            "cifar100": open_keras,
-            "images": open_image_folder,
-            "skimage": open_skimage,
-        }[parsed.kind]
+        colour_opener = {"images": open_image_folder, "skimage": open_skimage}[parsed.kind]
         return colour_opener(parsed, split, colour=colour)
-    opener = {
-        "fashion_mnist": open_keras,
-        "mnist": open_keras,
-        "idx": open_idx_folder,
-        "sample": open_sample,
-    }[parsed.kind]
+    opener = {"idx": open_idx_folder, "sample": open_sample}[parsed.kind]
     base = opener(parsed, split)
     if not colour:
         return base
+    return _broadcast(base)
+
+
+def _broadcast(base: SplitData) -> SplitData:
+    """A grey split as RGB: each image as three equal channels."""
     return SplitData(
         base.split,
         f"{base.source}; each grey image as three equal channels (R = G = B)",

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from distributed import Client
 
 from tests.e2e.conftest import CHUNK_SIZE, free_port
 from tests.e2e.hosts import finish_flow, start_cluster, start_flow
-from tests.helpers.idx import make_split, write_idx_folder
+from tests.helpers.idx import make_keras_home, make_split, write_idx_folder
 
 LEASE = 5.0  # seconds: a dead host's lock is broken this long after its last renewal
 EXPECTED_HOLD = 120.0
@@ -41,14 +42,14 @@ def csv_without_timings(path: str | Path) -> str:
     return frame.drop(columns=["compute_seconds"]).to_csv(index=False)
 
 
-def reference_csv(server, shared: Path, parameters: dict) -> str:
+def reference_csv(server, shared: Path, parameters: dict, **extra_env: str) -> str:
     """sizes.csv of the same sweep in one process (threads), with its own cache and outputs."""
     flow = start_flow(
         shared.parent,
         {**parameters, "out": str(shared.parent / "reference")},
         shared.parent / "reference-cache",
         None,
-        environment(server),
+        environment(server, **extra_env),
     )
     result, stderr = finish_flow(flow)
     assert result["kind"] == "RESULT", stderr[-3000:]
@@ -76,6 +77,35 @@ def test_sweep_across_three_hosts_equals_one_process(prefect_server, shared):
     assert csv_without_timings(result["csv"]) == reference_csv(prefect_server, shared, parameters)
     # The hosts took their locks under their own hostnames and released them all.
     assert not list((shared / "cache" / "locks").glob("*.lock"))
+
+
+def test_hosts_read_fashion_mnist_from_the_shared_keras_cache_without_keras(prefect_server, shared):
+    # The flow's load-dataset fills (here: finds) the Keras cache on the shared folder through
+    # keras.datasets; the hosts read its files themselves, importing neither Keras nor JAX.
+    home = make_keras_home(shared / "keras", "fashion_mnist", train=make_split(8, seed=3), test=make_split(40, seed=4))
+    parameters = dict(dataset="fashion_mnist", name="hosts-keras", samples=[0, 1], **SWEEP)
+    env = environment(prefect_server, KERAS_HOME=str(home))
+    cluster = start_cluster(shared, env)
+    try:
+        for name in ("host-a", "host-b"):
+            cluster.add_host(name, env)
+        cluster.wait_for_workers(2)
+        flow = start_flow(
+            shared.parent, {**parameters, "out": str(shared / "out")}, shared / "cache", cluster.address, env
+        )
+        result, stderr = finish_flow(flow)
+        assert result["kind"] == "RESULT", stderr[-3000:]
+        ran = cluster.task_counts()
+        with Client(cluster.address, timeout=120) as client:
+            # a lambda travels by value (the hosts have no tests package to import a function from)
+            loaded = client.run(
+                lambda: sorted({name.split(".")[0] for name in __import__("sys").modules} & {"keras", "jax", "jaxlib"})
+            )
+    finally:
+        cluster.stop()
+    assert ran["process_chunk"]["memory"] == 4 * 3 and ran["write_samples"]["memory"] == 4
+    assert len(loaded) == 2 and all(modules == [] for modules in loaded.values()), loaded
+    assert csv_without_timings(result["csv"]) == reference_csv(prefect_server, shared, parameters, KERAS_HOME=str(home))
 
 
 def lock_of(locks: Path, hostname: str) -> Path | None:

@@ -117,4 +117,5 @@ def test_data_folder_of_each_kind_of_spec(tmp_path):
 
     assert worker_checks.data_folder(f"idx:{tmp_path}") == tmp_path
     assert worker_checks.data_folder("fashion_mnist") == keras_cache_folder("fashion_mnist")
+    assert worker_checks.data_folder("cifar10") == keras_cache_folder("cifar10")  # the archive's folder
     assert worker_checks.data_folder("sample") is None
