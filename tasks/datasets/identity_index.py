@@ -218,7 +218,8 @@ def part_fingerprints(
 
     Parameters
     ----------
-    dataset : a :func:`describe` record.
+    dataset : a :func:`describe` record, or a :func:`describe_colour` one (``colour`` true: the
+        parts are read and hashed in RGB, (n, h, w, 3), and indexed apart from the grey ones).
     chunks : ``[start, stop]`` ranges of the selection.
     samples : indices into the selection (may be empty).
 
@@ -227,7 +228,10 @@ def part_fingerprints(
     chunk_fingerprints : one per chunk, :func:`part_fingerprint` of its images and labels.
     samples_fingerprint : of the sample images and their labels, None without samples.
     """
+    colour = bool(dataset.get("colour"))
     key = selection_identity(dataset["spec"], dataset["selection"]) if index_dir is not None else None
+    if key is not None and colour:
+        key += ":colour"  # the same files' RGB parts: other pixels, other fingerprints
     known: dict[str, str] = {}
     if key is not None and index_dir is not None:  # key is None without an index_dir
         entry = read_index(index_dir).get(key)
@@ -238,7 +242,11 @@ def part_fingerprints(
         wanted.append((part_name(samples, contiguous=False), samples, False))
     missing = [item for item in wanted if item[0] not in known]
     if missing:
-        view = open_dataset(dataset["spec"], **dataset["selection"])
+        view = (
+            open_dataset(dataset["spec"], **dataset["selection"], colour=True)
+            if colour
+            else open_dataset(dataset["spec"], **dataset["selection"])
+        )
         found = {}
         for name, positions, contiguous in missing:
             if contiguous:
