@@ -330,10 +330,14 @@ def process_chunk(
         images, conv, channels = colour_input(images, conv=conv, channel=channel)
     band = None
     if memory_budget is not None:
-        # a summed colour image holds three images' worth of input and response rows
-        budget = memory_budget if channels == "gray" else max(1, memory_budget // 3)
         band = band_rows(
-            images.shape[1:3], conv, kernels, pools, memory_budget_mb=budget, keep_maps=maps_dir is not None
+            images.shape[1:3],
+            conv,
+            kernels,
+            pools,
+            memory_budget_mb=memory_budget,
+            keep_maps=maps_dir is not None,
+            channels=3 if channels == "sum" else 1,  # a channel's task holds only its plane from here
         )
     record = chunk_record(
         images,

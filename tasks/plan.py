@@ -126,10 +126,10 @@ def plan_sweep(
         settings.conv_settings,
         kernels,
         settings.pool_settings,
-        # a colour image is three images' worth of input and maps
-        memory_budget_mb=settings.memory_budget if not settings.colour else max(1, settings.memory_budget // 3),
+        memory_budget_mb=settings.memory_budget,
         chunk_size=settings.chunk_size,
         keep_maps=settings.keep_maps,
+        channels=3 if settings.colour else 1,  # RGB input, and conv2d's copies per channel (tasks.chunking)
     )
     samples = tuple(index for index in settings.samples if index < dataset.n)
     cache_root = cache_dir_for(settings.out, settings.cache_dir)

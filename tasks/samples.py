@@ -246,9 +246,14 @@ def sample_pictures(
     factor = preview_factor(*resized.shape[:2])
     band = None
     if memory_budget is not None:
-        # a summed colour image holds three images' worth of input and response rows (as process-chunk)
-        budget = memory_budget if not coloured else max(1, memory_budget // 3)
-        band = band_rows(image.shape[:2], setting, kernels, pool_settings, memory_budget_mb=budget)
+        band = band_rows(
+            image.shape[:2],
+            setting,
+            kernels,
+            pool_settings,
+            memory_budget_mb=memory_budget,
+            channels=3 if coloured else 1,
+        )
     if band is None:  # the whole map in one band
         band = 1 << 30
     signed = {"input": False}
@@ -265,6 +270,32 @@ def sample_pictures(
         for stage, preview in previews.items()
     }
     return pictures, factor
+
+
+SHEET_CELL_MAX_SIDE = 256
+"""A colour contact sheet's largest cell, in pixels: the sheet draws its largest picture ~190 px
+wide (1.7 in at 110 dpi), and matplotlib resamples the whole canvas in float32 RGBA, so a
+sheet of four rows per sample of 1024 px previews took GBs; a grey sheet is drawn as before."""
+
+
+def _reduced_sheet(
+    rows: list[tuple[str, list[tuple[str, np.ndarray]]]],
+) -> tuple[list[tuple[str, list[tuple[str, np.ndarray]]]], int]:
+    """The sheet's rows with every cell reduced by one integer factor (block means), so that the largest
+    side is at most :data:`SHEET_CELL_MAX_SIDE` (relative sizes kept); and that factor (1: as they were)."""
+    largest = max(max(picture.shape[:2]) for _, cells in rows for _, picture in cells)
+    factor = max(1, math.ceil(largest / SHEET_CELL_MAX_SIDE))
+    if factor == 1:
+        return rows, 1
+    reduced = []
+    for label, cells in rows:
+        shrunk = []
+        for title, picture in cells:
+            preview = Preview(factor)
+            preview.add(picture)
+            shrunk.append((title, np.clip(np.rint(preview.picture()), 0, 255).astype(np.uint8)))
+        reduced.append((label, shrunk))
+    return reduced, factor
 
 
 CHANNEL_ROW_WORDS = {"gray": "gray decode", "R": "R (each)", "G": "G (each)", "B": "B (each)", "sum": "sum R+G+B"}
@@ -305,15 +336,22 @@ def _colour_rows(
 
     As ``process-chunk`` (``tasks.compute.colour_input``), the RGB image is resized first and a
     channel's maps are those of that channel of the resized image.  The first row's pictures
-    also hold ``rgb``: the RGB input.  One row's maps are computed at a time (previews kept).
+    also hold ``rgb``: the RGB input.  One row's maps are computed at a time (previews kept), each
+    row from the image read again.
     """
-    rgb = colour_view.read(index, index + 1)[0]
-    resized = rgb if conv.resize is None else conv_core.resize(rgb, conv.resize, channels_last=True)
-    del rgb
     flat = dataclasses.replace(conv, resize=None)
+
+    def resized_rgb() -> np.ndarray:
+        # Read again for each row, so that a row over one channel holds that channel's plane, not
+        # the RGB image beside it (an 8000x8000 photograph is 192 MB; its plane 64 MB).
+        rgb = colour_view.read(index, index + 1)[0]
+        return rgb if conv.resize is None else conv_core.resize(rgb, conv.resize, channels_last=True)
+
+    resized = resized_rgb()
     factor = preview_factor(*resized.shape[:2])
     preview = Preview(factor)
     preview.add(resized)
+    del resized
     rgb_picture = _preview_gray(preview, signed=False, is_input=True)
     del preview
     rows: list[tuple[str, str, dict[str, tuple[np.ndarray, float]]]] = []
@@ -322,10 +360,10 @@ def _colour_rows(
         if channel == "gray":
             pictures, _ = sample_pictures(view.read(index, index + 1)[0], conv=conv, **options)
         elif channel == "sum":
-            pictures, _ = sample_pictures(resized, conv=flat, channels="sum", **options)
+            pictures, _ = sample_pictures(resized_rgb(), conv=flat, channels="sum", **options)
             pictures["input"] = rgb_picture
         else:
-            plane = np.ascontiguousarray(resized[..., RGB.index(channel)])
+            plane = np.ascontiguousarray(resized_rgb()[..., RGB.index(channel)])
             pictures, _ = sample_pictures(plane, conv=flat, **options)
             del plane
             gray_input, scale = pictures["input"]
@@ -416,10 +454,18 @@ def write_samples(
             files.write_png(paths[f"{index}-input"], rows[0][2]["rgb"][0])
             scaling[f"{index}-input"] = 1.0
     title = _sheet_title(conv)
+    reduced = 1
     if row_channels:
         title += "\n" + channel_rows_note(row_channels)
+        sheet_rows, reduced = _reduced_sheet(sheet_rows)
     if factor > 1:
-        title += f"\npreviews: every picture reduced {factor}x (means of {factor}x{factor} blocks); sizes shown are the previews'"
+        title += f"\npreviews: every picture reduced {factor}x (means of {factor}x{factor} blocks)"
+        title += "; sizes shown are the previews'" if reduced == 1 else " in samples/"
+    if reduced > 1:
+        title += (
+            f"\nthis sheet: every picture of samples/ drawn reduced {reduced}x (means of {reduced}x{reduced} blocks); "
+            "sizes shown are the sheet's"
+        )
     figure = render.contact_sheet(sheet_rows, title=title)
     try:
         files.write_figure(paths["contact"], figure, dpi=110)
