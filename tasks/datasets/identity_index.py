@@ -253,10 +253,14 @@ def part_fingerprints(
                 start, stop = positions
                 images = view.read(start, stop)
                 labels = None if view.labels is None else view.labels[start:stop]
+            elif len(positions) == 1:  # one sample: as read, not stacked into a second copy
+                images = view.read(positions[0], positions[0] + 1)
+                labels = None if view.labels is None else view.labels[np.asarray(positions, dtype=np.int64)]
             else:
                 images = np.stack([view.read(index, index + 1)[0] for index in positions])
                 labels = None if view.labels is None else view.labels[np.asarray(positions, dtype=np.int64)]
             found[name] = part_fingerprint(images, labels)
+            del images  # one part's pixels at a time (an 8000x8000 photograph is 192 MB in RGB)
         store(index_dir, key, parts=found)
         known = {**known, **found}
     chunk_fingerprints = [known[name] for name, _, contiguous in wanted if contiguous]
