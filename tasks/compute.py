@@ -27,7 +27,7 @@ from prefect import task
 
 import conv_core
 from conv_core.tiled import RowPooler, conv2d_rows
-from tasks import files
+from tasks import files, heap
 from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.chunking import band_rows, kernel_groups
 from tasks.datasets import open_dataset
@@ -339,6 +339,8 @@ def process_chunk(
             keep_maps=maps_dir is not None,
             channels=3 if channels == "sum" else 1,  # a channel's task holds only its plane from here
         )
+        if band is not None:  # bands of a large image: freed bands back to the OS at once (tasks.heap)
+            heap.return_large_frees()
     record = chunk_record(
         images,
         conv=conv,

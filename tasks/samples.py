@@ -28,7 +28,7 @@ import numpy as np
 from prefect import task
 
 import conv_core
-from tasks import files, render
+from tasks import files, heap, render
 from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.chunking import band_rows
 from tasks.compute import open_selection, stream_maps
@@ -256,6 +256,8 @@ def sample_pictures(
         )
     if band is None:  # the whole map in one band
         band = 1 << 30
+    else:  # bands of a large image: freed bands back to the OS at once (tasks.heap)
+        heap.return_large_frees()
     signed = {"input": False}
     previews: dict[str, Preview] = {"input": Preview(factor)}
     previews["input"].add(resized)
