@@ -98,6 +98,13 @@ def summary_lines(rows: list[dict[str, str]], *, title: str, width: int = 80) ->
         if all(PoolSetting.from_row(row).ceil_mode for row in pooled_rows):
             constant.append("pool ceil mode")
     lines += wrap_words("same in every row: " + ", ".join(constant), width, indent="  ")
+    if "channels" in rows[0]:  # a sweep that is not purely grey: what the channel after each map means
+        lines += wrap_words(
+            f"channels {', '.join(_distinct(rows, 'channels'))}: each map's rows per channel "
+            "(R, G, B: each on its own; sum: R+G+B responses summed; gray: the grey decode)",
+            width,
+            indent="  ",
+        )
 
     columns = [("map", "map"), ("conv", "conv")]
     columns += [("pool", "pool")] if pool_varying else []

@@ -149,7 +149,7 @@ def sweep(settings: SweepParameters) -> State:
                 for _, channel in plan.channel_runs:
                     inputs = _chunk_inputs(plan, conv, chunk.bounds, chunk.fingerprint)
                     if channel is not None:
-                        inputs.update(_colour_chunk_inputs(plan, conv, channel))
+                        inputs.update(_colour_chunk_inputs(plan, conv, channel, chunk.colour_fingerprint))
                     future = runs.submit(process_chunk, writes_files=settings.keep_maps, **inputs)
                     chunk_futures[future] = _records_key(conv.label, channel)
         shift_futures, probe_futures = _submit_measures(plan, runs)
@@ -252,10 +252,14 @@ def _records_key(label: str, channel: str | None) -> str:
     return label if channel is None else f"{label} {channel}"
 
 
-def _colour_chunk_inputs(plan: SweepPlan, conv: ConvSetting, channel: str) -> dict[str, Any]:
-    # The colour selection's fingerprint keys these chunks (chunk_fingerprint None); a colour
-    # chunk's maps are not kept (keep_maps writes the grey ones).
-    return dict(dataset=plan.colour_dataset, channel=channel, chunk_fingerprint=None, maps_dir=None)
+def _colour_chunk_inputs(plan: SweepPlan, conv: ConvSetting, channel: str, fingerprint: str | None) -> dict[str, Any]:
+    # The chunk's RGB content fingerprint keys it (and the worker checks its pixels against it).
+    return dict(
+        dataset=plan.colour_dataset,
+        channel=channel,
+        chunk_fingerprint=fingerprint,
+        maps_dir=plan.maps_dir(conv, channel),
+    )
 
 
 def _rows(plan: SweepPlan, chunk_records: dict[str, list[ChunkRecord]]) -> list[dict[str, Any]]:
@@ -352,7 +356,18 @@ def _check_workers(plan: SweepPlan) -> None:
 
 
 def _sample_inputs(plan: SweepPlan, conv: ConvSetting) -> dict[str, Any]:
+    colour = (
+        # only a colour sweep passes them: a grey sweep's pictures keep their cache key
+        dict(
+            colour_dataset=plan.colour_dataset,
+            channels=list(plan.settings.channels),
+            colour_samples_fingerprint=plan.colour_samples_fingerprint,
+        )
+        if plan.colour_dataset is not None
+        else {}
+    )
     return dict(
+        **colour,
         dataset=plan.dataset,
         conv=conv,
         kernels=plan.kernels,
@@ -535,7 +550,11 @@ def _write_manifest(
 ) -> ManifestRecord:
     """Last: a folder with its manifest holds one complete sweep."""
     maps = (
-        {str(plan.maps_dir(conv)): map_names(plan.kernels) for conv in plan.conv_settings}
+        {
+            str(plan.maps_dir(conv, channel)): map_names(plan.kernels)
+            for conv in plan.conv_settings
+            for _, channel in plan.channel_runs
+        }
         if plan.settings.keep_maps
         else None
     )

@@ -14,6 +14,10 @@ in blocks of bounded size (``tasks.compute``), a constant counted in :data:`TASK
 An image whose cost alone exceeds the budget gets a chunk of its own and is processed in
 bands of conv output rows (:func:`band_rows`); :func:`plan_chunks` refuses, before any work,
 a budget too small even for that.
+
+Colour (``channels=3``, a sweep with each or sum): the image is (H, W, 3) uint8, and a channel's
+task also holds that channel's plane; the maps are one per kernel as in grey (a channel's maps,
+or the summed ones), but conv2d's padded float copies and filter outputs are per channel (sum).
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ def image_bytes(
     pools: Sequence[PoolSetting],
     *,
     keep_maps: bool = False,
+    channels: int = 1,
 ) -> int:
     """Bytes one image adds to a chunk task that computes it whole (the worst conv setting).
 
@@ -91,12 +96,15 @@ def image_bytes(
     image_size : (height, width) of the dataset's images
     conv_settings, pools : the sweep's settings
     kernels : name -> matrix
+    channels : 1 (grey) or 3 (RGB: the image, its resized copy and one channel's plane)
     """
     height, width = image_size
     worst = 0
     for setting in conv_settings:
         size = setting.resize or (height, width)
-        cost = height * width + (size[0] * size[1] if setting.resize else 0)
+        cost = channels * (height * width + (size[0] * size[1] if setting.resize else 0))
+        if channels > 1:  # one channel's plane, beside the RGB image
+            cost += size[0] * size[1]
         shapes = _conv_shapes(setting, size, kernels)
         map_px = [shape[0] * shape[1] for _, shape in shapes.values()]
         map_px += [
@@ -105,7 +113,7 @@ def image_bytes(
         cost += _FLOAT32 * sum(map_px)
         padded_px = max((size[0] + pads[0] + pads[1]) * (size[1] + pads[2] + pads[3]) for pads, _ in shapes.values())
         if padded_px * _FLOAT64 > _CONV2D_WORKING_SET:  # one image per conv2d block: padded copy + filter output
-            cost += 2 * _FLOAT64 * padded_px
+            cost += 2 * _FLOAT64 * padded_px * channels
         cost += max(_pool_bytes(shape, pools) for _, shape in shapes.values())
         if keep_maps:  # the .npy in a buffer, and its bytes
             cost += 2 * _FLOAT32 * max(map_px)
@@ -113,9 +121,10 @@ def image_bytes(
     return worst
 
 
-def decode_bytes(image_size: tuple[int, int]) -> int:
-    """Decoding one file: OpenCV's gray (or 16-bit) copy before it joins the chunk, 2 bytes a pixel at most."""
-    return 2 * image_size[0] * image_size[1]
+def decode_bytes(image_size: tuple[int, int], *, channels: int = 1) -> int:
+    """Decoding one file: OpenCV's gray (or 16-bit) copy before it joins the chunk, 2 bytes a pixel at most;
+    in colour its RGB copy (3 bytes a pixel)."""
+    return (2 if channels == 1 else channels) * image_size[0] * image_size[1]
 
 
 def images_per_chunk(
@@ -126,10 +135,11 @@ def images_per_chunk(
     *,
     memory_budget_mb: int,
     keep_maps: bool = False,
+    channels: int = 1,
 ) -> int:
     """How many images a chunk holds so that a chunk task stays within ``memory_budget_mb`` (at least 1)."""
-    per_image = image_bytes(image_size, conv_settings, kernels, pools, keep_maps=keep_maps)
-    room = memory_budget_mb * MB - TASK_OVERHEAD_BYTES - decode_bytes(image_size)
+    per_image = image_bytes(image_size, conv_settings, kernels, pools, keep_maps=keep_maps, channels=channels)
+    room = memory_budget_mb * MB - TASK_OVERHEAD_BYTES - decode_bytes(image_size, channels=channels)
     return max(1, room // per_image)
 
 
@@ -140,8 +150,12 @@ def band_bytes_per_row(
     pools: Sequence[PoolSetting],
     *,
     keep_maps: bool = False,
+    channels: int = 1,
 ) -> tuple[int, int]:
-    """Bytes one conv output row adds to a band (the worst kernel group), and the rows a band always adds."""
+    """Bytes one conv output row adds to a band (the worst kernel group), and the rows a band always adds.
+
+    ``channels=3``: conv2d's input rows, padded copy and filter output are per channel (sum).
+    """
     shapes = _conv_shapes(setting, size, kernels)
     per_row = fixed_rows = 0
     for group in kernel_groups(kernels):
@@ -152,11 +166,15 @@ def band_bytes_per_row(
         n_maps = len(group) + (1 if len(group) == 2 else 0)
         # conv2d on the band: uint8 rows, float64 padded copy and filter output (stride rows per output row);
         # every map of the group as a band and kept by the poolers; avg pooling's float64 copies.
-        row = setting.stride[0] * padded_w * (1 + 2 * _FLOAT64) + n_maps * conv_w * 2 * _FLOAT32 + 3 * _FLOAT64 * conv_w
+        row = (
+            channels * setting.stride[0] * padded_w * (1 + 2 * _FLOAT64)
+            + n_maps * conv_w * 2 * _FLOAT32
+            + 3 * _FLOAT64 * conv_w
+        )
         if keep_maps:
             row += _FLOAT32 * conv_w
         window = max((pool.size[0] for pool in pools if pool.mode != "none" and pool.size is not None), default=0)
-        fixed = reach * padded_w * (1 + 2 * _FLOAT64) + n_maps * window * conv_w * _FLOAT32
+        fixed = channels * reach * padded_w * (1 + 2 * _FLOAT64) + n_maps * window * conv_w * _FLOAT32
         per_row, fixed_rows = max(per_row, row), max(fixed_rows, fixed)
     return per_row, fixed_rows
 
@@ -169,8 +187,12 @@ def band_rows(
     *,
     memory_budget_mb: int,
     keep_maps: bool = False,
+    channels: int = 1,
 ) -> int | None:
     """Conv output rows per band for one image of ``image_size`` under ``setting``; None when it fits whole.
+
+    ``channels=3``: an RGB image (:func:`image_bytes`).  Banded, a colour image is alone in its
+    chunk and decoded in place (``tasks.datasets.image_folder``): no decoding copy is counted.
 
     Raises
     ------
@@ -178,13 +200,16 @@ def band_rows(
         When even one row band does not fit the budget.
     """
     budget = memory_budget_mb * MB
-    base = TASK_OVERHEAD_BYTES + decode_bytes(image_size)
-    if base + image_bytes(image_size, [setting], kernels, pools, keep_maps=keep_maps) <= budget:
+    base = TASK_OVERHEAD_BYTES + decode_bytes(image_size, channels=channels)
+    cost = image_bytes(image_size, [setting], kernels, pools, keep_maps=keep_maps, channels=channels)
+    if base + cost <= budget:
         return None
+    if channels > 1:
+        base = TASK_OVERHEAD_BYTES
     height, width = image_size
     size = setting.resize or (height, width)
-    resident = height * width + (size[0] * size[1] if setting.resize else 0)
-    per_row, fixed = band_bytes_per_row(setting, size, kernels, pools, keep_maps=keep_maps)
+    resident = channels * (height * width + (size[0] * size[1] if setting.resize else 0))
+    per_row, fixed = band_bytes_per_row(setting, size, kernels, pools, keep_maps=keep_maps, channels=channels)
     room = budget - base - resident - fixed
     if room < per_row:
         need = -(-(base + resident + fixed + per_row) // MB)
@@ -206,6 +231,7 @@ def plan_chunks(
     memory_budget_mb: int,
     chunk_size: int,
     keep_maps: bool = False,
+    channels: int = 1,
 ) -> list[tuple[int, int]]:
     """The sweep's chunks: consecutive ``(start, stop)`` ranges of ``range(n)``, deterministic.
 
@@ -213,7 +239,15 @@ def plan_chunks(
     ValueError, before any work, when one image cannot be processed within the budget even in bands.
     """
     for setting in conv_settings:
-        band = band_rows(image_size, setting, kernels, pools, memory_budget_mb=memory_budget_mb, keep_maps=keep_maps)
+        band = band_rows(
+            image_size,
+            setting,
+            kernels,
+            pools,
+            memory_budget_mb=memory_budget_mb,
+            keep_maps=keep_maps,
+            channels=channels,
+        )
         if band is not None and any(pool.ceil_mode for pool in pools):
             # conv_core.tiled.RowPooler has no ceil mode yet: refuse rather than round differently.
             resized = f" resized to {setting.resize[0]}x{setting.resize[1]}" if setting.resize else ""
@@ -222,7 +256,13 @@ def plan_chunks(
                 f"{memory_budget_mb} MB computes in bands of rows, is not supported: give a larger memory_budget"
             )
     per_chunk = images_per_chunk(
-        image_size, conv_settings, kernels, pools, memory_budget_mb=memory_budget_mb, keep_maps=keep_maps
+        image_size,
+        conv_settings,
+        kernels,
+        pools,
+        memory_budget_mb=memory_budget_mb,
+        keep_maps=keep_maps,
+        channels=channels,
     )
     return list(iter_chunks(n, min(chunk_size, per_chunk)))
 

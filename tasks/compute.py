@@ -27,7 +27,7 @@ from prefect import task
 
 import conv_core
 from conv_core.tiled import RowPooler, conv2d_rows
-from tasks import files
+from tasks import files, heap
 from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.chunking import band_rows, kernel_groups
 from tasks.datasets import open_dataset
@@ -334,11 +334,17 @@ def process_chunk(
         images, conv, channels = colour_input(images, conv=conv, channel=channel)
     band = None
     if memory_budget is not None:
-        # a summed colour image holds three images' worth of input and response rows
-        budget = memory_budget if channels == "gray" else max(1, memory_budget // 3)
         band = band_rows(
-            images.shape[1:3], conv, kernels, pools, memory_budget_mb=budget, keep_maps=maps_dir is not None
+            images.shape[1:3],
+            conv,
+            kernels,
+            pools,
+            memory_budget_mb=memory_budget,
+            keep_maps=maps_dir is not None,
+            channels=3 if channels == "sum" else 1,  # a channel's task holds only its plane from here
         )
+        if band is not None:  # bands of a large image: freed bands back to the OS at once (tasks.heap)
+            heap.return_large_frees()
     record = chunk_record(
         images,
         conv=conv,

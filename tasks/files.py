@@ -81,10 +81,14 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
-    """Write a uint8 (H, W) image as PNG (encoded in memory by OpenCV, then written atomically, not fsynced)."""
-    if image.dtype != np.uint8 or image.ndim != 2:
-        raise ValueError(f"write_png needs a uint8 (H, W) image, got {image.dtype} {image.shape}")
-    return write_bytes(path, encode_png(image), durable=False)
+    """Write a uint8 (H, W) gray or (H, W, 3) **RGB** image as PNG (encoded in memory by OpenCV, written atomically).
+
+    OpenCV encodes BGR: an RGB image is reversed on its last axis before encoding, so a red
+    pixel is red in the file.  Not fsynced (a picture: see the module docstring).
+    """
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(f"write_png needs a uint8 (H, W) or (H, W, 3) RGB image, got {image.dtype} {image.shape}")
+    return write_bytes(path, encode_png(image if image.ndim == 2 else image[:, :, ::-1]), durable=False)
 
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:

@@ -30,6 +30,8 @@ class ChunkPlan:
     start: int
     stop: int
     fingerprint: str
+    colour_fingerprint: str | None = None
+    """The content fingerprint of the chunk's RGB pixels (keys its colour chunks); None for a grey sweep."""
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -57,6 +59,8 @@ class SweepPlan:
     samples_fingerprint: str | None
     colour_dataset: DatasetRecord | None = None
     """The selection read in RGB, for the each / sum channels (None for a grey sweep)."""
+    colour_samples_fingerprint: str | None = None
+    """The content fingerprint of the sample images in RGB (keys a colour sweep's pictures)."""
 
     @property
     def channel_runs(self) -> tuple[tuple[str, str | None], ...]:
@@ -84,9 +88,12 @@ class SweepPlan:
     def largest_chunk(self) -> int:
         return max((chunk.stop - chunk.start for chunk in self.chunks), default=0)
 
-    def maps_dir(self, conv: ConvSetting) -> str | None:
-        """Where ``keep_maps`` writes the conv setting's maps; None without it."""
-        return str(self.out_dir / "maps" / conv.label) if self.settings.keep_maps else None
+    def maps_dir(self, conv: ConvSetting, channel: str | None = None) -> str | None:
+        """Where ``keep_maps`` writes the conv setting's maps (a colour ``channel``'s in a subfolder: R, G, B, sum); None without it."""
+        if not self.settings.keep_maps:
+            return None
+        folder = self.out_dir / "maps" / conv.label
+        return str(folder if channel is None else folder / channel)
 
 
 def plan_sweep(
@@ -119,10 +126,10 @@ def plan_sweep(
         settings.conv_settings,
         kernels,
         settings.pool_settings,
-        # a colour image is three images' worth of input and maps
-        memory_budget_mb=settings.memory_budget if not settings.colour else max(1, settings.memory_budget // 3),
+        memory_budget_mb=settings.memory_budget,
         chunk_size=settings.chunk_size,
         keep_maps=settings.keep_maps,
+        channels=3 if settings.colour else 1,  # RGB input, and conv2d's copies per channel (tasks.chunking)
     )
     samples = tuple(index for index in settings.samples if index < dataset.n)
     cache_root = cache_dir_for(settings.out, settings.cache_dir)
@@ -131,6 +138,17 @@ def plan_sweep(
     fingerprints, samples_fingerprint = part_fingerprints(
         dataset.to_json(), chunks=[list(chunk) for chunk in bounds], samples=list(samples), index_dir=cache_root
     )
+    colour_fingerprints: list[str | None] = [None] * len(bounds)
+    colour_samples_fingerprint = None
+    if settings.colour and colour_dataset is not None:
+        # the RGB pixels key the colour chunks as the grey ones key the grey chunks (+1 % data: new chunks only)
+        found, colour_samples_fingerprint = part_fingerprints(
+            colour_dataset.to_json(),
+            chunks=[list(chunk) for chunk in bounds],
+            samples=list(samples),
+            index_dir=cache_root,
+        )
+        colour_fingerprints = list(found)
     return SweepPlan(
         settings=settings,
         dataset=dataset,
@@ -139,9 +157,11 @@ def plan_sweep(
         pool_settings=tuple(settings.pool_settings),
         kernels=kernels,
         chunks=tuple(
-            ChunkPlan(start, stop, fingerprint) for (start, stop), fingerprint in zip(bounds, fingerprints, strict=True)
+            ChunkPlan(start, stop, fingerprint, colour)
+            for (start, stop), fingerprint, colour in zip(bounds, fingerprints, colour_fingerprints, strict=True)
         ),
         samples=samples,
         samples_fingerprint=samples_fingerprint,
         colour_dataset=colour_dataset,
+        colour_samples_fingerprint=colour_samples_fingerprint,
     )

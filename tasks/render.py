@@ -81,7 +81,7 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
 
     Parameters
     ----------
-    rows : [(row label, [(column title, (H, W) uint8 image), ...]), ...]
+    rows : [(row label, [(column title, (H, W) gray or (H, W, 3) RGB uint8 image), ...]), ...]
     """
     plt = _pyplot()
     from matplotlib.patches import Rectangle
@@ -106,10 +106,10 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
     frames = []
     for row_index, (_, cells) in enumerate(rows):
         for col_index, (_, image) in enumerate(cells):
-            height, width = image.shape
+            height, width = image.shape[:2]
             left = round(column_left[col_index] + (column_w[col_index] - width) / 2)
             top = round(row_index * (canvas_h + gap_y) + (canvas_h - height) / 2)
-            canvas[top : top + height, left : left + width] = image[..., np.newaxis]
+            canvas[top : top + height, left : left + width] = image if image.ndim == 3 else image[..., np.newaxis]
             frames.append((left, top, width, height))
 
     # Figure margins in inches: row labels left, column titles and the title on top.
@@ -135,7 +135,7 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
             )
         )
     for col_index, (column_title, image) in enumerate(rows[0][1]):
-        height, width = image.shape
+        height, width = image.shape[:2]
         axis.annotate(
             f"{column_title}\n{height}×{width}",
             xy=(column_left[col_index] + column_w[col_index] / 2 - 0.5, -0.5),
@@ -212,7 +212,9 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
       the same size, so one line per window); kernels of different sizes differ
       by line style. One shared legend, outside the panels.
     * a heat map of the focus map's mean after pooling: one row per conv
-      setting, one column per pool setting, values written in the cells.
+      setting, one column per pool setting, values written in the cells; with a
+      ``channel`` column (a colour sweep), one row per conv setting and channel,
+      the channel named at the end of its label.
     """
     plt = _pyplot()
     from matplotlib.lines import Line2D
@@ -236,9 +238,18 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     style_of = {shape: KERNEL_STYLES[index % len(KERNEL_STYLES)] for index, shape in enumerate(shapes)}
 
     focus = focus_map(frame)
+    frame["channel_label"] = [_cell(value) for value in frame["channel"]] if "channel" in frame else ""
     stats = frame[frame["map"] == focus]
     conv_keys = _ordered(
-        zip(stats["resize"], stats["stride"], stats["padding"], stats["pad_mode"], stats["dilation"], strict=False)
+        zip(
+            stats["resize"],
+            stats["stride"],
+            stats["padding"],
+            stats["pad_mode"],
+            stats["dilation"],
+            stats["channel_label"],
+            strict=False,
+        )
     )
     pool_keys = _ordered(stats["pool_setting"])
 
@@ -326,7 +337,8 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
 
     # --- statistics: heat map -------------------------------------------------------
     kind = "magnitude" if (stats["map_kind"] == "magnitude").any() else "kernel response"
-    bottom.suptitle(f"Mean of {focus} ({kind}) after pooling, over all images", fontsize=10)
+    per_channel = ", one row per conv setting and channel (gray, R, G, B, sum)" if "channel" in frame else ""
+    bottom.suptitle(f"Mean of {focus} ({kind}) after pooling, over all images{per_channel}", fontsize=10)
     heat = np.full((len(conv_keys), len(pool_keys)), np.nan)
     row_of = {key: index for index, key in enumerate(conv_keys)}
     col_of = {key: index for index, key in enumerate(pool_keys)}
@@ -336,11 +348,12 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
         stats["padding"],
         stats["pad_mode"],
         stats["dilation"],
+        stats["channel_label"],
         stats["pool_setting"],
         stats["mean"],
         strict=False,
     ):
-        heat[row_of[values[:5]], col_of[values[5]]] = values[6]
+        heat[row_of[values[:6]], col_of[values[6]]] = values[7]
     axis = bottom.subplots()
     image = axis.imshow(heat, cmap="viridis", aspect="auto", interpolation="nearest")
     tilted = len(pool_keys) > 5
@@ -353,7 +366,8 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
             conv_text(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation).replace(
                 "conv ", ""
             )
-            for resize, stride, padding, pad_mode, dilation in conv_keys
+            + (f" · {channel}" if channel else "")
+            for resize, stride, padding, pad_mode, dilation, channel in conv_keys
         ],
         fontsize=7,
     )

@@ -98,6 +98,8 @@ def write_report(
 # that varies follows in sizes.csv's order, and the constant ones go to its description.
 TABLE_LEADING_COLUMNS = [
     "kernel",
+    "channels",  # a sweep that is not purely grey: which channel a row is of
+    "channel",
     "map_kind",
     "resize",
     "stride",

@@ -26,6 +26,8 @@ MAGNITUDE_SCALING = "gray = 255 * x / max(x)"
 # report.md's table: what a reader compares; report.html's table has every column of sizes.csv.
 REPORT_COLUMNS = (
     "kernel",
+    "channels",  # only in a sweep that is not purely grey (tasks.rows.with_channel)
+    "channel",
     "resize",
     "stride",
     "padding",
@@ -190,6 +192,29 @@ class Report:
     signed_scaling: str = SIGNED_SCALING
     magnitude_scaling: str = MAGNITUDE_SCALING
     learned: LearnedSection | None = None
+    channels: tuple[str, ...] = ()
+    """The channel modes of a sweep that is not purely grey (gray, each, sum); empty for a grey sweep."""
+
+    @property
+    def channel_note(self) -> str:
+        """What the channel rows of the tables and pictures mean; '' for a grey sweep."""
+        return channels_note(self.channels)
+
+
+CHANNEL_WORDS = {
+    "gray": "gray: the images as OpenCV's grey decode reads them",
+    "each": "each: every RGB channel filtered on its own, as Keras' DepthwiseConv2D (channel R, G, B: one map per "
+    "channel and kernel; magnitude and pooling per channel; in the pictures one row per channel, its input that "
+    "channel in its own colour)",
+    "sum": "sum: the three channels' responses added, as Keras' Conv2D with the kernel repeated over the channels "
+    "(channel sum: one map per kernel; its magnitude is that of the summed responses; in the pictures one row, its "
+    "input the RGB image)",
+}
+
+
+def channels_note(channels: Sequence[str]) -> str:
+    """The channel modes in words (:data:`CHANNEL_WORDS`), '' for none."""
+    return "; ".join(CHANNEL_WORDS[mode] for mode in channels)
 
 
 def _cell(value: Any) -> Cell:
@@ -213,8 +238,10 @@ def sweep_parameters(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
             maps.append(entry)
     pools = list(dict.fromkeys(PoolSetting.from_row(row).words for row in rows))
     conv_count = len({ConvSetting.from_row(row) for row in rows})
+    channels = [("channels", ", ".join(_distinct(rows, "channels")))] if rows and "channels" in rows[0] else []
     return [
         ("maps", ", ".join(maps)),
+        *channels,
         ("resize", ", ".join(_distinct(rows, "resize"))),
         ("conv strides", ", ".join(_distinct(rows, "stride"))),
         ("paddings", ", ".join(_distinct(rows, "padding"))),
@@ -239,12 +266,23 @@ def setting_words(rows: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str,
 
 
 def stage_title(stage: str, pools: dict[str, str]) -> str:
-    """'sobel · max 2×2' for the stage 'sobel-<pool label>'; 'input', 'sobel_h' as they are."""
+    """'sobel · max 2×2' for the stage 'sobel-<pool label>'; 'input', 'sobel_h' as they are.
+
+    A colour sweep's channel stage 'R:sobel-<pool label>' (``tasks.samples.sample_paths``) is
+    'sobel · max 2×2 · R'.
+    """
+    channel, _, stage = stage.rpartition(":")
+    suffix = f" · {channel}" if channel else ""
     # Longest label first: 'max2-s2-pvalid-ceil' before a label it ends with.
     for label, words in sorted(pools.items(), key=lambda item: -len(item[0])):
         if stage.endswith(f"-{label}"):
-            return f"{stage[: -len(label) - 1]} · {words}"
-    return stage
+            return f"{stage[: -len(label) - 1]} · {words}{suffix}"
+    return stage + suffix
+
+
+def _is_input(stage: str) -> bool:
+    """The input picture (grey, RGB, or a colour sweep's channel 'R:input'): shown as read, no scale."""
+    return stage.rpartition(":")[2] == "input"
 
 
 def sample_labels(records: list[SampleRecord]) -> dict[int, str]:
@@ -269,10 +307,10 @@ def _section(
         pictures = []
         for index in samples:
             scale = record.scaling.get(f"{index}-{stage}")
-            tooltip = "as read" if stage == "input" or scale is None else f"gray scale {scale:.4g}"
+            tooltip = "as read" if _is_input(stage) or scale is None else f"gray scale {scale:.4g}"
             pictures.append((index, by_sample[index][stage], tooltip))
         grid.append(GridRow(stage, stage_title(stage, pools), tuple(pictures)))
-    scales = {stage: scale for stage, scale in record.scaling.items() if not stage.endswith("-input")}
+    scales = {stage: scale for stage, scale in record.scaling.items() if not _is_input(stage.split("-", 1)[1])}
     contact = Path(record.contact)
     return SampleSection(
         conv=record.conv,
@@ -283,6 +321,12 @@ def _section(
         heads=tuple(f"#{index} {labels[index]}" if index in labels else f"#{index}" for index in samples),
         grid=tuple(grid),
     )
+
+
+def _report_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """:data:`REPORT_COLUMNS`, the channel columns only where the rows have them (a grey sweep's table as before)."""
+    coloured = bool(rows) and "channels" in rows[0]
+    return tuple(column for column in REPORT_COLUMNS if coloured or column not in ("channels", "channel"))
 
 
 def _relative(path: Path, folder: Path) -> str:
@@ -327,11 +371,12 @@ def build_report(
         row_count=len(rows),
         summary=Picture(folder / "summary.png", "summary.png"),
         summary_title=f"convsweep: {name} — {dataset.spec} ({dataset.split}, {dataset.n} images)",
-        report_table=_table(rows, REPORT_COLUMNS),
+        report_table=_table(rows, _report_columns(rows)),
         sizes_table=_table(rows, tuple(rows[0]) if rows else ()),
         samples=tuple(_section(record, folder=folder, pools=pools, convs=convs, labels=labels) for record in records),
         measures=Picture(folder / "measures.png", "measures.png") if measured else None,
         measures_table=_table(measured, tuple(measured[0])) if measured else None,
         measures_focus=focus,
         learned=learned_section(learned, folder),
+        channels=tuple(_distinct(rows, "channels")) if rows and "channels" in rows[0] else (),
     )

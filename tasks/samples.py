@@ -18,6 +18,7 @@ exceeds ``memory_budget`` (``tasks.chunking.band_rows``), so memory stays bounde
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 from prefect import task
 
 import conv_core
-from tasks import files, render
+from tasks import files, heap, render
 from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.chunking import band_rows
 from tasks.compute import open_selection, stream_maps
@@ -37,6 +38,7 @@ from tasks.model import (
     magnitude_pairs,
     map_names,
 )
+from tasks.model.parameters import RGB, channel_names
 from tasks.model.records import DatasetRecord, SampleRecord
 from tasks.run_names import named_from_inputs
 from tasks.worker_checks import check_samples_worker
@@ -44,15 +46,46 @@ from tasks.worker_checks import check_samples_worker
 Kernels = dict[str, list[list[float]]]
 
 
+def sample_channels(channels: Sequence[str] | None) -> tuple[str, ...]:
+    """The picture rows of a sample: () for a grey sweep (``channels`` None), else the channel of
+    each row in the order of ``channels`` (gray -> gray, each -> R, G, B, sum -> sum)."""
+    if channels is None:
+        return ()
+    return tuple(channel for mode in channels for channel in channel_names(mode))
+
+
 def sample_paths(
-    out_dir: str | Path, conv: ConvSetting, kernels: Kernels, pools: list[PoolSetting], samples: list[int]
+    out_dir: str | Path,
+    conv: ConvSetting,
+    kernels: Kernels,
+    pools: list[PoolSetting],
+    samples: list[int],
+    channels: Sequence[str] | None = None,
 ) -> dict[str, Path]:
-    """Every file the task writes, by stage name ``<index>-<stage>``, plus ``contact``."""
+    """Every file the task writes, by stage name ``<index>-<stage>``, plus ``contact``.
+
+    A grey sweep (``channels`` None): ``<index>-input``, ``<index>-<map>``, ``<index>-<map>-<pool>``
+    in ``samples/<label>/``.  A colour sweep (``channels`` the sweep's channel modes): the RGB
+    input ``<index>-input`` there, and per row channel c (:func:`sample_channels`) the stages
+    ``<index>-c:input`` (the channel the row filters; none for sum, whose input is the RGB one),
+    ``<index>-c:<map>`` and ``<index>-c:<map>-<pool>`` in ``samples/<label>/c/``.
+    """
     label = conv.label
     folder = Path(out_dir) / "samples" / label
     maps = map_names(kernels)
     stages = ["input"] + maps + [f"{name}-{pool.label}" for name in maps for pool in pools if pool.mode != "none"]
-    paths = {f"{index}-{stage}": folder / f"{index}-{stage}.png" for index in samples for stage in stages}
+    rows = sample_channels(channels)
+    if not rows:
+        paths = {f"{index}-{stage}": folder / f"{index}-{stage}.png" for index in samples for stage in stages}
+    else:
+        paths = {}
+        for index in samples:
+            paths[f"{index}-input"] = folder / f"{index}-input.png"
+            for channel in rows:
+                for stage in stages:
+                    if stage == "input" and channel == "sum":
+                        continue
+                    paths[f"{index}-{channel}:{stage}"] = folder / channel / f"{index}-{stage}.png"
     paths["contact"] = Path(out_dir) / "contact" / f"{label}.png"
     return paths
 
@@ -61,7 +94,7 @@ def _sample_key(inputs: dict[str, Any]) -> dict[str, Any]:
     # The sample images' own content and labels (tasks.datasets.identity_index) when given, so
     # that images appended to the dataset leave the pictures cached; else the whole selection's.
     content = inputs.get("samples_fingerprint")
-    return {
+    key = {
         "content": content if content else {"selection": DatasetRecord.parse(inputs["dataset"]).fingerprint},
         "class_names": DatasetRecord.parse(inputs["dataset"]).class_names,
         "conv": inputs["conv"],
@@ -70,11 +103,25 @@ def _sample_key(inputs: dict[str, Any]) -> dict[str, Any]:
         "samples": inputs["samples"],
         "out_dir": str(Path(inputs["out_dir"]).resolve()),
     }
+    if inputs.get("channels") is not None:  # only a colour sweep's key has them: grey keys as before channels
+        colour = inputs.get("colour_samples_fingerprint")
+        key["channels"] = inputs["channels"]
+        key["colour_content"] = (
+            colour if colour else {"selection": DatasetRecord.parse(inputs["colour_dataset"]).fingerprint}
+        )
+    return key
 
 
 def _sample_outputs(inputs: dict[str, Any]) -> list[Path]:
     return list(
-        sample_paths(inputs["out_dir"], inputs["conv"], inputs["kernels"], inputs["pools"], inputs["samples"]).values()
+        sample_paths(
+            inputs["out_dir"],
+            inputs["conv"],
+            inputs["kernels"],
+            inputs["pools"],
+            inputs["samples"],
+            inputs.get("channels"),
+        ).values()
     )
 
 
@@ -145,14 +192,19 @@ class Preview:
             self._pending_rows = len(stacked) - whole
 
     def _block_means(self, rows: np.ndarray) -> np.ndarray:
-        """One preview row: the means of the blocks of ``rows`` (at most factor rows), factor columns wide."""
+        """One preview row: the means of the blocks of ``rows`` (at most factor rows), factor columns wide.
+
+        ``rows`` (r, W) or (r, W, C): channels (an RGB input) are averaged each on its own.
+        """
         column_sums = rows.astype(np.float64).sum(axis=0)
-        starts = np.arange(0, column_sums.size, self.factor)
-        counts = np.diff(np.append(starts, column_sums.size)) * len(rows)
-        return (np.add.reduceat(column_sums, starts) / counts)[np.newaxis]
+        width = column_sums.shape[0]
+        starts = np.arange(0, width, self.factor)
+        counts = np.diff(np.append(starts, width)) * len(rows)
+        counts = counts.reshape(-1, *([1] * (column_sums.ndim - 1)))
+        return (np.add.reduceat(column_sums, starts, axis=0) / counts)[np.newaxis]
 
     def picture(self) -> np.ndarray:
-        """The rows received, whole (factor 1) or as block means (float64), shape (ceil(H / f), ceil(W / f))."""
+        """The rows received, whole (factor 1) or as block means (float64), shape (ceil(H / f), ceil(W / f)[, C])."""
         if self._pending_rows:
             self._rows.append(self._block_means(np.concatenate(self._pending)))
             self._pending, self._pending_rows = [], 0
@@ -180,23 +232,38 @@ def sample_pictures(
     kernels: Kernels,
     pools: list[PoolSetting],
     memory_budget: int | None = None,
+    channels: str = "gray",
 ) -> tuple[dict[str, tuple[np.ndarray, float]], int]:
     """Every stage of one (H, W) uint8 image as a gray picture: stage -> (uint8 picture, scale), and the factor.
 
     Stages: ``input``, each map, and ``<map>-<pool label>`` for each pool setting but 'none'.
+    With ``channels="sum"`` the image is (H, W, 3) RGB, its input picture RGB too, and its maps
+    are the summed responses (``conv_core.conv2d(channels="sum")``), one gray picture each.
     """
     setting, pool_settings = conv, pools
-    resized = image if setting.resize is None else conv_core.resize(image, setting.resize)
-    factor = preview_factor(*resized.shape)
+    coloured = channels != "gray"
+    resized = image if setting.resize is None else conv_core.resize(image, setting.resize, channels_last=coloured)
+    factor = preview_factor(*resized.shape[:2])
     band = None
     if memory_budget is not None:
-        band = band_rows(image.shape, setting, kernels, pool_settings, memory_budget_mb=memory_budget)
+        band = band_rows(
+            image.shape[:2],
+            setting,
+            kernels,
+            pool_settings,
+            memory_budget_mb=memory_budget,
+            channels=3 if coloured else 1,
+        )
     if band is None:  # the whole map in one band
         band = 1 << 30
+    else:  # bands of a large image: freed bands back to the OS at once (tasks.heap)
+        heap.return_large_frees()
     signed = {"input": False}
     previews: dict[str, Preview] = {"input": Preview(factor)}
     previews["input"].add(resized)
-    for name, label, rows in stream_maps(resized, setting=setting, kernels=kernels, pools=pool_settings, band=band):
+    for name, label, rows in stream_maps(
+        resized, setting=setting, kernels=kernels, pools=pool_settings, band=band, channels=channels
+    ):
         stage = name if label is None else f"{name}-{label}"
         signed[stage] = name not in magnitude_pairs(kernels)
         previews.setdefault(stage, Preview(factor)).add(rows)
@@ -205,6 +272,107 @@ def sample_pictures(
         for stage, preview in previews.items()
     }
     return pictures, factor
+
+
+SHEET_CELL_MAX_SIDE = 256
+"""A colour contact sheet's largest cell, in pixels: the sheet draws its largest picture ~190 px
+wide (1.7 in at 110 dpi), and matplotlib resamples the whole canvas in float32 RGBA, so a
+sheet of four rows per sample of 1024 px previews took GBs; a grey sheet is drawn as before."""
+
+
+def _reduced_sheet(
+    rows: list[tuple[str, list[tuple[str, np.ndarray]]]],
+) -> tuple[list[tuple[str, list[tuple[str, np.ndarray]]]], int]:
+    """The sheet's rows with every cell reduced by one integer factor (block means), so that the largest
+    side is at most :data:`SHEET_CELL_MAX_SIDE` (relative sizes kept); and that factor (1: as they were)."""
+    largest = max(max(picture.shape[:2]) for _, cells in rows for _, picture in cells)
+    factor = max(1, math.ceil(largest / SHEET_CELL_MAX_SIDE))
+    if factor == 1:
+        return rows, 1
+    reduced = []
+    for label, cells in rows:
+        shrunk = []
+        for title, picture in cells:
+            preview = Preview(factor)
+            preview.add(picture)
+            shrunk.append((title, np.clip(np.rint(preview.picture()), 0, 255).astype(np.uint8)))
+        reduced.append((label, shrunk))
+    return reduced, factor
+
+
+CHANNEL_ROW_WORDS = {"gray": "gray decode", "R": "R (each)", "G": "G (each)", "B": "B (each)", "sum": "sum R+G+B"}
+"""A colour sheet's row label, after the sample's: which channel the row's maps are of."""
+
+
+def channel_rows_note(channels: Sequence[str]) -> str:
+    """What a colour contact sheet's rows are (lines at the end of its title), for the row channels present."""
+    lines = ["rows of a sample, one per channel:"]
+    if "gray" in channels:
+        lines.append("gray decode: the image as OpenCV's grey decode reads it")
+    if any(channel in RGB for channel in channels):
+        lines.append("R, G, B (each): that channel filtered on its own, as DepthwiseConv2D; input in its colour")
+    if "sum" in channels:
+        lines.append("sum R+G+B: the three channels' responses summed, as Conv2D; input the RGB image")
+    return "\n".join(lines)
+
+
+def _tinted(gray: np.ndarray, channel: str) -> np.ndarray:
+    """An (H, W) channel picture as (H, W, 3) RGB in its own colour (the other two channels 0)."""
+    tinted = np.zeros((*gray.shape, 3), dtype=np.uint8)
+    tinted[..., RGB.index(channel)] = gray
+    return tinted
+
+
+def _colour_rows(
+    index: int,
+    *,
+    view: Any,
+    colour_view: Any,
+    channels: Sequence[str],
+    conv: ConvSetting,
+    kernels: Kernels,
+    pools: list[PoolSetting],
+    memory_budget: int | None,
+) -> tuple[list[tuple[str, str, dict[str, tuple[np.ndarray, float]]]], int]:
+    """Sample ``index``'s sheet rows of a colour sweep: [(label, channel, stage -> picture)], and the factor.
+
+    As ``process-chunk`` (``tasks.compute.colour_input``), the RGB image is resized first and a
+    channel's maps are those of that channel of the resized image.  The first row's pictures
+    also hold ``rgb``: the RGB input.  One row's maps are computed at a time (previews kept), each
+    row from the image read again.
+    """
+    flat = dataclasses.replace(conv, resize=None)
+
+    def resized_rgb() -> np.ndarray:
+        # Read again for each row, so that a row over one channel holds that channel's plane, not
+        # the RGB image beside it (an 8000x8000 photograph is 192 MB; its plane 64 MB).
+        rgb = colour_view.read(index, index + 1)[0]
+        return rgb if conv.resize is None else conv_core.resize(rgb, conv.resize, channels_last=True)
+
+    resized = resized_rgb()
+    factor = preview_factor(*resized.shape[:2])
+    preview = Preview(factor)
+    preview.add(resized)
+    del resized
+    rgb_picture = _preview_gray(preview, signed=False, is_input=True)
+    del preview
+    rows: list[tuple[str, str, dict[str, tuple[np.ndarray, float]]]] = []
+    for channel in channels:
+        options: dict[str, Any] = dict(kernels=kernels, pools=pools, memory_budget=memory_budget)
+        if channel == "gray":
+            pictures, _ = sample_pictures(view.read(index, index + 1)[0], conv=conv, **options)
+        elif channel == "sum":
+            pictures, _ = sample_pictures(resized_rgb(), conv=flat, channels="sum", **options)
+            pictures["input"] = rgb_picture
+        else:
+            plane = np.ascontiguousarray(resized_rgb()[..., RGB.index(channel)])
+            pictures, _ = sample_pictures(plane, conv=flat, **options)
+            del plane
+            gray_input, scale = pictures["input"]
+            pictures["input"] = (_tinted(gray_input, channel), scale)
+        rows.append(("", channel, pictures))
+    rows[0][2]["rgb"] = rgb_picture
+    return rows, factor
 
 
 @task(
@@ -223,6 +391,9 @@ def write_samples(
     out_dir: str,
     samples_fingerprint: str | None = None,
     memory_budget: int | None = None,
+    colour_dataset: DatasetRecord | None = None,
+    channels: list[str] | None = None,
+    colour_samples_fingerprint: str | None = None,
 ) -> SampleRecord:
     """PNGs of every stage for ``samples`` (indices into the selection) and a contact sheet.
 
@@ -230,10 +401,19 @@ def write_samples(
     images read here are checked against it before anything is written
     (``tasks.worker_checks.check_samples_worker``).
     ``memory_budget`` (MB) only decides whether a sample is computed in bands; not in the cache key.
+    A colour sweep gives ``channels`` (its channel modes) and ``colour_dataset`` (the selection
+    read in RGB; ``colour_samples_fingerprint`` its samples' content): the input is drawn in
+    colour and each sample gets one sheet row per channel (:func:`sample_paths`).
     """
     dataset = DatasetRecord.parse(dataset)
-    paths = sample_paths(out_dir, conv, kernels, pools, samples)
+    paths = sample_paths(out_dir, conv, kernels, pools, samples, channels)
     view = open_selection(dataset)
+    row_channels = sample_channels(channels)
+    colour_view = None
+    if row_channels:
+        if colour_dataset is None:
+            raise ValueError(f"channels={channels!r} needs colour_dataset (the selection read in RGB)")
+        colour_view = open_selection(DatasetRecord.parse(colour_dataset))
     names = map_names(kernels)
     column_titles = {
         f"{name}-{pool.label}": f"{name}\n{_pool_words(pool)}".replace(" / ", "\n/ ")
@@ -241,24 +421,57 @@ def write_samples(
         for pool in pools
     }
     stages = ["input", *names] + [f"{name}-{pool.label}" for name in names for pool in pools if pool.mode != "none"]
-    # Read and checked before any picture is written: a worker with other data writes nothing.
-    images = [view.read(index, index + 1)[0] for index in samples]
-    check_samples_worker(view, images, dataset=dataset, samples=samples, expected=samples_fingerprint)
+    # Checked before any picture is written: a worker with other data writes nothing.
+    check_samples_worker(view, dataset=dataset, samples=samples, expected=samples_fingerprint)
     scaling: dict[str, float] = {}
     sheet_rows = []
     factor = 1
-    for index, image in zip(samples, images, strict=True):
-        pictures, factor = sample_pictures(image, conv=conv, kernels=kernels, pools=pools, memory_budget=memory_budget)
-        cells = []
-        for stage in stages:
-            gray, scale = pictures[stage]
-            files.write_png(paths[f"{index}-{stage}"], gray)
-            scaling[f"{index}-{stage}"] = scale
-            cells.append((column_titles.get(stage, stage), gray))
-        sheet_rows.append((_row_label(view, dataset.class_names, index), cells))
+    for index in samples:
+        label = _row_label(view, dataset.class_names, index)
+        if colour_view is None:
+            pictures, factor = sample_pictures(
+                view.read(index, index + 1)[0], conv=conv, kernels=kernels, pools=pools, memory_budget=memory_budget
+            )
+            rows = [(label, "", pictures)]
+        else:
+            rows, factor = _colour_rows(
+                index,
+                view=view,
+                colour_view=colour_view,
+                channels=row_channels,
+                conv=conv,
+                kernels=kernels,
+                pools=pools,
+                memory_budget=memory_budget,
+            )
+            label_of = {channel: f"{label}\n{CHANNEL_ROW_WORDS[channel]}" for channel in row_channels}
+            rows = [(label_of[channel], channel, pictures) for _, channel, pictures in rows]
+        for row_label, channel, pictures in rows:
+            cells = []
+            for stage in stages:
+                key = f"{index}-{stage}" if not channel else f"{index}-{channel}:{stage}"
+                picture, scale = pictures[stage]
+                if key in paths:  # a sum row's input is the RGB input, written once as <index>-input
+                    files.write_png(paths[key], picture)
+                    scaling[key] = scale
+                cells.append((column_titles.get(stage, stage), picture))
+            sheet_rows.append((row_label, cells))
+        if colour_view is not None:
+            files.write_png(paths[f"{index}-input"], rows[0][2]["rgb"][0])
+            scaling[f"{index}-input"] = 1.0
     title = _sheet_title(conv)
+    reduced = 1
+    if row_channels:
+        title += "\n" + channel_rows_note(row_channels)
+        sheet_rows, reduced = _reduced_sheet(sheet_rows)
     if factor > 1:
-        title += f"\npreviews: every picture reduced {factor}x (means of {factor}x{factor} blocks); sizes shown are the previews'"
+        title += f"\npreviews: every picture reduced {factor}x (means of {factor}x{factor} blocks)"
+        title += "; sizes shown are the previews'" if reduced == 1 else " in samples/"
+    if reduced > 1:
+        title += (
+            f"\nthis sheet: every picture of samples/ drawn reduced {reduced}x (means of {reduced}x{reduced} blocks); "
+            "sizes shown are the sheet's"
+        )
     figure = render.contact_sheet(sheet_rows, title=title)
     try:
         files.write_figure(paths["contact"], figure, dpi=110)

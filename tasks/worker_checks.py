@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tasks.caching import refuse_other_code, running_task_flow_versions
-from tasks.datasets.identity_index import part_fingerprint
+from tasks.datasets.identity_index import part_fingerprint, streamed_part_fingerprint
 from tasks.model.records import DatasetRecord
 
 
@@ -82,16 +82,16 @@ def check_chunk_worker(
     check_chunk_content(images, labels, dataset=dataset, chunk=chunk, expected=expected)
 
 
-def check_samples_worker(
-    view: Any, images: list[np.ndarray], *, dataset: DatasetRecord, samples: list[int], expected: str | None
-) -> None:
+def check_samples_worker(view: Any, *, dataset: DatasetRecord, samples: list[int], expected: str | None) -> None:
     """Before drawing the sample pictures in a task run: this process's code is the flow's, and
-    the sample images it read (with their labels) have the fingerprint ``expected``.
+    the sample images it reads (with their labels) have the fingerprint ``expected``.
+
+    The images are read and hashed one at a time (a sample of a huge image is large), so the
+    pictures read them again.
 
     Parameters
     ----------
-    view : the opened selection the images were read from.
-    images : one (H, W) uint8 image per index of ``samples``, as this process read them.
+    view : the opened (grey) selection the pictures are drawn from.
     samples : indices into the selection.
     expected : the samples' content fingerprint from the flow's plan
         (``tasks.datasets.identity_index.part_fingerprints``); None checks the code only.
@@ -100,7 +100,8 @@ def check_samples_worker(
     if expected is None:
         return
     labels = None if view.labels is None else view.labels[np.asarray(samples, dtype=np.int64)]
-    found = part_fingerprint(np.stack(images), labels)
+    images = (view.read(index, index + 1)[0] for index in samples)
+    found = streamed_part_fingerprint(images, count=len(samples), labels=labels)
     if found != expected:
         which = ", ".join(str(index) for index in samples)
         raise _mismatch(f"sample images {which}", dataset, found=found, expected=expected)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,13 +153,42 @@ def part_fingerprint(images: np.ndarray, labels: np.ndarray | None) -> str:
     images : ndarray, shape (n, height, width), uint8
     labels : ndarray, shape (n,), integer, or None
     """
+    return streamed_part_fingerprint(iter(images), count=len(images), labels=labels, image_shape=images.shape[1:])
+
+
+def streamed_part_fingerprint(
+    images: Iterator[np.ndarray],
+    *,
+    count: int,
+    labels: np.ndarray | None,
+    image_shape: tuple[int, ...] | None = None,
+) -> str:
+    """:func:`part_fingerprint` of ``np.stack(list(images))``, each image hashed as it comes, none held.
+
+    The stacked array's bytes are its images' C-order bytes one after the other, so hashing
+    them in turn gives the same digest; what the header needs, the stack's shape, is
+    ``(count, *first image's shape)``.
+
+    Parameters
+    ----------
+    images : ``count`` arrays of one shape, (height, width) or (height, width, channels), uint8
+    labels : ndarray, shape (count,), integer, or None
+    image_shape : the images' shape, needed only when there are none (``count`` 0)
+    """
     hasher = hashlib.sha256(_PART_TAG)
-    hasher.update(np.asarray(images.shape, dtype="<i8").tobytes())
+    first = next(images, None)
+    shape = first.shape if first is not None else image_shape
+    if shape is None:
+        raise ValueError("streamed_part_fingerprint: no image and no image_shape")
+    hasher.update(np.asarray((count, *shape), dtype="<i8").tobytes())
     if labels is None:
         hasher.update(b"\x00")
     else:
         hasher.update(b"\x01" + np.asarray(labels).astype("<i8").tobytes())
-    hasher.update(np.ascontiguousarray(images).data)
+    if first is not None:
+        hasher.update(np.ascontiguousarray(first).data)
+    for image in images:
+        hasher.update(np.ascontiguousarray(image).data)
     return hasher.hexdigest()
 
 
@@ -218,7 +248,8 @@ def part_fingerprints(
 
     Parameters
     ----------
-    dataset : a :func:`describe` record.
+    dataset : a :func:`describe` record, or a :func:`describe_colour` one (``colour`` true: the
+        parts are read and hashed in RGB, (n, h, w, 3), and indexed apart from the grey ones).
     chunks : ``[start, stop]`` ranges of the selection.
     samples : indices into the selection (may be empty).
 
@@ -227,7 +258,10 @@ def part_fingerprints(
     chunk_fingerprints : one per chunk, :func:`part_fingerprint` of its images and labels.
     samples_fingerprint : of the sample images and their labels, None without samples.
     """
+    colour = bool(dataset.get("colour"))
     key = selection_identity(dataset["spec"], dataset["selection"]) if index_dir is not None else None
+    if key is not None and colour:
+        key += ":colour"  # the same files' RGB parts: other pixels, other fingerprints
     known: dict[str, str] = {}
     if key is not None and index_dir is not None:  # key is None without an index_dir
         entry = read_index(index_dir).get(key)
@@ -238,17 +272,25 @@ def part_fingerprints(
         wanted.append((part_name(samples, contiguous=False), samples, False))
     missing = [item for item in wanted if item[0] not in known]
     if missing:
-        view = open_dataset(dataset["spec"], **dataset["selection"])
+        view = (
+            open_dataset(dataset["spec"], **dataset["selection"], colour=True)
+            if colour
+            else open_dataset(dataset["spec"], **dataset["selection"])
+        )
         found = {}
         for name, positions, contiguous in missing:
             if contiguous:
                 start, stop = positions
                 images = view.read(start, stop)
                 labels = None if view.labels is None else view.labels[start:stop]
+            elif len(positions) == 1:  # one sample: as read, not stacked into a second copy
+                images = view.read(positions[0], positions[0] + 1)
+                labels = None if view.labels is None else view.labels[np.asarray(positions, dtype=np.int64)]
             else:
                 images = np.stack([view.read(index, index + 1)[0] for index in positions])
                 labels = None if view.labels is None else view.labels[np.asarray(positions, dtype=np.int64)]
             found[name] = part_fingerprint(images, labels)
+            del images  # one part's pixels at a time (an 8000x8000 photograph is 192 MB in RGB)
         store(index_dir, key, parts=found)
         known = {**known, **found}
     chunk_fingerprints = [known[name] for name, _, contiguous in wanted if contiguous]

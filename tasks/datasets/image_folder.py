@@ -190,7 +190,11 @@ def _read_8_bit(path: Path, height: int, width: int, mode: int) -> npt.NDArray[n
 
 
 def _decode_colour(path: Path, height: int, width: int) -> npt.NDArray[np.uint8]:
-    """The image as (height, width, 3) uint8 RGB: alpha dropped, grey broadcast, 16 bits >> 8."""
+    """The image as (height, width, 3) uint8 RGB, C-contiguous: alpha dropped, grey broadcast, 16 bits >> 8.
+
+    BGR becomes RGB in the decoded buffer itself (``cv2.cvtColor`` into its source), so decoding
+    an 8000x8000 photograph holds its 192 MB once, not twice.
+    """
     import cv2
 
     image = _read_8_bit(path, height, width, cv2.IMREAD_UNCHANGED)
@@ -204,8 +208,49 @@ def _decode_colour(path: Path, height: int, width: int) -> npt.NDArray[np.uint8]
                 "(said once per process)",
                 stacklevel=2,
             )
-        image = image[:, :, :3]
-    return np.ascontiguousarray(image[:, :, ::-1])  # OpenCV's BGR -> RGB
+        return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2RGB), dtype=np.uint8)
+    image = np.ascontiguousarray(image)
+    cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # OpenCV's BGR -> RGB, in place
+    return image
+
+
+def _plain_png(path: Path) -> bool:
+    """Whether ``path`` is an 8-bit grey or RGB PNG without transparency (IHDR colour type 0 or 2, no
+    tRNS chunk before the pixels): one that OpenCV decodes to RGB exactly as :func:`_decode_colour` does."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError:
+        return False
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR" or len(head) < 26:
+        return False
+    bit_depth, colour_type = head[24], head[25]
+    pixels = head.find(b"IDAT")
+    return bit_depth == 8 and colour_type in (0, 2) and pixels > 0 and head.find(b"tRNS", 0, pixels) < 0
+
+
+def _decode_colour_into(path: Path, out: npt.NDArray[np.uint8]) -> bool:
+    """Decode a plain PNG (:func:`_plain_png`) straight into ``out`` (H, W, 3), RGB, no second copy; False if not one.
+
+    OpenCV decodes into the given array when its shape and type match (``cv2.imread(path, dst,
+    IMREAD_COLOR_RGB)``, OpenCV >= 4.10): an 8000x8000 photograph costs its 192 MB once, where
+    ``imread`` alone allocates its own image and then the copy returned.
+    """
+    import cv2
+
+    if not hasattr(cv2, "IMREAD_COLOR_RGB") or not _plain_png(path):
+        return False
+    try:
+        decoded = cv2.imread(str(path), out, cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:  # OpenCV refuses a dst of another size than the file's pixels
+        decoded = np.empty((0, 0, 3), np.uint8)
+    if decoded is None:
+        raise DatasetError(f"cannot read image {path}: OpenCV could not decode it")
+    if decoded.shape != out.shape or not np.shares_memory(decoded, out):
+        raise DatasetError(
+            f"cannot read image {path}: its pixels are not the size its header says {out.shape[0]}x{out.shape[1]}"
+        )
+    return True
 
 
 class FileStore:
@@ -242,7 +287,8 @@ class FileStore:
         if self._colour:
             out = np.empty((len(positions), height, width, 3), dtype=np.uint8)
             for i, position in enumerate(positions):
-                out[i] = _decode_colour(self._paths[position], height, width)
+                if not _decode_colour_into(self._paths[position], out[i]):
+                    out[i] = _decode_colour(self._paths[position], height, width)
             return out
         out = np.empty((len(positions), height, width), dtype=np.uint8)
         with libpng_quiet():  # the one error line names the file; libpng's own lines are dropped

@@ -540,11 +540,6 @@ class SweepParameters(BaseModel):
         if self.start is not None and self.stop is not None and self.stop <= self.start:
             raise ValueError(f"stop={self.stop} must be greater than start={self.start}")
 
-        if self.keep_maps and "gray" not in self.channels:
-            # process-chunk writes the maps of grey chunks only (colour maps are not written yet)
-            raise ValueError(
-                f"keep_maps with channels={','.join(self.channels)}: only grey maps are written; add gray to channels"
-            )
         matrices: dict[str, tuple[tuple[float, ...], ...]] = {}
         for name in self.kernels:
             if name not in kernel_library.names() and name not in self.custom_kernels:

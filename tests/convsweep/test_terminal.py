@@ -135,7 +135,10 @@ def test_summary_lines_with_channels_name_each_rows_channel_after_its_map():
     rows = synthetic_rows(**ONE)
     coloured = with_channel(rows, channels="each", channel="R") + with_channel(rows, channels="sum", channel="sum")
     lines = summary_lines(as_csv_text(coloured), title="sweep t", width=80)
-    assert [line.split()[:2] for line in lines[4:]] == [
+    assert all(len(line) <= 80 for line in lines)
+    header = next(index for index, line in enumerate(lines) if line.split()[:2] == ["map", "conv"])
+    assert "channels each, sum: each map's rows per channel" in " ".join(lines[:header])
+    assert [line.split()[:2] for line in lines[header + 1 :]] == [
         ["sobel_h", "R"],
         ["sobel_v", "R"],
         ["sobel", "R"],

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import tasks.datasets as datasets
 from tasks.datasets import identity_index
@@ -95,3 +96,19 @@ def test_describe_from_the_index_does_not_import_keras(tmp_path, keras_home):
     )
     result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "KERAS_HOME": str(keras_home)})
     assert result.returncode == 0
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4), (2, 6, 7, 3), (1, 2, 2)])
+def test_streamed_part_fingerprint_equals_the_stacked_one(shape):
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 256, shape, dtype=np.uint8)
+    labels = rng.integers(0, 10, shape[0])
+    for given in (labels, None):
+        streamed = identity_index.streamed_part_fingerprint(iter(list(images)), count=len(images), labels=given)
+        assert streamed == identity_index.part_fingerprint(images, given)
+    # a different pixel anywhere changes it
+    changed = images.copy()
+    changed[-1].flat[-1] ^= 1
+    assert identity_index.streamed_part_fingerprint(
+        iter(list(changed)), count=len(changed), labels=labels
+    ) != identity_index.part_fingerprint(images, labels)

@@ -126,7 +126,6 @@ def test_channels_default_gray_is_left_out_of_the_recorded_parameters():
     ("given", "message"),
     [
         (dict(channels="rgb"), "channels: 'rgb' must be one of gray, each, sum"),
-        (dict(channels="each", keep_maps=True), "keep_maps with channels=each"),
     ],
 )
 def test_channels_bad_value_names_the_parameter(given, message):
