@@ -3,7 +3,8 @@
 The table fits the terminal's width without cutting a value: the settings that
 are the same in every row go to one header line, the conv settings that vary
 head a group of rows each, and the columns are the map, its conv output size,
-the pool settings that vary, the pooled size and the statistics.  Every map —
+the pool settings that vary, the pooled size and the statistics (and the shift and probe
+measures of a sweep that has them).  Every map —
 each kernel and each magnitude — has its rows.  A sweep of many conv settings
 shows its first groups (about :data:`MAX_TABLE_ROWS` rows) and says how many
 more are in sizes.csv.
@@ -17,19 +18,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tasks.model import PoolSetting
+from tasks.model import CONV_COLUMN_WORDS, POOL_COLUMNS, PoolSetting
 
 MAX_TABLE_ROWS = 60
 # Conv settings (group headings) and pool settings (the pool column), as sizes.csv names them.
-CONV_FIELDS: tuple[tuple[str, str], ...] = (
-    ("resize", "resize"),
-    ("stride", "stride"),
-    ("padding", "padding"),
-    ("pad_mode", "pad mode"),
-    ("dilation", "dilation"),
-)
-POOL_FIELDS = ("pool_mode", "pool_size", "pool_stride", "pool_padding")
+CONV_FIELDS = CONV_COLUMN_WORDS
+POOL_FIELDS = POOL_COLUMNS
 STAT_COLUMNS = (("mean", "mean"), ("std", "std"), ("max", "max"), ("zero_fraction", "zero_frac"))
+# A sweep with measures (--shift-images, --probe) shows the headline of each: the relative change
+# of the map under a one-pixel shift right, and the linear probe's test accuracy.
+MEASURE_COLUMNS = (("shift_right", "shift"), ("probe_accuracy", "probe"))
 _GAP = "  "
 
 
@@ -108,7 +106,8 @@ def summary_lines(rows: list[dict[str, str]], *, title: str, width: int = 80) ->
 
     columns = [("map", "map"), ("conv", "conv")]
     columns += [("pool", "pool")] if pool_varying else []
-    columns += [("pooled", "pooled"), *[(field, header) for field, header in STAT_COLUMNS]]
+    measures = [(field, header) for field, header in MEASURE_COLUMNS if field in rows[0]]
+    columns += [("pooled", "pooled"), *STAT_COLUMNS, *measures]
 
     def cells(row: dict[str, str]) -> dict[str, str]:
         shown = {
@@ -118,7 +117,7 @@ def summary_lines(rows: list[dict[str, str]], *, title: str, width: int = 80) ->
             "pool": _pool_words(row, pool_varying),
             "pooled": f"{row['pool_h']}x{row['pool_w']}",
         }
-        shown.update({field: _number(row[field]) for field, _ in STAT_COLUMNS})
+        shown.update({field: _number(row[field]) for field, _ in (*STAT_COLUMNS, *measures)})
         return shown
 
     groups: dict[tuple[str, ...], list[dict[str, str]]] = {}

@@ -18,8 +18,9 @@ removes the files of an earlier sweep with other settings and lists every file o
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
@@ -45,6 +46,7 @@ from tasks.model.records import (
     DatasetRecord,
     LearnedRecord,
     ManifestRecord,
+    Record,
     ReportFiles,
     SampleRecord,
     SweepSummary,
@@ -58,6 +60,8 @@ from tasks.rows import add_measures, with_channel
 from tasks.samples import write_samples
 from tasks.training import train_model
 from tasks.worker_checks import check_workers_before_sweep
+
+_Record = TypeVar("_Record", bound=Record)
 
 
 def sweep_run_name() -> str:
@@ -112,25 +116,7 @@ def sweep(settings: SweepParameters) -> State:
     cache_root = cache_dir_for(settings.out, settings.cache_dir)
     runs = TaskRuns(cache_root, refresh=settings.refresh)
     with TagsContext(current_tags=set()):
-        load = runs.call(
-            describe_selection,
-            cached=False,
-            spec=settings.dataset,
-            selection=settings.selection(),
-            index_dir=str(cache_root),
-        )
-        colour_load = (
-            runs.call(
-                describe_selection,
-                cached=False,
-                spec=settings.dataset,
-                selection=settings.selection(),
-                index_dir=str(cache_root),
-                colour=True,
-            )
-            if settings.colour
-            else None
-        )
+        load, colour_load = _load(settings, runs)
         plan = _plan(settings, load, colour_load)
         folder = _prepare_folder(plan)
         runs.folder_is_ours = folder.trusted
@@ -138,55 +124,73 @@ def sweep(settings: SweepParameters) -> State:
         training = _train(settings, runs)
         if training is not None:
             plan = _plan(settings, load, colour_load, learned_kernels=training.kernels)
-        sample_futures: list[PrefectFuture[Any]] = []
-        chunk_futures: dict[PrefectFuture[Any], str] = {}
-        for conv in plan.conv_settings:
-            # A conv setting's pictures go before its chunks, so the (mostly GIL-bound) picture
-            # tasks run between the (GIL-releasing) compute tasks, not all after them.
-            if plan.samples:
-                sample_futures.append(runs.submit(write_samples, **_sample_inputs(plan, conv)))
-            for chunk in plan.chunks:
-                for _, channel in plan.channel_runs:
-                    inputs = _chunk_inputs(plan, conv, chunk.bounds, chunk.fingerprint)
-                    if channel is not None:
-                        inputs.update(_colour_chunk_inputs(plan, conv, channel, chunk.colour_fingerprint))
-                    future = runs.submit(process_chunk, writes_files=settings.keep_maps, **inputs)
-                    chunk_futures[future] = _records_key(conv.label, channel)
+        sample_futures, chunk_futures = _submit_samples_and_chunks(plan, runs)
         shift_futures, probe_futures = _submit_measures(plan, runs)
         chunk_records, seconds_computed, cache_hits = _gather_chunks(plan, chunk_futures)
         rows = _rows(plan, chunk_records)
         if shift_futures is not None or probe_futures is not None:
             rows = add_measures(rows, **_gather_measures(shift_futures, probe_futures))
         samples = _gather_samples(sample_futures)
-        out_dir = str(plan.out_dir)
         learned_record = _write_learned(plan, runs, training)
-        sizes = runs.call(write_sizes, rows=rows, out_dir=out_dir)
-        report = runs.call(
-            write_report,
-            name=plan.name,
-            dataset=plan.dataset,
-            rows=rows,
-            out_dir=out_dir,
-            sample_records=samples,
-            **_learned_input(learned_record),
-        )
-        csv_path, written = str(sizes.result()), ReportFiles.parse(report.result())
-        _log_written(sizes, report, csv_path, written)
-        published = runs.call(
-            publish_artifacts,
-            cached=False,
-            name=plan.name,
-            dataset=plan.dataset,
-            rows=rows,
-            out_dir=out_dir,
-            sample_records=samples,
-            **_learned_input(learned_record),
-        )
-        _log_published(published)
+        csv_path, written = _write_tables(plan, runs, rows=rows, samples=samples, learned=learned_record)
         manifest = _write_manifest(
             plan, runs, csv_path=csv_path, report=written, samples=samples, folder=folder, learned=learned_record
         )
     return _finish(plan, runs, csv_path, written, manifest, seconds_computed=seconds_computed, cache_hits=cache_hits)
+
+
+def _load(settings: SweepParameters, runs: TaskRuns) -> tuple[State, State | None]:
+    """``load-dataset``: the selection described (grey), and read in RGB too for a colour sweep."""
+    inputs = dict(spec=settings.dataset, selection=settings.selection(), index_dir=str(runs.cache_dir))
+    load = runs.call(describe_selection, cached=False, **inputs)
+    colour_load = runs.call(describe_selection, cached=False, **inputs, colour=True) if settings.colour else None
+    return load, colour_load
+
+
+def _submit_samples_and_chunks(
+    plan: SweepPlan, runs: TaskRuns
+) -> tuple[list[PrefectFuture[Any]], dict[PrefectFuture[Any], str]]:
+    """``write-samples`` per conv setting and ``process-chunk`` per (conv setting, chunk, channel), submitted.
+
+    Returns the sample futures, and the chunk futures with where each record is gathered.
+    """
+    sample_futures: list[PrefectFuture[Any]] = []
+    chunk_futures: dict[PrefectFuture[Any], str] = {}
+    for conv in plan.conv_settings:
+        # A conv setting's pictures go before its chunks, so the (mostly GIL-bound) picture
+        # tasks run between the (GIL-releasing) compute tasks, not all after them.
+        if plan.samples:
+            sample_futures.append(runs.submit(write_samples, **_sample_inputs(plan, conv)))
+        for chunk in plan.chunks:
+            for _, channel in plan.channel_runs:
+                inputs = _chunk_inputs(plan, conv, chunk.bounds, chunk.fingerprint)
+                if channel is not None:
+                    inputs.update(_colour_chunk_inputs(plan, conv, channel, chunk.colour_fingerprint))
+                future = runs.submit(process_chunk, writes_files=plan.settings.keep_maps, **inputs)
+                chunk_futures[future] = _records_key(conv.label, channel)
+    return sample_futures, chunk_futures
+
+
+def _write_tables(
+    plan: SweepPlan,
+    runs: TaskRuns,
+    *,
+    rows: list[dict[str, Any]],
+    samples: list[SampleRecord],
+    learned: LearnedRecord | None,
+) -> tuple[str, ReportFiles]:
+    """``write-sizes``, ``write-report`` (cached), then ``publish-artifacts`` (every run); the CSV path and the report files."""
+    out_dir = str(plan.out_dir)
+    shown: dict[str, Any] = dict(
+        name=plan.name, dataset=plan.dataset, rows=rows, out_dir=out_dir, sample_records=samples
+    )
+    sizes = runs.call(write_sizes, rows=rows, out_dir=out_dir)
+    report = runs.call(write_report, **shown, **_learned_input(learned))
+    csv_path, written = str(sizes.result()), ReportFiles.parse(report.result())
+    _log_written(sizes, report, csv_path, written)
+    published = runs.call(publish_artifacts, cached=False, **shown, **_learned_input(learned))
+    _log_published(published)
+    return csv_path, written
 
 
 def _learned_input(record: LearnedRecord | None) -> dict[str, Any]:
@@ -467,52 +471,58 @@ def _gather_measures(
 ) -> dict[str, Any]:
     """The measures' records (``add_measures``' keyword arguments), one log line each."""
     logger = get_run_logger()
-    gathered: dict[str, Any] = {"shift_records": None, "probe_records": None}
-    if shift_futures is not None:
-        gathered["shift_records"] = []
-        for future in shift_futures:
-            shift = ShiftRecord.parse(future.result())
-            cached = future.state.name == "Cached"
-            logger.info(
-                "shift sensitivity %s over %d images: %s %.2f s",
-                shift.conv,
-                shift.images,
-                "cache hit, computed earlier in" if cached else "computed in",
-                shift.seconds,
-            )
-            gathered["shift_records"].append(shift)
-    if probe_futures is not None:
-        gathered["probe_records"] = []
-        for future in probe_futures:
-            probe = ProbeRecord.parse(future.result())
-            cached = future.state.name == "Cached"
-            logger.info(
-                "probe %s x %s: accuracy %.4f on %d features (%d lbfgs iterations%s); %s %.2f s",
-                probe.conv,
-                probe.pool,
-                probe.accuracy,
-                probe.features,
-                probe.iterations,
-                "" if probe.converged else ", not converged",
-                "cache hit, trained earlier in" if cached else "trained in",
-                probe.seconds,
-            )
-            gathered["probe_records"].append(probe)
-    return gathered
+
+    def said_shift(shift: ShiftRecord, cached: bool) -> None:
+        logger.info(
+            "shift sensitivity %s over %d images: %s %.2f s",
+            shift.conv,
+            shift.images,
+            "cache hit, computed earlier in" if cached else "computed in",
+            shift.seconds,
+        )
+
+    def said_probe(probe: ProbeRecord, cached: bool) -> None:
+        logger.info(
+            "probe %s x %s: accuracy %.4f on %d features (%d lbfgs iterations%s); %s %.2f s",
+            probe.conv,
+            probe.pool,
+            probe.accuracy,
+            probe.features,
+            probe.iterations,
+            "" if probe.converged else ", not converged",
+            "cache hit, trained earlier in" if cached else "trained in",
+            probe.seconds,
+        )
+
+    return {
+        "shift_records": None if shift_futures is None else _gathered(shift_futures, ShiftRecord, said_shift),
+        "probe_records": None if probe_futures is None else _gathered(probe_futures, ProbeRecord, said_probe),
+    }
 
 
 def _gather_samples(futures: list[PrefectFuture[Any]]) -> list[SampleRecord]:
     logger = get_run_logger()
-    records = []
-    for future in futures:
-        record = SampleRecord.parse(future.result())
+
+    def said(record: SampleRecord, cached: bool) -> None:
         logger.info(
             "samples %s: %s (%d pictures, contact sheet %s)",
             record.conv,
-            "cache hit" if future.state.name == "Cached" else "written",
+            "cache hit" if cached else "written",
             len(record.images),
             record.contact,
         )
+
+    return _gathered(futures, SampleRecord, said)
+
+
+def _gathered(
+    futures: list[PrefectFuture[Any]], record_type: type[_Record], say: Callable[[_Record, bool], None]
+) -> list[_Record]:
+    """Each future's record, in order, told to ``say`` with whether it was a cache hit."""
+    records = []
+    for future in futures:
+        record = record_type.parse(future.result())
+        say(record, future.state.name == "Cached")
         records.append(record)
     return records
 

@@ -30,32 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks.model import ConvSetting, PoolSetting
+from tasks.model import CONV_COLUMN_WORDS, CONV_COLUMNS, POOL_COLUMNS, ConvSetting, PoolSetting
 from tasks.model.plain import canonical_json
 from tasks.report_model import setting_words, stage_title
 from tasks.sweep_folder import SweepFolder
 
 # The columns that say which configuration and map a row is: they match rows, they are not compared.
-KEY_COLUMNS = (
-    "resize",
-    "stride",
-    "padding",
-    "pad_mode",
-    "dilation",
-    "map",
-    "pool_mode",
-    "pool_size",
-    "pool_stride",
-    "pool_padding",
-)
+KEY_COLUMNS = (*CONV_COLUMNS, "map", *POOL_COLUMNS)
 # The conv setting's columns, in the words a table heading uses (as convsweep.terminal's).
-CONV_FIELDS: tuple[tuple[str, str], ...] = (
-    ("resize", "resize"),
-    ("stride", "stride"),
-    ("padding", "padding"),
-    ("pad_mode", "pad mode"),
-    ("dilation", "dilation"),
-)
+CONV_FIELDS = CONV_COLUMN_WORDS
 TIMING_SUFFIX = "_seconds"
 # Columns that follow from a row's settings and input size (its padding in pixels, the formulas, the
 # receptive field): in a table of one sweep's own rows they repeat what the settings say.

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from tasks.model import ConvSetting, PoolSetting
+from tasks.model import CONV_COLUMNS, POOL_COLUMNS, ConvSetting, PoolSetting
 
 
 def signed_to_gray(values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -221,7 +221,7 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     from matplotlib.ticker import MaxNLocator
 
     frame = frame.copy()
-    for column in ("resize", "stride", "padding", "pad_mode", "dilation", "pool_size", "pool_stride", "pool_padding"):
+    for column in (*CONV_COLUMNS, *POOL_COLUMNS[1:]):  # every setting column but pool_mode
         frame[column] = [_cell(value) for value in frame[column]]
     pool_settings = [PoolSetting.from_row(row) for row in frame.to_dict("records")]
     frame["pool_window"] = [

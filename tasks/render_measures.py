@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.model import ConvSetting, PoolSetting
+from tasks.model import CONV_COLUMNS, POOL_COLUMNS, ConvSetting, PoolSetting
 
 SHIFT_KINDS = (("shift_right", "1 px right", "#1f77b4"), ("shift_down", "1 px down", "#ff7f0e"))
 JUMP_KIND = ("shift_jump", "by the jump (output moved back)", "#2ca02c")
@@ -56,18 +56,7 @@ def configuration_words(row: dict[str, Any]) -> str:
 
 def _configurations(frame: Any) -> Any:
     """One row per configuration (the probe's columns are the same in each of its map rows)."""
-    keys = [
-        "resize",
-        "stride",
-        "padding",
-        "pad_mode",
-        "dilation",
-        "pool_mode",
-        "pool_size",
-        "pool_stride",
-        "pool_padding",
-    ]
-    return frame.drop_duplicates([key for key in keys if key in frame.columns])
+    return frame.drop_duplicates([key for key in (*CONV_COLUMNS, *POOL_COLUMNS) if key in frame.columns])
 
 
 def _probe_panel(axis: Any, frame: Any) -> None:

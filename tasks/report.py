@@ -23,7 +23,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from tasks import artifacts, files, render, render_measures
 from tasks.artifacts import artifact_key
 from tasks.caching import SweepCachePolicy
-from tasks.model import to_plain
+from tasks.model import CONV_COLUMNS, POOL_COLUMNS, to_plain
 from tasks.model.records import ArtifactsRecord, DatasetRecord, LearnedRecord, ReportFiles, SampleRecord
 from tasks.report_model import build_report
 from tasks.report_pages import HTML_IMAGE_MAX_WIDTH, render_html, render_markdown, render_ui_report
@@ -101,15 +101,8 @@ TABLE_LEADING_COLUMNS = [
     "channels",  # a sweep that is not purely grey: which channel a row is of
     "channel",
     "map_kind",
-    "resize",
-    "stride",
-    "padding",
-    "pad_mode",
-    "dilation",
-    "pool_mode",
-    "pool_size",
-    "pool_stride",
-    "pool_padding",
+    *CONV_COLUMNS,
+    *POOL_COLUMNS,
     "conv_h",
     "conv_w",
     "pool_h",

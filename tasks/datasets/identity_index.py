@@ -192,9 +192,8 @@ def streamed_part_fingerprint(
     return hasher.hexdigest()
 
 
-def describe_colour(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
-    """The record of a selection read in colour ((n, h, w, 3) RGB); always opened (not indexed yet)."""
-    view = open_dataset(spec, **selection, colour=True)
+def _view_record(view: Any, selection: dict[str, Any]) -> dict[str, Any]:
+    """What ``load-dataset`` records of an opened selection (a ``DatasetRecord``'s fields)."""
     return {
         "spec": view.spec,
         "split": view.split,
@@ -205,8 +204,12 @@ def describe_colour(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
         "fingerprint": view.fingerprint,
         "source": view.source,
         "class_names": list(view.class_names) if view.class_names else None,
-        "colour": True,
     }
+
+
+def describe_colour(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
+    """The record of a selection read in colour ((n, h, w, 3) RGB); always opened (not indexed yet)."""
+    return {**_view_record(open_dataset(spec, **selection, colour=True), selection), "colour": True}
 
 
 def describe(spec: str, selection: dict[str, Any], index_dir: str | Path | None) -> dict[str, Any]:
@@ -223,18 +226,7 @@ def describe(spec: str, selection: dict[str, Any], index_dir: str | Path | None)
         # the files were there when the record was made, so any download is now in the past
         record["source"] = str(record["source"]).replace("(downloaded now from ", "(cached; origin ")
         return record
-    view = open_dataset(spec, **selection)
-    record = {
-        "spec": view.spec,
-        "split": view.split,
-        "selection": selection,
-        "n": int(view.n),
-        "height": int(view.height),
-        "width": int(view.width),
-        "fingerprint": view.fingerprint,
-        "source": view.source,
-        "class_names": list(view.class_names) if view.class_names else None,
-    }
+    record = _view_record(open_dataset(spec, **selection), selection)
     if key is None and index_dir is not None:  # downloaded just now: the files exist from here on
         key = selection_identity(spec, selection)
     store(index_dir, key, record=record)

@@ -17,7 +17,10 @@ from tasks.model.parameters import (
 )
 from tasks.model.plain import canonical_json, to_plain
 from tasks.model.settings import (
+    CONV_COLUMN_WORDS,
+    CONV_COLUMNS,
     MAGNITUDE_PAIRS,
+    POOL_COLUMNS,
     ConvSetting,
     PoolSetting,
     conv_label,
@@ -30,10 +33,13 @@ from tasks.model.settings import (
 from tasks.model.values import check_safe_name
 
 __all__ = [
+    "CONV_COLUMNS",
+    "CONV_COLUMN_WORDS",
     "MAGNITUDE_PAIRS",
     "PANELS",
     "PAD_MODES",
     "PARAMETER_NAMES",
+    "POOL_COLUMNS",
     "POOL_MODES",
     "SPLITS",
     "ConvSetting",

@@ -87,6 +87,14 @@ def _padding_from_plain(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+# The sizes.csv columns that hold a conv setting and a pool setting (what ``from_row`` reads):
+# together they say which configuration a row is of.
+CONV_COLUMNS = ("resize", "stride", "padding", "pad_mode", "dilation")
+POOL_COLUMNS = ("pool_mode", "pool_size", "pool_stride", "pool_padding")
+# The conv setting's columns in the words a table heading uses (the terminal's table, compare's).
+CONV_COLUMN_WORDS: tuple[tuple[str, str], ...] = tuple((column, column.replace("_", " ")) for column in CONV_COLUMNS)
+
+
 @dataclass(frozen=True)
 class ConvSetting:
     """One pass of every kernel: resize, then cross-correlate with stride/padding/dilation."""

@@ -148,3 +148,13 @@ def test_summary_lines_with_channels_name_each_rows_channel_after_its_map():
     ]
     keys = list(coloured[0])
     assert keys[keys.index("map") + 1 : keys.index("map") + 3] == ["channels", "channel"]
+
+
+def test_summary_lines_with_measures_show_shift_and_probe_columns():
+    rows = synthetic_rows(**ONE)
+    for number, row in enumerate(rows):
+        row.update(shift_right=0.25 + number / 100, probe_accuracy=0.9421)
+    lines = summary_lines(as_csv_text(rows), title="sweep t", width=80)
+    assert max(len(line) for line in lines) <= 80
+    assert lines[3].split() == ["map", "conv", "pooled", "mean", "std", "max", "zero_frac", "shift", "probe"]
+    assert [line.split()[-2:] for line in lines[4:]] == [["0.25", "0.9421"], ["0.26", "0.9421"], ["0.27", "0.9421"]]
