@@ -198,6 +198,12 @@ def _is_our_server(api: LocalAPI) -> bool:
     return MODULE.encode() in command
 
 
+def has_live_server(home: Path) -> bool:
+    """A server is recorded for ``home`` and its process is alive (it may not answer yet)."""
+    recorded = read_state(home)
+    return recorded is not None and _is_our_server(recorded)
+
+
 def _healthy(url: str, timeout: float = 5.0) -> bool:
     from convsweep.api import health_problem
 

@@ -73,7 +73,12 @@ def sweep(
     preflight(checked)
     task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
     require_reachable_api()  # a set but dead PREFECT_API_URL: one line naming it, exit 1
+    from convsweep.prefetch import read_while_server_starts
+
+    prefetch = read_while_server_starts(checked)  # the first run on a PREFECT_HOME: while its server starts
     _use_local_api()
+    if prefetch is not None:
+        prefetch.wait()
     from convsweep.flow_runs import run_sweep
 
     run_sweep(parameters, task_runner=task_runner)
