@@ -240,17 +240,9 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     focus = focus_map(frame)
     frame["channel_label"] = [_cell(value) for value in frame["channel"]] if "channel" in frame else ""
     stats = frame[frame["map"] == focus]
-    conv_keys = _ordered(
-        zip(
-            stats["resize"],
-            stats["stride"],
-            stats["padding"],
-            stats["pad_mode"],
-            stats["dilation"],
-            stats["channel_label"],
-            strict=False,
-        )
-    )
+    # A heat-map row per conv setting (and channel): its key is those columns' cells.
+    row_columns = [*CONV_COLUMNS, "channel_label"]
+    conv_keys = _ordered(zip(*(stats[column] for column in row_columns), strict=True))
     pool_keys = _ordered(stats["pool_setting"])
 
     n_cols, n_rows = len(paddings), len(variants)
@@ -342,18 +334,10 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     heat = np.full((len(conv_keys), len(pool_keys)), np.nan)
     row_of = {key: index for index, key in enumerate(conv_keys)}
     col_of = {key: index for index, key in enumerate(pool_keys)}
-    for values in zip(
-        stats["resize"],
-        stats["stride"],
-        stats["padding"],
-        stats["pad_mode"],
-        stats["dilation"],
-        stats["channel_label"],
-        stats["pool_setting"],
-        stats["mean"],
-        strict=False,
+    for *row_key, pool_setting, mean in zip(
+        *(stats[column] for column in row_columns), stats["pool_setting"], stats["mean"], strict=True
     ):
-        heat[row_of[values[:6]], col_of[values[6]]] = values[7]
+        heat[row_of[tuple(row_key)], col_of[pool_setting]] = mean
     axis = bottom.subplots()
     image = axis.imshow(heat, cmap="viridis", aspect="auto", interpolation="nearest")
     tilted = len(pool_keys) > 5
