@@ -31,9 +31,20 @@ def _unvisited(inputs: dict[str, Any]) -> dict[str, Any]:
     Prefect visits every input of a task run twice (looking for futures to wait on and to draw
     as the run's upstream edges); the rows, records and sample lists our flows pass are plain
     values, never futures, and walking them cost ~25 ms per task run of a warm sweep. Quoted
-    inputs reach the task and its cache key unwrapped.
+    inputs reach the task and its cache key unwrapped when the task runs in this process (in
+    the flow's thread or its thread pool); prefect-dask re-visits what it ships to a worker and
+    the quotes arrived there still on (tests/e2e/test_dask.py), so only those runs are quoted.
     """
     return {name: quote(value) for name, value in inputs.items()}
+
+
+def _in_this_process() -> bool:
+    """The flow's task runner runs task runs in threads of this process (Prefect's thread pool)."""
+    from prefect.context import FlowRunContext
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    context = FlowRunContext.get()
+    return context is not None and type(context.task_runner) is ThreadPoolTaskRunner
 
 
 class TaskRuns:
@@ -63,7 +74,8 @@ class TaskRuns:
         self, task: Task[..., Any], *, cached: bool = True, writes_files: bool = True, **inputs: Any
     ) -> PrefectFuture[Any]:
         """Submit ``task(**inputs)`` to the flow's task runner; its future."""
-        future = self._configured(task, cached, writes_files, inputs).submit(**_unvisited(inputs))
+        shipped = _unvisited(inputs) if _in_this_process() else inputs
+        future = self._configured(task, cached, writes_files, inputs).submit(**shipped)
         self.ids.append(future.task_run_id)
         return future
 
