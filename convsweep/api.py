@@ -4,11 +4,6 @@
 or Prefect profile), check ``<url>/health`` once, quickly (no retries), before
 any work, and raise :class:`PrefectAPIUnreachable`: one line naming the URL,
 the cause and what to do.
-
-:class:`APIWatchdog` — during a run, the same check every few seconds in a
-thread; when the API has not answered for :data:`LOST_AFTER_SECONDS`, it calls
-back once (the CLI then stops the run with one line naming the URL), instead
-of Prefect's clients retrying a dead server for many minutes.
 """
 
 from __future__ import annotations
@@ -16,13 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
-import threading
-import time
-from collections.abc import Callable
-from typing import Any
 
-LOST_AFTER_SECONDS = 20.0
-CHECK_INTERVAL_SECONDS = 2.0
 CHECK_TIMEOUT_SECONDS = 5.0
 
 
@@ -167,77 +156,3 @@ def _httpx_problem(target: str, timeout: float) -> str | None:
     except (httpx.InvalidURL, ValueError) as error:  # a malformed URL
         return f"not a usable URL ({error})"
     return None if response.status_code == 200 else f"HTTP {response.status_code}"
-
-
-class APIWatchdog:
-    """A daemon thread that checks ``<url>/health`` every few seconds while a run goes on.
-
-    When the API has failed every check for ``lost_after`` seconds (or ``process``,
-    the temporary API server, has exited), ``on_lost(url, cause)`` is called once,
-    from the watchdog's thread, and the watchdog stops.
-
-    Parameters
-    ----------
-    url
-        The API URL, e.g. ``http://127.0.0.1:4200/api``.
-    on_lost
-        ``(url, cause) -> None``; the CLI's stops the process with one line.
-    process
-        The ``subprocess.Popen`` of the temporary API server, if the run has one.
-    interval, timeout, lost_after
-        Seconds between checks, for one check, and without an answer before ``on_lost``.
-    on_answer
-        ``() -> None``, called after each check the API answered (the local server's lease).
-    """
-
-    def __init__(
-        self,
-        url: str,
-        on_lost: Callable[[str, str], None],
-        *,
-        process: Any = None,
-        interval: float = CHECK_INTERVAL_SECONDS,
-        timeout: float = CHECK_TIMEOUT_SECONDS,
-        lost_after: float = LOST_AFTER_SECONDS,
-        on_answer: Callable[[], None] | None = None,
-    ) -> None:
-        if interval <= 0 or timeout <= 0 or lost_after <= 0:
-            raise ValueError(f"interval={interval}, timeout={timeout}, lost_after={lost_after} must be > 0")
-        self.url = url.rstrip("/")
-        self.on_lost = on_lost
-        self.process = process
-        self.interval = interval
-        self.timeout = timeout
-        self.lost_after = lost_after
-        self.on_answer = on_answer
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="convsweep-api-watchdog", daemon=True)
-
-    def start(self) -> APIWatchdog:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop checking (returns at once; the thread ends within one check)."""
-        self._stopped.set()
-
-    def _watch(self) -> None:
-        last_answer = time.monotonic()
-        while not self._stopped.wait(self.interval):
-            if self.process is not None and self.process.poll() is not None:
-                cause = f"the temporary API server exited with code {self.process.returncode}"
-            else:
-                problem = health_problem(self.url, timeout=self.timeout)
-                if problem is None:
-                    last_answer = time.monotonic()
-                    if self.on_answer is not None:
-                        self.on_answer()
-                    continue
-                silent_for = time.monotonic() - last_answer
-                if silent_for < self.lost_after:
-                    continue
-                cause = f"{problem}; no answer for {silent_for:.0f} s"
-            if not self._stopped.is_set():
-                self._stopped.set()
-                self.on_lost(self.url, cause)
-            return

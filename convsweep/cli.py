@@ -136,10 +136,13 @@ def _handle_error() -> None:
     except Exception as error:  # runtime failure: one line with the cause
         if debug:
             raise
+        from convsweep.api import PrefectAPIUnreachable
         from convsweep.flow_runs import RunFailed
+        from convsweep.server import ServerError
 
-        # A failed run's text already names its exception's type, whatever it was.
-        _fail(str(error) if isinstance(error, RunFailed) else f"{type(error).__name__}: {error}", 1)
+        # These say what failed and what to do; a failed run's text already names its exception's type.
+        told = isinstance(error, RunFailed | ServerError | PrefectAPIUnreachable)
+        _fail(str(error) if told else f"{type(error).__name__}: {error}", 1)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,13 @@
-"""Running the flows in this process, for the CLI.
+"""Running the flows in this process, for the CLI: progress on stderr, the final table on stdout.
 
-Besides progress (stderr) and the final table (stdout, ``convsweep.terminal``), this is where a run is made durable in
-the Prefect API before the process exits.  Without ``PREFECT_API_URL`` Prefect
-starts a temporary API server in a subprocess and records task runs from the
-events the client streams to it; that server is terminated at exit, and events
-still queued there were lost (measured: 184 of 250 task runs missing).  So after
-a flow returns we drain the client's event and log workers and then wait until
-the API reports every task run of the flow run in a final state.
+The API they report to is chosen before (:mod:`convsweep.server`); Prefect's own client sends
+the events still queued when the process exits, and the server outlives the run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
-from uuid import UUID
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,128 +17,12 @@ from convsweep.run_guard import guarded
 if TYPE_CHECKING:
     from prefect.states import State
 
-DRAIN_TIMEOUT_SECONDS = 60.0
-# The API records task runs from the client's events, asynchronously: its recorder writes one
-# event per database transaction and falls behind under load (minutes with four sweeps on a
-# loaded 2-core machine and PostgreSQL).  So the wait ends on no progress, not on a fixed time.
-RECORD_STALL_SECONDS = 60.0
-RECORD_LIMIT_SECONDS = 900.0
-_SAY_WAITING_AFTER_SECONDS = 5.0
-
-
-def drain_events() -> bool:
-    """Send whatever the client still holds (events, logs) to the API now; False if it could not in time."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    drained = True
-    for worker in (APILogWorker, EventsWorker):
-        # Called from synchronous code: concurrent.futures.wait's (done, not_done).
-        drain = cast(Any, worker.drain_all(timeout=DRAIN_TIMEOUT_SECONDS, at_exit=False))
-        _done, not_done = drain
-        drained = drained and not not_done
-    return drained
-
-
-def recorded_task_runs(flow_run_id: UUID) -> list[Any]:
-    """Every task run the API holds for ``flow_run_id`` (paged: the API returns 200 at most per call).
-
-    Paged in id order: the default order (expected start time) has ties, and PostgreSQL may
-    order tied rows differently from one query to the next, so offset pages would skip some
-    rows and repeat others.
-    """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from prefect.client.schemas.sorting import TaskRunSort
-
-    runs: list[Any] = []
-    with get_client(sync_client=True) as client:
-        while True:
-            page = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-                sort=TaskRunSort.ID_DESC,
-                limit=200,
-                offset=len(runs),
-            )
-            runs.extend(page)
-            if len(page) < 200:
-                # Rows recorded while paging can shift a page (ids are random): count each once.
-                return list({run.id: run for run in runs}.values())
-
-
-def _not_final_words(runs: list[Any], expected_task_runs: int) -> str:
-    """'3 still Running, 1 not in the API': what the API holds of the task runs that are not final yet."""
-    states: dict[str, int] = {}
-    for run in runs:
-        if run.state is None or not run.state.is_final():
-            name = run.state.name if run.state is not None else "without a state"
-            states[name] = states.get(name, 0) + 1
-    words = [f"{count} still {name}" for name, count in sorted(states.items())]
-    absent = expected_task_runs - len(runs)
-    if absent > 0:
-        words.append(f"{absent} not in the API")
-    return ", ".join(words) or "none missing"
-
-
-def wait_until_recorded(
-    flow_run_id: UUID,
-    expected_task_runs: int,
-    *,
-    stall_seconds: float = RECORD_STALL_SECONDS,
-    limit_seconds: float = RECORD_LIMIT_SECONDS,
-    say: Callable[[str], None] | None = None,
-) -> list[Any]:
-    """Block until the API holds ``expected_task_runs`` final task runs of the flow run.
-
-    Waits as long as the API keeps recording (a final task run more at least every
-    ``stall_seconds``), up to ``limit_seconds`` in all; ``say`` is told once if the wait
-    lasts more than a few seconds.
-
-    Raises
-    ------
-    RuntimeError
-        If the API records no more of them for ``stall_seconds``, or not all within
-        ``limit_seconds``; the message says how many are missing and in what state.
-    """
-    drained = drain_events()
-    began = last_progress = time.monotonic()
-    best = -1
-    said = False
-    while True:
-        runs = recorded_task_runs(flow_run_id)
-        final = [run for run in runs if run.state is not None and run.state.is_final()]
-        if len(final) >= expected_task_runs:
-            return final
-        now = time.monotonic()
-        if len(final) > best:
-            best, last_progress = len(final), now
-        if say is not None and not said and now - began > _SAY_WAITING_AFTER_SECONDS:
-            say(f"waiting for the Prefect API to record the task runs ({len(final)} of {expected_task_runs} so far)")
-            said = True
-        stalled = now - last_progress > stall_seconds
-        if stalled or now - began > limit_seconds:
-            why = f"none more in the last {stall_seconds:.0f} s" if stalled else f"not all within {limit_seconds:.0f} s"
-            raise RuntimeError(
-                f"the Prefect API recorded {len(final)} of {expected_task_runs} task runs of flow run "
-                f"{flow_run_id}, {why} ({_not_final_words(runs, expected_task_runs)}"
-                f"{'' if drained else '; the client could not send all its events'})"
-            )
-        time.sleep(0.2 if now - began < _SAY_WAITING_AFTER_SECONDS else 1.0)
-
 
 class RunFailed(Exception):
     """A flow run that failed or crashed: exit 1 whatever its exception (README "Exit codes").
 
     Its text is the run's own error, ``<type>: <message>``, as the CLI prints it.
     """
-
-
-def _flow_run_id(state: State) -> UUID:
-    """The id of the flow run a final state belongs to (every state of a run made here has one)."""
-    flow_run_id = state.state_details.flow_run_id
-    if flow_run_id is None:
-        raise RuntimeError("the flow's final state names no flow run")
-    return flow_run_id
 
 
 def _result(state: Any) -> Any:
@@ -219,10 +95,6 @@ def run_sweep(
         with prefect.tags(*sweep_tags(settings.name, settings.dataset), "started-by:cli"):
             state = cast("State", flow_to_run(**parameters, return_state=True))
     result = _result(state)
-    runs = wait_until_recorded(
-        _flow_run_id(state), result["task_runs"], say=lambda line: _say(console, f"sweep: {line}")
-    )
-    result["cached_task_runs"] = sum(1 for run in runs if run.state.name == "Cached")
     result["samples_drawn"] = _samples_drawn(console, list(settings.samples), result["n_images"])
     _print_messages(console, result)
     _print_sweep_summary(out_console, result)
@@ -323,7 +195,6 @@ def run_notebook(
             "State", notebook(dataset=dataset, split=split, index=index, out=out, name=name, return_state=True)
         )
     result = _result(state)
-    wait_until_recorded(_flow_run_id(state), result["task_runs"], say=lambda line: _say(console, f"notebook: {line}"))
     label = (
         f" (label {result['label']}: {result['class_name'] or result['label']})"
         if result.get("label") is not None

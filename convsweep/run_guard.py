@@ -1,25 +1,17 @@
-"""How a run in this process stops: on Ctrl-C/SIGTERM, when its API dies, and what it leaves behind.
+"""How a run in this process stops on Ctrl-C/SIGTERM, and what it leaves behind.
 
 :func:`guarded_run` wraps a flow run of the CLI (``convsweep.flow_runs``):
 
-* **Temporary API** (no ``PREFECT_API_URL``): started here, before the flow,
-  by :mod:`convsweep.temporary_api` — in its own session (a terminal Ctrl-C
-  does not kill it before the flow run is marked) and tied to this process by
-  a lifeline (``kill -9`` of the sweep does not leak it).
 * **Signals**: SIGINT and SIGTERM raise in the main thread (``KeyboardInterrupt``,
   Prefect's ``TerminationSignal``), so Prefect's flow engine marks the flow
   run *Crashed* ("aborted by an interrupt/termination signal") while the API
-  still answers.  The CLI then stops at once (:func:`finish_interrupted`): the
-  temporary API server is stopped, ONE line is printed
+  still answers.  The CLI then stops at once (:func:`finish_interrupted`): ONE line is printed
   (``convsweep: interrupted (SIGINT); rerun to resume from the cache``) and the
   process exits 128 + the signal number (130, 143) with ``os._exit``, without
   waiting for the task runs still computing in worker threads (their results
   are written atomically and cached per task, so the rerun resumes).  If the
   main thread has not got there :data:`GRACE_SECONDS` after the signal, a
   timer thread does it; a second signal does it at once.
-* **A dying API**: :class:`convsweep.api.APIWatchdog` checks ``/health``
-  every few seconds; after ~20 s without an answer the run stops with one
-  line naming the URL, exit 1 (:func:`finish_with_error`).
 * **No flow-run heartbeats unless asked** (:func:`heartbeats_only_if_asked`): Prefect 3.9
   emits them by default every 180 s from a thread that sleeps in 1-s steps and is joined when
   the flow ends, so every CLI run waited up to 1 s (0.5 s on average) at its end, for events
@@ -43,7 +35,7 @@ from typing import Any, NoReturn
 
 # Long enough for Prefect to mark the run Crashed on a loaded machine (typically ~1 s), short enough to feel stopped.
 GRACE_SECONDS = 20.0
-CLEANUP_SECONDS = 10.0  # stopping the temporary server (SIGTERM, 5 s, SIGKILL) and worker processes
+CLEANUP_SECONDS = 10.0  # stopping worker processes (--runner processes, dask)
 _SIGNAL_NAMES: dict[int, str] = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 _received: int | None = None
@@ -69,7 +61,7 @@ def _stderr_is_terminal() -> bool:
 
 
 def _finish(line: str, code: int, *, crashed: str | None = None) -> NoReturn:
-    """Stop the temporary API server, print ``line``, exit ``code`` now (whichever thread gets here first)."""
+    """Stop worker processes, print ``line``, exit ``code`` now (whichever thread gets here first)."""
     _finishing.acquire()  # a second finisher waits here until the first one exits the process
     # In a thread of its own, with a deadline: the signal may have interrupted the main thread
     # while it held a lock these need (a logging handler's, say). Exiting closes the server's
@@ -82,17 +74,6 @@ def _finish(line: str, code: int, *, crashed: str | None = None) -> NoReturn:
 
 
 def _stop_children(crashed: str | None = None) -> None:
-    from convsweep import temporary_api
-
-    if crashed is not None:
-        try:
-            temporary_api.mark_running_flow_runs_crashed(crashed)
-        except BaseException:  # noqa: BLE001 - e.g. a server still starting: no run to mark; stop it anyway
-            pass
-    try:
-        temporary_api.stop_temporary_api()
-    except BaseException:  # noqa: BLE001 - exiting anyway; the server's lifeline ends it
-        pass
     _stop_worker_processes()
 
 
@@ -220,44 +201,18 @@ def install_signal_handlers(hint: str = "") -> None:
     threading.Thread(target=_watch_wakeup_fd, args=(read_end,), name="convsweep-signal-watch", daemon=True).start()
 
 
-def _api_lost(url: str, cause: str) -> None:
-    finish_with_error(
-        f"the Prefect API at {url} stopped answering ({cause}); stopped the run{'; ' + _hint if _hint else ''}",
-        1,
-    )
-
-
 @contextmanager
 def guarded_run(*, hint: str = "") -> Iterator[None]:
-    """Run the block as a CLI run: signals, temporary API and API watchdog as in the module docstring.
+    """Run the block as a CLI run: signals as in the module docstring, heartbeats only if asked.
 
     Parameters
     ----------
     hint
         Appended to the interrupt line, e.g. ``rerun to resume from the cache``.
     """
-    import functools
-
-    from convsweep import local_api
-    from convsweep.api import APIWatchdog, configured_api_url
-    from convsweep.temporary_api import start_temporary_api
-
     install_signal_handlers(hint)
-    local = local_api.current()  # the CLI's local server, chosen before Prefect was configured
-    server = None if local is not None else start_temporary_api()
-    url = server.api_url if server is not None else configured_api_url()
-    watchdog = None
-    if url:
-        process = server.server_process if server is not None else None
-        # A run in progress keeps the local server's lease fresh: it never stops idle under a run.
-        keep_lease = functools.partial(local_api.touch_lease, local.home) if local is not None else None
-        watchdog = APIWatchdog(url, _api_lost, process=process, on_answer=keep_lease).start()
-    try:
-        with heartbeats_only_if_asked():
-            yield
-    finally:
-        if watchdog is not None:
-            watchdog.stop()
+    with heartbeats_only_if_asked():
+        yield
 
 
 @contextmanager

@@ -95,77 +95,6 @@ def _check_api_for_cluster(dask_address: str) -> None:
         )
 
 
-def _client_api_url() -> str:
-    """The URL this process's Prefect client talks to (the temporary API's, when none is configured)."""
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        return str(client.api_url).rstrip("/")
-
-
-class _SharedAPI:
-    """Mixin: worker processes report to the parent's Prefect API.
-
-    With no ``PREFECT_API_URL`` configured, Prefect gives the flow's process a
-    temporary API; a worker process (spawned for ``processes``, a Dask nanny's
-    child for ``dask``) would start a temporary API of its own, and its task
-    runs would never reach the one the flow run is recorded in (measured: each
-    worker logged "Starting temporary server").  On entering, this exports the
-    parent's URL to the environment the workers are started with; on leaving
-    it restores the environment.
-    """
-
-    def __enter__(self):
-        self._exported_api_url = None
-        if configured_api_url() is None and "PREFECT_API_URL" not in os.environ:
-            url = _client_api_url()
-            os.environ["PREFECT_API_URL"] = url
-            self._exported_api_url = url
-        try:
-            return super().__enter__()
-        except BaseException:
-            self._restore_environment()
-            raise
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        try:
-            return super().__exit__(*exc_info)  # type: ignore[misc]
-        finally:
-            self._restore_environment()
-
-    def _restore_environment(self) -> None:
-        url = getattr(self, "_exported_api_url", None)
-        if url is not None and os.environ.get("PREFECT_API_URL") == url:
-            del os.environ["PREFECT_API_URL"]
-        self._exported_api_url = None
-
-
-_SHARED_API_DOCS = {
-    "SharedAPIProcessPoolTaskRunner": "ProcessPoolTaskRunner whose worker processes report to the flow's Prefect API.",
-    "SharedAPIDaskTaskRunner": "DaskTaskRunner whose LocalCluster workers report to the flow's Prefect API.",
-}
-
-
-def __getattr__(name: str) -> Any:
-    # The runner classes are built on first use, so that importing this module
-    # (every CLI call does) does not import Prefect's runners and Dask.  They are
-    # module attributes, so pickling a flow that holds one works by reference.
-    if name not in _SHARED_API_DOCS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    base: type[Any]
-    if name == "SharedAPIProcessPoolTaskRunner":
-        from prefect.task_runners import ProcessPoolTaskRunner
-
-        base = ProcessPoolTaskRunner
-    else:
-        from prefect_dask import DaskTaskRunner
-
-        base = DaskTaskRunner
-    runner_class = type(name, (_SharedAPI, base), {"__module__": __name__, "__doc__": _SHARED_API_DOCS[name]})
-    globals()[name] = runner_class
-    return runner_class
-
-
 def make_task_runner(
     runner: str = "threads",
     *,
@@ -207,15 +136,15 @@ def make_task_runner(
 
         return ThreadPoolTaskRunner(max_workers=count)
     if name == "processes":
-        return __getattr__("SharedAPIProcessPoolTaskRunner")(max_workers=count)
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        return ProcessPoolTaskRunner(max_workers=count)
+
+    from prefect_dask import DaskTaskRunner
 
     if dask_address is not None:
-        from prefect_dask import DaskTaskRunner
-
-        # Remote workers cannot reach this process's temporary API: they report to
-        # PREFECT_API_URL (see check_runner_options), so nothing is exported.
-        return DaskTaskRunner(address=dask_address.strip())
-    return __getattr__("SharedAPIDaskTaskRunner")(
+        return DaskTaskRunner(address=dask_address.strip())  # its workers report to PREFECT_API_URL
+    return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
         cluster_kwargs={
             "n_workers": count,

@@ -626,6 +626,7 @@ def _finish(
         configurations=plan.settings.n_configurations,
         chunks=len(plan.chunks),
         task_runs=runs.count,
+        cached_task_runs=runs.cached,
         csv=csv_path,
         chunk_compute_seconds=round(seconds_computed, 3),
         summary=report.summary,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from prefect import Task
 from prefect.client.schemas.objects import State
@@ -62,7 +61,7 @@ class TaskRuns:
         self.cache_dir = cache_dir
         self.refresh = refresh
         self.folder_is_ours = True
-        self.ids: list[UUID] = []
+        self.runs: list[PrefectFuture[Any] | State] = []
 
     def _configured(self, task: Task[..., Any], cached: bool, writes_files: bool, inputs: dict[str, Any]) -> Any:
         if not cached or self.cache_dir is None:
@@ -76,21 +75,27 @@ class TaskRuns:
         """Submit ``task(**inputs)`` to the flow's task runner; its future."""
         shipped = _unvisited(inputs) if _in_this_process() else inputs
         future = self._configured(task, cached, writes_files, inputs).submit(**shipped)
-        self.ids.append(future.task_run_id)
+        self.runs.append(future)
         return future
 
     def call(self, task: Task[..., Any], *, cached: bool = True, writes_files: bool = True, **inputs: Any) -> State:
         """Run ``task(**inputs)`` now, in the flow's thread; its final state (``.result()`` raises if it failed)."""
         state = self._configured(task, cached, writes_files, inputs)(**_unvisited(inputs), return_state=True)
-        self.ids.append(state.state_details.task_run_id)
+        self.runs.append(state)
         return state
 
     def result(self, task: Task[..., Any], *args: Any, **inputs: Any) -> Any:
         """Run an uncached ``task(*args, **inputs)`` now and return its result (raises if it failed)."""
         state = task(*args, **_unvisited(inputs), return_state=True)
-        self.ids.append(state.state_details.task_run_id)
+        self.runs.append(state)
         return state.result()
 
     @property
     def count(self) -> int:
-        return len(self.ids)
+        return len(self.runs)
+
+    @property
+    def cached(self) -> int:
+        """How many of the finished task runs were served from the cache (their state is Cached)."""
+        states = [run if isinstance(run, State) else run.state for run in self.runs]
+        return sum(state.name == "Cached" for state in states)

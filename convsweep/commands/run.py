@@ -16,7 +16,6 @@ from typing import Any, Optional
 
 import typer
 
-from convsweep.api import require_reachable_api
 from convsweep.options import NEGATIVE_NOTE, RUNNING_PANEL, RunnerOption, sweep_parameters, with_sweep_options
 from convsweep.task_runners import task_runner_from_options
 from tasks.model import SPLITS, check_safe_name
@@ -33,19 +32,13 @@ def _quiet_prefect(verbose: bool) -> None:
         # handler writes "--- Error logging to API ---" itself unless logging.raiseExceptions is off.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL", "CRITICAL")
         logging.raiseExceptions = False
-    # The temporary API server would try to phone home; this network has no route out.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Without PREFECT_API_URL each run starts its own temporary API server; Prefect gives it 20 s
-    # to answer, too little when several runs start at once on a busy machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
-def _use_local_api() -> None:
-    # Without PREFECT_API_URL: the local server of this PREFECT_HOME, started once and reused
-    # (convsweep.local_api); CONVSWEEP_API=temporary keeps a temporary server per run.
-    from convsweep.local_api import use_local_api
+def _use_server() -> None:
+    # PREFECT_API_URL, else Prefect's own background server of this PREFECT_HOME (convsweep.server).
+    from convsweep.server import use_server
 
-    use_local_api(say=lambda line: typer.echo(line, err=True))
+    use_server(say=lambda line: typer.echo(f"convsweep: {line}", err=True))
 
 
 @with_sweep_options()
@@ -72,13 +65,7 @@ def sweep(
         check_model_before_run(checked)
     preflight(checked)
     task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
-    require_reachable_api()  # a set but dead PREFECT_API_URL: one line naming it, exit 1
-    from convsweep.prefetch import read_while_server_starts
-
-    prefetch = read_while_server_starts(checked)  # the first run on a PREFECT_HOME: while its server starts
-    _use_local_api()
-    if prefetch is not None:
-        prefetch.wait()
+    _use_server()
     from convsweep.flow_runs import run_sweep
 
     run_sweep(parameters, task_runner=task_runner)
@@ -104,7 +91,7 @@ def notebook(
 
     check_writable_folder(out, what=f"--out {out}")
     _quiet_prefect(verbose)
-    _use_local_api()
+    _use_server()
     from convsweep.flow_runs import run_notebook
 
     run_notebook(dataset=dataset, split=split, index=index, out=out, name=name)

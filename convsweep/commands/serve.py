@@ -16,19 +16,14 @@ from typing import Any, Optional
 import click
 import typer
 
-from convsweep.api import configured_api_url, require_reachable_api
-from convsweep.commands.server import DEFAULT_PORT, LOOPBACK_HOST
 from convsweep.options import NEGATIVE_NOTE, RunnerOption, sweep_parameters, with_sweep_options
+from convsweep.server import use_server
 from convsweep.task_runners import check_runner_options
 from tasks.model import check_safe_name, load_config_file, parse_parameters
 
 # Keys of a --from-config entry that choose the task runner (the others: schedule keys
 # cron/interval/timezone, config, description, tags; the rest are sweep parameters).
 _RUNNER_KEYS = ("runner", "dask_address", "workers")
-
-
-class PrefectServerRequired(RuntimeError):
-    """Scheduled runs need a running Prefect server (a runtime condition: exit 1)."""
 
 
 @dataclass
@@ -258,18 +253,6 @@ def load_serve_config(path: str | Path) -> list[ServedSweep]:
     return plans
 
 
-def require_server() -> str:
-    """The configured API URL, checked; scheduled runs cannot live on Prefect's temporary API."""
-    url = configured_api_url()
-    if url is None:
-        raise PrefectServerRequired(
-            "serving needs a Prefect server: start one with `convsweep server` and "
-            f"export PREFECT_API_URL=http://{LOOPBACK_HOST}:{DEFAULT_PORT}/api"
-        )
-    require_reachable_api(url)
-    return url
-
-
 def _pause_deployments(names: list[str]) -> None:
     """Pause the schedules of the deployments ``sweep/<name>`` that exist (idempotent)."""
     from prefect.client.orchestration import get_client
@@ -414,7 +397,8 @@ def serve(
     if len(set(names)) != len(names):
         raise ValueError(f"sweep names must differ: {', '.join(names)}")
     # Everything above is local; only now is the server contacted.
-    require_server()
+    # PREFECT_API_URL, else Prefect's background server of this PREFECT_HOME, as for `convsweep sweep`.
+    use_server(say=lambda line: typer.echo(f"convsweep: {line}", err=True))
     serve_sweeps(plans, limit=limit_runs)
 
 

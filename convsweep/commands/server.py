@@ -6,7 +6,7 @@ names PostgreSQL), bound to 127.0.0.1 unless ``--host`` says otherwise.
 
 ``convsweep server status`` and ``convsweep server stop`` concern the background server that
 ``convsweep sweep`` / ``notebook`` start for their ``PREFECT_HOME`` when no ``PREFECT_API_URL``
-is set (:mod:`convsweep.local_api`).
+is set: Prefect's own (``prefect server start --background``, :mod:`convsweep.server`).
 """
 
 from __future__ import annotations
@@ -105,32 +105,25 @@ def server(
 
 
 def status() -> None:
-    """Say whether the background server of this PREFECT_HOME runs, and where its UI is (exit 1 if none)."""
-    from convsweep import local_api
+    """Say whether the Prefect server of this PREFECT_HOME (or PREFECT_API_URL) answers; exit 1 if not."""
+    from convsweep.server import server_status
 
-    home = local_api.prefect_home()
-    api = local_api.running_local_api(home)
-    if api is None:
-        click.echo(f"no local Prefect server for {home} (a sweep without PREFECT_API_URL starts one)")
+    line, answers = server_status()
+    click.echo(line)
+    if not answers:
         raise typer.Exit(1)
-    click.echo(f"local Prefect server for {home}: pid {api.pid}, UI {api.ui_url}, API {api.url}")
-    age = local_api.lease_age(home)
-    click.echo(
-        f"last used {age:.0f} s ago; stops after {local_api.idle_seconds():g} s unused "
-        f"({local_api.IDLE_VARIABLE}) or with `convsweep server stop`"
-    )
 
 
 def stop() -> None:
     """Stop the background server of this PREFECT_HOME (SIGTERM, then SIGKILL after 10 s)."""
-    from convsweep import local_api
+    from convsweep.server import prefect_home, stop_server
 
-    home = local_api.prefect_home()
-    api = local_api.stop_local_api(home)
-    if api is None:
-        click.echo(f"no local Prefect server was running for {home}")
+    home = prefect_home()
+    stopped = stop_server(home)
+    if stopped is None:
+        click.echo(f"no Prefect server was running in the background for {home}")
         return
-    click.echo(f"stopped the local Prefect server for {home} (pid {api.pid}, {api.ui_url})")
+    click.echo(f"stopped Prefect's server for {home} (pid {stopped.pid}, {stopped.ui_url})")
 
 
 def register(app: typer.Typer) -> None:

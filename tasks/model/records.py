@@ -174,6 +174,8 @@ class SweepSummary(Record):
     chunks: int
     task_runs: int
     """Task runs this flow run made (counted as they were made: ``flows.task_runs``)."""
+    cached_task_runs: int
+    """Of those, the ones served from the cache."""
     csv: str
     chunk_compute_seconds: float
     """Seconds the chunk tasks computed now (those served from the cache count 0)."""

@@ -28,14 +28,12 @@ def run_convsweep(*args: str, env: dict[str, str], cwd: Path, timeout: float = 3
 
 
 @pytest.fixture
-def env(tmp_path):
-    """A clean environment: no inherited PREFECT_* settings, a temporary Prefect home, Keras home and cache."""
+def env(tmp_path, prefect_server, prefect_api):
+    """A clean environment: the session's Prefect server, a temporary Prefect home, Keras home and cache."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     environment.update(
+        PREFECT_API_URL=prefect_server.api_url,
         PREFECT_HOME=str(tmp_path / "prefect-home"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        # Temporary API servers starting together on a loaded machine can take longer than the 20 s default.
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="240",
         KERAS_HOME=str(tmp_path / "no-keras-home"),
         CONVSWEEP_CACHE_DIR=str(tmp_path / "cache"),
         PYTHONPATH=str(ROOT),

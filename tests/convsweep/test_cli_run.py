@@ -1,8 +1,7 @@
-"""`convsweep sweep` and `convsweep notebook` as a user runs them: a real process, ephemeral Prefect API."""
+"""`convsweep sweep` and `convsweep notebook` as a user runs them: a real process, the session's Prefect server."""
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import subprocess
@@ -13,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.convsweep.conftest import run_convsweep, run_in_process
+from tests.helpers import api
 from tests.helpers.idx import make_keras_home
 
 
@@ -20,22 +20,10 @@ def convsweep(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Complete
     return run_convsweep(*args, env=env, cwd=cwd)
 
 
-def recorded_task_runs(env: dict[str, str], cwd: Path) -> tuple[int, list[str]]:
-    """In a new process on the same PREFECT_HOME: the last flow run's task-run count and states."""
-    script = """
-import json
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.sorting import FlowRunSort
-from convsweep.flow_runs import recorded_task_runs
-with get_client(sync_client=True) as client:
-    flow_run = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
-runs = recorded_task_runs(flow_run.id)
-print(json.dumps([flow_run.state.name, [run.state.name for run in runs]]))
-"""
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    flow_state, states = json.loads(done.stdout.strip().splitlines()[-1])
-    return flow_state, states
+def recorded_task_runs(out: Path, expected: int = 0) -> tuple[str, list[str]]:
+    """The newest flow run that wrote to ``out``: its state and its task runs' states (once ``expected`` are final)."""
+    flow_run = api.flow_run_writing_to(str(out))
+    return flow_run.state.name, [run.state.name for run in api.task_runs(flow_run.id, expected)]
 
 
 def test_sweep_cli_runs_records_every_task_run_and_prints_no_traceback(tmp_path, env, idx_folder):
@@ -62,14 +50,14 @@ def test_sweep_cli_runs_records_every_task_run_and_prints_no_traceback(tmp_path,
     # manifest.
     expected = 1 + 3 * 4 + 4 + 4
     assert f"{expected} task runs (0 cached)" in first.stdout
-    # After the process exited, the API's database holds every task run (the ephemeral server used to lose them).
-    flow_state, states = recorded_task_runs(env, tmp_path)
+    # After the process exited, the API's database holds every task run.
+    flow_state, states = recorded_task_runs(tmp_path / "out", expected)
     assert flow_state == "Completed"
     assert len(states) == expected
     second = convsweep(*args, env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert f"{expected} task runs ({3 * 4 + 4 + 2} cached)" in second.stdout
-    flow_state, states = recorded_task_runs(env, tmp_path)
+    flow_state, states = recorded_task_runs(tmp_path / "out", expected)
     assert len(states) == expected and states.count("Cached") == 3 * 4 + 4 + 2
 
 
@@ -313,5 +301,5 @@ def test_sweep_cli_setting_refused_inside_the_run_exits_1_with_a_failed_run(tmp_
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("convsweep: error: DataMismatchError: ") and "memory_budget=1 MB is too small" in last
     assert "Traceback" not in done.stderr
-    flow_state, _ = recorded_task_runs(env, tmp_path)
+    flow_state, _ = recorded_task_runs(tmp_path / "out")
     assert flow_state == "Failed"

@@ -1,18 +1,16 @@
-"""Flow tests run against a temporary Prefect API (SQLite in a temp folder)."""
+"""Flow tests run against the session's Prefect server (``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from tests.helpers.idx import write_idx_images, write_idx_labels
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_api():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def _flows_report_to_the_session_server(prefect_api):
+    yield prefect_api
 
 
 def analytic_images(count: int, size: int = 28, seed: int = 7) -> np.ndarray:

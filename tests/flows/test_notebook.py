@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from convsweep.flow_runs import wait_until_recorded
 from flows.notebook import notebook
 from tasks.load import DataMismatchError
+from tests.helpers import api
 
 SOBEL_H = [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]
 SOBEL_V = [[1, 0, -1], [2, 0, -2], [1, 0, -1]]
@@ -52,7 +52,7 @@ def test_notebook_arrays_equal_the_notebook_loops(tmp_path, idx_folder, index):
     result = state.result()
     # load, resize, 2 x convolve, combine, 2 x pool, write, publish: counted as the flow made them
     assert result["task_runs"] == 9
-    assert len(wait_until_recorded(state.state_details.flow_run_id, result["task_runs"])) == 9
+    assert len(api.task_runs(state.state_details.flow_run_id, result["task_runs"])) == 9
     expected = notebook_by_hand(images[index])
     with np.load(Path(result["folder"]) / "arrays.npz") as arrays:
         assert sorted(arrays.files) == sorted(expected)

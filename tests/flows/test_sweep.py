@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import conv_core
-from convsweep.flow_runs import wait_until_recorded
 from flows.sweep import sweep
 from tasks import caching
+from tests.helpers import api
 
 SMALL = dict(
     strides=[1, 2],
@@ -31,7 +31,7 @@ def run(tmp_path: Path, folder: Path, **overrides):
     parameters.update(overrides)
     state = sweep(**parameters, return_state=True)
     result = state.result()
-    runs = wait_until_recorded(state.state_details.flow_run_id, result["task_runs"])
+    runs = api.task_runs(state.state_details.flow_run_id, result["task_runs"])
     assert len(runs) == result["task_runs"]
     return result, {run.name: run.state.name for run in runs}
 

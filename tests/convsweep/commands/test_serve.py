@@ -14,15 +14,6 @@ from convsweep.commands import serve
 from tests.convsweep.conftest import convsweep, dead_url, error_lines, run_in_process
 
 
-def test_serve_without_a_server_says_how_to_start_one(env, tmp_path):
-    result = convsweep("serve", "--cron", "0 3 * * *", env=env, cwd=tmp_path)
-    assert result.returncode == 1
-    lines = error_lines(result)
-    assert len(lines) == 1, result.stderr
-    [line] = lines
-    assert "convsweep server" in line and "PREFECT_API_URL=http://127.0.0.1:4200/api" in line
-
-
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

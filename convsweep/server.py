@@ -1,0 +1,196 @@
+"""The Prefect API a CLI run reports to: ``PREFECT_API_URL``, else Prefect's own background server.
+
+Without ``PREFECT_API_URL``, ``convsweep sweep`` and ``convsweep notebook`` use the server that
+``prefect server start --background`` runs for this ``PREFECT_HOME`` (all of Prefect's services,
+so schedules and ``convsweep serve`` work against it), starting it the first time and reusing it
+after.  Prefect's own PID file (``PREFECT_HOME/server.pid``, created exclusively by Prefect) is
+the only state: the server's address is read from its command line, so several CLIs starting at
+the same instant end up on one server.  ``convsweep server status|stop`` are thin wrappers.
+
+A server that exists but does not answer (stopped with SIGSTOP, hung) is waited for at most
+:data:`ANSWER_SECONDS`, then named in one line with what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from convsweep.api import configured_api_url, health_problem, require_reachable_api
+
+# Prefect's own name (prefect.cli._server_utils.SERVER_PID_FILE_NAME; tests/convsweep/test_server.py).
+PID_FILE_NAME = "server.pid"
+SERVER_APP = "prefect.server.api.server:create_app"  # in the server's command line (uvicorn --factory)
+HOST = "127.0.0.1"
+ANSWER_SECONDS = 30.0  # a server that exists must answer within this
+STARTUP_VARIABLE = "CONVSWEEP_SERVER_STARTUP_SECONDS"
+DEFAULT_STARTUP_SECONDS = 180.0  # a fresh server on a loaded 2-core machine: imports and migrations
+STOP_GRACE_SECONDS = 10.0
+
+
+class ServerError(RuntimeError):
+    """The local server could not be started or does not answer (a runtime failure: exit 1)."""
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """Prefect's background server of one ``PREFECT_HOME``: its PID and API URL."""
+
+    pid: int
+    url: str
+    home: Path
+
+    @property
+    def ui_url(self) -> str:
+        return self.url.removesuffix("/api")
+
+
+def prefect_home() -> Path:
+    """``PREFECT_HOME`` as Prefect resolves it (default ``~/.prefect``)."""
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().home).expanduser()
+
+
+def _startup_seconds() -> float:
+    raw = os.environ.get(STARTUP_VARIABLE, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_STARTUP_SECONDS
+    except ValueError:
+        raise ValueError(f"{STARTUP_VARIABLE}={raw!r} must be a number of seconds") from None
+    if not value > 0:
+        raise ValueError(f"{STARTUP_VARIABLE}={raw!r} must be > 0")
+    return value
+
+
+def _command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def running_server(home: Path | None = None) -> LocalServer | None:
+    """The background server Prefect recorded for ``home``, if its process is alive; else None."""
+    home = home or prefect_home()
+    try:
+        pid = int((home / PID_FILE_NAME).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    argv = _command_line(pid)
+    if SERVER_APP not in argv:  # gone, or the PID now belongs to another process
+        return None
+    option = dict(zip(argv, argv[1:], strict=False))
+    return LocalServer(
+        pid=pid, url=f"http://{option.get('--host', HOST)}:{option.get('--port', '4200')}/api", home=home
+    )
+
+
+def _port(home: Path) -> int:
+    from prefect.settings import get_current_settings
+
+    return int(get_current_settings().server.api.port)
+
+
+def _start(home: Path) -> None:
+    """``prefect server start --background`` for ``home``, in its own session (Ctrl-C here does not reach it)."""
+    pid_file = home / PID_FILE_NAME
+    if pid_file.exists() and running_server(home) is None:
+        pid_file.unlink(missing_ok=True)  # left by a server that died: Prefect would refuse to start
+    home.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "prefect", "server", "start", "--background"]
+    command += ["--host", HOST, "--port", str(_port(home)), "--analytics-off"]
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    # cwd: the server's `python -m uvicorn` must not import a user's uvicorn.py or prefect.py.
+    done = subprocess.run(command, env=env, cwd=home, capture_output=True, text=True, start_new_session=True)
+    if done.returncode != 0 and running_server(home) is None:  # losing a start race is fine: the winner's is used
+        said = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+        why = said[-1] if said else f"exit code {done.returncode}"
+        raise ServerError(
+            f"could not start Prefect's server for {home} ({why}); "
+            "set PREFECT_SERVER_API_PORT to a free port, or PREFECT_API_URL to a running server"
+        )
+
+
+def _wait_until_answering(server: LocalServer, deadline: float) -> None:
+    while True:
+        problem = health_problem(server.url, timeout=5.0)
+        if problem is None:
+            return
+        if running_server(server.home) is None:
+            raise ServerError(f"Prefect's server for {server.home} exited while starting ({problem})")
+        if time.monotonic() > deadline:
+            raise ServerError(
+                f"Prefect's server at {server.url} (pid {server.pid}) does not answer ({problem}); "
+                "stop it with `convsweep server stop` and rerun"
+            )
+        time.sleep(0.25)
+
+
+def use_server(*, say: Callable[[str], None]) -> str:
+    """The API URL for this process's flow runs, exported as ``PREFECT_API_URL``; starts the server if needed.
+
+    Raises
+    ------
+    ServerError, convsweep.api.PrefectAPIUnreachable
+        One line naming the server and what to do (exit 1).
+    """
+    configured = require_reachable_api()  # PREFECT_API_URL set: it must answer now
+    if configured is not None:
+        return configured
+    home = prefect_home()
+    server = running_server(home)
+    if server is None:
+        say(f"starting Prefect's server for {home} (once; `convsweep server stop` stops it)")
+        _start(home)
+        server = running_server(home)
+        if server is None:
+            raise ServerError(f"Prefect's server for {home} exited as it started")
+    # A server started a moment ago (here or by a concurrent CLI) may still be migrating its database.
+    started = (home / PID_FILE_NAME).stat().st_mtime
+    remaining = max(ANSWER_SECONDS, started + _startup_seconds() - time.time())
+    _wait_until_answering(server, time.monotonic() + remaining)
+    os.environ["PREFECT_API_URL"] = server.url
+    return server.url
+
+
+def stop_server(home: Path | None = None) -> LocalServer | None:
+    """Stop the background server of ``home`` (SIGTERM, SIGKILL after a grace); the stopped server or None."""
+    home = home or prefect_home()
+    server = running_server(home)
+    if server is not None:
+        os.kill(server.pid, signal.SIGTERM)
+        os.kill(server.pid, signal.SIGCONT)  # a stopped (SIGSTOP) process acts on SIGTERM only once continued
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while _command_line(server.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _command_line(server.pid):
+            os.kill(server.pid, signal.SIGKILL)
+    (home / PID_FILE_NAME).unlink(missing_ok=True)
+    return server
+
+
+def server_status() -> tuple[str, bool]:
+    """One line about the server this ``PREFECT_HOME``'s runs use, and whether it answers."""
+    configured = configured_api_url()
+    if configured is not None:
+        problem = health_problem(configured)
+        return (f"PREFECT_API_URL={configured}: " + ("answers" if problem is None else problem)), problem is None
+    home = prefect_home()
+    server = running_server(home)
+    if server is None:
+        return f"no Prefect server runs in the background for {home} (a sweep starts one)", False
+    problem = health_problem(server.url)
+    if problem is not None:
+        return (
+            f"Prefect's server for {home} (pid {server.pid}, {server.url}) does not answer ({problem}); "
+            "stop it with `convsweep server stop`"
+        ), False
+    return f"Prefect's server for {home}: pid {server.pid}, UI {server.ui_url}, API {server.url}", True
