@@ -40,15 +40,14 @@ sys.path.insert(0, str(ROOT))
 CHILD = r"""
 import io, json, sys, time
 began = time.perf_counter()
-from convsweep.flow_runs import run_sweep
-from rich.console import Console
-result = run_sweep(json.loads(sys.argv[1]), console=Console(file=io.StringIO()))
+import convsweep
+result = convsweep.sweep(**json.loads(sys.argv[1]))
 # VmHWM: this process's peak RSS since exec (ru_maxrss would keep the parent's peak from before the exec).
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
 print(json.dumps({
     "wall": time.perf_counter() - began,
-    "chunks": result["chunks"],
-    "csv": result["csv"],
+    "chunks": result.chunks,
+    "csv": str(result.csv),
     "rss_mb": int(status["VmHWM"].split()[0]) / 1024,
 }))
 """

@@ -41,19 +41,16 @@ import io, json, sys, time
 
 def main():
     began = time.perf_counter()
-    from rich.console import Console
-    from convsweep.flow_runs import run_sweep
-    from convsweep.task_runners import make_task_runner
+    import convsweep
 
     runner, workers, parameters, cache_dir = json.loads(sys.argv[1])
-    result = run_sweep(parameters, cache_dir=cache_dir, task_runner=make_task_runner(runner, workers=workers),
-                       console=Console(file=io.StringIO()))
+    result = convsweep.sweep(**parameters, cache_dir=cache_dir, runner=runner, workers=workers)
     print(json.dumps({
         "in_process_wall": time.perf_counter() - began,
-        "compute": float(result.get("chunk_compute_seconds", float("nan"))),
-        "cached": result["cached_task_runs"],
-        "task_runs": result["task_runs"],
-        "n_images": result["n_images"],
+        "compute": result.chunk_compute_seconds,
+        "cached": result.cached_task_runs,
+        "task_runs": result.task_runs,
+        "n_images": result.n_images,
     }))
 
 if __name__ == "__main__":  # spawned worker processes import this file again

@@ -73,17 +73,14 @@ def make_keras_home(folder: Path, total: int) -> None:
 CHILD = r"""
 import json, resource, sys, time
 began = time.perf_counter()
-from convsweep.flow_runs import run_sweep
-from rich.console import Console
-import io
+import convsweep
 parameters = json.loads(sys.argv[1])
-result = run_sweep(parameters, console=Console(file=io.StringIO()))
-compute = result["chunk_compute_seconds"]
+result = convsweep.sweep(**parameters)
 print(json.dumps({
     "wall": time.perf_counter() - began,
-    "compute": float(compute),
-    "cached": result["cached_task_runs"],
-    "task_runs": result["task_runs"],
+    "compute": result.chunk_compute_seconds,
+    "cached": result.cached_task_runs,
+    "task_runs": result.task_runs,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
 }))
 """

@@ -26,6 +26,8 @@ from typing import TextIO
 import click
 import typer
 
+from convsweep.exit_status import ExitStatus
+
 _typer_click_exceptions: types.ModuleType
 try:  # typer >= 0.29 ships its own copy of click; its exceptions are not click's.
     from typer._click import exceptions as _typer_click_exceptions
@@ -33,6 +35,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     _typer_click_exceptions = click.exceptions
 
 _OWN_PACKAGES = ("conv_core", "tasks", "flows", "convsweep")
+
 _EXIT = (click.exceptions.Exit, typer.Exit)
 _ABORT = (click.exceptions.Abort, typer.Abort)
 _USAGE_ERROR = (click.UsageError, _typer_click_exceptions.UsageError)
@@ -45,6 +48,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from convsweep import __version__
+
+        click.echo(f"convsweep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, metavar="", help="Print the version and exit."
+    ),
+) -> None:
+    """CNN-style image filtering: kernels, stride, padding, Sobel magnitude and pooling, as cached Prefect sweeps."""
 
 
 def _register_commands() -> None:
@@ -77,7 +97,7 @@ def _show_warning(
     _python_showwarning(message, category, filename, lineno, file, line)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: ExitStatus) -> None:
     first_line = " ".join(str(message).split()) or "unknown error"
     click.echo(f"convsweep: error: {first_line}", err=True)
     sys.exit(code)
@@ -90,9 +110,8 @@ def _exit_if_interrupted() -> None:
         run_guard.exit_if_interrupted()
 
 
-def _interrupted(code: int) -> None:
-    name = {130: "SIGINT", 143: "SIGTERM"}[code]
-    click.echo(f"convsweep: interrupted ({name})", err=True)
+def _interrupted(code: ExitStatus) -> None:
+    click.echo(f"convsweep: interrupted ({code.name})", err=True)
     sys.exit(code)
 
 
@@ -106,8 +125,8 @@ def main(argv: list[str] | None = None) -> None:
         _handle_error()
     else:
         _exit_if_interrupted()
-        if code == 130:  # typer turns Ctrl-C outside a guarded run into Exit(130), returned here
-            _interrupted(130)
+        if code == ExitStatus.SIGINT:  # typer turns Ctrl-C outside a guarded run into Exit(130), returned here
+            _interrupted(ExitStatus.SIGINT)
         if isinstance(code, int) and code != 0:
             sys.exit(code)
 
@@ -118,31 +137,30 @@ def _handle_error() -> None:
     try:
         raise
     except _EXIT as done:
-        if done.exit_code == 130:
-            _interrupted(130)
+        if done.exit_code == ExitStatus.SIGINT:
+            _interrupted(ExitStatus.SIGINT)
         sys.exit(done.exit_code)
     except KeyboardInterrupt:
-        _interrupted(130)
+        _interrupted(ExitStatus.SIGINT)
     except _ABORT:
-        _fail("aborted", 1)
+        _fail("aborted", ExitStatus.FAILED)
     except _USAGE_ERROR as error:
         if type(error).__name__ == "NoArgsIsHelpError":  # bare `convsweep`: the help was printed
-            sys.exit(0)
-        _fail(error.format_message(), 2)
+            sys.exit(ExitStatus.OK)
+        _fail(error.format_message(), ExitStatus.BAD_INPUT)
     except (ValueError, TypeError) as error:  # found before any flow run exists
         if debug:
             raise
-        _fail(str(error), 2)
+        _fail(str(error), ExitStatus.BAD_INPUT)
     except Exception as error:  # runtime failure: one line with the cause
         if debug:
             raise
-        from convsweep.api import PrefectAPIUnreachable
         from convsweep.flow_runs import RunFailed
-        from convsweep.server import ServerError
+        from convsweep.server import PrefectAPIUnreachable, ServerError
 
         # These say what failed and what to do; a failed run's text already names its exception's type.
         told = isinstance(error, RunFailed | ServerError | PrefectAPIUnreachable)
-        _fail(str(error) if told else f"{type(error).__name__}: {error}", 1)
+        _fail(str(error) if told else f"{type(error).__name__}: {error}", ExitStatus.FAILED)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the events still queued when the process exits, and the server outlives the run.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from rich.console import Console
@@ -16,6 +17,8 @@ from convsweep.run_guard import guarded
 
 if TYPE_CHECKING:
     from prefect.states import State
+
+    from tasks.model import SweepParameters
 
 
 class RunFailed(Exception):
@@ -33,12 +36,92 @@ def _result(state: Any) -> Any:
         raise RunFailed(f"{type(error).__name__}: {error}") from error
 
 
+def check_before_run(settings: SweepParameters) -> None:
+    """What can be refused before a flow run exists: a model's kernels, then the preflight (ValueError, one line)."""
+    from tasks.preflight import preflight
+
+    if settings.model:  # first, so a model's kernels too large for the images are named by its file
+        from tasks.learned import check_model_before_run
+
+        check_model_before_run(settings)
+    preflight(settings)
+
+
+def check_notebook_options(*, dataset: str, split: str, index: int, out: str, name: str) -> None:
+    """The notebook's options, refused (ValueError, one line) before a flow run exists."""
+    from tasks.model import SPLITS, check_safe_name
+    from tasks.preflight import check_dataset_reachable, check_writable_folder
+
+    check_safe_name(name, argument="name")
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise ValueError(f"index={index!r} must be a non-negative int")
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} must be one of {', '.join(SPLITS)}")
+    check_writable_folder(out, what=f"--out {out}")
+    check_dataset_reachable(dataset)
+
+
+def run_sweep_flow(
+    settings: SweepParameters,
+    *,
+    task_runner: Any = None,
+    started_by: str = "cli",
+    show: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run the sweep flow for ``settings`` in this process; its summary (``SweepSummary`` as JSON).
+
+    ``show(done, total)`` is told the chunk task runs' progress.  Raises :class:`RunFailed`
+    when the run failed, whatever it raised.
+    """
+    import prefect
+
+    from flows.sweep import sweep
+    from tasks.artifacts import sweep_tags
+    from tasks.progress import reporting_to
+
+    flow_to_run = sweep if task_runner is None else sweep.with_options(task_runner=task_runner)
+    with contextlib.ExitStack() as stack:
+        if show is not None:
+            stack.enter_context(reporting_to(show))
+        with prefect.tags(*sweep_tags(settings.name, settings.dataset), f"started-by:{started_by}"):
+            state = cast("State", flow_to_run(**settings.to_parameters(), return_state=True))
+    return cast(dict[str, Any], _result(state))
+
+
+def _mark_crashed(settings: SweepParameters) -> Callable[[str], None]:
+    """Mark this sweep's flow run Crashed (for the run guard, when the process must exit before Prefect does).
+
+    Only one live run writes a sweep folder (``tasks.folder_claim``), so the running flow run
+    tagged ``sweep:<name>`` whose ``out`` is this sweep's is this process's.
+    """
+
+    def mark(message: str) -> None:
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+            FlowRunFilterTags,
+        )
+        from prefect.client.schemas.objects import StateType
+        from prefect.states import Crashed
+
+        running = FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])),
+            tags=FlowRunFilterTags(all_=[f"sweep:{settings.name}"]),
+        )
+        with get_client(sync_client=True) as client:
+            for run in client.read_flow_runs(flow_run_filter=running, limit=20):
+                if run.parameters.get("out") == str(settings.out):
+                    client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+
+    return mark
+
+
 @guarded(hint="rerun to resume from the cache")
 def run_sweep(
-    parameters: dict[str, Any],
+    settings: SweepParameters,
     *,
-    refresh: bool = False,
-    cache_dir: str | None = None,
     task_runner: Any = None,
     console: Console | None = None,
     out_console: Console | None = None,
@@ -48,27 +131,15 @@ def run_sweep(
     On a terminal the progress is a bar that knows its total from the start; elsewhere (a pipe, a
     log file) it is one plain line per ~10 % of the chunk tasks.
     """
-    import prefect
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from convsweep.run_guard import on_crash
     from convsweep.terminal import PlainProgress
-    from flows.sweep import sweep
 
     console = console or Console(stderr=True)
     out_console = out_console or Console()
-    flow_to_run = sweep if task_runner is None else sweep.with_options(task_runner=task_runner)
-    if refresh:
-        parameters = {**parameters, "refresh": True}
-    if cache_dir is not None:
-        parameters = {**parameters, "cache_dir": cache_dir}
-    from tasks.artifacts import sweep_tags
-    from tasks.model import parse_parameters
-    from tasks.progress import reporting_to
-
-    # Bad parameters are refused here, before a flow run exists (exit 2); the chunk count comes
-    # from the flow's own plan, with its first progress report.
-    settings = parse_parameters(**parameters)
     name = settings.name
+    on_crash(_mark_crashed(settings))
     with contextlib.ExitStack() as stack:
         if console.is_terminal:
             bar = stack.enter_context(
@@ -91,10 +162,7 @@ def run_sweep(
                 lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True), name=name
             )
             show = plain.update
-        stack.enter_context(reporting_to(show))
-        with prefect.tags(*sweep_tags(settings.name, settings.dataset), "started-by:cli"):
-            state = cast("State", flow_to_run(**parameters, return_state=True))
-    result = _result(state)
+        result = run_sweep_flow(settings, task_runner=task_runner, show=show)
     result["samples_drawn"] = _samples_drawn(console, list(settings.samples), result["n_images"])
     _print_messages(console, result)
     _print_sweep_summary(out_console, result)
@@ -172,6 +240,22 @@ def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
+def run_notebook_flow(
+    *, dataset: str, split: str, index: int, out: str, name: str, started_by: str = "cli"
+) -> dict[str, Any]:
+    """Run the notebook flow in this process; its result (the image, the stage shapes, the folder)."""
+    import prefect
+
+    from flows.notebook import notebook
+    from tasks.artifacts import dataset_kind
+
+    with prefect.tags("convsweep", "notebook", f"dataset:{dataset_kind(dataset)}", f"started-by:{started_by}"):
+        state = cast(
+            "State", notebook(dataset=dataset, split=split, index=index, out=out, name=name, return_state=True)
+        )
+    return cast(dict[str, Any], _result(state))
+
+
 @guarded()
 def run_notebook(
     *,
@@ -180,21 +264,10 @@ def run_notebook(
     index: int,
     out: str,
     name: str,
-    console: Console | None = None,
     out_console: Console | None = None,
 ) -> dict[str, Any]:
     """Run the notebook flow; its result (the image, the stage shapes, the folder) on ``out_console`` (stdout)."""
-    import prefect
-
-    from flows.notebook import notebook
-    from tasks.artifacts import dataset_kind
-
-    console = console or Console(stderr=True)
-    with prefect.tags("convsweep", "notebook", f"dataset:{dataset_kind(dataset)}", "started-by:cli"):
-        state = cast(
-            "State", notebook(dataset=dataset, split=split, index=index, out=out, name=name, return_state=True)
-        )
-    result = _result(state)
+    result = run_notebook_flow(dataset=dataset, split=split, index=index, out=out, name=name)
     label = (
         f" (label {result['label']}: {result['class_name'] or result['label']})"
         if result.get("label") is not None

@@ -188,8 +188,8 @@ def with_sweep_options(
     return decorate
 
 
-def sweep_parameters(given: dict[str, Any]) -> dict[str, Any]:
-    """Config file (``given['config']``) < options given; validated, in plain form for the flow.
+def sweep_parameters(given: dict[str, Any]) -> SweepParameters:
+    """Config file (``given['config']``) < options given: the sweep's parameters, parsed once.
 
     Raises ValueError (one line naming the file or the option and the value) before Prefect starts.
     """
@@ -200,4 +200,4 @@ def sweep_parameters(given: dict[str, Any]) -> dict[str, Any]:
         click.echo(f"convsweep: warning: config {config} holds no sweep parameter: the defaults run", err=True)
     parameters.update(given)
     # Custom kernels are added to the built-in ones (default: the Sobel pair), as --help says.
-    return parse_parameters(**parameters).to_parameters()
+    return parse_parameters(**parameters)

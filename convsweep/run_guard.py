@@ -12,6 +12,8 @@
   are written atomically and cached per task, so the rerun resumes).  If the
   main thread has not got there :data:`GRACE_SECONDS` after the signal, a
   timer thread does it; a second signal does it at once.
+* **A dying API**: a thread checks ``/health`` every 2 s; after 20 s without an answer the run
+  stops with one line naming the URL, exit 1 (measured need: decision 0011).
 * **No flow-run heartbeats unless asked** (:func:`heartbeats_only_if_asked`): Prefect 3.9
   emits them by default every 180 s from a thread that sleeps in 1-s steps and is joined when
   the flow ends, so every CLI run waited up to 1 s (0.5 s on average) at its end, for events
@@ -33,8 +35,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
+from convsweep.exit_status import ExitStatus
+
 # Long enough for Prefect to mark the run Crashed on a loaded machine (typically ~1 s), short enough to feel stopped.
 GRACE_SECONDS = 20.0
+LOST_AFTER_SECONDS = 20.0  # a run's API that has not answered /health for this long is gone
+WATCH_INTERVAL_SECONDS = 2.0
 CLEANUP_SECONDS = 10.0  # stopping worker processes (--runner processes, dask)
 _SIGNAL_NAMES: dict[int, str] = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
@@ -73,7 +79,21 @@ def _finish(line: str, code: int, *, crashed: str | None = None) -> NoReturn:
     os._exit(code)
 
 
+_on_crash: Callable[[str], None] | None = None
+
+
+def on_crash(mark: Callable[[str], None] | None) -> None:
+    """``mark(message)`` marks this process's flow run Crashed when the CLI exits before Prefect did."""
+    global _on_crash
+    _on_crash = mark
+
+
 def _stop_children(crashed: str | None = None) -> None:
+    if crashed is not None and _on_crash is not None:
+        try:
+            _on_crash(crashed)
+        except BaseException:  # noqa: BLE001 - exiting anyway; the run then stays Running, as after kill -9
+            pass
     _stop_worker_processes()
 
 
@@ -117,18 +137,13 @@ _original_unraisablehook = sys.unraisablehook
 
 
 def finish_interrupted(signum: int) -> NoReturn:
-    """Exit 128 + ``signum`` with one line: ``convsweep: interrupted (SIGINT)[; hint]``."""
-    name = _SIGNAL_NAMES.get(signum, f"signal {signum}")
+    """Exit 130 or 143 (``ExitStatus.SIGINT``, ``SIGTERM``) with one line: ``convsweep: interrupted (SIGINT)[; hint]``."""
+    name = _SIGNAL_NAMES[signum]
     _finish(
         f"convsweep: interrupted ({name}){'; ' + _hint if _hint else ''}",
-        128 + signum,
+        ExitStatus[name],
         crashed=f"interrupted by {name} (convsweep)",
     )
-
-
-def finish_with_error(message: str, code: int = 1) -> NoReturn:
-    """Exit ``code`` with one line ``convsweep: error: <message>``."""
-    _finish(f"convsweep: error: {' '.join(message.split())}", code)
 
 
 def _deadline(signum: int) -> None:
@@ -211,8 +226,31 @@ def guarded_run(*, hint: str = "") -> Iterator[None]:
         Appended to the interrupt line, e.g. ``rerun to resume from the cache``.
     """
     install_signal_handlers(hint)
-    with heartbeats_only_if_asked():
-        yield
+    stop_watching = threading.Event()
+    url = os.environ.get("PREFECT_API_URL")  # exported by convsweep.server before the run
+    if url:
+        threading.Thread(target=_watch_api, args=(url, stop_watching), name="convsweep-api-watch", daemon=True).start()
+    try:
+        with heartbeats_only_if_asked():
+            yield
+    finally:
+        stop_watching.set()
+
+
+def _watch_api(url: str, stopped: threading.Event) -> None:
+    # Measured (decision 0011): with the server killed mid-run, Prefect's client went on computing and
+    # retrying for minutes without a line; this stops the run after LOST_AFTER_SECONDS of no answer.
+    from convsweep.server import health_problem
+
+    last_answer = time.monotonic()
+    while not stopped.wait(WATCH_INTERVAL_SECONDS):
+        problem = health_problem(url, timeout=5.0)
+        if problem is None:
+            last_answer = time.monotonic()
+        elif time.monotonic() - last_answer > LOST_AFTER_SECONDS and not stopped.is_set():
+            hint = f"; {_hint}" if _hint else ""
+            line = f"convsweep: error: the Prefect API at {url} stopped answering ({problem}); stopped the run{hint}"
+            _finish(line, ExitStatus.FAILED)
 
 
 @contextmanager

@@ -7,7 +7,7 @@
   single-threaded worker processes).  The runner only changes *where* a task
   runs; the numbers a sweep writes are the same with every runner.
 
-Whether the Prefect API is up is :mod:`convsweep.api`'s concern; the typer
+Whether the Prefect API is up is :mod:`convsweep.server`'s concern; the typer
 options are in :mod:`convsweep.options`.
 """
 
@@ -17,7 +17,7 @@ import os
 import re
 from typing import Any
 
-from convsweep.api import configured_api_url, is_loopback
+from convsweep.server import configured_api_url, is_loopback
 
 RUNNER_NAMES = ("threads", "processes", "dask")
 

@@ -26,6 +26,7 @@ from tasks.cache_paths import CACHE_DIR_ENV, cache_dir_for
 from tasks.chunking import plan_chunks
 from tasks.datasets import parse_spec
 from tasks.datasets.idx_format import IDX_FILE_STEMS, read_idx_header
+from tasks.datasets.keras_source import KERAS_DATASETS, offline_problem
 from tasks.model import SweepParameters
 
 # Image size of the Keras datasets, whichever split.
@@ -134,3 +135,11 @@ def preflight(settings: SweepParameters) -> None:
     size = cheap_image_size(settings.dataset, settings.split)
     if size is not None:
         check_shapes(settings, size)
+    check_dataset_reachable(settings.dataset)
+
+
+def check_dataset_reachable(dataset: str) -> None:
+    """Refuse a Keras dataset that is neither in the Keras cache nor downloadable now (offline)."""
+    spec = parse_spec(dataset)
+    if spec.kind in KERAS_DATASETS and (problem := offline_problem(spec.kind)) is not None:
+        raise ValueError(problem)

@@ -18,7 +18,6 @@ import typer
 
 from convsweep.options import NEGATIVE_NOTE, RUNNING_PANEL, RunnerOption, sweep_parameters, with_sweep_options
 from convsweep.task_runners import task_runner_from_options
-from tasks.model import SPLITS, check_safe_name
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -53,22 +52,13 @@ def sweep(
 ) -> None:
     """Run a sweep (the main job): every setting over the dataset, cached; writes outputs/<name>/."""
     _quiet_prefect(verbose)  # before anything imports Prefect: its logging reads these settings at import
-    parameters = sweep_parameters(given)
-    from tasks.model import parse_parameters
-    from tasks.preflight import preflight
+    settings = sweep_parameters(given)  # parsed once; refused here (exit 2), before a flow run exists
+    from convsweep.flow_runs import check_before_run, run_sweep
 
-    # Folders, the name in use, shapes the images cannot take: refused here, before a flow run exists.
-    checked = parse_parameters(**parameters)
-    if checked.model:  # first, so a model's kernels too large for the images are named by its file
-        from tasks.learned import check_model_before_run
-
-        check_model_before_run(checked)
-    preflight(checked)
+    check_before_run(settings)
     task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
     _use_server()
-    from convsweep.flow_runs import run_sweep
-
-    run_sweep(parameters, task_runner=task_runner)
+    run_sweep(settings, task_runner=task_runner)
 
 
 def notebook(
@@ -82,17 +72,11 @@ def notebook(
     verbose: bool = typer.Option(False, "--verbose", "-v", metavar="", help="Show Prefect's task-run logs."),
 ) -> None:
     """Reproduce the teaching notebook on one image: 27x27, Sobel h/v, magnitude, 2x2 pooling."""
-    check_safe_name(name, argument="name")
-    if index < 0:
-        raise ValueError(f"index={index} must be a non-negative int")
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r} must be one of {', '.join(SPLITS)}")
-    from tasks.preflight import check_writable_folder
+    from convsweep.flow_runs import check_notebook_options, run_notebook
 
-    check_writable_folder(out, what=f"--out {out}")
+    check_notebook_options(dataset=dataset, split=split, index=index, out=out, name=name)
     _quiet_prefect(verbose)
     _use_server()
-    from convsweep.flow_runs import run_notebook
 
     run_notebook(dataset=dataset, split=split, index=index, out=out, name=name)
 

@@ -387,7 +387,7 @@ def serve(
                 cron=cron,
                 interval=interval,
                 timezone=timezone,
-                parameters=sweep_parameters(given),
+                parameters=sweep_parameters(given).to_parameters(),
                 runner=runner,
                 dask_address=dask_address,
                 workers=workers,

@@ -18,7 +18,7 @@ from typing import Optional
 import click
 import typer
 
-from convsweep.api import is_loopback
+from convsweep.server import is_loopback
 
 LOOPBACK_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200

@@ -102,6 +102,7 @@ _KERAS_DATASETS = {
     "cifar10": _KerasDataset("cifar10", "datasets", ("cifar-10-batches-py-target_archive",), CIFAR10_CLASSES),
     "cifar100": _KerasDataset("cifar100", "datasets", ("cifar-100-python-target_archive",), CIFAR100_CLASSES),
 }
+KERAS_DATASETS = tuple(_KERAS_DATASETS)
 _COLOUR_DATASETS = ("cifar10", "cifar100")
 _ARCHIVE_NAMES = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}
 
@@ -205,6 +206,38 @@ def _to_grey(images: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         np.ascontiguousarray(images.reshape(n * height, width, 3)), cv2.COLOR_RGB2GRAY
     )
     return frozen(tall.reshape(n, height, width))
+
+
+def offline_problem(name: str, *, timeout: float = 3.0) -> str | None:
+    """Why the Keras dataset ``name`` cannot be had now, or None: its files are cached, or its origin answers.
+
+    For a preflight: one request (``HEAD``) to the first missing file's URL, ``timeout`` seconds,
+    no retries; the message gives the ways out, as :class:`DownloadError` does.
+    """
+    import urllib.error
+    import urllib.request
+
+    info = _KERAS_DATASETS[name]
+    folder = _keras_home(create=False) / info.cache_subdir
+    missing = [file for file in info.files if not (folder / file).is_file()]
+    if not missing:
+        return None
+    if name in _COLOUR_DATASETS:
+        url, way_out = CIFAR_ORIGIN + _ARCHIVE_NAMES[name], f"copy {_ARCHIVE_NAMES[name]} to {folder / missing[0]}"
+    else:
+        url = download_origin() + missing[0]
+        way_out = f"read a local copy with the spec idx:PATH, or copy {', '.join(info.files)} into {folder}"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None  # the origin answers: let the download itself say what is wrong
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        return (
+            f"{name}: {missing[0]} is not in the Keras cache folder {folder} and {url} does not answer "
+            f"({' '.join(str(reason).split()) or type(reason).__name__}); ways out: {way_out}"
+        )
+    return None
 
 
 def _load_keras(

@@ -134,18 +134,25 @@ def test_sweep_cli_corrupt_data_exits_1_naming_the_file(tmp_path, env, idx_folde
     assert "Traceback" not in done.stderr
 
 
-def test_sweep_cli_default_dataset_offline_exits_1_with_the_ways_out(tmp_path, env):
+@pytest.mark.parametrize("command", ["sweep", "notebook"])
+def test_sweep_cli_default_dataset_offline_exits_2_before_a_server_or_run(tmp_path, env, command):
     # Hermetic with or without internet: the download origin (CONVSWEEP_DATASET_ORIGIN) is a
-    # local port that is bound but not listening, so the real keras download is refused.
+    # local port that is bound but not listening, so the origin does not answer.
+    home = tmp_path / "fresh-home"
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         origin = f"http://127.0.0.1:{closed.getsockname()[1]}/"
-        offline = {**env, "KERAS_HOME": str(tmp_path / "empty-keras"), "CONVSWEEP_DATASET_ORIGIN": origin}
-        done = convsweep("sweep", "--limit", "4", "--out", str(tmp_path / "out"), env=offline, cwd=tmp_path)
-    assert done.returncode == 1, done.stderr
-    last = done.stderr.strip().splitlines()[-1]
-    assert "fashion_mnist" in last and "idx:" in last
-    assert f"from {origin}train-labels-idx1-ubyte.gz (3 attempts; " in last
+        offline = {key: value for key, value in env.items() if key != "PREFECT_API_URL"}
+        offline.update(
+            KERAS_HOME=str(tmp_path / "empty-keras"), CONVSWEEP_DATASET_ORIGIN=origin, PREFECT_HOME=str(home)
+        )
+        done = convsweep(command, "--out", str(tmp_path / "out"), env=offline, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("convsweep: error: fashion_mnist: train-labels-idx1-ubyte.gz is not in the Keras cache")
+    assert f"{origin}train-labels-idx1-ubyte.gz does not answer" in line and "idx:PATH" in line
+    assert not (home / "server.pid").exists()  # no server started, so no run either
+    assert not (tmp_path / "out").exists()
 
 
 def test_notebook_cli_on_keras_fashion_mnist_cache(tmp_path, env):

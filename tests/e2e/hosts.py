@@ -226,19 +226,18 @@ def start_cluster(shared: Path, env: dict[str, str]) -> Cluster:
 # The flow, where it runs (this machine, outside the hosts): the sweep on the cluster's address.
 FLOW_SCRIPT = """
 import json, sys, time
-from convsweep.flow_runs import run_sweep
-from convsweep.task_runners import make_task_runner
+import convsweep
 
 if __name__ == "__main__":
     parameters, cache_dir, address = json.loads(sys.argv[1])
-    runner = None if address is None else make_task_runner("dask", dask_address=address)
+    runner = None if address is None else "dask"
     began = time.monotonic()
     try:
-        result = run_sweep(parameters, cache_dir=cache_dir, task_runner=runner)
+        result = convsweep.sweep(**parameters, cache_dir=cache_dir, runner=runner, dask_address=address)
     except BaseException as error:
         print("FAILED " + json.dumps({"error": str(error), "type": type(error).__name__}), flush=True)
         raise SystemExit(1)
-    print("RESULT " + json.dumps({"csv": result["csv"], "seconds": time.monotonic() - began}), flush=True)
+    print("RESULT " + json.dumps({"csv": str(result.csv), "seconds": time.monotonic() - began}), flush=True)
 """
 
 

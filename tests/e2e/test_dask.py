@@ -32,14 +32,12 @@ SCRIPT = textwrap.dedent("""
 
     distributed.LocalCluster = RecordingLocalCluster  # make_task_runner names it "distributed.LocalCluster"
 
-    from convsweep.flow_runs import run_sweep
-    from convsweep.task_runners import make_task_runner
+    import convsweep
 
     if __name__ == "__main__":  # Dask's worker processes are spawned: they import this file again
         parameters, cache_dir, runner, workers = json.loads(sys.argv[1])
-        task_runner = None if runner is None else make_task_runner(runner, workers=workers)
-        result = run_sweep(parameters, cache_dir=cache_dir, task_runner=task_runner)
-        print("RESULT " + json.dumps({key: result[key] for key in ("task_runs", "cached_task_runs")}), flush=True)
+        result = convsweep.sweep(**parameters, cache_dir=cache_dir, runner=runner, workers=workers)
+        print("RESULT " + json.dumps({"task_runs": result.task_runs, "cached_task_runs": result.cached_task_runs}))
 """)
 
 CONV_SETTINGS = 2 * 2  # strides 1,2 x paddings valid,same
@@ -186,14 +184,12 @@ def test_sweep_on_an_existing_cluster_at_its_address(prefect_server, idx_dataset
         script = tmp_path / "run_on_cluster.py"
         script.write_text(
             textwrap.dedent(f"""
-            from convsweep.flow_runs import run_sweep
-            from convsweep.task_runners import make_task_runner
+            import convsweep
             if __name__ == "__main__":
-                result = run_sweep(dict(dataset="idx:{idx_dataset}", out="{tmp_path / "out"}", name="on-cluster",
-                                        strides=[1, 2], chunk_size={CHUNK_SIZE}, samples=[0]),
-                                   cache_dir="{tmp_path / "cache"}",
-                                   task_runner=make_task_runner("dask", dask_address="{address}"))
-                print("TASK_RUNS", result["task_runs"])
+                result = convsweep.sweep(dataset="idx:{idx_dataset}", out="{tmp_path / "out"}", name="on-cluster",
+                                         strides=[1, 2], chunk_size={CHUNK_SIZE}, samples=[0],
+                                         cache_dir="{tmp_path / "cache"}", runner="dask", dask_address="{address}")
+                print("TASK_RUNS", result.task_runs)
         """)
         )
         stdout = run_python([str(script)], env=prefect_server.env(), cwd=tmp_path)

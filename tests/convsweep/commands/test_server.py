@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from convsweep.api import is_loopback
 from convsweep.commands import server
+from convsweep.server import is_loopback
 from tests.convsweep.conftest import convsweep
 
 

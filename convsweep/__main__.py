@@ -1,0 +1,5 @@
+"""``python -m convsweep``: the command line."""
+
+from convsweep.cli import main
+
+main()
