@@ -170,6 +170,8 @@ def test_with_cache_carries_the_flow_versions_to_the_worker(tmp_path):
     configured = with_cache(process_chunk, tmp_path / "cache")
     assert configured.cache_policy.flow_versions == caching.versions()
     assert process_chunk.cache_policy.flow_versions is None  # the task itself is not changed
+    # No lock manager, no isolation level: Prefect's default READ_COMMITTED, which takes no lock.
+    assert configured.cache_policy.lock_manager is None and configured.cache_policy.isolation_level is None
 
 
 def test_refuse_other_code_names_the_host_and_both_versions(monkeypatch):
