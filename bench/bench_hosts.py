@@ -1,4 +1,4 @@
-"""Benchmark: the default sweep on 1, 2 and 3 simulated hosts, and the recovery from a lost host.
+"""Benchmark: the default sweep on 1, 2 and 3 simulated hosts.
 
 The hosts are those of the multi-host tests (``tests/e2e/hosts.py``): each a ``dask worker``
 (one thread) in its own UTS, PID and mount namespaces (own hostname, PIDs, ``/tmp``, home and
@@ -15,22 +15,13 @@ median wall seconds of the flow process, ratios to 1 host and to the single proc
 every ``sizes.csv`` equals the single process's (``compute_seconds`` left out), and the
 workers' RSS and Keras/JAX modules after the runs.
 
-``recovery``: 2 hosts, small data resized to 448x448 (so that a chunk takes a while); when
-host-b holds a chunk's lock, its namespaces are killed (``kill -9``).  The lock file and the
-cache records are watched every 10 ms: reported are the seconds from the kill to the lock
-being broken (the file gone or held by host-a), to the chunk's record written (recomputed
-on host-a) and to the end of the sweep, with the lease used, and whether the CSV equals a
-single-process run's.
-
     sudo .venv/bin/python bench/bench_hosts.py speed               # 70k, 3 runs per set-up
     sudo .venv/bin/python bench/bench_hosts.py speed --images 20000 --runs 1
-    sudo .venv/bin/python bench/bench_hosts.py recovery --lease 5 --runs 3
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -175,132 +166,6 @@ def speed(args: argparse.Namespace) -> None:
         )
 
 
-def _lock_of(locks: Path, hostname: str) -> tuple[Path, dict] | None:
-    for path in locks.glob("*.lock"):
-        try:
-            info = json.loads(path.read_bytes())
-        except (OSError, ValueError):
-            continue
-        if info.get("hostname") == hostname:
-            return path, info
-    return None
-
-
-def _holder(path: Path) -> str | None:
-    try:
-        return json.loads(path.read_bytes()).get("hostname")
-    except (OSError, ValueError):
-        return None
-
-
-def recover_once(work: Path, shared: Path, env: dict, parameters: dict, tag: str) -> dict:
-    cache = shared / f"cache-{tag}"
-    locks, records = cache / "locks", cache / "records"
-    cluster = start_hosts(shared, env, 2)
-    try:
-        flow = start_flow(work, {**parameters, "out": str(shared / f"out-{tag}")}, cache, cluster.address, env)
-        deadline = time.monotonic() + 600
-        found = None
-        while found is None:
-            if flow.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{tag}: host-b never held a lock")
-            found = _lock_of(locks, "host-b")
-            time.sleep(0.005)
-        path, info = found
-        cluster.hosts[1].kill()  # kill -9 of host-b's PID namespace
-        killed = time.time()
-        key = path.stem
-        broken = recomputed = None
-        while recomputed is None and flow.poll() is None:
-            now = time.time()
-            if broken is None and _holder(path) != "host-b":
-                broken = now
-            if (records / key).exists():
-                recomputed = now
-                broken = broken or now
-            time.sleep(0.01)
-        result, stderr = finish_flow(flow, timeout=FLOW_TIMEOUT)
-        done = time.time()
-        host_a_log = cluster.hosts[0].log.read_text()
-    finally:
-        cluster.stop()
-    if result["kind"] != "RESULT":
-        raise SystemExit(f"{tag}: the sweep failed: {result}\n{stderr[-3000:]}")
-    chunk = json.loads((cache / "results" / key).read_bytes()) if (cache / "results" / key).exists() else {}
-    expires = info.get("expiration")
-    from datetime import datetime
-
-    remaining = datetime.fromisoformat(expires).timestamp() - killed if expires else float("nan")
-    return {
-        "lease": info.get("lease"),
-        "lease_left_at_kill": remaining,
-        "to_broken": (broken - killed) if broken else float("nan"),
-        "to_recomputed": (recomputed - killed) if recomputed else float("nan"),
-        "to_done": done - killed,
-        "chunk_seconds": _chunk_seconds(chunk),
-        "logged": f"removed lock file {path}" in host_a_log and "lease expired" in host_a_log,
-        "csv": csv_without_timings(result["csv"]),
-    }
-
-
-def _chunk_seconds(result: dict) -> float:
-    # The result file holds Prefect's result envelope around the chunk record.
-    value = result.get("result", result)
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return float("nan")
-    return float(value.get("seconds", float("nan"))) if isinstance(value, dict) else float("nan")
-
-
-def recovery(args: argparse.Namespace) -> None:
-    from tests.helpers.idx import make_split, write_idx_folder
-
-    work = Path(tempfile.mkdtemp(prefix="convsweep-bench-recovery-"))
-    shared = work / "shared"
-    server = None
-    runs = []
-    try:
-        write_idx_folder(shared / "data", test=make_split(40, seed=5), gz=True)
-        env = base_env(work, CONVSWEEP_LOCK_LEASE=str(args.lease), CONVSWEEP_LOCK_EXPECTED_HOLD=str(args.expected_hold))
-        server, env["PREFECT_API_URL"] = start_server(env)
-        parameters = dict(
-            dataset=f"idx:{shared / 'data'}",
-            name="bench-host-lost",
-            samples=[],
-            resize=["448"],
-            strides=[1, 2],
-            paddings=["valid", "same"],
-            chunk_size=16,
-        )
-        reference = run_flow(work, shared, parameters, "reference", None, env)["csv"]
-        for index in range(args.runs):
-            run = recover_once(work, shared, env, parameters, f"lost-{index}")
-            run["csv_equal"] = run.pop("csv") == reference
-            runs.append(run)
-            print(f"  run {index + 1}: {json.dumps(run)}", file=sys.stderr, flush=True)
-    finally:
-        if server is not None:
-            stop_server(server)
-        shutil.rmtree(work, ignore_errors=True)
-    print(
-        f"\nmachine: {os.cpu_count()} cores; 2 hosts, 40 images resized to 448x448, 4 conv settings x 3 chunks; "
-        f"lease {args.lease:g} s; load average (1 min) {os.getloadavg()[0]:.2f}\n"
-    )
-    print(
-        "| run | lease left at the kill s | kill → lock broken s | kill → chunk recomputed on host-a s | "
-        "chunk compute s | kill → sweep done s | warning logged | CSV equal |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---|---|")
-    for index, run in enumerate(runs, 1):
-        print(
-            f"| {index} | {run['lease_left_at_kill']:.1f} | {run['to_broken']:.1f} | {run['to_recomputed']:.1f} | "
-            f"{run['chunk_seconds']:.1f} | {run['to_done']:.1f} | {'yes' if run['logged'] else 'no'} | "
-            f"{'yes' if run['csv_equal'] else 'NO'} |"
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -308,14 +173,10 @@ def main() -> None:
     speed_parser.add_argument("--images", type=int, default=70_000)
     speed_parser.add_argument("--runs", type=int, default=3)
     speed_parser.add_argument("--hosts", type=int, nargs="+", default=[1, 2, 3])
-    recovery_parser = commands.add_parser("recovery", help="kill -9 of a host holding a chunk's lock")
-    recovery_parser.add_argument("--lease", type=float, default=5.0)
-    recovery_parser.add_argument("--expected-hold", type=float, default=120.0)
-    recovery_parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("the simulated hosts need root (unshare of UTS, PID and mount namespaces)")
-    speed(args) if args.command == "speed" else recovery(args)
+    speed(args)
 
 
 if __name__ == "__main__":

@@ -52,18 +52,19 @@ from tasks.model import ConvSetting, PoolSetting
 way, dataset, fingerprint = json.loads(sys.argv[1])
 if way == "keras.datasets":  # the worker's read before: through Keras' loader
     compute.open_selection = lambda record: open_dataset(record.spec, **record.selection.arguments())
+from tasks.model.jobs import ChunkJob
 from tasks.model.records import DatasetRecord
 
 compute.open_selection(DatasetRecord.parse(dataset)).read(0, 1)  # the data read (memoised for the task)
 read_rss = peak_rss_mb()
-record = compute.process_chunk.fn(
-    dataset,
+record = compute.process_chunk.fn(ChunkJob(
+    DatasetRecord.parse(dataset),
     (0, 10_000),
     ConvSetting(resize=None, stride=(1, 1), padding="valid", pad_mode="zeros", dilation=(1, 1)),
     {"sobel_h": [[1, 2, 1], [0, 0, 0], [-1, -2, -1]], "sobel_v": [[1, 0, -1], [2, 0, -2], [1, 0, -1]]},
-    [PoolSetting("max", (2, 2), (2, 2), "valid"), PoolSetting("avg", (2, 2), (2, 2), "valid")],
+    (PoolSetting("max", (2, 2), (2, 2), "valid"), PoolSetting("avg", (2, 2), (2, 2), "valid")),
     chunk_fingerprint=fingerprint,
-)
+))
 print(json.dumps({
     "wall": time.perf_counter() - began,
     "read_rss_mb": read_rss,

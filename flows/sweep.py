@@ -39,7 +39,7 @@ from tasks.learned_report import learned_files, learned_kernels, write_learned
 from tasks.load import DataMismatchError, describe_selection
 from tasks.manifest import FolderCheck, begin_folder, sweep_outputs, write_manifest
 from tasks.measures import ShiftRecord, measure_shift
-from tasks.model import PARAMETER_NAMES, ConvSetting, SweepParameters, map_names, parse_parameters
+from tasks.model import PARAMETER_NAMES, SweepParameters, map_names, parse_parameters
 from tasks.model.records import (
     ArtifactsRecord,
     ChunkRecord,
@@ -160,14 +160,10 @@ def _submit_samples_and_chunks(
         # A conv setting's pictures go before its chunks, so the (mostly GIL-bound) picture
         # tasks run between the (GIL-releasing) compute tasks, not all after them.
         if plan.samples:
-            sample_futures.append(runs.submit(write_samples, **_sample_inputs(plan, conv)))
-        for chunk in plan.chunks:
-            for _, channel in plan.channel_runs:
-                inputs = _chunk_inputs(plan, conv, chunk.bounds, chunk.fingerprint)
-                if channel is not None:
-                    inputs.update(_colour_chunk_inputs(plan, conv, channel, chunk.colour_fingerprint))
-                future = runs.submit(process_chunk, writes_files=plan.settings.keep_maps, **inputs)
-                chunk_futures[future] = _records_key(conv.label, channel)
+            sample_futures.append(runs.submit(write_samples, job=plan.sample_job(conv)))
+        for job in plan.chunk_jobs(conv):
+            future = runs.submit(process_chunk, writes_files=plan.settings.keep_maps, job=job)
+            chunk_futures[future] = _records_key(conv.label, job.channel)
     return sample_futures, chunk_futures
 
 
@@ -254,16 +250,6 @@ def _write_learned(plan: SweepPlan, runs: TaskRuns, training: TrainingRecord | N
 def _records_key(label: str, channel: str | None) -> str:
     """Where a chunk's record is gathered: the conv label (grey), ``label channel`` (colour)."""
     return label if channel is None else f"{label} {channel}"
-
-
-def _colour_chunk_inputs(plan: SweepPlan, conv: ConvSetting, channel: str, fingerprint: str | None) -> dict[str, Any]:
-    # The chunk's RGB content fingerprint keys it (and the worker checks its pixels against it).
-    return dict(
-        dataset=plan.colour_dataset,
-        channel=channel,
-        chunk_fingerprint=fingerprint,
-        maps_dir=plan.maps_dir(conv, channel),
-    )
 
 
 def _rows(plan: SweepPlan, chunk_records: dict[str, list[ChunkRecord]]) -> list[dict[str, Any]]:
@@ -357,43 +343,6 @@ def _check_workers(plan: SweepPlan) -> None:
     checked = check_workers_before_sweep(cache_dir=plan.cache_dir, out_dir=plan.out_dir, dataset_spec=plan.dataset.spec)
     if checked:
         get_run_logger().info("%d Dask worker(s) see the cache, outputs and data and reach the API", checked)
-
-
-def _sample_inputs(plan: SweepPlan, conv: ConvSetting) -> dict[str, Any]:
-    colour = (
-        # only a colour sweep passes them: a grey sweep's pictures keep their cache key
-        dict(
-            colour_dataset=plan.colour_dataset,
-            channels=list(plan.settings.channels),
-            colour_samples_fingerprint=plan.colour_samples_fingerprint,
-        )
-        if plan.colour_dataset is not None
-        else {}
-    )
-    return dict(
-        **colour,
-        dataset=plan.dataset,
-        conv=conv,
-        kernels=plan.kernels,
-        pools=list(plan.pool_settings),
-        samples=list(plan.samples),
-        out_dir=str(plan.out_dir),
-        samples_fingerprint=plan.samples_fingerprint,
-        memory_budget=plan.settings.memory_budget,
-    )
-
-
-def _chunk_inputs(plan: SweepPlan, conv: ConvSetting, chunk: tuple[int, int], fingerprint: str) -> dict[str, Any]:
-    return dict(
-        dataset=plan.dataset,
-        chunk=chunk,
-        conv=conv,
-        kernels=plan.kernels,
-        pools=list(plan.pool_settings),
-        maps_dir=plan.maps_dir(conv),
-        chunk_fingerprint=fingerprint,
-        memory_budget=plan.settings.memory_budget,
-    )
 
 
 def _gather_chunks(

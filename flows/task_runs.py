@@ -19,31 +19,8 @@ from typing import Any
 from prefect import Task
 from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
-from prefect.utilities.annotations import quote
 
 from tasks.caching import with_cache
-
-
-def _unvisited(inputs: dict[str, Any]) -> dict[str, Any]:
-    """``inputs`` quoted, so that Prefect does not walk them element by element.
-
-    Prefect visits every input of a task run twice (looking for futures to wait on and to draw
-    as the run's upstream edges); the rows, records and sample lists our flows pass are plain
-    values, never futures, and walking them cost ~25 ms per task run of a warm sweep. Quoted
-    inputs reach the task and its cache key unwrapped when the task runs in this process (in
-    the flow's thread or its thread pool); prefect-dask re-visits what it ships to a worker and
-    the quotes arrived there still on (tests/e2e/test_dask.py), so only those runs are quoted.
-    """
-    return {name: quote(value) for name, value in inputs.items()}
-
-
-def _in_this_process() -> bool:
-    """The flow's task runner runs task runs in threads of this process (Prefect's thread pool)."""
-    from prefect.context import FlowRunContext
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    context = FlowRunContext.get()
-    return context is not None and type(context.task_runner) is ThreadPoolTaskRunner
 
 
 class TaskRuns:
@@ -73,20 +50,19 @@ class TaskRuns:
         self, task: Task[..., Any], *, cached: bool = True, writes_files: bool = True, **inputs: Any
     ) -> PrefectFuture[Any]:
         """Submit ``task(**inputs)`` to the flow's task runner; its future."""
-        shipped = _unvisited(inputs) if _in_this_process() else inputs
-        future = self._configured(task, cached, writes_files, inputs).submit(**shipped)
+        future = self._configured(task, cached, writes_files, inputs).submit(**inputs)
         self.runs.append(future)
         return future
 
     def call(self, task: Task[..., Any], *, cached: bool = True, writes_files: bool = True, **inputs: Any) -> State:
         """Run ``task(**inputs)`` now, in the flow's thread; its final state (``.result()`` raises if it failed)."""
-        state = self._configured(task, cached, writes_files, inputs)(**_unvisited(inputs), return_state=True)
+        state = self._configured(task, cached, writes_files, inputs)(**inputs, return_state=True)
         self.runs.append(state)
         return state
 
     def result(self, task: Task[..., Any], *args: Any, **inputs: Any) -> Any:
         """Run an uncached ``task(*args, **inputs)`` now and return its result (raises if it failed)."""
-        state = task(*args, **_unvisited(inputs), return_state=True)
+        state = task(*args, **inputs, return_state=True)
         self.runs.append(state)
         return state.result()
 

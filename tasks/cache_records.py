@@ -20,12 +20,15 @@ declares another serializer, is not JSON, points outside ``results/``, or whose
 result is not plain JSON (e.g. Prefect's ``{"__class__": ...}`` objects) is
 reported as absent — a cache miss: the task runs again and rewrites both files —
 with one warning line naming the file.  Metadata is written atomically (temp
-file + ``os.replace``); the result is written before it, under the key's lock.
+file + ``os.replace``) after the result (Prefect writes the result in place): two
+sweeps writing one key at once (no lock: ``tasks.caching``) may leave the result
+empty for an instant, which a reader takes for an ordinary miss, without a warning.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -34,13 +37,27 @@ from prefect.filesystems import LocalFileSystem
 from prefect.serializers import JSONSerializer
 
 from tasks import files
-from tasks.cache_locks import logger
 from tasks.prefect_compat import dispatch_sync_or_async, resolve_local_path, validate_result_record_metadata
 
 # The only serializer a cached result is decoded with: stdlib json, no object hook.
 TRUSTED_SERIALIZER = JSONSerializer(jsonlib="json", object_decoder=None)
 _TRUSTED_DUMP = TRUSTED_SERIALIZER.model_dump(mode="json")
 
+
+def _cache_logger() -> logging.Logger:
+    """``convsweep.cache``: one line per warning on stderr, whatever Prefect's console level (the CLI mutes it)."""
+    log = logging.getLogger("convsweep.cache")
+    if not log.handlers:
+        handler = logging.StreamHandler()  # sys.stderr
+        handler.setFormatter(logging.Formatter("convsweep: warning: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log
+
+
+logger = _cache_logger()
+_MISSING = "its result file is missing"
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
 
@@ -90,7 +107,9 @@ def checked_metadata(raw: bytes, results_dir: Path) -> bytes:
     try:
         result = result_path.read_bytes()
     except FileNotFoundError:
-        raise UnsafeRecord("its result file is missing") from None
+        raise UnsafeRecord(_MISSING) from None
+    if not result:  # being rewritten by another sweep this instant (Prefect truncates, then writes)
+        raise UnsafeRecord(_MISSING)
     try:
         json.loads(result.decode("utf-8"), object_hook=_reject_objects)
     except UnicodeDecodeError:
@@ -129,7 +148,7 @@ class JsonRecordStorage(LocalFileSystem):
         try:
             return checked_metadata(raw, Path(self.results_path).expanduser().resolve())
         except UnsafeRecord as error:
-            if str(error) != "its result file is missing":  # a dropped result is an ordinary miss
+            if str(error) != _MISSING:  # a dropped result is an ordinary miss
                 _warn_once(resolved, str(error))
             raise
 

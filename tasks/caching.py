@@ -17,8 +17,10 @@ is therefore built here from exactly what determines its result:
 
 Results are small JSON records (``result_serializer="json"``: a cache folder
 must never be a way to run code through unpickling), stored under the cache
-folder with a file lock per key and SERIALIZABLE isolation, so two sweeps
-computing the same key at once compute it once.  A task whose output files
+folder with Prefect's default isolation (READ_COMMITTED: no lock manager, so no
+lock to wait on or to be left by a killed run).  Two sweeps computing one key at
+once both compute it and both write its record (``tasks.cache_records``: the
+metadata atomically, after the result); the records are equal but for the timings.  A task whose output files
 have gone missing is submitted with ``refresh_cache`` (:func:`with_cache`), so
 it recomputes and rewrites them; computing a key has no side effect.
 
@@ -41,7 +43,6 @@ from typing import Any, Optional
 from prefect.cache_policies import CachePolicy
 from prefect.serializers import JSONSerializer
 
-from tasks.cache_locks import HolderLockManager
 from tasks.cache_paths import CACHE_DIR_ENV, cache_dir_for, default_cache_dir
 from tasks.cache_records import JsonRecordStorage
 from tasks.model.plain import canonical_json
@@ -169,9 +170,11 @@ def _record_lies(task: Any, root: Path, inputs: dict[str, Any]) -> bool:
 
 
 def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False, inputs: dict[str, Any] | None = None) -> Any:
-    """``task`` configured to keep its records under ``cache_dir`` (records + results + locks).
+    """``task`` configured to keep its records under ``cache_dir`` (records + results).
 
-    Locks: ``tasks.cache_locks``; records read only as plain JSON: ``tasks.cache_records``.
+    Records are read only as plain JSON (``tasks.cache_records``).  No lock manager and no
+    isolation level: Prefect's default, READ_COMMITTED (prefect/transactions.py,
+    ``prepare_transaction``), takes no lock, so overlapping sweeps never wait on each other.
     With ``inputs`` (the call's keyword arguments), a task whose record exists but whose
     output files for those inputs are missing is refreshed: it runs again and rewrites them.
     """
@@ -183,9 +186,7 @@ def with_cache(task: Any, cache_dir: str | Path, *, refresh: bool = False, input
     if isinstance(policy, SweepCachePolicy):
         policy = replace(policy, flow_versions=versions())
     policy = policy.configure(
-        key_storage=JsonRecordStorage(basepath=str(root / "records"), results_path=str(root / "results")),
-        lock_manager=HolderLockManager(lock_files_directory=root / "locks"),
-        isolation_level="SERIALIZABLE",
+        key_storage=JsonRecordStorage(basepath=str(root / "records"), results_path=str(root / "results"))
     )
     return task.with_options(
         cache_policy=policy,

@@ -32,12 +32,10 @@ from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.chunking import band_rows, kernel_groups
 from tasks.datasets import open_dataset
 from tasks.model import ConvSetting, PoolSetting, magnitude_pairs, map_names
+from tasks.model.jobs import ChunkJob, Kernels
 from tasks.model.parameters import RGB
 from tasks.model.records import ChunkRecord, DatasetRecord, MapStats
-from tasks.run_names import named_from_inputs
 from tasks.worker_checks import check_chunk_worker
-
-Kernels = dict[str, list[list[float]]]
 
 
 def open_selection(dataset: DatasetRecord) -> Any:
@@ -256,65 +254,49 @@ def stream_maps(
 def _chunk_key(inputs: dict[str, Any]) -> dict[str, Any]:
     # The chunk's own content (tasks.datasets.identity_index.part_fingerprint), so that a chunk
     # keeps its key when images are appended after it; the whole selection's without it.
-    content = inputs.get("chunk_fingerprint")
+    job: ChunkJob = inputs["job"]
     return {
-        "content": content if content else {"selection": DatasetRecord.parse(inputs["dataset"]).fingerprint},
-        "chunk": inputs["chunk"],
-        "conv": inputs["conv"],
-        "kernels": inputs["kernels"],
-        "pools": inputs["pools"],
-        "maps_dir": inputs["maps_dir"],
+        "content": job.chunk_fingerprint or {"selection": job.dataset.fingerprint},
+        "chunk": job.chunk,
+        "conv": job.conv,
+        "kernels": job.kernels,
+        "pools": job.pools,
+        "maps_dir": job.maps_dir,
         # only a colour chunk's key has it: grey keys stay those of before channels
-        **({"channel": inputs["channel"]} if inputs.get("channel") is not None else {}),
+        **({"channel": job.channel} if job.channel is not None else {}),
     }
 
 
 def _chunk_outputs(inputs: dict[str, Any]) -> list[Path]:
-    if inputs["maps_dir"] is None:
+    job: ChunkJob = inputs["job"]
+    if job.maps_dir is None:
         return []
-    start, stop = inputs["chunk"]
-    return [map_path(inputs["maps_dir"], name, start, stop) for name in map_names(inputs["kernels"])]
+    start, stop = job.chunk
+    return [map_path(job.maps_dir, name, start, stop) for name in map_names(job.kernels)]
 
 
 def map_path(maps_dir: str | Path, name: str, start: int, stop: int) -> Path:
     return Path(maps_dir) / name / f"{start:07d}-{stop:07d}.npy"
 
 
-def _chunk_run_name(parameters: dict[str, Any]) -> str:
-    # Prefect passes the resolved inputs to a name callback with a ``parameters`` argument.
-    start, stop = parameters["chunk"]
-    channel = parameters.get("channel")
-    return f"chunk-{parameters['conv'].label}-{start}-{stop}" + (f"-{channel}" if channel else "")
-
-
 @task(
     name="process-chunk",
-    task_run_name=named_from_inputs(_chunk_run_name),
+    task_run_name="{job.run_name}",
     cache_policy=SweepCachePolicy(key_inputs=_chunk_key, expected_outputs=_chunk_outputs),
     result_serializer=RECORD_SERIALIZER,
     persist_result=True,
 )
-def process_chunk(
-    dataset: DatasetRecord,
-    chunk: tuple[int, int],
-    conv: ConvSetting,
-    kernels: Kernels,
-    pools: list[PoolSetting],
-    maps_dir: str | None = None,
-    chunk_fingerprint: str | None = None,
-    memory_budget: int | None = None,
-    channel: str | None = None,
-) -> ChunkRecord:
+def process_chunk(job: ChunkJob) -> ChunkRecord:
     """Images ``chunk[0]:chunk[1]`` of the selection through one conv setting and every pool setting.
 
-    ``channel`` None: the grey images.  With a colour ``dataset`` (:attr:`DatasetRecord.colour`):
+    ``job.channel`` None: the grey images.  With a colour ``job.dataset`` (:attr:`DatasetRecord.colour`):
     ``"R"``, ``"G"`` or ``"B"`` — that channel of the resized RGB images on its own (one channel
     of ``channels="each"``, as DepthwiseConv2D), ``"sum"`` — ``channels="sum"`` (as Conv2D).
 
-    ``chunk_fingerprint`` (the content fingerprint of those images, from the flow's plan) keys
+    ``job.chunk_fingerprint`` (the content fingerprint of those images, from the flow's plan) keys
     the cache, and the images read here are checked against it (``tasks.worker_checks``: a
     worker with another copy of the data, or other code, is refused before computing).
-    ``memory_budget`` (MB) decides only *how* (whole chunk, or one image at a time in bands of
+    ``job.memory_budget`` (MB) decides only *how* (whole chunk, or one image at a time in bands of
     rows), never the result, so it is not part of the cache key.
 
     Returns
@@ -323,23 +305,23 @@ def process_chunk(
         ``chunk``, ``input_shape`` (after resize), ``seconds`` and ``maps``:
         map name -> pool label -> shapes and :func:`summarize` statistics.
     """
-    dataset = DatasetRecord.parse(dataset)
-    start, stop = chunk
-    view = open_selection(dataset)
+    start, stop = job.chunk
+    kernels, pools, maps_dir = job.kernels, list(job.pools), job.maps_dir
+    view = open_selection(job.dataset)
     images = view.read(start, stop)
-    check_chunk_worker(view, images, dataset=dataset, chunk=(start, stop), expected=chunk_fingerprint)
+    check_chunk_worker(view, images, dataset=job.dataset, chunk=(start, stop), expected=job.chunk_fingerprint)
     began = time.perf_counter()
-    channels = "gray"
-    if channel is not None:
-        images, conv, channels = colour_input(images, conv=conv, channel=channel)
+    conv, channels = job.conv, "gray"
+    if job.channel is not None:
+        images, conv, channels = colour_input(images, conv=conv, channel=job.channel)
     band = None
-    if memory_budget is not None:
+    if job.memory_budget is not None:
         band = band_rows(
             images.shape[1:3],
             conv,
             kernels,
             pools,
-            memory_budget_mb=memory_budget,
+            memory_budget_mb=job.memory_budget,
             keep_maps=maps_dir is not None,
             channels=3 if channels == "sum" else 1,  # a channel's task holds only its plane from here
         )

@@ -44,11 +44,8 @@ _FILE_MODE = 0o666 & ~_current_umask()
 # Tags temp files with their writer, so that a later run can tell a dead writer's leftover from a live one's.
 _HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
 _ATOMIC_TEMP = re.compile(r"^\.tmp-.+\.(?P<host>[0-9a-f]{6})-(?P<pid>\d+)\.[^.]+$")
-# tasks.cache_locks writes a lock as ``.<key>.lock.<pid>.<thread>.<uuid>.tmp`` and links it into place at once.
-_LOCK_TEMP = re.compile(r"^\..+\.lock\.\d+\.\d+\.[0-9a-f]+\.tmp$")
-# Age after which a temp file is stale whoever wrote it: an atomic write lasts seconds, a lock temp microseconds.
+# Age after which a temp file is stale whoever wrote it: an atomic write lasts seconds.
 STALE_TEMP_SECONDS = 3600.0
-STALE_LOCK_TEMP_SECONDS = 60.0
 
 
 @contextmanager
@@ -148,21 +145,16 @@ def is_stale_temp_file(path: str | Path, *, now: float | None = None) -> bool:
     * ``.tmp-<name>.<host>-<pid>.<random>`` (:func:`atomic_open`): stale when it was
       written on this host by a process that is gone, or is older than
       :data:`STALE_TEMP_SECONDS` (another host's writer, a reused pid, an older name);
-    * any other ``.tmp-*`` file: stale after :data:`STALE_TEMP_SECONDS`;
-    * a lock's temp file ``.<key>.lock.<pid>.<thread>.<uuid>.tmp`` (``tasks.cache_locks``):
-      stale after :data:`STALE_LOCK_TEMP_SECONDS` (it lives for microseconds).
+    * any other ``.tmp-*`` file: stale after :data:`STALE_TEMP_SECONDS`.
     """
     path = Path(path)
     name = path.name
-    is_atomic_temp = name.startswith(".tmp-")
-    if not is_atomic_temp and not _LOCK_TEMP.match(name):
+    if not name.startswith(".tmp-"):
         return False
     try:
         age = (time.time() if now is None else now) - path.lstat().st_mtime
     except FileNotFoundError:
         return False
-    if not is_atomic_temp:
-        return age > STALE_LOCK_TEMP_SECONDS
     writer = _ATOMIC_TEMP.match(name)
     if writer and writer["host"] == _HOST_TAG and not process_alive(int(writer["pid"])):
         return True
@@ -189,7 +181,7 @@ def sweep_temp_files(folder: str | Path) -> list[Path]:
     for directory, _subfolders, names in os.walk(root):
         for name in names:
             path = Path(directory) / name
-            if (name.startswith(".tmp-") or name.endswith(".tmp")) and is_stale_temp_file(path, now=now):
+            if name.startswith(".tmp-") and is_stale_temp_file(path, now=now):
                 try:
                     path.unlink()
                 except FileNotFoundError:  # another run removed it first

@@ -34,7 +34,6 @@ from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.compute import Kernels, compute_maps, open_selection
 from tasks.model import ConvSetting, PoolSetting
 from tasks.model.records import DatasetRecord, Record
-from tasks.run_names import named_from_inputs
 
 SHIFT_SEED = 0
 """Seed of the subset of images shift sensitivity is measured on."""
@@ -167,13 +166,9 @@ def _shift_key(inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _shift_run_name(parameters: dict[str, Any]) -> str:
-    return f"shift-{parameters['conv'].label}"
-
-
 @task(
     name="measure-shift",
-    task_run_name=named_from_inputs(_shift_run_name),
+    task_run_name="shift-{conv.label}",
     cache_policy=SweepCachePolicy(key_inputs=_shift_key),
     result_serializer=RECORD_SERIALIZER,
     persist_result=True,

@@ -9,6 +9,7 @@ a setting these images cannot take then fails the run in one line (docs/decision
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +17,9 @@ from tasks.cache_paths import cache_dir_for
 from tasks.chunking import plan_chunks
 from tasks.datasets.identity_index import part_fingerprints
 from tasks.model import ConvSetting, PoolSetting, SweepParameters
+from tasks.model.jobs import ChunkJob, Kernels, SampleJob
 from tasks.model.parameters import channel_names
 from tasks.model.records import DatasetRecord
-
-Kernels = dict[str, list[list[float]]]
-"""kernel name -> its (kh, kw) matrix as nested lists."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +93,42 @@ class SweepPlan:
             return None
         folder = self.out_dir / "maps" / conv.label
         return str(folder if channel is None else folder / channel)
+
+    def chunk_jobs(self, conv: ConvSetting) -> Iterator[ChunkJob]:
+        """The ``process-chunk`` jobs of ``conv``: per chunk, one per channel run (grey: channel None)."""
+        for chunk in self.chunks:
+            for _, channel in self.channel_runs:
+                colour = channel is not None
+                dataset = self.colour_dataset if colour else self.dataset
+                assert dataset is not None  # plan_sweep checked it
+                yield ChunkJob(
+                    dataset=dataset,
+                    chunk=chunk.bounds,
+                    conv=conv,
+                    kernels=self.kernels,
+                    pools=self.pool_settings,
+                    maps_dir=self.maps_dir(conv, channel),
+                    chunk_fingerprint=chunk.colour_fingerprint if colour else chunk.fingerprint,
+                    memory_budget=self.settings.memory_budget,
+                    channel=channel,
+                )
+
+    def sample_job(self, conv: ConvSetting) -> SampleJob:
+        """The ``write-samples`` job of ``conv`` (a grey sweep's has no colour fields: its key is as before channels)."""
+        colour = self.colour_dataset is not None
+        return SampleJob(
+            dataset=self.dataset,
+            conv=conv,
+            kernels=self.kernels,
+            pools=self.pool_settings,
+            samples=self.samples,
+            out_dir=str(self.out_dir),
+            samples_fingerprint=self.samples_fingerprint,
+            memory_budget=self.settings.memory_budget,
+            colour_dataset=self.colour_dataset,
+            channels=tuple(self.settings.channels) if colour else None,
+            colour_samples_fingerprint=self.colour_samples_fingerprint,
+        )
 
 
 def plan_sweep(

@@ -53,32 +53,3 @@ def resolve_local_path(storage: LocalFileSystem, path: str) -> Path:
     test_local_file_system_resolves_inside_basepath.
     """
     return Path(storage._resolve_path(path))
-
-
-def lock_file_path(lock_files_directory: Path, key: str) -> Path:
-    """Where Prefect's ``FileSystemLockManager`` keeps the lock of ``key``: ``<dir>/<key>.lock``.
-
-    Mirrors prefect/locking/filesystem.py ``FileSystemLockManager._lock_path_for_key``
-    (3.9.1 line 50: ``lock_files_directory.joinpath(key).with_suffix(".lock")``; cache
-    keys are hex digests, so no suffix to replace).  ``tasks.cache_locks`` keeps Prefect's
-    layout so that lock files of either manager are seen by the other; if Prefect moves
-    them, leftovers of Prefect's manager are no longer broken, and a run mixing both
-    managers would not exclude each other.  Guarded by
-    test_lock_file_path_is_prefects_own.
-    """
-    return Path(lock_files_directory) / f"{key}.lock"
-
-
-# Prefect's LockManager protocol (prefect/locking/protocol.py) as HolderLockManager overrides it:
-# every public method, so that none of FileSystemLockManager's (which use its in-memory
-# ``_locks`` cache and its non-atomic file writes) is ever reached.  If Prefect adds a method to
-# the protocol, test_holder_lock_manager_overrides_every_public_method fails.
-LOCK_MANAGER_METHODS = (
-    "acquire_lock",
-    "aacquire_lock",
-    "release_lock",
-    "is_locked",
-    "is_lock_holder",
-    "wait_for_lock",
-    "await_for_lock",
-)

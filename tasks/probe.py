@@ -36,7 +36,6 @@ from tasks.datasets import open_dataset
 from tasks.datasets.fingerprints import fingerprint
 from tasks.model import ConvSetting, PoolSetting
 from tasks.model.records import DatasetRecord, Record
-from tasks.run_names import named_from_inputs
 
 PROBE_SEED = 0
 TEST_FRACTION = 0.2
@@ -217,13 +216,9 @@ def _probe_key(inputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _probe_run_name(parameters: dict[str, Any]) -> str:
-    return f"probe-{parameters['conv'].label}-{parameters['pool'].label}"
-
-
 @task(
     name="probe-configuration",
-    task_run_name=named_from_inputs(_probe_run_name),
+    task_run_name="probe-{conv.label}-{pool.label}",
     cache_policy=SweepCachePolicy(key_inputs=_probe_key),
     result_serializer=RECORD_SERIALIZER,
     persist_result=True,

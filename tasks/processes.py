@@ -1,4 +1,4 @@
-"""Whether a process on this host is alive: lock holders (tasks.cache_locks), temp-file writers (tasks.files)."""
+"""Whether a process on this host is alive: folder writers (tasks.folder_claim), temp-file writers (tasks.files), the local API."""
 
 from __future__ import annotations
 

@@ -38,12 +38,10 @@ from tasks.model import (
     magnitude_pairs,
     map_names,
 )
+from tasks.model.jobs import Kernels, SampleJob
 from tasks.model.parameters import RGB, channel_names
-from tasks.model.records import DatasetRecord, SampleRecord
-from tasks.run_names import named_from_inputs
+from tasks.model.records import SampleRecord
 from tasks.worker_checks import check_samples_worker
-
-Kernels = dict[str, list[list[float]]]
 
 
 def sample_channels(channels: Sequence[str] | None) -> tuple[str, ...]:
@@ -93,40 +91,28 @@ def sample_paths(
 def _sample_key(inputs: dict[str, Any]) -> dict[str, Any]:
     # The sample images' own content and labels (tasks.datasets.identity_index) when given, so
     # that images appended to the dataset leave the pictures cached; else the whole selection's.
-    content = inputs.get("samples_fingerprint")
+    job: SampleJob = inputs["job"]
     key = {
-        "content": content if content else {"selection": DatasetRecord.parse(inputs["dataset"]).fingerprint},
-        "class_names": DatasetRecord.parse(inputs["dataset"]).class_names,
-        "conv": inputs["conv"],
-        "kernels": inputs["kernels"],
-        "pools": inputs["pools"],
-        "samples": inputs["samples"],
-        "out_dir": str(Path(inputs["out_dir"]).resolve()),
+        "content": job.samples_fingerprint or {"selection": job.dataset.fingerprint},
+        "class_names": job.dataset.class_names,
+        "conv": job.conv,
+        "kernels": job.kernels,
+        "pools": job.pools,
+        "samples": job.samples,
+        "out_dir": str(Path(job.out_dir).resolve()),
     }
-    if inputs.get("channels") is not None:  # only a colour sweep's key has them: grey keys as before channels
-        colour = inputs.get("colour_samples_fingerprint")
-        key["channels"] = inputs["channels"]
-        key["colour_content"] = (
-            colour if colour else {"selection": DatasetRecord.parse(inputs["colour_dataset"]).fingerprint}
-        )
+    if job.channels is not None:  # only a colour sweep's key has them: grey keys as before channels
+        assert job.colour_dataset is not None  # tasks.plan gives both
+        key["channels"] = job.channels
+        key["colour_content"] = job.colour_samples_fingerprint or {"selection": job.colour_dataset.fingerprint}
     return key
 
 
 def _sample_outputs(inputs: dict[str, Any]) -> list[Path]:
+    job: SampleJob = inputs["job"]
     return list(
-        sample_paths(
-            inputs["out_dir"],
-            inputs["conv"],
-            inputs["kernels"],
-            inputs["pools"],
-            inputs["samples"],
-            inputs.get("channels"),
-        ).values()
+        sample_paths(job.out_dir, job.conv, job.kernels, list(job.pools), list(job.samples), job.channels).values()
     )
-
-
-def _samples_run_name(parameters: dict[str, Any]) -> str:
-    return f"samples-{parameters['conv'].label}"
 
 
 def _pool_words(setting: PoolSetting) -> str:
@@ -377,35 +363,25 @@ def _colour_rows(
 
 @task(
     name="write-samples",
-    task_run_name=named_from_inputs(_samples_run_name),
+    task_run_name="{job.run_name}",
     cache_policy=SweepCachePolicy(key_inputs=_sample_key, expected_outputs=_sample_outputs),
     result_serializer=RECORD_SERIALIZER,
     persist_result=True,
 )
-def write_samples(
-    dataset: DatasetRecord,
-    conv: ConvSetting,
-    kernels: Kernels,
-    pools: list[PoolSetting],
-    samples: list[int],
-    out_dir: str,
-    samples_fingerprint: str | None = None,
-    memory_budget: int | None = None,
-    colour_dataset: DatasetRecord | None = None,
-    channels: list[str] | None = None,
-    colour_samples_fingerprint: str | None = None,
-) -> SampleRecord:
-    """PNGs of every stage for ``samples`` (indices into the selection) and a contact sheet.
+def write_samples(job: SampleJob) -> SampleRecord:
+    """PNGs of every stage for ``job.samples`` (indices into the selection) and a contact sheet.
 
-    ``samples_fingerprint`` (the content fingerprint of those images) keys the cache, and the
+    ``job.samples_fingerprint`` (the content fingerprint of those images) keys the cache, and the
     images read here are checked against it before anything is written
     (``tasks.worker_checks.check_samples_worker``).
-    ``memory_budget`` (MB) only decides whether a sample is computed in bands; not in the cache key.
-    A colour sweep gives ``channels`` (its channel modes) and ``colour_dataset`` (the selection
-    read in RGB; ``colour_samples_fingerprint`` its samples' content): the input is drawn in
-    colour and each sample gets one sheet row per channel (:func:`sample_paths`).
+    ``job.memory_budget`` (MB) only decides whether a sample is computed in bands; not in the cache key.
+    A colour sweep gives ``job.channels`` (its channel modes) and ``job.colour_dataset`` (the
+    selection read in RGB; ``job.colour_samples_fingerprint`` its samples' content): the input is
+    drawn in colour and each sample gets one sheet row per channel (:func:`sample_paths`).
     """
-    dataset = DatasetRecord.parse(dataset)
+    dataset, conv, kernels, pools, samples = job.dataset, job.conv, job.kernels, list(job.pools), list(job.samples)
+    out_dir, memory_budget, channels, colour_dataset = job.out_dir, job.memory_budget, job.channels, job.colour_dataset
+    samples_fingerprint = job.samples_fingerprint
     paths = sample_paths(out_dir, conv, kernels, pools, samples, channels)
     view = open_selection(dataset)
     row_channels = sample_channels(channels)
@@ -413,7 +389,7 @@ def write_samples(
     if row_channels:
         if colour_dataset is None:
             raise ValueError(f"channels={channels!r} needs colour_dataset (the selection read in RGB)")
-        colour_view = open_selection(DatasetRecord.parse(colour_dataset))
+        colour_view = open_selection(colour_dataset)
     names = map_names(kernels)
     column_titles = {
         f"{name}-{pool.label}": f"{name}\n{_pool_words(pool)}".replace(" / ", "\n/ ")

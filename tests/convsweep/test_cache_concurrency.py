@@ -1,4 +1,4 @@
-"""Sweeps sharing a cache folder: a killed sweep's locks don't block the next, concurrent sweeps all finish."""
+"""Sweeps sharing a cache folder never wait on each other: a killed sweep does not hold up the rerun, concurrent sweeps all finish."""
 
 from __future__ import annotations
 
@@ -32,6 +32,17 @@ def start_sweep(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.P
     )
 
 
+def chunk_recorded(cache: Path) -> bool:
+    """A process-chunk record is written (its result holds the chunk's ``maps``)."""
+    for record in (cache / "records").glob("*"):
+        try:
+            if b'"maps"' in (cache / "results" / record.name).read_bytes():
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
 def cached_count(stdout: str) -> tuple[int, int]:
     counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stdout.split()))
     assert counts, stdout
@@ -39,9 +50,9 @@ def cached_count(stdout: str) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-def test_sweep_killed_while_holding_a_lock_does_not_block_the_rerun(tmp_path, env):
+def test_sweep_killed_mid_run_does_not_make_the_rerun_wait(tmp_path, env):
     data = write_idx_folder(tmp_path / "idx", test=make_split(400, seed=5))
-    locks = Path(env["CONVSWEEP_CACHE_DIR"]) / "locks"
+    cache = Path(env["CONVSWEEP_CACHE_DIR"])
     args = [
         "sweep",
         "--dataset",
@@ -60,22 +71,21 @@ def test_sweep_killed_while_holding_a_lock_does_not_block_the_rerun(tmp_path, en
     sweep = start_sweep(args, env, tmp_path)
     end = time.monotonic() + DEADLINE
     try:
-        while not list(locks.glob("*.lock")):
+        while not chunk_recorded(cache):  # mid-run: its first chunk is recorded, the others are computing
             assert sweep.poll() is None, sweep.communicate()
-            assert time.monotonic() < end, "no lock file appeared"
+            assert time.monotonic() < end, "no record appeared"
             time.sleep(0.005)
     finally:
         os.killpg(sweep.pid, signal.SIGKILL)  # kill -9 the sweep (and its temporary API server)
         sweep.communicate(timeout=DEADLINE)
-    leftover = list(locks.glob("*.lock"))
-    assert leftover, "the killed sweep left no lock to test with"
 
+    began = time.monotonic()
     done = run_convsweep(*args, env=env, cwd=tmp_path, timeout=DEADLINE)
     assert done.returncode == 0, done.stderr
-    warnings = [line for line in done.stderr.splitlines() if "removed lock file" in line]
-    assert len(warnings) == len(leftover), done.stderr
-    assert all("is gone" in line for line in warnings)
-    assert not list(locks.glob("*.lock"))
+    assert "Traceback" not in done.stderr and "lock" not in done.stderr, done.stderr
+    assert cached_count(done.stdout)[1] >= 1  # what the killed sweep recorded is reused
+    assert not (cache / "locks").exists()  # nothing a dead sweep could leave held
+    print(f"rerun after kill -9: {time.monotonic() - began:.1f} s")
 
 
 SETTINGS = [
@@ -94,7 +104,7 @@ CHUNK_KEYS = 12 * 4  # 12 conv settings x 20 images in chunks of 5
 
 
 @pytest.mark.slow
-def test_four_concurrent_sweeps_on_one_cache_all_finish_and_compute_each_key_once(tmp_path, env, idx_folder):
+def test_three_overlapping_sweeps_on_one_cache_all_finish_and_equal_a_serial_run(tmp_path, env, idx_folder):
     serial_env = {**env, "CONVSWEEP_CACHE_DIR": str(tmp_path / "serial-cache")}
     serial = run_convsweep(
         "sweep",
@@ -133,7 +143,7 @@ def test_four_concurrent_sweeps_on_one_cache_all_finish_and_compute_each_key_onc
                 },  # one API each
                 tmp_path,
             )
-            for index in range(4)
+            for index in range(3)
         ]
         try:
             outputs = [sweep.communicate(timeout=DEADLINE) for sweep in sweeps]
@@ -151,7 +161,8 @@ def test_four_concurrent_sweeps_on_one_cache_all_finish_and_compute_each_key_onc
                 columns=["compute_seconds"]
             )
             pd.testing.assert_frame_equal(sizes, expected)
-        # Chunk keys are shared (4 x 48 runs, each key computed once: 3 x 48 are Cached); sample, CSV and
-        # report keys include each sweep's own output folder, so those are computed by every sweep.
-        assert cached == 3 * CHUNK_KEYS
-        assert not list((cache / "locks").glob("*.lock"))
+        # Chunk keys are shared: each is computed at least once, and again by a sweep that reached it
+        # before its record was written (no locks: nobody waits); sample, CSV and report keys include
+        # each sweep's own output folder, so those are computed by every sweep.
+        assert cached <= 2 * CHUNK_KEYS
+        assert not (cache / "locks").exists()

@@ -151,3 +151,15 @@ def test_checked_metadata_rejects_result_files_outside_the_results_folder(tmp_pa
     raw = json.dumps({"storage_key": str(tmp_path / "elsewhere" / "k"), "serializer": {"type": "json"}}).encode()
     with pytest.raises(UnsafeRecord, match="outside"):
         checked_metadata(raw, tmp_path / "results")
+
+
+def test_result_emptied_by_another_sweep_rewriting_it_is_a_quiet_miss(tmp_path, warnings_logged):
+    # No locks (docs/decisions/0010): a sweep rewriting a record truncates its result for an instant.
+    cache = tmp_path / "cache"
+    CALLS.clear()
+    run(cache, 3)
+    _, result_path = only_record(cache)
+    result_path.write_bytes(b"")
+    assert run(cache, 3) == ({"value": 6}, "Completed")  # recomputed and rewritten
+    assert CALLS == [3, 3] and warnings_logged == []
+    assert run(cache, 3) == ({"value": 6}, "Cached")

@@ -44,5 +44,11 @@ def test_sweep_with_a_task_added_is_waited_for_without_a_stall(tmp_path: Path, i
     runs = wait_until_recorded(state.state_details.flow_run_id, result["task_runs"], stall_seconds=120)
     assert len(runs) == result["task_runs"]
     assert sum(run.name.startswith("extra-step") for run in runs) == 1
+    # Run names straight from the task's job (task_run_name="{job.run_name}"), as the UI lists them.
+    label = "rnative-s1-pvalid-zeros-d1"
+    assert {run.name for run in runs if run.name.startswith(("chunk-", "samples-"))} == {
+        *(f"chunk-{label}-{start}-{stop}" for start, stop in ((0, 16), (16, 32), (32, 40))),
+        f"samples-{label}",
+    }
     # 40 images in chunks of 16, one conv setting: load + 3 chunks + 1 samples + sizes, report, artifacts, manifest: counted, never written by hand
     assert before == 1 + 3 + 1 + 4

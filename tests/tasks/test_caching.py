@@ -16,6 +16,7 @@ from tasks import caching
 from tasks.caching import SweepCachePolicy, code_version, with_cache
 from tasks.compute import process_chunk
 from tasks.model import ConvSetting
+from tasks.model.jobs import ChunkJob
 from tasks.model.records import DatasetRecord
 from tests.helpers.idx import make_split, write_idx_folder
 
@@ -67,14 +68,7 @@ def test_compute_key_has_no_side_effect_on_records_or_outputs(tmp_path):
 
 def test_with_cache_refreshes_a_task_whose_record_outlived_its_outputs(tmp_path):
     maps_dir = tmp_path / "maps"
-    inputs = {
-        "dataset": DATASET,
-        "chunk": [0, 4],
-        "conv": CONV,
-        "kernels": {"sobel_h": [[1]]},
-        "pools": [],
-        "maps_dir": str(maps_dir),
-    }
+    inputs = {"job": ChunkJob(DATASET, (0, 4), CONV, {"sobel_h": [[1]]}, (), maps_dir=str(maps_dir))}
     cache = tmp_path / "cache"
     # No record yet (another sweep may be computing it): nothing to refresh.
     assert with_cache(process_chunk, cache, inputs=inputs).refresh_cache is False
@@ -176,6 +170,8 @@ def test_with_cache_carries_the_flow_versions_to_the_worker(tmp_path):
     configured = with_cache(process_chunk, tmp_path / "cache")
     assert configured.cache_policy.flow_versions == caching.versions()
     assert process_chunk.cache_policy.flow_versions is None  # the task itself is not changed
+    # No lock manager, no isolation level: Prefect's default READ_COMMITTED, which takes no lock.
+    assert configured.cache_policy.lock_manager is None and configured.cache_policy.isolation_level is None
 
 
 def test_refuse_other_code_names_the_host_and_both_versions(monkeypatch):

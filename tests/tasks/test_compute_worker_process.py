@@ -30,16 +30,18 @@ WORKER = r"""
 import json, sys
 from tasks.compute import process_chunk
 from tasks.model import ConvSetting, PoolSetting
+from tasks.model.jobs import ChunkJob
+from tasks.model.records import DatasetRecord
 
 dataset, chunk, fingerprint, kernels = json.loads(sys.argv[1])
-record = process_chunk.fn(
-    dataset,
+record = process_chunk.fn(ChunkJob(
+    DatasetRecord.parse(dataset),
     tuple(chunk),
     ConvSetting(resize=None, stride=(2, 2), padding="same", pad_mode="zeros", dilation=(1, 1)),
     kernels,
-    [PoolSetting("none", None, None, None), PoolSetting("max", (2, 2), (2, 2), "valid")],
+    (PoolSetting("none", None, None, None), PoolSetting("max", (2, 2), (2, 2), "valid")),
     chunk_fingerprint=fingerprint,
-)
+))
 loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("keras", "jax", "jaxlib", "tensorflow"))
 print(json.dumps({"record": record.model_dump(mode="json"), "loaded": loaded}))
 """

@@ -120,8 +120,6 @@ def test_sweep_temp_files_removes_dead_writers_and_old_files_only(tmp_path):
     other_host_recent = tmp_path / f".tmp-report.md.ffffff-{gone.pid}.abcdefgh"
     other_host_old = tmp_path / f".tmp-report.md.ffffff-{gone.pid}.zzzzzzzz"
     old_format_old = tmp_path / ".tmp-summary.png.q1w2e3r4"
-    lock_temp_recent = tmp_path / "locks" / f".k.lock.{gone.pid}.1.{'a' * 32}.tmp"
-    lock_temp_old = tmp_path / "locks" / f".k.lock.{gone.pid}.2.{'b' * 32}.tmp"
     not_a_temp = tmp_path / "notes.tmp"
     every = [
         dead_writer,
@@ -129,23 +127,19 @@ def test_sweep_temp_files_removes_dead_writers_and_old_files_only(tmp_path):
         other_host_recent,
         other_host_old,
         old_format_old,
-        lock_temp_recent,
-        lock_temp_old,
         not_a_temp,
     ]
     for path in every:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
     old = time.time() - 2 * files.STALE_TEMP_SECONDS
-    for path in (other_host_old, old_format_old, lock_temp_old):
+    for path in (other_host_old, old_format_old):
         os.utime(path, (old, old))
 
     removed = files.sweep_temp_files(tmp_path)
 
-    assert sorted(removed) == sorted([dead_writer, other_host_old, old_format_old, lock_temp_old])
-    assert sorted(path for path in every if path.exists()) == sorted(
-        [live_writer, other_host_recent, lock_temp_recent, not_a_temp]
-    )
+    assert sorted(removed) == sorted([dead_writer, other_host_old, old_format_old])
+    assert sorted(path for path in every if path.exists()) == sorted([live_writer, other_host_recent, not_a_temp])
     assert files.sweep_temp_files(tmp_path / "missing") == []
 
 

@@ -10,18 +10,14 @@ import asyncio
 import hashlib
 import inspect
 import json
-import uuid
 from pathlib import Path
 
 import pytest
 from prefect.filesystems import LocalFileSystem, WritableFileSystem
-from prefect.locking.filesystem import FileSystemLockManager
-from prefect.locking.protocol import LockManager
 from prefect.results import ResultRecord, ResultStore
 from prefect.serializers import JSONSerializer
 
 from tasks import prefect_compat
-from tasks.cache_locks import HolderLockManager
 from tasks.cache_records import JsonRecordStorage
 
 
@@ -101,38 +97,3 @@ def test_record_storage_is_a_writable_file_system_with_prefects_method_names() -
     for name in ("read_path", "write_path", "aread_path", "awrite_path"):
         assert name in JsonRecordStorage.__dict__, name
         assert hasattr(WritableFileSystem, name.removeprefix("a")), name
-
-
-def test_lock_file_path_is_prefects_own(tmp_path: Path) -> None:
-    key = hashlib.sha256(b"some task").hexdigest()
-    prefects = FileSystemLockManager(tmp_path)._lock_path_for_key(key)
-    assert prefect_compat.lock_file_path(tmp_path.resolve(), key) == prefects
-    assert HolderLockManager(tmp_path)._lock_path_for_key(key) == prefects
-
-
-def test_lock_files_of_prefects_manager_are_seen_by_ours(tmp_path: Path) -> None:
-    # Same layout and fields: a lock taken by Prefect's manager (this live process) is held for ours.
-    key = uuid.uuid4().hex
-    prefects = FileSystemLockManager(tmp_path)
-    assert prefects.acquire_lock(key, holder="prefect-holder")
-    ours = HolderLockManager(tmp_path)
-    assert ours.is_locked(key)
-    assert ours.is_lock_holder(key, "prefect-holder")
-    assert not ours.acquire_lock(key, holder="other", acquire_timeout=0)
-    prefects.release_lock(key, "prefect-holder")
-    assert not ours.is_locked(key)
-
-
-def test_holder_lock_manager_overrides_every_public_method_of_prefects() -> None:
-    public = {
-        name
-        for klass in (LockManager, FileSystemLockManager)
-        for name, value in vars(klass).items()
-        if not name.startswith("_") and callable(value)
-    }
-    assert public == set(prefect_compat.LOCK_MANAGER_METHODS), "Prefect's LockManager changed: review HolderLockManager"
-    for name in public:
-        assert name in HolderLockManager.__dict__, f"HolderLockManager inherits Prefect's {name}"
-        ours = inspect.signature(getattr(HolderLockManager, name))
-        theirs = inspect.signature(getattr(FileSystemLockManager, name))
-        assert list(ours.parameters) == list(theirs.parameters), name

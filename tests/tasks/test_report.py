@@ -12,6 +12,7 @@ import conv_core
 from tasks.compute import process_chunk
 from tasks.load import describe_selection
 from tasks.model import parse_parameters
+from tasks.model.jobs import ChunkJob, SampleJob
 from tasks.model.records import ChunkRecord, DatasetRecord, SampleRecord
 from tasks.report import build_rows
 from tasks.report_model import build_report
@@ -35,9 +36,11 @@ def edge_dataset(tmp_path):
 
 def rows_for(data, settings, chunks):
     kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
-    pools = list(settings.pool_settings)
+    pools = tuple(settings.pool_settings)
     records = {
-        conv.label: [ChunkRecord.parse(process_chunk.fn(data, tuple(chunk), conv, kernels, pools)) for chunk in chunks]
+        conv.label: [
+            ChunkRecord.parse(process_chunk.fn(ChunkJob(data, tuple(chunk), conv, kernels, pools))) for chunk in chunks
+        ]
         for conv in settings.conv_settings
     }
     return build_rows(
@@ -127,9 +130,9 @@ def ui_report_inputs(edge_dataset, tmp_path, **options):
     settings = parse_parameters(dataset=data.spec, strides=[1, 2], paddings=["valid"], pool_modes=["max"], **options)
     rows = rows_for(data, settings, [(0, 10)])
     kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
-    pools = list(settings.pool_settings)
+    pools = tuple(settings.pool_settings)
     records = [
-        SampleRecord.parse(write_samples.fn(data, conv, kernels, pools, [0, 1], str(tmp_path / "out")))
+        SampleRecord.parse(write_samples.fn(SampleJob(data, conv, kernels, pools, (0, 1), str(tmp_path / "out"))))
         for conv in settings.conv_settings
     ]
     return data, rows, records

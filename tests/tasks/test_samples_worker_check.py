@@ -11,6 +11,7 @@ from tasks import worker_checks
 from tasks.datasets.identity_index import part_fingerprints
 from tasks.load import describe_selection
 from tasks.model import ConvSetting, PoolSetting
+from tasks.model.jobs import SampleJob
 from tasks.samples import write_samples
 from tasks.worker_checks import ChunkContentMismatch
 from tests.helpers.idx import make_split, write_idx_folder
@@ -34,9 +35,8 @@ def described(tmp_path):
 
 
 def samples_of(dataset, fingerprint, out_dir):
-    return write_samples.fn(
-        dataset, CONV, KERNELS, POOLS, SAMPLES, str(out_dir), samples_fingerprint=fingerprint, memory_budget=None
-    )
+    job = SampleJob(dataset, CONV, KERNELS, tuple(POOLS), tuple(SAMPLES), str(out_dir), samples_fingerprint=fingerprint)
+    return write_samples.fn(job)
 
 
 def test_samples_with_the_flows_pixels_are_written(described, tmp_path):

@@ -8,6 +8,7 @@ from tasks.compute import process_chunk
 from tasks.datasets import read_images
 from tasks.datasets.identity_index import describe_colour, part_fingerprint, part_fingerprints
 from tasks.model import ConvSetting, PoolSetting
+from tasks.model.jobs import ChunkJob
 from tasks.model.records import DatasetRecord
 from tasks.worker_checks import ChunkContentMismatch
 
@@ -33,8 +34,8 @@ def test_colour_part_fingerprints_hash_the_rgb_pixels(colour):
 @pytest.mark.parametrize("channel", ["R", "sum"])
 def test_process_chunk_colour_refuses_pixels_that_are_not_its_fingerprints(colour, channel):
     fingerprints, _ = part_fingerprints(colour.to_json(), chunks=[[0, 1], [1, 2]], samples=[], index_dir=None)
-    options = dict(dataset=colour, conv=CONV, kernels=KERNELS, pools=POOLS, channel=channel)
-    record = process_chunk.fn(chunk=(0, 1), chunk_fingerprint=fingerprints[0], **options)
+    options = dict(dataset=colour, chunk=(0, 1), conv=CONV, kernels=KERNELS, pools=tuple(POOLS), channel=channel)
+    record = process_chunk.fn(ChunkJob(chunk_fingerprint=fingerprints[0], **options))
     assert record.maps["sobel_h"][POOLS[0].label].pool_shape == (4, 4)
     with pytest.raises(ChunkContentMismatch, match="images 0-1 of skimage:astronaut,coffee"):
-        process_chunk.fn(chunk=(0, 1), chunk_fingerprint=fingerprints[1], **options)  # the other image's
+        process_chunk.fn(ChunkJob(chunk_fingerprint=fingerprints[1], **options))  # the other image's
