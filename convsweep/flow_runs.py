@@ -12,8 +12,10 @@ the API reports every task run of the flow run in a final state.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -197,7 +199,7 @@ def run_sweep(
         if console.is_terminal:
             bar = stack.enter_context(
                 Progress(
-                    TextColumn(f"[bold]sweep[/bold] {escape(name)} chunks"),
+                    TextColumn("{task.description}"),
                     BarColumn(),
                     MofNCompleteColumn(),
                     TimeElapsedColumn(),
@@ -205,17 +207,23 @@ def run_sweep(
                     transient=True,
                 )
             )
-            bar_task = bar.add_task("chunks", total=None)
+            chunks = f"[bold]sweep[/bold] {escape(name)} chunks"
+            bar_task = bar.add_task(chunks, total=None)
 
             def show(done: int, total: int) -> None:
-                bar.update(bar_task, completed=done, total=total)
+                bar.update(bar_task, completed=done, total=total, description=chunks)
+
+            def stage(words: str) -> None:
+                # A stage has no count: its words stand on their own line, above the bar.
+                bar.console.print(f"sweep {name}: {words}", markup=False, highlight=False)
+                bar.update(bar_task, description=f"[bold]sweep[/bold] {escape(name)} {escape(words.split(' (')[0])}")
 
         else:
             plain = PlainProgress(
                 lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True), name=name
             )
-            show = plain.update
-        stack.enter_context(reporting_to(show))
+            show, stage = plain.update, plain.stage
+        stack.enter_context(reporting_to(show, stage))
         with prefect.tags(*sweep_tags(settings.name, settings.dataset), "started-by:cli"):
             state = cast("State", flow_to_run(**parameters, return_state=True))
     result = _result(state)
@@ -286,18 +294,38 @@ def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
     )
     width = console.width
     lines = summary_lines(rows, title=title, width=width)
+    lines.append("")
+    if result.get("model_test_accuracy") is not None:
+        lines.append(
+            f"trained CNN: test accuracy {result['model_test_accuracy']:.4f} "
+            f"on {result.get('model_test_images') or 0:,} test images (training.png, model.keras)"
+        )
     lines += [
-        "",
         f"{result['rows']} rows, {result['task_runs']} task runs ({result['cached_task_runs']} cached); outputs in",
         result["output_dir"],  # whole, on its own line, to be copied
-        *wrap_words(
-            "(report.html, report.md, sizes.csv, manifest.json, summary.png"
-            + (", samples/, contact/)" if result.get("samples_drawn", True) else ")"),
-            width,
-        ),
+        *wrap_words(f"({', '.join(written_files(result['manifest']))})", width),
     ]
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+FIRST_FILES = ("report.html", "report.md", "sizes.csv", "manifest.json", "summary.png")
+"""Listed first, in this order, in the closing summary: every sweep writes them."""
+
+
+def written_files(manifest: str) -> list[str]:
+    """The sweep folder's files and folders (``samples/``) as its manifest lists them, the usual ones first.
+
+    Read from the manifest, not guessed from the settings: what an option adds (learned.png,
+    measures.png, maps/, ...) is listed when it was written, and only then.
+    """
+    with open(manifest, encoding="utf-8") as handle:
+        paths = [entry["path"] for entry in json.load(handle)["files"]]
+    names = {path.split("/")[0] + ("/" if "/" in path else "") for path in paths} | {Path(manifest).name}
+    return [name for name in FIRST_FILES if name in names] + sorted(
+        names - set(FIRST_FILES),
+        key=lambda name: (name.endswith("/"), name),  # files, then folders
+    )
 
 
 @guarded()
