@@ -464,8 +464,13 @@ def _submit_measures(
     probe_futures = None
     if settings.probe:
         try:
+            limit = settings.limit  # a 500-image sweep probes at most 500 train and 500 test images
             described = runs.call(
-                describe_probe_data, cached=False, dataset=plan.dataset, max_train=settings.probe_train
+                describe_probe_data,
+                cached=False,
+                dataset=plan.dataset,
+                max_train=settings.probe_train if limit is None else min(settings.probe_train, limit),
+                max_test=limit,
             )
             data = ProbeData.parse(described.result())
         except ValueError as error:
