@@ -167,18 +167,6 @@ def close(figure: Any) -> None:
     _pyplot().close(figure)
 
 
-def notebook_figure(horizontal: np.ndarray, vertical: np.ndarray) -> Any:
-    """The notebook's side-by-side plot: 'vertical' and 'horizontal' maps, gray colormap."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(8, 4))
-    axes[0].imshow(vertical, cmap="gray")
-    axes[0].set_title("vertical")
-    axes[1].imshow(horizontal, cmap="gray")
-    axes[1].set_title("horizontal")
-    figure.tight_layout()
-    return figure
-
-
 # Line colours of the size panels: one colour per pooling stage, the same in every panel.
 CONV_COLOUR = "black"
 POOL_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
