@@ -295,6 +295,14 @@ def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
     width = console.width
     lines = summary_lines(rows, title=title, width=width)
     lines.append("")
+    probed = next((row for row in rows if row.get("probe_train_images")), None)
+    if probed is not None:  # the probe is one figure per configuration: said where its column is filled
+        lines += wrap_words(
+            f"probe: a linear probe per configuration, on its {probed['map']} rows only, fitted on "
+            f"{int(float(probed['probe_train_images'])):,} train images, scored on "
+            f"{int(float(probed['probe_test_images'])):,} test images",
+            width,
+        )
     if result.get("model_test_accuracy") is not None:
         lines.append(
             f"trained CNN: test accuracy {result['model_test_accuracy']:.4f} "

@@ -134,3 +134,24 @@ def test_print_sweep_summary_lists_only_what_was_written_without_training(tmp_pa
     assert "accuracy" not in text
     assert "(report.html, report.md, sizes.csv, manifest.json, summary.png)" in text
     assert all(len(line) <= 80 for line in text.splitlines() if line != str(tmp_path))  # the folder stays whole
+
+
+def test_print_sweep_summary_probe_says_its_rows_and_image_counts(tmp_path):
+    import csv
+
+    result = _sweep_folder(tmp_path, ["report.html", "measures.png"])
+    with open(result["csv"], newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:  # as add_measures writes them: filled on the magnitude row only
+        filled = row["map"] == "sobel"
+        row.update(probe_accuracy="0.81" if filled else "", probe_features="9" if filled else "")
+        row.update(probe_train_images="300" if filled else "", probe_test_images="200" if filled else "")
+    with open(result["csv"], "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    text = " ".join(_printed(result).split())
+    assert (
+        "probe: a linear probe per configuration, on its sobel rows only, fitted on 300 train images, scored on 200 test images"
+        in text
+    )
