@@ -208,7 +208,8 @@ def run_sweep(
                 )
             )
             chunks = f"[bold]sweep[/bold] {escape(name)} chunks"
-            bar_task = bar.add_task(chunks, total=None)
+            # Until the plan counts the chunks: the API, the dataset, the plan (not "chunks 0/?", as if stuck).
+            bar_task = bar.add_task(f"[bold]sweep[/bold] {escape(name)} starting", total=None)
 
             def show(done: int, total: int) -> None:
                 bar.update(bar_task, completed=done, total=total, description=chunks)
