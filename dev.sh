@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for set-up, the main job and the tests, on a fresh machine with Python 3.11+.
 #   ./dev.sh sweep [convsweep sweep options]   run the main job (default sweep)
-#   ./dev.sh test [pytest options]             ruff (lint + format check), mkdocs build --strict, then the whole test suite
+#   ./dev.sh test [pytest options]             ruff (lint + format check), mkdocs build --strict, mypy, then the whole test suite
+#   ./dev.sh docs [serve|build] [options]      the documentation site (default: serve on http://127.0.0.1:8000)
 #   ./dev.sh test -m "not e2e"                 the inner loop: everything but the end-to-end tests
 #   ./dev.sh setup                             only create/refresh .venv
 #   ./dev.sh <any convsweep command> ...       e.g. ./dev.sh notebook --index 3
@@ -65,6 +66,14 @@ case "$cmd" in
         # Types: strict for conv_core and tasks.model, standard elsewhere (pyproject.toml [tool.mypy]).
         "$VENV/bin/mypy" || { echo "dev.sh: mypy found type errors (run: .venv/bin/mypy)" >&2; exit 1; }
         exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    docs)
+        setup
+        # NO_MKDOCS_2_WARNING: mkdocs-material 9.7+ prints an end-of-life banner on every build
+        # (material/templates/__init__.py); this variable is its documented off switch.
+        action="${1:-serve}"
+        [ $# -gt 0 ] && shift
+        NO_MKDOCS_2_WARNING=1 exec "$VENV/bin/mkdocs" "$action" "$@"
         ;;
     *)
         setup

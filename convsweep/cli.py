@@ -46,7 +46,7 @@ app = typer.Typer(
     "as cached Prefect sweeps over image datasets.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion: tab completes commands and options
 )
 
 

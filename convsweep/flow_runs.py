@@ -7,7 +7,9 @@ the events still queued when the process exits, and the server outlives the run.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from rich.console import Console
@@ -67,10 +69,11 @@ def run_sweep_flow(
     task_runner: Any = None,
     started_by: str = "cli",
     show: Callable[[int, int], None] | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the sweep flow for ``settings`` in this process; its summary (``SweepSummary`` as JSON).
 
-    ``show(done, total)`` is told the chunk task runs' progress.  Raises :class:`RunFailed`
+    ``show(done, total)`` is told the chunk task runs' progress, ``stage(words)`` what runs before them.  Raises :class:`RunFailed`
     when the run failed, whatever it raised.
     """
     import prefect
@@ -82,7 +85,7 @@ def run_sweep_flow(
     flow_to_run = sweep if task_runner is None else sweep.with_options(task_runner=task_runner)
     with contextlib.ExitStack() as stack:
         if show is not None:
-            stack.enter_context(reporting_to(show))
+            stack.enter_context(reporting_to(show, stage))
         with prefect.tags(*sweep_tags(settings.name, settings.dataset), f"started-by:{started_by}"):
             state = cast("State", flow_to_run(**settings.to_parameters(), return_state=True))
     return cast(dict[str, Any], _result(state))
@@ -144,7 +147,7 @@ def run_sweep(
         if console.is_terminal:
             bar = stack.enter_context(
                 Progress(
-                    TextColumn(f"[bold]sweep[/bold] {escape(name)} chunks"),
+                    TextColumn("{task.description}"),
                     BarColumn(),
                     MofNCompleteColumn(),
                     TimeElapsedColumn(),
@@ -152,17 +155,24 @@ def run_sweep(
                     transient=True,
                 )
             )
-            bar_task = bar.add_task("chunks", total=None)
+            chunks = f"[bold]sweep[/bold] {escape(name)} chunks"
+            # Until the plan counts the chunks: the API, the dataset, the plan (not "chunks 0/?", as if stuck).
+            bar_task = bar.add_task(f"[bold]sweep[/bold] {escape(name)} starting", total=None)
 
             def show(done: int, total: int) -> None:
-                bar.update(bar_task, completed=done, total=total)
+                bar.update(bar_task, completed=done, total=total, description=chunks)
+
+            def stage(words: str) -> None:
+                # A stage has no count: its words stand on their own line, above the bar.
+                bar.console.print(f"sweep {name}: {words}", markup=False, highlight=False)
+                bar.update(bar_task, description=f"[bold]sweep[/bold] {escape(name)} {escape(words.split(' (')[0])}")
 
         else:
             plain = PlainProgress(
                 lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True), name=name
             )
-            show = plain.update
-        result = run_sweep_flow(settings, task_runner=task_runner, show=show)
+            show, stage = plain.update, plain.stage
+        result = run_sweep_flow(settings, task_runner=task_runner, show=show, stage=stage)
     result["samples_drawn"] = _samples_drawn(console, list(settings.samples), result["n_images"])
     _print_messages(console, result)
     _print_sweep_summary(out_console, result)
@@ -226,18 +236,46 @@ def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
     )
     width = console.width
     lines = summary_lines(rows, title=title, width=width)
+    lines.append("")
+    probed = next((row for row in rows if row.get("probe_train_images")), None)
+    if probed is not None:  # the probe is one figure per configuration: said where its column is filled
+        lines += wrap_words(
+            f"probe: a linear probe per configuration, on its {probed['map']} rows only, fitted on "
+            f"{int(float(probed['probe_train_images'])):,} train images, scored on "
+            f"{int(float(probed['probe_test_images'])):,} test images",
+            width,
+        )
+    if result.get("model_test_accuracy") is not None:
+        lines.append(
+            f"trained CNN: test accuracy {result['model_test_accuracy']:.4f} "
+            f"on {result.get('model_test_images') or 0:,} test images (training.png, model.keras)"
+        )
     lines += [
-        "",
         f"{result['rows']} rows, {result['task_runs']} task runs ({result['cached_task_runs']} cached); outputs in",
         result["output_dir"],  # whole, on its own line, to be copied
-        *wrap_words(
-            "(report.html, report.md, sizes.csv, manifest.json, summary.png"
-            + (", samples/, contact/)" if result.get("samples_drawn", True) else ")"),
-            width,
-        ),
+        *wrap_words(f"({', '.join(written_files(result['manifest']))})", width),
     ]
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+FIRST_FILES = ("report.html", "report.md", "sizes.csv", "manifest.json", "summary.png")
+"""Listed first, in this order, in the closing summary: every sweep writes them."""
+
+
+def written_files(manifest: str) -> list[str]:
+    """The sweep folder's files and folders (``samples/``) as its manifest lists them, the usual ones first.
+
+    Read from the manifest, not guessed from the settings: what an option adds (learned.png,
+    measures.png, maps/, ...) is listed when it was written, and only then.
+    """
+    with open(manifest, encoding="utf-8") as handle:
+        paths = [entry["path"] for entry in json.load(handle)["files"]]
+    names = {path.split("/")[0] + ("/" if "/" in path else "") for path in paths} | {Path(manifest).name}
+    return [name for name in FIRST_FILES if name in names] + sorted(
+        names - set(FIRST_FILES),
+        key=lambda name: (name.endswith("/"), name),  # files, then folders
+    )
 
 
 def run_notebook_flow(

@@ -181,6 +181,10 @@ class PlainProgress:
         self.started = time.monotonic()
         self.last_step = 0
 
+    def stage(self, words: str) -> None:
+        """A step before the chunks (training), on its own line: a log shows what the wait was."""
+        self.write(f"sweep {self.name}: {words}")
+
     def update(self, done: int, total: int) -> None:
         if self.total is None:  # the flow's plan is made: its first report says how many
             self.write(f"sweep {self.name}: {total} chunk tasks")
@@ -191,3 +195,60 @@ class PlainProgress:
         self.last_step = step
         seconds = time.monotonic() - self.started
         self.write(f"sweep {self.name}: {done}/{total} chunks ({100 * done / total:.0f} %), {seconds:.1f} s")
+
+
+# `convsweep sizes`: the conv settings (the group headings, as the sweep's table) and their short names.
+SIZE_CONV_FIELDS = (("input", "n"), ("kernel", "k"), ("stride", "s"), ("padding", "padding"), ("dilation", "d"))
+
+
+def size_lines(rows: list[dict[str, Any]], *, width: int = 80) -> list[str]:
+    """``convsweep sizes``' table in lines of at most ``width`` (a word longer than that aside), as the sweep's.
+
+    The settings the same in every row go to one line; each conv setting heads its group with
+    its arithmetic, then one line per pool setting: pool, pooled size, receptive field and the
+    pool's arithmetic (wrapped under itself when it is too long).  ``rows`` are ``size_rows``'.
+    """
+
+    def text(value: Any) -> str:
+        return "-" if value is None or value == "" else str(value)
+
+    def pool(row: dict[str, Any]) -> str:
+        if row["pool"] == "none":
+            return "none"
+        return f"{row['pool']}/{row['pool_stride']}/{row['pool_padding']}" + (
+            " ceil" if row["ceil_mode"] is True else ""
+        )
+
+    lines = wrap_words("output sizes: floor((n + pad_before + pad_after - k_eff) / stride) + 1", width)
+    lines += wrap_words(
+        "n input, k kernel, s stride, d dilation, k_eff = (k - 1) * d + 1; pool = size/stride/padding; "
+        "rf = receptive field in input pixels",
+        width,
+        indent="  ",
+    )
+    if not rows:
+        return lines
+    varying = [(field, name) for field, name in SIZE_CONV_FIELDS if len({str(row[field]) for row in rows}) > 1]
+    constant = [f"{name} {rows[0][field]}" for field, name in SIZE_CONV_FIELDS if (field, name) not in varying]
+    if constant:
+        lines += wrap_words("same in every row: " + ", ".join(constant), width, indent="  ")
+    pool_w = max(len("pool"), *(len(pool(row)) for row in rows))
+    pooled_w = max(len("pooled"), *(len(text(row["pool_out"])) for row in rows))
+    rf_w = max(len("rf"), *(len(text(row["receptive_field"])) for row in rows))
+    lead = f"  {'':<{pool_w}}  {'':>{pooled_w}}  {'':>{rf_w}}  "
+    lines.append(f"  {'pool':<{pool_w}}  {'pooled':>{pooled_w}}  {'rf':>{rf_w}}  pool arithmetic".rstrip())
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(str(row[field]) for field, _ in SIZE_CONV_FIELDS), []).append(row)
+    for members in groups.values():
+        first = members[0]
+        heading = ", ".join(f"{name} {first[field]}" for field, name in varying)
+        lines += wrap_words(f"{heading + ': ' if heading else ''}conv {first['conv_formula']}", width, indent="    ")
+        for row in members:
+            line = (
+                f"  {pool(row):<{pool_w}}  {text(row['pool_out']):>{pooled_w}}  {text(row['receptive_field']):>{rf_w}}"
+            )
+            formula = row["pool_formula"]
+            # the arithmetic under its own column; past the width, on the next lines at that column
+            lines += wrap_words(f"{line}  {formula}".rstrip(), width, indent=lead if len(lead) < width // 2 else "    ")
+    return lines

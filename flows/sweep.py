@@ -54,7 +54,7 @@ from tasks.model.records import (
 )
 from tasks.plan import SweepPlan, plan_sweep
 from tasks.probe import ProbeData, ProbeRecord, describe_probe_data, probe_configuration
-from tasks.progress import Progress
+from tasks.progress import Progress, announce
 from tasks.report import build_rows, publish_artifacts, write_report, write_sizes
 from tasks.rows import add_measures, with_channel
 from tasks.samples import write_samples
@@ -136,7 +136,16 @@ def sweep(settings: SweepParameters) -> State:
         manifest = _write_manifest(
             plan, runs, csv_path=csv_path, report=written, samples=samples, folder=folder, learned=learned_record
         )
-    return _finish(plan, runs, csv_path, written, manifest, seconds_computed=seconds_computed, cache_hits=cache_hits)
+    return _finish(
+        plan,
+        runs,
+        csv_path,
+        written,
+        manifest,
+        seconds_computed=seconds_computed,
+        cache_hits=cache_hits,
+        training=training,
+    )
 
 
 def _load(settings: SweepParameters, runs: TaskRuns) -> tuple[State, State | None]:
@@ -198,6 +207,10 @@ def _train(settings: SweepParameters, runs: TaskRuns) -> TrainingRecord | None:
     """With ``learned_filters``: the trained model's record (``train-model``, cached), logged; else None."""
     if not settings.learned_filters:
         return None
+    announce(
+        f"training a CNN ({settings.learned_filters} filters, {settings.learned_epochs} epochs) on the "
+        f"{settings.dataset} train split; reused from the cache when trained before"
+    )
     state = runs.call(
         train_model,
         spec=settings.dataset,
@@ -400,8 +413,13 @@ def _submit_measures(
     probe_futures = None
     if settings.probe:
         try:
+            limit = settings.limit  # a 500-image sweep probes at most 500 train and 500 test images
             described = runs.call(
-                describe_probe_data, cached=False, dataset=plan.dataset, max_train=settings.probe_train
+                describe_probe_data,
+                cached=False,
+                dataset=plan.dataset,
+                max_train=settings.probe_train if limit is None else min(settings.probe_train, limit),
+                max_test=limit,
             )
             data = ProbeData.parse(described.result())
         except ValueError as error:
@@ -548,6 +566,7 @@ def _finish(
     *,
     seconds_computed: float,
     cache_hits: int,
+    training: TrainingRecord | None = None,
 ) -> State:
     """The run's final state: a one-line summary (shown on the flow run's page) and the summary record."""
     logger = get_run_logger()
@@ -585,5 +604,7 @@ def _finish(
         manifest=manifest.manifest,
         removed_files=manifest.removed,
         foreign_files=manifest.foreign,
+        model_test_accuracy=None if training is None else training.test_accuracy,
+        model_test_images=None if training is None else training.test_images,
     )
     return Completed(message=message, data=summary.to_json())

@@ -125,6 +125,23 @@ def panel_rows(
     return sheet
 
 
+def kernel_sizes(rows: list[LearnedRow], kernels: Kernels, *, samples: int) -> dict[int, str]:
+    """The panel's size line for its two kernel columns (``render.contact_sheet``'s ``sizes``): the kernels' real sizes.
+
+    The kernels are drawn enlarged to the maps' size, so the picture's own size (24×24) would
+    mislead; a column whose kernels differ in size lists each size once (``3×3 / 5×5``).
+    """
+
+    def shapes(matrices: list[Any]) -> str:
+        sizes = dict.fromkeys("×".join(map(str, np.shape(matrix))) for matrix in matrices)
+        return " / ".join(sizes) + " weights"
+
+    return {
+        0: shapes([kernels[row.kernel] for row in rows]),
+        1 + samples: shapes([kernel_library.get(row.nearest) for row in rows]),
+    }
+
+
 def _learned_key(inputs: dict[str, Any]) -> dict[str, Any]:
     dataset = DatasetRecord.parse(inputs["dataset"])
     return {
@@ -167,7 +184,11 @@ def write_learned(
         f"kernels)\nmaps of samples {', '.join(f'#{index}' for index in shown)}, {conv.words}; "
         f"signed gray: 0 mid-gray, ±max|x| white/black per picture"
     )
-    figure = render.contact_sheet(panel_rows(rows, kernels, images, conv=conv), title=title)
+    figure = render.contact_sheet(
+        panel_rows(rows, kernels, images, conv=conv),
+        title=title,
+        sizes=kernel_sizes(rows, kernels, samples=len(shown)),
+    )
     try:
         panel_path = files.write_figure(folder / PANEL_FILE, figure, dpi=100)
     finally:

@@ -76,7 +76,7 @@ def write_outputs(out_dir: str, arrays: dict[str, np.ndarray], info: dict[str, A
         signed = stage in ("horizontal", "vertical")
         gray, _ = render.to_gray(values, signed=signed)
         written[stage] = str(files.write_png(folder / f"{stage}.png", gray))
-    figure = render.notebook_figure(arrays["horizontal"], arrays["vertical"])
+    figure = notebook_figure(arrays, info)
     try:
         written["figure"] = str(files.write_figure(folder / "figure.png", figure, dpi=100))
     finally:
@@ -95,6 +95,37 @@ STAGE_WORDS = {
     "max_pool": "2×2 max pooling of the magnitude",
     "avg_pool": "2×2 average pooling of the magnitude",
 }
+
+
+# The figure's panels: each stage, short, in the order the notebook computes them.
+FIGURE_STAGES = {
+    "resized": "input (resized)",
+    "horizontal": "h = sobel_h",
+    "vertical": "v = sobel_v",
+    "sobel": "magnitude √(h²+v²)",
+    "max_pool": "max pool 2×2",
+    "avg_pool": "avg pool 2×2",
+}
+
+
+def notebook_figure(arrays: dict[str, np.ndarray], info: dict[str, Any]) -> Any:
+    """figure.png: the notebook's whole story in one row, every stage at its true size, titled with its size.
+
+    The notebook's own plot had two unlabelled panels (v and h); here the input, h, v, the
+    magnitude and both pools are side by side (``render.contact_sheet``: one image pixel is the
+    same length everywhere), h and v in signed gray (0 mid-gray), the others from black.
+    """
+    cells = [
+        (words, render.to_gray(arrays[stage], signed=stage in ("horizontal", "vertical"))[0])
+        for stage, words in FIGURE_STAGES.items()
+        if stage in arrays
+    ]
+    label = image_title(info).replace(" (", "\n(")
+    title = (
+        f"notebook: {info.get('spec', '')} {image_title(info)}\n"
+        "resized, 3×3 Sobel h and v (valid, stride 1, values above 255 clipped), their magnitude, pooled 2×2"
+    )
+    return render.contact_sheet([(label, cells)], title=title)
 
 
 def image_title(info: dict[str, Any]) -> str:

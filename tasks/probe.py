@@ -14,8 +14,9 @@ Which images (:func:`probe_positions`, recorded in :class:`ProbeData`):
   :data:`TEST_FRACTION` of them the test images, the first ``min(probe_train, the rest)``
   the train images.
 
-The sweep's class filter applies; its slice and limit do not (they choose what the sweep
-draws and counts, the probe needs a train and a test set).  The model:
+The sweep's class filter and limit apply (a limit caps both the train and the test images, a
+seeded sample of each); its slice does not (it chooses what the sweep draws and counts, the
+probe needs a train and a test set).  The model:
 ``StandardScaler`` then ``LogisticRegression(C=1, max_iter=PROBE_MAX_ITER)`` (lbfgs, which is
 multinomial for several classes); standardising makes lbfgs converge in far fewer steps on
 maps whose scales differ by 1000×.
@@ -60,6 +61,8 @@ class ProbeData(Record):
     """Of the train images and labels, then the test images and labels."""
     rule: str
     """The rule in words, for the report."""
+    max_test: int | None = None
+    """The sweep's limit, when it has one: at most this many test images."""
 
 
 class ProbeRecord(Record):
@@ -84,22 +87,27 @@ def _splits(spec: str, classes: Any) -> tuple[Any, Any] | None:
         return None
 
 
-def probe_positions(n_train_split: int, n_test_split: int | None, max_train: int) -> tuple[np.ndarray, np.ndarray]:
+def probe_positions(
+    n_train_split: int, n_test_split: int | None, max_train: int, max_test: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(train positions, test positions), sorted int64, by the module's rule.
 
     ``n_test_split`` None means one split of ``n_train_split`` images, divided by the seeded rule.
+    ``max_test`` (the sweep's ``--limit``) caps the test images to a seeded sample of that many.
     """
     rng = np.random.default_rng(PROBE_SEED)
     if n_test_split is not None:
         count = min(max_train, n_train_split)
         train = rng.choice(n_train_split, size=count, replace=False) if count < n_train_split else np.arange(count)
-        return np.sort(train).astype(np.int64), np.arange(n_test_split, dtype=np.int64)
+        n_test = n_test_split if max_test is None else min(max_test, n_test_split)
+        test = rng.choice(n_test_split, size=n_test, replace=False) if n_test < n_test_split else np.arange(n_test)
+        return np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)
     order = rng.permutation(n_train_split)
     n_test = max(1, int(np.ceil(TEST_FRACTION * n_train_split)))
     if n_train_split - n_test < 1:
         raise ValueError(f"probe: {n_train_split} image(s) cannot be split into a train and a test set")
-    rest = order[: n_train_split - n_test]
-    return np.sort(rest[:max_train]).astype(np.int64), np.sort(order[n_train_split - n_test :]).astype(np.int64)
+    rest, test = order[: n_train_split - n_test], order[n_train_split - n_test :]
+    return np.sort(rest[:max_train]).astype(np.int64), np.sort(test[:max_test]).astype(np.int64)
 
 
 def _read(view: Any, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +121,7 @@ def _read(view: Any, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def probe_arrays(
-    spec: str, *, classes: Any, max_train: int, one_split_name: str
+    spec: str, *, classes: Any, max_train: int, one_split_name: str, max_test: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ProbeData]:
     """(train images, train labels, test images, test labels, their :class:`ProbeData`).
 
@@ -122,18 +130,22 @@ def probe_arrays(
     views = _splits(spec, classes)
     if views is not None:
         train_view, test_view = views
-        train_positions, test_positions = probe_positions(train_view.n, test_view.n, max_train)
+        train_positions, test_positions = probe_positions(train_view.n, test_view.n, max_train, max_test)
         test_source = test_view
+        tested = f"the {test_view.n:,} test images"
+        if max_test is not None and max_test < test_view.n:
+            tested = f"a seeded sample of {max_test:,} of the {test_view.n:,} test images (the sweep's limit)"
         rule = (
             f"train: a seeded (seed {PROBE_SEED}) sample of at most {max_train:,} of the {train_view.n:,} train "
-            f"images; test: the {test_view.n:,} test images"
+            f"images; test: {tested}"
         )
     else:
         train_view = test_source = open_dataset(spec, split=one_split_name, classes=classes)
-        train_positions, test_positions = probe_positions(train_view.n, None, max_train)
+        train_positions, test_positions = probe_positions(train_view.n, None, max_train, max_test)
+        capped = "" if max_test is None else f" (at most {max_test:,}: the sweep's limit)"
         rule = (
             f"one split ({train_view.split}, {train_view.n:,} images) in a seeded (seed {PROBE_SEED}) permutation: "
-            f"the last {TEST_FRACTION:.0%} test, the first min({max_train:,}, the rest) train"
+            f"the last {TEST_FRACTION:.0%} test{capped}, the first min({max_train:,}, the rest) train"
         )
     if train_view.labels is None:
         raise ValueError(f"probe: dataset {spec!r} has no labels, so a linear probe has nothing to predict")
@@ -151,6 +163,7 @@ def probe_arrays(
         test_split=test_source.split,
         one_split=views is None,
         max_train=max_train,
+        max_test=max_test,
         n_train=len(train_images),
         n_test=len(test_images),
         height=int(train_images.shape[1]),
@@ -192,8 +205,12 @@ def fit_probe(
 
 
 @task(name="describe-probe-data", persist_result=False)
-def describe_probe_data(dataset: DatasetRecord, max_train: int) -> ProbeData:
-    """Which images the probe uses (reads them and fingerprints them; the data is memoised per process)."""
+def describe_probe_data(dataset: DatasetRecord, max_train: int, max_test: int | None = None) -> ProbeData:
+    """Which images the probe uses (reads them and fingerprints them; the data is memoised per process).
+
+    ``max_train`` and ``max_test`` are at most the sweep's limit, when it has one: a 500-image sweep
+    fits its probe on at most 500 train images and scores it on at most 500 test images.
+    """
     dataset = DatasetRecord.parse(dataset)
     classes = dataset.selection.classes
     *_, data = probe_arrays(
@@ -201,6 +218,7 @@ def describe_probe_data(dataset: DatasetRecord, max_train: int) -> ProbeData:
         classes=None if classes is None else list(classes),
         max_train=max_train,
         one_split_name=dataset.split,
+        max_test=max_test,
     )
     return data
 
@@ -228,7 +246,7 @@ def probe_configuration(data: ProbeData, conv: ConvSetting, pool: PoolSetting, k
     data = ProbeData.parse(data)
     classes = None if data.classes is None else list(data.classes)
     train_images, train_labels, test_images, test_labels, read = probe_arrays(
-        data.spec, classes=classes, max_train=data.max_train, one_split_name=data.train_split
+        data.spec, classes=classes, max_train=data.max_train, one_split_name=data.train_split, max_test=data.max_test
     )
     if read.fingerprint != data.fingerprint:
         raise ValueError(f"probe: the images of {data.spec} changed since they were described")

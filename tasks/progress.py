@@ -20,17 +20,33 @@ from tasks.artifacts import artifact_key
 ProgressCallback = Callable[[int, int], None]
 """``(done, total)`` chunk task runs."""
 
+StageCallback = Callable[[str], None]
+"""What the sweep is doing before its chunks start, in words (``training a CNN ...``)."""
+
 _callback: ContextVar[ProgressCallback | None] = ContextVar("convsweep_progress_callback", default=None)
+_stage: ContextVar[StageCallback | None] = ContextVar("convsweep_stage_callback", default=None)
 
 
 @contextmanager
-def reporting_to(callback: ProgressCallback) -> Iterator[None]:
-    """Within this block, every sweep's progress also calls ``callback(done, total)``."""
-    token = _callback.set(callback)
+def reporting_to(callback: ProgressCallback, stage: StageCallback | None = None) -> Iterator[None]:
+    """Within this block, every sweep's progress also calls ``callback(done, total)``, and its stages ``stage(words)``."""
+    tokens = _callback.set(callback), _stage.set(stage)
     try:
         yield
     finally:
-        _callback.reset(token)
+        _callback.reset(tokens[0])
+        _stage.reset(tokens[1])
+
+
+def announce(stage: str) -> None:
+    """Tell the :func:`reporting_to` stage callback, if any, what runs now.
+
+    For a long step without chunks to count (training takes 20 s on a laptop): without it the
+    CLI's bar would sit at ``chunks 0/?`` as if stuck.
+    """
+    callback = _stage.get()
+    if callback is not None:
+        callback(stage)
 
 
 class Progress:

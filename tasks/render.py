@@ -10,7 +10,7 @@ Two mappings, both written into the report so a reader can undo them:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -67,7 +67,9 @@ def conv_text(*, resize: Any, stride: Any, padding: Any, pad_mode: str, dilation
     return ConvSetting.from_row(row).words
 
 
-def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], *, title: str) -> Any:
+def contact_sheet(
+    rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], *, title: str, sizes: Mapping[int, str] | None = None
+) -> Any:
     """A grid figure: one row per sample, one column per stage; cells are uint8 images.
 
     Every map is drawn at its true size relative to the largest picture of the sheet
@@ -82,6 +84,8 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
     Parameters
     ----------
     rows : [(row label, [(column title, (H, W) gray or (H, W, 3) RGB uint8 image), ...]), ...]
+    sizes : {column index: the size line under its title}, in place of the picture's ``H×W`` where
+        the picture is drawn larger than what it shows (a 3×3 kernel as 24×24 blocks).
     """
     plt = _pyplot()
     from matplotlib.patches import Rectangle
@@ -137,7 +141,7 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
     for col_index, (column_title, image) in enumerate(rows[0][1]):
         height, width = image.shape[:2]
         axis.annotate(
-            f"{column_title}\n{height}×{width}",
+            f"{column_title}\n{(sizes or {}).get(col_index, f'{height}×{width}')}",
             xy=(column_left[col_index] + column_w[col_index] / 2 - 0.5, -0.5),
             xytext=(0, 4),
             textcoords="offset points",
@@ -161,18 +165,6 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], 
 
 def close(figure: Any) -> None:
     _pyplot().close(figure)
-
-
-def notebook_figure(horizontal: np.ndarray, vertical: np.ndarray) -> Any:
-    """The notebook's side-by-side plot: 'vertical' and 'horizontal' maps, gray colormap."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(8, 4))
-    axes[0].imshow(vertical, cmap="gray")
-    axes[0].set_title("vertical")
-    axes[1].imshow(horizontal, cmap="gray")
-    axes[1].set_title("horizontal")
-    figure.tight_layout()
-    return figure
 
 
 # Line colours of the size panels: one colour per pooling stage, the same in every panel.

@@ -55,7 +55,9 @@ def configuration_words(row: dict[str, Any]) -> str:
 
 
 def _configurations(frame: Any) -> Any:
-    """One row per configuration (the probe's columns are the same in each of its map rows)."""
+    """One row per configuration: its row with the probe's values (``rows.add_measures``: one a configuration)."""
+    if "probe_accuracy" in frame.columns:
+        frame = frame[frame["probe_accuracy"].notna()]
     return frame.drop_duplicates([key for key in (*CONV_COLUMNS, *POOL_COLUMNS) if key in frame.columns])
 
 
@@ -93,15 +95,6 @@ def _probe_panel(axis: Any, frame: Any) -> None:
         label="accuracy-for-size front",
         zorder=4,
     )
-    for index, row in enumerate(configurations):
-        axis.annotate(
-            configuration_words(row),
-            points[index],
-            xytext=(5, 3 if index % 2 == 0 else -9),
-            textcoords="offset points",
-            fontsize=6.5,
-            fontweight="bold" if index in front else "normal",
-        )
     axis.set_xscale("log")
     # One tick per feature count the sweep produced, written as the integer it is.
     from matplotlib.ticker import NullFormatter, NullLocator
@@ -122,6 +115,56 @@ def _probe_panel(axis: Any, frame: Any) -> None:
     axis.grid(True, alpha=0.3)
     axis.tick_params(labelsize=7)
     axis.legend(fontsize=7, loc="lower right")
+
+
+# Where a point's label may go, in points from the point, nearest first: right, left, above, below.
+LABEL_OFFSETS = tuple((dx, dy) for dy in (3, -9, 11, -17, 19, -25, 27, -33) for dx in (5, -5)) + ((0, 35), (0, -41))
+
+
+def label_probe_points(axis: Any, frame: Any) -> None:
+    """Label each configuration's point with its setting, where the label covers no other label, point or the legend.
+
+    Run once the figure is otherwise finished (its layout is then fixed): each label takes
+    the first of :data:`LABEL_OFFSETS` whose box, drawn, overlaps nothing placed before and
+    stays inside the axes; a label with no free place takes the first.  Points on the front
+    are labelled first (in bold), so theirs are the nearest places.
+    """
+    from matplotlib.transforms import Bbox
+
+    configurations = _configurations(frame).to_dict("records")
+    points = [(float(row["probe_features"]), float(row["probe_accuracy"])) for row in configurations]
+    front = accuracy_front(points)
+    figure = axis.figure
+    figure.draw_without_rendering()  # the layout as it will be drawn ...
+    figure.set_layout_engine("none")  # ... and kept: the labels are placed in its pixels
+    renderer = figure.canvas.get_renderer()
+    frame_box = axis.get_window_extent(renderer)
+    legend = axis.get_legend()
+    taken = [legend.get_window_extent(renderer)] if legend is not None else []
+    for x, y in axis.transData.transform(points):
+        taken.append(Bbox.from_bounds(x - 5, y - 5, 10, 10))  # the marker
+    for index in [*front, *(index for index in range(len(points)) if index not in front)]:
+        first = None
+        for dx, dy in LABEL_OFFSETS:
+            text = axis.annotate(
+                configuration_words(configurations[index]),
+                points[index],
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha="left" if dx > 0 else "right" if dx < 0 else "center",
+                fontsize=6.5,
+                fontweight="bold" if index in front else "normal",
+            )
+            box = text.get_window_extent(renderer).expanded(1.04, 1.15)
+            inside = frame_box.contains(box.x0, box.y0) and frame_box.contains(box.x1, box.y1)
+            if inside and not any(box.overlaps(other) for other in taken):
+                break
+            first = first or (text, box)
+            text.remove()
+        else:
+            text, box = first if first is not None else (text, box)
+            axis.add_artist(text)
+        taken.append(box)
 
 
 def _shift_panel(axis: Any, frame: Any) -> None:
@@ -166,7 +209,15 @@ def measures_figure(frame: Any, *, title: str | None = None) -> Any:
     plt = _pyplot()
     panels = [name for name, column in (("probe", "probe_accuracy"), ("shift", "shift_right")) if column in frame]
     figure, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 5.8), layout="constrained", squeeze=False)
-    figure.suptitle(title or "convsweep measures", fontsize=11, fontweight="bold")
+    keeps, ignores = "what each configuration keeps (linear probe)", "what it ignores (shift sensitivity)"
+    what = {
+        ("probe", "shift"): f"{keeps} and {ignores}",
+        ("probe",): keeps,
+        ("shift",): ignores.replace("it", "each configuration"),
+    }[tuple(panels)]
+    figure.suptitle(f"{title or 'convsweep'}\n{what}", fontsize=11, fontweight="bold")
     for axis, panel in zip(axes[0], panels, strict=True):
         (_probe_panel if panel == "probe" else _shift_panel)(axis, frame)
+    if "probe" in panels:
+        label_probe_points(axes[0][0], frame)
     return figure

@@ -82,7 +82,7 @@ def write_report(
         render.close(figure)
     measures_path = None
     if report.measures is not None:
-        measures = render_measures.measures_figure(pd.DataFrame(rows), title=f"{report.summary_title}: measures")
+        measures = render_measures.measures_figure(pd.DataFrame(rows), title=report.summary_title)
         try:
             measures_path = str(files.write_figure(folder / "measures.png", measures, dpi=100))
         finally:

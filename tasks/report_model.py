@@ -59,6 +59,8 @@ class Cell:
 class Table:
     columns: tuple[str, ...]
     rows: tuple[tuple[Cell, ...], ...]
+    constant: tuple[tuple[str, str], ...] = ()
+    """(column, value) of the columns the same in every row: said once above the table, not in it."""
 
 
 @dataclass(frozen=True)
@@ -221,8 +223,19 @@ def _cell(value: Any) -> Cell:
     return Cell(str(value), isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
-def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Table:
-    return Table(columns, tuple(tuple(_cell(row[column]) for column in columns) for row in rows))
+# Kept in a table even when the same in every row: they name what a row is.
+ROW_NAMES = ("kernel", "map", "channel")
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], *, split_constant: bool = False) -> Table:
+    """The rows' ``columns`` as cells; with ``split_constant`` (and several rows), the columns the same in every
+    row go to :attr:`Table.constant` instead: 15 identical columns would push the statistics off-screen."""
+    constant: tuple[tuple[str, str], ...] = ()
+    if split_constant and len(rows) > 1:
+        same = [c for c in columns if c not in ROW_NAMES and len({str(row[c]) for row in rows}) == 1]
+        constant = tuple((column, str(rows[0][column])) for column in same)
+        columns = tuple(column for column in columns if column not in same)
+    return Table(columns, tuple(tuple(_cell(row[column]) for column in columns) for row in rows), constant)
 
 
 def _distinct(rows: list[dict[str, Any]], column: str) -> list[str]:
@@ -371,8 +384,8 @@ def build_report(
         row_count=len(rows),
         summary=Picture(folder / "summary.png", "summary.png"),
         summary_title=f"convsweep: {name} — {dataset.spec} ({dataset.split}, {dataset.n} images)",
-        report_table=_table(rows, _report_columns(rows)),
-        sizes_table=_table(rows, tuple(rows[0]) if rows else ()),
+        report_table=_table(rows, _report_columns(rows), split_constant=True),
+        sizes_table=_table(rows, tuple(rows[0]) if rows else (), split_constant=True),
         samples=tuple(_section(record, folder=folder, pools=pools, convs=convs, labels=labels) for record in records),
         measures=Picture(folder / "measures.png", "measures.png") if measured else None,
         measures_table=_table(measured, tuple(measured[0])) if measured else None,

@@ -224,12 +224,16 @@ def add_measures(
     """The rows with the shift sensitivity (per map and pool setting) and the probe (per configuration) columns.
 
     ``shift_records`` are ``measure-shift`` records (or their JSON), one per conv setting;
-    ``probe_records`` ``probe-configuration`` records, one per configuration.  The probe's
-    columns are the same in every row of a configuration (it is fitted on all its maps).
+    ``probe_records`` ``probe-configuration`` records, one per configuration.  The probe is
+    fitted on all the maps of a configuration, so it is one figure per configuration: its
+    columns are filled on the configuration's first row of the focus map (the first magnitude,
+    else the first map: the map the report's measures table shows) and empty (None) on the
+    others, so no map row reads as if it had an accuracy of its own.
     Either None: its columns are left out.
     """
     shifts = {record.conv: record for record in (ShiftRecord.parse(raw) for raw in shift_records or [])}
     probes = {(record.conv, record.pool): record for record in (ProbeRecord.parse(raw) for raw in probe_records or [])}
+    focus = next((row["map"] for row in rows if row.get("map_kind") == "magnitude"), rows[0]["map"] if rows else None)
     measured = []
     for row in rows:
         conv, pool = ConvSetting.from_row(row).label, PoolSetting.from_row(row).label
@@ -246,12 +250,12 @@ def add_measures(
                 shift_jump_px=pair_label(stats.jump_shift),
             )
         if probe_records is not None:
-            probe = probes[(conv, pool)]
+            probe = probes.pop((conv, pool), None) if row["map"] == focus else None  # popped: once a configuration
             row.update(
-                probe_accuracy=probe.accuracy,
-                probe_features=probe.features,
-                probe_train_images=probe.n_train,
-                probe_test_images=probe.n_test,
+                probe_accuracy=None if probe is None else probe.accuracy,
+                probe_features=None if probe is None else probe.features,
+                probe_train_images=None if probe is None else probe.n_train,
+                probe_test_images=None if probe is None else probe.n_test,
             )
         measured.append(row)
     return measured

@@ -12,9 +12,10 @@ folder gets a file its manifest does not list), or where ``--out`` says.  No Pre
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich import box
@@ -22,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from convsweep.terminal import wrap_words
-from tasks.compare import Comparison, column_changes, compare_sweeps
+from tasks.compare import Comparison, MatchedRow, OneSidedRow, Side, column_changes, compare_sweeps
 from tasks.sweep_folder import check_sweep_folder
 
 SUMMARY_WIDTH = 80
@@ -143,6 +144,43 @@ def print_summary(console: Console, comparison: Comparison, html: Path) -> None:
     say(f"compare.html: {html}")
 
 
+def summary_json(comparison: Comparison, html: Path) -> dict[str, Any]:
+    """The comparison for scripts (``--json``): what the summary says, and every changed cell of a matched row."""
+    rows = comparison.rows
+
+    def side(item: Side) -> dict[str, str]:
+        return {"name": item.name, "images": item.images, "folder": str(item.folder)}
+
+    def key(row: MatchedRow | OneSidedRow) -> dict[str, str]:
+        return {"conv": row.key[0], "map": row.key[1], "pool": row.key[2], "words": row.words}
+
+    return {
+        "a": side(comparison.a),
+        "b": side(comparison.b),
+        "differs": comparison.differs,
+        "parameters_differing": [{"name": p.name, "a": p.a, "b": p.b} for p in comparison.differing_parameters],
+        "parameters_shared": [parameter.name for parameter in comparison.shared_parameters],
+        "rows_matched": len(rows.matched),
+        "rows_differing": [
+            {
+                **key(row),
+                "cells": {
+                    name: {"a": row.cells[name].a, "b": row.cells[name].b, "delta": row.cells[name].delta}
+                    for name in row.changed(timings=True)
+                },
+            }
+            for row in rows.differing_rows
+        ],
+        "columns_only_a": list(rows.only_a_columns),
+        "columns_only_b": list(rows.only_b_columns),
+        "rows_only_a": [key(row) for row in rows.only_a],
+        "rows_only_b": [key(row) for row in rows.only_b],
+        "pictures": len(comparison.pictures),
+        "pictures_differing": len(comparison.differing_pictures),
+        "html": str(html),
+    }
+
+
 def compare_command(
     a: str = typer.Argument(..., metavar="A", help="A sweep's folder (OUT/NAME) or its manifest.json."),
     b: str = typer.Argument(..., metavar="B", help="The other sweep's folder or manifest.json (deltas are B − A)."),
@@ -154,6 +192,12 @@ def compare_command(
         help="Where to write the page: a file, or a folder for the default name "
         "(default: compare-<A>-vs-<B>.html next to B's folder).",
     ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        metavar="",
+        help="Print the comparison as JSON instead of the summary (compare.html is written).",
+    ),
 ) -> None:
     """Compare two finished sweeps: parameters, rows by configuration and map, sample maps side by side."""
     sweep_a = check_sweep_folder(a, argument="A")
@@ -163,6 +207,9 @@ def compare_command(
     from tasks.compare_page import write_compare_html
 
     written = write_compare_html(comparison, target)
+    if as_json:
+        typer.echo(json.dumps(summary_json(comparison, written)))
+        return
     width = min(Console().width, SUMMARY_WIDTH)
     # Plain text: a value such as '[1, 2]' is never read as rich markup.
     print_summary(Console(width=width, markup=False, highlight=False, emoji=False), comparison, written)

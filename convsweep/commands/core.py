@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
@@ -23,6 +21,7 @@ from rich.table import Table
 
 import conv_core
 from conv_core import kernels as core_kernels
+from convsweep.terminal import size_lines
 from tasks import files
 from tasks.model import padding_label, values
 
@@ -292,6 +291,9 @@ def sizes_command(
         False, "--ceil-mode", metavar="", help="Round pool outputs up, as PyTorch's ceil_mode."
     ),
     csv: Optional[Path] = typer.Option(None, "--csv", metavar="FILE", help="Also write the table to this CSV file."),
+    as_json: bool = typer.Option(
+        False, "--json", metavar="", help="Print the rows as a JSON list (sizes.csv's columns) instead of a table."
+    ),
 ) -> None:
     """Conv and pool output sizes for every combination, with the arithmetic written out.
 
@@ -310,43 +312,13 @@ def sizes_command(
         parse_paddings(pool_paddings, "--pool-paddings", allow_full=False),
         ceil_mode,
     )
-    table = Table(
-        title="output sizes: floor((n + pad_before + pad_after - k_eff) / stride) + 1",
-        caption="n input, k kernel, s stride, d dilation, k_eff = (k - 1) * d + 1; "
-        "pool = size/stride/padding; rf = receptive field in input pixels",
-    )
-    for header in ("n", "k", "s", "padding", "d", "conv", "conv arithmetic", "pool", "pooled", "pool arithmetic", "rf"):
-        wide = header.endswith("arithmetic")
-        table.add_column(
-            header,
-            overflow="fold" if wide else "ellipsis",
-            no_wrap=not wide,
-            justify="left" if wide or header in ("padding", "pool") else "right",
-        )
-    for row in rows:
-        pool = "none" if row["pool"] == "none" else f"{row['pool']}/{row['pool_stride']}/{row['pool_padding']}"
-        if row["ceil_mode"] is True:
-            pool += " ceil"
-        table.add_row(
-            *[
-                "-" if value is None else str(value)
-                for value in (
-                    row["input"],
-                    row["kernel"],
-                    row["stride"],
-                    row["padding"],
-                    row["dilation"],
-                    row["conv_out"],
-                    row["conv_formula"],
-                    pool,
-                    row["pool_out"],
-                    row["pool_formula"],
-                    row["receptive_field"],
-                )
-            ]
-        )
-    # A terminal, or a COLUMNS setting, gives the width (rich folds the formulas); a pipe gets whole rows.
-    Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200).print(table)
+    if as_json:
+        typer.echo(json.dumps([{column: row[column] for column in SIZE_COLUMNS} for row in rows]))
+    else:
+        # The terminal's width, COLUMNS, or 80 columns in a pipe: as the sweep's closing table.
+        width = Console().width
+        for line in size_lines(rows, width=width):
+            typer.echo(line)
     if csv is not None:
         import pandas as pd
 

@@ -186,6 +186,9 @@ class SweepSummary(Record):
     manifest: str
     removed_files: tuple[str, ...] = ()
     foreign_files: tuple[str, ...] = ()
+    model_test_accuracy: float | None = None
+    """With ``learned_filters``: the trained CNN's accuracy on its test images (None without)."""
+    model_test_images: int | None = None
 
 
 class TrainingRecord(Record):

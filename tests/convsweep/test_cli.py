@@ -32,3 +32,50 @@ def test_cli_without_arguments_shows_help_and_exits_0():
     done = run()
     assert done.returncode == 0
     assert "sweep" in done.stdout and "notebook" in done.stdout and "error" not in done.stderr
+
+
+def _completions(words: str, env_extra: dict[str, str] | None = None) -> list[str]:
+    """What bash's completion asks ``convsweep`` for the last of ``words`` (as the installed script does)."""
+    import os
+
+    env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+    env.update({"_CONVSWEEP_COMPLETE": "complete_bash", **(env_extra or {})})
+    done = subprocess.run(
+        [sys.executable, "-c", "from convsweep.cli import main; main()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_completion_show_completion_prints_the_bash_script():
+    done = run("--show-completion", "bash")
+    assert done.returncode == 0, done.stderr
+    assert "_CONVSWEEP_COMPLETE=complete_bash" in done.stdout
+    assert "complete -o default -F _convsweep_completion convsweep" in done.stdout
+
+
+def test_completion_tab_completes_commands_and_options():
+    assert _completions("convsweep sw") == ["sweep"]
+    assert _completions("convsweep sweep --pool-m") == ["--pool-modes"]
+    assert "--json" in _completions("convsweep sizes --j")
+
+
+def test_completion_install_completion_writes_the_script_under_home(tmp_path):
+    import os
+
+    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from convsweep.cli import main; main()", "--install-completion", "bash"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    script = tmp_path / ".bash_completions" / "convsweep.sh"
+    assert "_CONVSWEEP_COMPLETE=complete_bash" in script.read_text()
+    assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()

@@ -83,6 +83,61 @@ def test_cli_sizes_default_is_the_notebook_pipeline(capsys):
     assert "floor((26 + 0 + 0 - 2) / 2) + 1 = 13" in out
 
 
+def test_cli_sizes_readme_example_fits_80_columns_with_whole_headers(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    example = ["-n", "28,27", "-k", "3,5", "-s", "1,2", "-p", "valid,same,full,1,0:2", "-d", "1,2"]
+    code, out, _ = run(["sizes", *example, "--pool-sizes", "2,none"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    # 80 conv settings: a heading each (two lines when the dilated arithmetic is long) and a line per pool
+    assert len(lines) < 80 * 4 + 10
+    headers = [line for line in lines if "pooled" in line]
+    assert [line.split() for line in headers] == [["pool", "pooled", "rf", "pool", "arithmetic"]]  # whole, once
+    first = lines.index("n 28, k 3, s 1, padding valid, d 1: conv floor((28 + 0 + 0 - 3) / 1) + 1 = 26")
+    assert lines[first + 1].split() == [
+        "2/2/valid",
+        "13",
+        "4",
+        "floor((26",
+        "+",
+        "0",
+        "+",
+        "0",
+        "-",
+        "2)",
+        "/",
+        "2)",
+        "+",
+        "1",
+        "=",
+        "13",
+    ]
+    assert lines[first + 2].split() == ["none", "-", "3"]
+
+
+def test_cli_sizes_constant_settings_said_once(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(["sizes", "-s", "1,2"], capsys)
+    assert code == 0
+    assert "same in every row: n 28, k 3, padding valid, d 1" in out
+    assert "s 2: conv floor((28 + 0 + 0 - 3) / 2) + 1 = 13" in out.splitlines()
+
+
+def test_cli_sizes_json_for_scripts_is_the_csv_columns(capsys):
+    import json
+
+    from convsweep.commands.core import SIZE_COLUMNS
+
+    code, out, _ = run(["sizes", "-n", "2,28", "-k", "5", "--pool-sizes", "2,none", "--json"], capsys)
+    assert code == 0
+    rows = json.loads(out)
+    assert len(rows) == 4 and all(list(row) == SIZE_COLUMNS for row in rows)
+    assert rows[0]["conv_out"] is None and rows[0]["conv_formula"].startswith("impossible:")
+    assert rows[2]["conv_out"] == 24 and rows[2]["pool_out"] == 12 and rows[2]["receptive_field"] == 6
+    assert rows[3]["pool"] == "none" and rows[3]["pool_out"] is None
+
+
 def test_cli_sizes_issue_example_with_padding_and_stride(capsys):
     code, out, _ = run(["sizes", "-n", "28", "-k", "3", "-s", "2", "-p", "1", "--pool-sizes", "none"], capsys)
     assert code == 0

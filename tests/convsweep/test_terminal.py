@@ -68,6 +68,14 @@ def test_plain_progress_prints_one_line_per_tenth():
     ]
 
 
+def test_plain_progress_stage_training_gets_its_line_before_the_chunks():
+    lines: list[str] = []
+    progress = PlainProgress(lines.append, name="t")
+    progress.stage("training a CNN (4 filters, 3 epochs)")
+    progress.update(0, 2)
+    assert lines == ["sweep t: training a CNN (4 filters, 3 epochs)", "sweep t: 2 chunk tasks"]
+
+
 def test_plain_progress_few_chunks_prints_each():
     lines: list[str] = []
     progress = PlainProgress(lines.append, name="t")

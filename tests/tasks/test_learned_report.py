@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conv_core import kernels as kernel_library
-from tasks import learned_report
+from tasks import learned_report, render
 from tasks.model import ConvSetting
 from tasks.model.records import LearnedRow
 
@@ -62,3 +62,30 @@ def test_panel_rows_one_row_per_learned_kernel_with_maps_of_each_sample():
     ]
     np.testing.assert_array_equal(cells[1][1], cells[4][1])  # -sobel_h drawn as the learned kernel is
     assert cells[0][1].shape == (6, 6)  # beside 8x8 maps: each weight a 8 // 3 = 2 pixel block
+
+
+@pytest.mark.parametrize("side", [3, 5])
+def test_kernel_sizes_label_the_panel_with_the_kernels_real_size(side):
+    # A 3x3 kernel beside 26x26 maps is drawn as 24x24 blocks: the column says 3x3, not 24x24.
+    kernel = np.zeros((side, side))
+    kernel[0, :], kernel[-1, :] = -1.0, 1.0
+    nearest = "sobel_h" if side == 3 else "gaussian5"
+    rows = [LearnedRow(kernel="learned_0", nearest=nearest, similarity=0.5, norm=1.0)]
+    images = np.zeros((1, 28, 28), dtype=np.uint8)
+    conv = ConvSetting(resize=None, stride=(1, 1), padding="valid", pad_mode="zeros", dilation=(1, 1))
+    kernels = {"learned_0": kernel.tolist()}
+    sheet = learned_report.panel_rows(rows, kernels, images, conv=conv)
+    sizes = learned_report.kernel_sizes(rows, kernels, samples=1)
+    figure = render.contact_sheet(sheet, title="t", sizes=sizes)
+    try:
+        texts = [text.get_text() for text in figure.axes[0].texts]
+    finally:
+        render.close(figure)
+    map_side = 28 - side + 1
+    assert texts[:4] == [
+        f"learned kernel\n{side}×{side} weights",
+        f"its map #0\n{map_side}×{map_side}",
+        f"nearest designed (sign matched)\n{side}×{side} weights",
+        f"its map #0\n{map_side}×{map_side}",
+    ]
+    assert not any(f"{map_side - map_side % side}×" in text for text in texts)  # no enlarged picture's size

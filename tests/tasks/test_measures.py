@@ -119,3 +119,28 @@ def test_add_measures_puts_each_records_values_in_its_rows():
     assert measured[0]["shift_right"] == maps["identity"][MAX2.label].right
     assert measured[1]["shift_jump_px"] == "4"
     assert "probe_accuracy" not in add_measures(rows, shift_records=[shift])[0]
+
+
+def test_add_measures_probe_once_per_configuration_on_its_magnitude_row():
+    from tasks.probe import ProbeRecord
+    from tasks.rows import add_measures
+
+    conv = _conv(1, "valid")
+    probes = [
+        ProbeRecord(conv=conv.label, pool=pool.label, accuracy=accuracy, features=9, n_train=300, n_test=300,
+                    iterations=3, converged=True)
+        for pool, accuracy in ((MAX2, 0.75), (AVG2, 0.5))
+    ]  # fmt: skip
+    rows = [
+        dict(resize="native", stride="1", padding="valid", pad_mode="zeros", dilation="1", map=name, map_kind=kind,
+             pool_mode=pool.mode, pool_size="2", pool_stride="2", pool_padding="valid", pool_formula="")
+        for pool in (MAX2, AVG2)
+        for name, kind in (("sobel_h", "kernel"), ("sobel_v", "kernel"), ("sobel", "magnitude"))
+    ]  # fmt: skip
+    measured = add_measures(rows, probe_records=probes)
+    # The probe is fitted on all three maps: one figure a configuration, on its magnitude row only.
+    assert [(row["map"], row["probe_accuracy"]) for row in measured] == [
+        ("sobel_h", None), ("sobel_v", None), ("sobel", 0.75), ("sobel_h", None), ("sobel_v", None), ("sobel", 0.5),
+    ]  # fmt: skip
+    assert [row["probe_test_images"] for row in measured if row["map"] == "sobel"] == [300, 300]
+    assert all(row["probe_features"] is None for row in measured if row["map"] != "sobel")

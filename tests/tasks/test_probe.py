@@ -101,3 +101,19 @@ def test_one_split_dataset_is_split_by_the_rule(tmp_path):
 def test_one_image_cannot_be_split():
     with pytest.raises(ValueError, match="probe: 1 image"):
         probe_positions(1, None, max_train=10)
+
+
+def test_probe_arrays_sweep_limit_caps_train_and_test_images(two_splits):
+    # A 20-image sweep (--limit 20) probes at most 20 train and 20 test images, and says so.
+    _, _, test_images, _, data = probe_arrays(
+        two_splits, classes=None, max_train=20, one_split_name="test", max_test=20
+    )
+    assert (data.n_train, data.n_test, data.max_test, len(test_images)) == (20, 20, 20, 20)
+    assert "a seeded sample of 20 of the 30 test images (the sweep's limit)" in data.rule
+    _, _, _, _, whole = probe_arrays(two_splits, classes=None, max_train=20, one_split_name="test")
+    assert whole.n_test == 30 and whole.fingerprint != data.fingerprint  # another set of images, another cache key
+
+
+def test_probe_positions_one_split_limit_caps_the_test_share():
+    train, test = probe_positions(100, None, max_train=5, max_test=5)
+    assert len(train) == 5 and len(test) == 5 and not set(train) & set(test)

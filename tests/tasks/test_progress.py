@@ -44,3 +44,12 @@ def test_progress_cached_chunks_only_report_the_end(artifact_calls):
     assert artifact_calls == [("create", 100.0)]  # one API call for a sweep whose chunks are all cached
     # the total first (0 done), then the terminal's progress bar still moves with every chunk
     assert seen == list(range(0, 43))
+
+
+def test_announce_stage_reaches_the_cli_only_inside_reporting_to():
+    stages: list[str] = []
+    progress.announce("training before anyone listens")  # no callback: nothing happens, nothing fails
+    with progress.reporting_to(lambda done, total: None, stages.append):
+        progress.announce("training a CNN (4 filters, 3 epochs)")
+    progress.announce("after the block")
+    assert stages == ["training a CNN (4 filters, 3 epochs)"]

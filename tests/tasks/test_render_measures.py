@@ -47,3 +47,30 @@ def test_measures_figure_draws_the_panels_it_has(columns):
 def test_measures_figure_without_measures_refused():
     with pytest.raises(ValueError, match="no probe_accuracy"):
         measures_figure(pd.DataFrame([{"map": "sobel"}]))
+
+
+def test_measures_figure_probe_labels_never_overlap_when_points_crowd():
+    # The real crowd of a 3-stride x 2-padding x max/avg sweep: pairs of points a few pixels apart.
+    rows = []
+    for stride, features in ((1, 1183), (1, 1372), (2, 252), (2, 343), (3, 112), (3, 175)):
+        for mode, accuracy in (("max", 0.81), ("avg", 0.795)):
+            row = _row(stride, mode, accuracy + features / 1e6, features, 0.3)
+            row["padding"] = "same" if features in (1372, 343, 175) else "valid"
+            rows.append(row)
+    figure = measures_figure(pd.DataFrame(rows), title="convsweep: measures — mnist (test, 300 images)")
+    try:
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        probe = figure.axes[0]
+        labels = [text for text in probe.texts if " · " in text.get_text()]
+        assert sorted(text.get_text() for text in labels) == sorted(configuration_words(row) for row in rows)
+        boxes = [text.get_window_extent(renderer) for text in labels]
+        overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
+        assert overlapping == []
+        frame = probe.get_window_extent(renderer)
+        assert all(frame.x0 <= box.x0 and box.x1 <= frame.x1 for box in boxes)
+        # The title names the sweep and what the panels show; 'measures' only where the sweep's name has it.
+        title = figure.get_suptitle()
+        assert title.count("measures") == 1 and "linear probe" in title and "shift sensitivity" in title
+    finally:
+        render.close(figure)

@@ -193,3 +193,25 @@ def test_report_pages_without_samples_have_no_sample_section(edge_dataset, tmp_p
     without = build_report(name="edges", dataset=data, rows=rows, out_dir=tmp_path / "out", sample_records=[])
     assert "Sample images" not in render_markdown(without)
     assert "Sample images" not in render_html(without)
+
+
+def test_report_sizes_table_constant_columns_said_once_above_the_table(edge_dataset, tmp_path):
+    import re
+
+    from tasks.report_pages import render_html, render_markdown
+
+    data, rows, records = ui_report_inputs(edge_dataset, tmp_path)
+    (tmp_path / "out" / "summary.png").write_bytes(Path(records[0].contact).read_bytes())
+    report = build_report(name="edges", dataset=data, rows=rows, out_dir=tmp_path / "out", sample_records=[])
+    html, markdown = render_html(report), render_markdown(report)
+    columns = re.findall(r'<th scope="col">(.*?)</th>', html.split('id="sizes"')[1])
+    constant = dict(report.sizes_table.constant)
+    # Every column of sizes.csv is in the table or above it, never both; the table opens with what varies.
+    assert sorted([*columns, *constant]) == sorted(rows[0])
+    assert constant["resize"] == "native" and constant["dilation"] == "1" and "stride" not in constant
+    assert "map" in columns and "mean" in columns and "resize" not in columns
+    assert all(len({str(row[column]) for row in rows}) > 1 for column in columns if column != "map")
+    assert "Same in every row (not repeated in the table): <code>" in html and "<code>resize</code> native, " in html
+    header = next(line for line in markdown.splitlines() if line.startswith("| kernel"))
+    assert "resize" not in header and "stride" in header
+    assert "Same in every row (not repeated in the table): `" in markdown and "`resize` native, " in markdown

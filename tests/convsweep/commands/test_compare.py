@@ -83,3 +83,22 @@ def test_compare_cli_tampered_file_exits_2_with_one_line(two_sweeps, capsys):
     assert line.startswith(f"convsweep: error: A={str(a)!r} holds no complete sweep: 1 file(s) do not match")
     assert "sizes.csv: size differs" in line
     assert not list(a.parent.glob("compare-*.html"))  # refused before writing anything
+
+
+def test_compare_cli_json_for_scripts_has_the_summary_and_every_changed_cell(two_sweeps, capsys):
+    import json
+
+    a, b = two_sweeps
+    code, out, err = run_in_process(capsys, "compare", str(a), str(b), "--json")
+    assert (code, err) == (0, "")
+    data = json.loads(out)  # the whole output is one JSON document
+    assert data["a"]["name"] == "a" and data["b"]["name"] == "b" and data["differs"] is True
+    assert {"name": "strides", "a": "1, 2", "b": "1, 3"} in data["parameters_differing"]
+    assert data["rows_matched"] == 3 and len(data["rows_differing"]) == 3
+    assert len(data["rows_only_a"]) == 9 and len(data["rows_only_b"]) == 9
+    changed = data["rows_differing"][0]
+    assert set(changed) == {"conv", "map", "pool", "words", "cells"}
+    assert {"mean", "std", "zero_fraction"} <= set(changed["cells"])
+    mean = changed["cells"]["mean"]
+    assert mean["delta"] == pytest.approx(float(mean["b"]) - float(mean["a"]))
+    assert data["html"] == str(b.parent / "compare-a-vs-b.html")
