@@ -21,8 +21,14 @@ setup() {
     fi
     # Reinstall only when the dependency list changed.
     if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
-        "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
-        "$VENV/bin/python" -m pip install --quiet -e ".[test]" 2>&1 | grep -v "is ignored" || true
+        if [ -f "$STAMP" ]; then
+            echo "dev.sh: pyproject.toml changed: updating .venv (usually under a minute)" >&2
+        else
+            echo "dev.sh: first run: creating .venv with convsweep and its dependencies (2-3 minutes; once)" >&2
+        fi
+        # PYTHONWARNINGS=ignore: setuptools' build backend prints a "!!" block about editable installs.
+        PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
+        PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install --quiet -e ".[test]" 2>&1 | grep -v "is ignored" || true
         "$VENV/bin/python" -c "import conv_core, tasks, flows, convsweep" \
             || { echo "dev.sh: installing the project failed" >&2; exit 1; }
         touch "$STAMP"

@@ -140,3 +140,28 @@ def check_sweep_folder(location: str | Path, *, argument: str) -> SweepFolder:
     if sizes_csv is None:
         raise ValueError(f"{where} holds no complete sweep: {MANIFEST_NAME} lists no sizes.csv")
     return SweepFolder(folder=folder, manifest=manifest, files=digests, sizes_csv=sizes_csv)
+
+
+def check_finished_sweep(location: str | Path, *, argument: str) -> SweepFolder:
+    """:func:`check_sweep_folder`, and when that fails while a sweep is writing the folder, say so.
+
+    A sweep rewriting the folder leaves it half-updated until its manifest is written; a reader
+    then sees files that do not match the manifest, which is not damage: the writer is named
+    instead (``tasks.folder_claim``), with what to do.
+    """
+    from tasks import folder_claim
+
+    try:
+        return check_sweep_folder(location, argument=argument)
+    except ValueError:
+        given = Path(location)
+        folder = given.parent if given.is_file() else given
+        marker = folder_claim.read_marker(folder) if folder.is_dir() else None
+        writers = folder_claim.live_writers(marker)
+        if marker is None or not writers:
+            raise
+        raise ValueError(
+            f"{argument}={str(location)!r}: {folder_claim.describe_writer(marker, writers[0])} is writing it now; "
+            "retry when it ends"
+        ) from None
+

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from convsweep.terminal import wrap_words
 from tasks.compare import Comparison, MatchedRow, OneSidedRow, Side, column_changes, compare_sweeps
-from tasks.sweep_folder import check_sweep_folder
+from tasks.sweep_folder import check_finished_sweep
 
 SUMMARY_WIDTH = 80
 MAX_CHANGED_COLUMNS = 12
@@ -200,8 +200,8 @@ def compare_command(
     ),
 ) -> None:
     """Compare two finished sweeps: parameters, rows by configuration and map, sample maps side by side."""
-    sweep_a = check_sweep_folder(a, argument="A")
-    sweep_b = check_sweep_folder(b, argument="B")
+    sweep_a = check_finished_sweep(a, argument="A")
+    sweep_b = check_finished_sweep(b, argument="B")
     comparison = compare_sweeps(sweep_a, sweep_b)
     target = html_path(out, sweep_a.folder, sweep_b.folder)
     from tasks.compare_page import write_compare_html

@@ -15,7 +15,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import run_cli, small_sweep_args
+from tests.e2e.conftest import run_cli, small_sweep_args, stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +104,40 @@ def test_compare_two_real_sweeps_in_the_terminal_and_in_chromium(prefect_server,
         (line,) = refused.stderr.splitlines()
         assert line.startswith(f"convsweep: error: B={str(b)!r} holds no complete sweep") and message in line
     assert not (tmp_path / "compare-a-vs-tampered.html").exists()
+
+
+def test_compare_while_a_rerun_rewrites_b_never_reads_a_half_updated_sweep(prefect_server, idx_dataset, tmp_path):
+    """Issue 30 item 6: compares in a loop during a rerun of B with one more stride."""
+    import subprocess
+    import sys
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    env = prefect_server.env(COLUMNS="200")
+    for name in "ab":
+        done = run_cli(small_sweep_args(idx_dataset, out, name, cache), env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+    rerun = subprocess.Popen(
+        [sys.executable, "-m", "convsweep.cli", *small_sweep_args(idx_dataset, out, "b", cache, "--strides", "1,2,3")],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    outcomes: list[str] = []
+    try:
+        while rerun.poll() is None:
+            compared = run_cli(["compare", str(out / "a"), str(out / "b")], env=env, cwd=tmp_path)
+            if compared.returncode == 0:
+                outcomes.append("ok")
+                continue
+            [line] = compared.stderr.strip().splitlines()
+            assert compared.returncode == 2 and line.endswith("is writing it now; retry when it ends"), line
+            outcomes.append("writing")
+    finally:
+        stop_process(rerun)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert outcomes, "no compare ran while the rerun wrote B"
+    after = run_cli(["compare", str(out / "a"), str(out / "b")], env=env, cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
