@@ -304,6 +304,11 @@ def use_server(*, say: Callable[[str], None]) -> str:
     remaining = max(ANSWER_SECONDS, started + _startup_seconds() - time.time())
     _wait_until_answering(server, time.monotonic() + remaining)
     os.environ["PREFECT_API_URL"] = server.url
+    # Prefect read its settings when first imported (above): without this, its clients in this
+    # process would still see no URL and start a temporary server of their own.
+    from prefect.context import refresh_global_settings_context
+
+    refresh_global_settings_context()
     return server.url
 
 

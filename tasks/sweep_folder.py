@@ -164,4 +164,3 @@ def check_finished_sweep(location: str | Path, *, argument: str) -> SweepFolder:
             f"{argument}={str(location)!r}: {folder_claim.describe_writer(marker, writers[0])} is writing it now; "
             "retry when it ends"
         ) from None
-

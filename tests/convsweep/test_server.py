@@ -81,6 +81,14 @@ def test_server_three_sweeps_at_once_on_a_fresh_home_share_one_server(tmp_path, 
     uvicorns = [pid for pid in os.listdir("/proc") if pid.isdigit() and server.SERVER_APP in _cmdline(pid)]
     assert [int(pid) for pid in uvicorns if str(home) in _environ(pid)] == [running.pid]  # one server for the home
 
+    # In a process that already imported Prefect, its clients now talk to that server (no temporary one).
+    script = (
+        "from convsweep.server import use_server\nuse_server(say=print)\n"
+        "from prefect.settings import get_current_settings\nprint(get_current_settings().api.url)"
+    )
+    used = subprocess.run([sys.executable, "-c", script], env=home_env, capture_output=True, text=True, timeout=300)
+    assert used.returncode == 0, used.stderr
+    assert used.stdout.split() == [running.url]
     status = cli("server", "status", env=home_env, cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert f"pid {running.pid}" in status.stdout and running.url in status.stdout
