@@ -66,6 +66,23 @@ def import_keras() -> Any:
     return keras
 
 
+def _keras_for(where: str) -> Any:
+    """:func:`import_keras`, or a ValueError naming ``where`` and the backend when Keras cannot start.
+
+    Keras imports its backend (``KERAS_BACKEND``: tensorflow, torch, ...) at import: one not
+    installed is the user's setting to change, not a crash of the sweep.
+    """
+    try:
+        return import_keras()
+    except Exception as error:  # noqa: BLE001 - ImportError, or a backend failing to start
+        backend = os.environ.get("KERAS_BACKEND", "jax")
+        raise ValueError(
+            f"{where}: cannot import Keras with KERAS_BACKEND={backend} to load --model "
+            f"({type(error).__name__}: {' '.join(str(error).split())}); install that backend, "
+            f"or unset KERAS_BACKEND (convsweep uses jax)"
+        ) from None
+
+
 def build_model(*, filters: int, image_shape: tuple[int, int], classes: int) -> Any:
     """The small CNN of :func:`architecture` (not yet trained; seed first with :func:`train`'s ``seed``)."""
     keras = import_keras()
@@ -229,7 +246,7 @@ def load_model_kernels(path: str | Path, *, channels: int) -> ModelKernels:
         raise ValueError(f"{where}: no such file")
     if not zipfile.is_zipfile(file):
         raise ValueError(f"{where}: not a Keras model file (a .keras file is a zip archive)")
-    keras = import_keras()
+    keras = _keras_for(where)
     try:
         model = keras.saving.load_model(file, compile=False, safe_mode=True)
     except Exception as error:  # whatever the file holds, one line and no code run from it

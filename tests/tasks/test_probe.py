@@ -101,3 +101,15 @@ def test_one_split_dataset_is_split_by_the_rule(tmp_path):
 def test_one_image_cannot_be_split():
     with pytest.raises(ValueError, match="probe: 1 image"):
         probe_positions(1, None, max_train=10)
+
+
+def test_check_probe_labels_one_class_folder_is_refused(tmp_path):
+    import cv2
+
+    from tasks.probe import check_probe_labels
+
+    (tmp_path / "cat").mkdir()
+    for index in range(4):
+        cv2.imwrite(str(tmp_path / "cat" / f"{index}.png"), np.full((8, 8), index, np.uint8))
+    with pytest.raises(ValueError, match=r"one class only \(cat\): a linear probe \(--probe\)"):
+        check_probe_labels(f"images:{tmp_path}", classes=None, one_split_name="all")
