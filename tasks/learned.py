@@ -38,6 +38,12 @@ MODEL_PREFIX = "model"
 # One-split datasets (an image folder without train/test, ``sample``): this share of the
 # images, drawn by a permutation seeded by the training seed, is the test set; the rest trains.
 ONE_SPLIT_TEST_FRACTION = 0.2
+# A .keras archive's entries, as unpacked: its config and metadata JSON are kilobytes (a model of
+# thousands of layers stays under 16 MiB), its weights file at most 1 GiB (what a sweep of a
+# first Conv2D layer has any use for); a few files (config, metadata, weights, assets).
+MAX_ARCHIVE_JSON_BYTES = 16 << 20
+MAX_ARCHIVE_ENTRY_BYTES = 1 << 30
+MAX_ARCHIVE_ENTRIES = 1000
 
 
 def architecture(*, filters: int, image_shape: tuple[int, int], classes: int) -> dict[str, Any]:
@@ -246,6 +252,7 @@ def load_model_kernels(path: str | Path, *, channels: int) -> ModelKernels:
         raise ValueError(f"{where}: no such file")
     if not zipfile.is_zipfile(file):
         raise ValueError(f"{where}: not a Keras model file (a .keras file is a zip archive)")
+    check_archive_sizes(file, where=where)
     keras = _keras_for(where)
     try:
         model = keras.saving.load_model(file, compile=False, safe_mode=True)
@@ -270,6 +277,29 @@ def load_model_kernels(path: str | Path, *, channels: int) -> ModelKernels:
     return ModelKernels(
         path=str(file), layer=str(layer.name), shape=shape, kernels=conv_kernels(kernel, prefix=MODEL_PREFIX)
     )
+
+
+def check_archive_sizes(file: Path, *, where: str) -> None:
+    """Refuse a ``.keras`` archive whose entries would unpack larger than :data:`MAX_ARCHIVE_JSON_BYTES`
+    (a JSON entry) or :data:`MAX_ARCHIVE_ENTRY_BYTES` (any entry), before Keras reads them.
+
+    The sizes are the ones the archive declares; Python's ``zipfile`` (what Keras reads with)
+    never unpacks more than an entry declares, so a small file cannot unpack into gigabytes.
+    """
+    try:
+        with zipfile.ZipFile(file) as archive:
+            entries = archive.infolist()
+    except (OSError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{where}: not a readable zip archive ({error})") from None
+    if len(entries) > MAX_ARCHIVE_ENTRIES:
+        raise ValueError(f"{where}: {len(entries):,} entries in the archive, more than {MAX_ARCHIVE_ENTRIES:,}")
+    for entry in entries:
+        limit = MAX_ARCHIVE_JSON_BYTES if entry.filename.endswith(".json") else MAX_ARCHIVE_ENTRY_BYTES
+        if entry.file_size > limit:
+            raise ValueError(
+                f"{where}: its entry {entry.filename!r} unpacks to {entry.file_size:,} bytes, "
+                f"more than the {limit:,} a model is allowed"
+            )
 
 
 _LOADED: dict[tuple[str, int, int, int], ModelKernels] = {}

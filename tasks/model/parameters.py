@@ -61,6 +61,10 @@ def channel_names(mode: str) -> tuple[str, ...]:
 
 _ERROR_TYPE = "convsweep"
 MAX_LEARNED_FILTERS = 64
+# Caps on counts that would otherwise run until killed: epochs of the small CNN (3 is the
+# default; hundreds already overfit any dataset here) and one chunk's memory (1 TiB).
+MAX_LEARNED_EPOCHS = 1000
+MAX_MEMORY_BUDGET_MB = 1 << 20
 
 
 def _refuse(message: str) -> PydanticCustomError:
@@ -189,12 +193,26 @@ PoolModeList = Annotated[
 Count = Annotated[
     Any,
     _parser(lambda value, argument: values.optional_count(value, argument=argument)),
-    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0, "maximum": values.MAX_COUNT}, {"type": "null"}]}),
 ]
 PositiveCount = Annotated[
     Any,
     _parser(lambda value, argument: values.optional_count(value, argument=argument, minimum=1)),
-    WithJsonSchema({"type": "integer", "minimum": 1}),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": values.MAX_COUNT}),
+]
+Epochs = Annotated[
+    Any,
+    _parser(
+        lambda value, argument: values.optional_count(value, argument=argument, minimum=1, maximum=MAX_LEARNED_EPOCHS)
+    ),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_LEARNED_EPOCHS}),
+]
+MemoryBudget = Annotated[
+    Any,
+    _parser(
+        lambda value, argument: values.optional_count(value, argument=argument, minimum=1, maximum=MAX_MEMORY_BUDGET_MB)
+    ),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_MEMORY_BUDGET_MB}),
 ]
 Limit = Annotated[
     Any,
@@ -409,7 +427,7 @@ class SweepParameters(BaseModel):
         "split and sweep its F first-layer kernels as learned_0..learned_{F-1} (0: none).",
         json_schema_extra=_shown("Convolution", "F"),
     )
-    learned_epochs: PositiveCount = Field(
+    learned_epochs: Epochs = Field(
         3, description="Epochs of that training.", json_schema_extra=_shown("Convolution", "INT")
     )
     learned_seed: Count = Field(
@@ -478,7 +496,7 @@ class SweepParameters(BaseModel):
         description="Images per task run (at most; see memory_budget).",
         json_schema_extra=_shown("Running", "INT"),
     )
-    memory_budget: PositiveCount = Field(
+    memory_budget: MemoryBudget = Field(
         384,
         description="MB one chunk task may use: chunks hold as many images as fit, an image too large for it is "
         "computed in bands of rows (same results). Tasks run concurrently (one per core with threads).",

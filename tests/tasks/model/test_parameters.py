@@ -133,3 +133,22 @@ def test_channels_bad_value_names_the_parameter(given, message):
 
     with pytest.raises(ValueError, match=message):
         parse_parameters(**given)
+
+
+def test_parse_parameters_learned_epochs_huge_is_refused():
+    with pytest.raises(ValueError, match=r"learned_epochs=100000000000000000000 is more than 1,000"):
+        parse_parameters(learned_epochs=10**20)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"memory_budget": 2**21}, "memory_budget=2097152 is more than 1,048,576"),
+        ({"shift_images": 2**40}, "shift_images=1099511627776 is more than 2,147,483,647"),
+        ({"samples": "0,99999999999999999999"}, "samples=.* is more than 2,147,483,647"),
+        ({"learned_seed": "1" * 30}, "learned_seed=.* is more than"),
+    ],
+)
+def test_parse_parameters_unbounded_count_huge_is_refused(given, expected):
+    with pytest.raises(ValueError, match=expected):
+        parse_parameters(**given)
