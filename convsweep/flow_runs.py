@@ -12,6 +12,7 @@ the API reports every task run of the flow run in a final state.
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -157,6 +158,14 @@ def _result(state: Any) -> Any:
         raise RunFailed(f"{type(error).__name__}: {error}") from error
 
 
+def _name_the_full_folder(text: str, error: BaseException | None, out: Any) -> str:
+    """A full disk or quota as Prefect's own writes report it (``[Errno 28] No space left on device``,
+    no file named) gets the folder the sweep writes under; ``tasks.files`` names its own."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT) and "into the folder" not in text:
+        return f"{text}, writing under --out {out} (the sweep's folder and its cache); free space there or give another --out"
+    return text
+
+
 @guarded(hint="rerun to resume from the cache")
 def run_sweep(
     parameters: dict[str, Any],
@@ -218,7 +227,10 @@ def run_sweep(
         stack.enter_context(reporting_to(show))
         with prefect.tags(*sweep_tags(settings.name, settings.dataset), "started-by:cli"):
             state = cast("State", flow_to_run(**parameters, return_state=True))
-    result = _result(state)
+    try:
+        result = _result(state)
+    except RunFailed as failed:
+        raise RunFailed(_name_the_full_folder(str(failed), failed.__cause__, settings.out)) from failed.__cause__
     runs = wait_until_recorded(
         _flow_run_id(state), result["task_runs"], say=lambda line: _say(console, f"sweep: {line}")
     )

@@ -78,3 +78,16 @@ def test_wait_until_recorded_gives_up_at_its_limit_even_with_progress(monkeypatc
     ):
         flow_runs.wait_until_recorded("flow-run-id", 1000, limit_seconds=30)
     assert 30 <= api.now <= 32
+
+
+def test_run_failed_disk_full_without_a_file_names_the_out_folder():
+    import errno
+
+    from convsweep.flow_runs import _name_the_full_folder
+
+    error = OSError(errno.ENOSPC, "No space left on device")
+    text = _name_the_full_folder(f"OSError: {error}", error, "/data/out")
+    assert text.startswith("OSError: [Errno 28] No space left on device, writing under --out /data/out")
+    named = "OSError: [Errno 28] No space left on device: cannot write a.png into the folder /data/out/x"
+    assert _name_the_full_folder(named, error, "/data/out") == named
+    assert _name_the_full_folder("ValueError: x", ValueError("x"), "/data/out") == "ValueError: x"
