@@ -37,6 +37,25 @@ _EXIT = (click.exceptions.Exit, typer.Exit)
 _ABORT = (click.exceptions.Abort, typer.Abort)
 _USAGE_ERROR = (click.UsageError, _typer_click_exceptions.UsageError)
 
+
+class _PlainHelp:
+    """``--help`` listed as a switch, as the sweep's own switches are (typer shows ``--help <bool>``)."""
+
+    def get_help_option(self, ctx: typer.Context) -> typer.core.TyperOption | None:
+        option: typer.core.TyperOption | None = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_PlainHelp, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_PlainHelp, typer.core.TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="convsweep",
     help="CNN-style image filtering: kernels, stride, padding, Sobel magnitude and pooling, "
@@ -44,6 +63,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=_Group,
 )
 
 
@@ -52,6 +72,14 @@ def _register_commands() -> None:
 
     for module in (core, run, server, serve, compare):
         module.register(app)
+    # Every command and group gets the plain --help, whichever module registered it.
+    for typer_app in [app, *(group.typer_instance for group in app.registered_groups if group.typer_instance)]:
+        for command in typer_app.registered_commands:
+            if not isinstance(command.cls, type) or command.cls is typer.core.TyperCommand:  # None or typer's default
+                command.cls = _Command
+    for group in app.registered_groups:
+        if not isinstance(group.cls, type) or group.cls is typer.core.TyperGroup:
+            group.cls = _Group
 
 
 _register_commands()

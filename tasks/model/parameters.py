@@ -385,7 +385,7 @@ class SweepParameters(BaseModel):
     # What to read
     dataset: DatasetText = Field(
         "fashion_mnist",
-        description="fashion_mnist, mnist, idx:FOLDER, images:FOLDER or sample.",
+        description="fashion_mnist, mnist, cifar10, cifar100, sample, skimage[:NAME,NAME], idx:FOLDER or images:FOLDER.",
         json_schema_extra=_shown("Data", "SPEC"),
     )
     split: Split = Field(
