@@ -21,7 +21,7 @@ import sys
 import types
 import warnings
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 import typer
@@ -41,8 +41,8 @@ _USAGE_ERROR = (click.UsageError, _typer_click_exceptions.UsageError)
 class _PlainHelp:
     """``--help`` listed as a switch, as the sweep's own switches are (typer shows ``--help <bool>``)."""
 
-    def get_help_option(self, ctx: typer.Context) -> typer.core.TyperOption | None:
-        option: typer.core.TyperOption | None = super().get_help_option(ctx)  # type: ignore[misc]
+    def get_help_option(self, ctx: Any) -> Any:  # typer's Context and TyperOption (its own click copy)
+        option = super().get_help_option(ctx)  # type: ignore[misc]
         if option is not None:
             option.metavar = ""
         return option
