@@ -242,9 +242,15 @@ def run_sweep(
 
 
 def _samples_drawn(console: Console, samples: list[int], n_images: int) -> bool:
-    """Whether any sample picture was drawn; a warning names the sample indices past the selection."""
+    """Whether any sample picture was drawn; a warning names the sample indices past the selection.
+
+    The default samples (0-3) are taken where they exist, silently: a 2-image dataset is no
+    mistake of the user's.  Indices given (other than the default) are warned about.
+    """
+    from tasks.model import SweepParameters
+
     past = [index for index in samples if index >= n_images]
-    if past:
+    if past and samples != SweepParameters.model_fields["samples"].default:
         shown = ", ".join(str(index) for index in past[:5]) + (f" and {len(past) - 5} more" if len(past) > 5 else "")
         drawn = "the others are drawn" if len(past) < len(samples) else "no sample picture is drawn"
         _say(console, f"convsweep: warning: samples {shown}: past the {n_images:,} selected images; {drawn}")

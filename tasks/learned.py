@@ -41,6 +41,10 @@ ONE_SPLIT_TEST_FRACTION = 0.2
 # A .keras archive's entries, as unpacked: its config and metadata JSON are kilobytes (a model of
 # thousands of layers stays under 16 MiB), its weights file at most 1 GiB (what a sweep of a
 # first Conv2D layer has any use for); a few files (config, metadata, weights, assets).
+# Similarity (sign-invariant cosine of the zero-mean kernels, 0..1) from which a learned kernel is
+# called "≈ <designed kernel>": 0.5 is 60 degrees apart; a random 3x3 kernel is nearer to some
+# designed one than 0.02, which says nothing.
+CLOSE_SIMILARITY = 0.5
 MAX_ARCHIVE_JSON_BYTES = 16 << 20
 MAX_ARCHIVE_ENTRY_BYTES = 1 << 30
 MAX_ARCHIVE_ENTRIES = 1000
@@ -347,6 +351,13 @@ class Nearest:
     """:func:`conv_core.kernels.similarity` (sign-invariant cosine of the zero-mean kernels), in [0, 1]."""
     norm: float
     """The learned kernel's Euclidean norm (its scale: the designed ones differ by a factor)."""
+
+
+def nearest_text(nearest: str, similarity: float, *, sign: str = "") -> str:
+    """``≈ sobel_h`` for a close designed kernel; below :data:`CLOSE_SIMILARITY`, no kernel is claimed."""
+    if similarity < CLOSE_SIMILARITY:
+        return f"no close designed kernel (nearest {sign}{nearest})"
+    return f"≈ {sign}{nearest}"
 
 
 def nearest_designed(learned: dict[str, list[list[float]]]) -> list[Nearest]:

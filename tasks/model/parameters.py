@@ -370,8 +370,11 @@ def _dataset(value: Any) -> str:
 
 
 def default_sweep_name(dataset: str, split: str) -> str:
-    """``fashion_mnist-test``; for path specs the folder's name (``idx:/data/mnist`` -> ``idx-mnist-test``)."""
+    """``fashion_mnist-test``; for path specs the folder's name (``idx:/data/mnist`` -> ``idx-mnist-test``);
+    ``sample`` and ``skimage`` have one split, ``all`` (``skimage:astronaut,coffee`` -> ``skimage-astronaut_coffee-all``)."""
     kind, _, path = dataset.partition(":")
+    if kind in ("sample", "skimage"):  # one split whatever was asked: the name says which, as the report does
+        split = "all"
     base = kind if not path else f"{kind}-{Path(path.rstrip('/')).name or 'root'}"
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-") or "sweep"
     return f"{safe}-{split}"

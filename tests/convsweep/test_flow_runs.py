@@ -91,3 +91,18 @@ def test_run_failed_disk_full_without_a_file_names_the_out_folder():
     named = "OSError: [Errno 28] No space left on device: cannot write a.png into the folder /data/out/x"
     assert _name_the_full_folder(named, error, "/data/out") == named
     assert _name_the_full_folder("ValueError: x", ValueError("x"), "/data/out") == "ValueError: x"
+
+
+def test_samples_drawn_default_samples_on_a_small_dataset_are_silent():
+    import io
+
+    from rich.console import Console
+
+    from convsweep.flow_runs import _samples_drawn
+
+    stream = io.StringIO()
+    console = Console(file=stream, width=200)
+    assert _samples_drawn(console, [0, 1, 2, 3], 2) is True
+    assert stream.getvalue() == ""
+    assert _samples_drawn(console, [0, 5], 2) is True
+    assert "warning: samples 5: past the 2 selected images" in stream.getvalue()

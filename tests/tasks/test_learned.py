@@ -201,3 +201,9 @@ def test_load_model_kernels_archive_entry_too_large_is_refused_before_keras(tmp_
     monkeypatch.setattr(learned, "import_keras", no_keras)
     with pytest.raises(ValueError, match=r"entry 'config.json' unpacks to 16,777,217 bytes, more than the 16,777,216"):
         learned.load_model_kernels(file, channels=1)
+
+
+def test_nearest_text_low_similarity_claims_no_designed_kernel():
+    assert learned.nearest_text("sobel_h", 0.93) == "≈ sobel_h"
+    assert learned.nearest_text("sobel_v", 0.9, sign="−") == "≈ −sobel_v"
+    assert learned.nearest_text("gaussian5", 0.02) == "no close designed kernel (nearest gaussian5)"

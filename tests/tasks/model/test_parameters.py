@@ -92,6 +92,11 @@ def test_default_sweep_name_uses_the_folder_name():
     assert default_sweep_name("fashion_mnist", "all") == "fashion_mnist-all"
 
 
+def test_default_sweep_name_one_split_dataset_says_all():
+    assert default_sweep_name("skimage:astronaut,coffee", "test") == "skimage-astronaut_coffee-all"
+    assert default_sweep_name("sample", "test") == "sample-all"
+
+
 def test_parse_parameters_pool_padding_bounded_by_window():
     with pytest.raises(ValueError, match=r"pool_paddings='2' with pool size 2: pool padding must be <= size // 2 = 1"):
         parse_parameters(pool_paddings=[2])
