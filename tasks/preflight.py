@@ -162,11 +162,40 @@ def check_labels(settings: SweepParameters) -> None:
         return
 
 
+# Keras' backends and the module each imports (numpy needs nothing more).
+KERAS_BACKEND_MODULES = {
+    "jax": "jax",
+    "tensorflow": "tensorflow",
+    "torch": "torch",
+    "openvino": "openvino",
+    "numpy": None,
+}
+
+
+def check_keras_backend(settings: SweepParameters) -> None:
+    """``learned_filters`` trains with Keras in the run: a ``KERAS_BACKEND`` that cannot be imported
+    (not a backend, or not installed) is refused now, not as the run's ModuleNotFoundError."""
+    if not settings.learned_filters:
+        return
+    import importlib.util
+
+    backend = os.environ.get("KERAS_BACKEND", "jax")
+    where = (
+        f"learned_filters={settings.learned_filters} (--learned-filters) trains with Keras, but KERAS_BACKEND={backend}"
+    )
+    if backend not in KERAS_BACKEND_MODULES:
+        raise ValueError(f"{where} is not a Keras backend ({', '.join(KERAS_BACKEND_MODULES)}); unset it to use jax")
+    module = KERAS_BACKEND_MODULES[backend]
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise ValueError(f"{where} and {module} is not installed; install it, or unset KERAS_BACKEND to use jax")
+
+
 def preflight(settings: SweepParameters) -> None:
     """Every check above, in the order a user would fix them; ValueError (one line) on the first refusal."""
     check_folders(settings)
     check_name_free(settings)
     check_labels(settings)
+    check_keras_backend(settings)
     size = cheap_image_size(settings.dataset, settings.split)
     if size is not None:
         check_shapes(settings, size)
