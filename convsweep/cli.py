@@ -106,7 +106,9 @@ def _show_warning(
 
 
 def _fail(message: str, code: int) -> None:
-    first_line = " ".join(str(message).split()) or "unknown error"
+    # A file name that is not UTF-8 (lone surrogates) is written escaped, never an encoding error.
+    first_line = " ".join(str(message).split()).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    first_line = first_line or "unknown error"
     click.echo(f"convsweep: error: {first_line}", err=True)
     sys.exit(code)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tasks.datasets.errors import DatasetError
+from tasks.datasets.errors import DatasetError, printable
 from tasks.datasets.image_bytes import imread_bytes, utf8_name
 from tasks.datasets.memo import IMAGE_SIZES, FileIdentity, file_identity
 from tasks.datasets.native_stderr import libpng_quiet
@@ -55,7 +55,9 @@ def open_image_folder(spec: DatasetSpec, split: str, *, colour: bool = False) ->
         missing = [name for name in wanted if name not in split_roots]
         if missing:
             raise ValueError(
-                f"split={split!r}: {spec} has no {missing[0]}/ folder (it has: {', '.join(sorted(split_roots))})"
+                printable(
+                    f"split={split!r}: {spec} has no {missing[0]}/ folder (it has: {', '.join(sorted(split_roots))})"
+                )
             )
         scanned = {name: scan_images(folder) for name, folder in split_roots.items()}
         effective_split = split
@@ -67,7 +69,9 @@ def open_image_folder(spec: DatasetSpec, split: str, *, colour: bool = False) ->
     if not files:
         ignored = sum(1 for path in root.rglob("*") if path.is_file())
         raise ValueError(
-            f"{spec}: no PNG/JPEG/BMP image in {root} (searched recursively; {ignored} other file(s) ignored)"
+            printable(
+                f"{spec}: no PNG/JPEG/BMP image in {root} (searched recursively; {ignored} other file(s) ignored)"
+            )
         )
     every = [parts for entries in scanned.values() for parts, _ in entries]
     labelled = all(len(parts) >= 2 for parts in every)
@@ -277,9 +281,11 @@ class FileStore:
                 first = (path, size)
             elif size != first[1]:
                 raise ValueError(
-                    f"{what}: images differ in size: {first[0]} is {first[1][0]}x{first[1][1]} "
-                    f"(height x width) but {path} is {size[0]}x{size[1]}; a selection needs one size: "
-                    f"resize the images to one size first, or narrow the selection with start/stop/classes"
+                    printable(
+                        f"{what}: images differ in size: {first[0]} is {first[1][0]}x{first[1][1]} "
+                        f"(height x width) but {path} is {size[0]}x{size[1]}; a selection needs one size: "
+                        f"resize the images to one size first, or narrow the selection with start/stop/classes"
+                    )
                 )
             hasher.update(repr(stat_key).encode())
         assert first is not None  # a selection is never empty (select_positions refuses it)

@@ -64,3 +64,17 @@ def test_images_folder_non_utf8_name_read_in_a_real_process(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[10, 20]", "[10, 20]"]
+
+
+def test_images_folder_corrupt_non_utf8_name_error_names_it_escaped(tmp_path):
+    import pytest
+
+    from tasks.datasets import DatasetError, open_dataset
+
+    with open(os.fsencode(tmp_path) + b"/bad\xff\xfe.png", "wb") as handle:
+        handle.write(b"\x89PNG garbage")
+    with pytest.raises(DatasetError) as raised:
+        open_dataset(f"images:{tmp_path}", split="all").fingerprint  # noqa: B018 - reads the headers
+    message = str(raised.value)
+    assert "bad\\xff\\xfe.png" in message
+    message.encode("utf-8")  # what Prefect's API, logs and stderr need
