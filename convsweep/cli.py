@@ -21,7 +21,7 @@ import sys
 import types
 import warnings
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 import typer
@@ -40,6 +40,25 @@ _EXIT = (click.exceptions.Exit, typer.Exit)
 _ABORT = (click.exceptions.Abort, typer.Abort)
 _USAGE_ERROR = (click.UsageError, _typer_click_exceptions.UsageError)
 
+
+class _PlainHelp:
+    """``--help`` listed as a switch, as the sweep's own switches are (typer shows ``--help <bool>``)."""
+
+    def get_help_option(self, ctx: Any) -> Any:  # typer's Context and TyperOption (its own click copy)
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_PlainHelp, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_PlainHelp, typer.core.TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="convsweep",
     help="CNN-style image filtering: kernels, stride, padding, Sobel magnitude and pooling, "
@@ -47,6 +66,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,  # --install-completion / --show-completion: tab completes commands and options
+    cls=_Group,
 )
 
 
@@ -72,6 +92,14 @@ def _register_commands() -> None:
 
     for module in (core, run, server, serve, compare):
         module.register(app)
+    # Every command and group gets the plain --help, whichever module registered it.
+    for typer_app in [app, *(group.typer_instance for group in app.registered_groups if group.typer_instance)]:
+        for command in typer_app.registered_commands:
+            if not isinstance(command.cls, type) or command.cls is typer.core.TyperCommand:  # None or typer's default
+                command.cls = _Command
+    for group in app.registered_groups:
+        if not isinstance(group.cls, type) or group.cls is typer.core.TyperGroup:
+            group.cls = _Group
 
 
 _register_commands()
@@ -98,7 +126,9 @@ def _show_warning(
 
 
 def _fail(message: str, code: ExitStatus) -> None:
-    first_line = " ".join(str(message).split()) or "unknown error"
+    # A file name that is not UTF-8 (lone surrogates) is written escaped, never an encoding error.
+    first_line = " ".join(str(message).split()).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    first_line = first_line or "unknown error"
     click.echo(f"convsweep: error: {first_line}", err=True)
     sys.exit(code)
 

@@ -7,6 +7,7 @@ the events still queued when the process exits, and the server outlives the run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -88,7 +89,10 @@ def run_sweep_flow(
             stack.enter_context(reporting_to(show, stage))
         with prefect.tags(*sweep_tags(settings.name, settings.dataset), f"started-by:{started_by}"):
             state = cast("State", flow_to_run(**settings.to_parameters(), return_state=True))
-    return cast(dict[str, Any], _result(state))
+    try:
+        return cast(dict[str, Any], _result(state))
+    except RunFailed as failed:
+        raise RunFailed(_name_the_full_folder(str(failed), failed.__cause__, settings.out)) from failed.__cause__
 
 
 def _mark_crashed(settings: SweepParameters) -> Callable[[str], None]:
@@ -119,6 +123,14 @@ def _mark_crashed(settings: SweepParameters) -> Callable[[str], None]:
                     client.set_flow_run_state(run.id, Crashed(message=message), force=True)
 
     return mark
+
+
+def _name_the_full_folder(text: str, error: BaseException | None, out: Any) -> str:
+    """A full disk or quota as Prefect's own writes report it (``[Errno 28] No space left on device``,
+    no file named) gets the folder the sweep writes under; ``tasks.files`` names its own."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT) and "into the folder" not in text:
+        return f"{text}, writing under --out {out} (the sweep's folder and its cache); free space there or give another --out"
+    return text
 
 
 @guarded(hint="rerun to resume from the cache")
@@ -180,9 +192,15 @@ def run_sweep(
 
 
 def _samples_drawn(console: Console, samples: list[int], n_images: int) -> bool:
-    """Whether any sample picture was drawn; a warning names the sample indices past the selection."""
+    """Whether any sample picture was drawn; a warning names the sample indices past the selection.
+
+    The default samples (0-3) are taken where they exist, silently: a 2-image dataset is no
+    mistake of the user's.  Indices given (other than the default) are warned about.
+    """
+    from tasks.model import SweepParameters
+
     past = [index for index in samples if index >= n_images]
-    if past:
+    if past and samples != SweepParameters.model_fields["samples"].default:
         shown = ", ".join(str(index) for index in past[:5]) + (f" and {len(past) - 5} more" if len(past) > 5 else "")
         drawn = "the others are drawn" if len(past) < len(samples) else "no sample picture is drawn"
         _say(console, f"convsweep: warning: samples {shown}: past the {n_images:,} selected images; {drawn}")

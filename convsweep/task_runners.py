@@ -25,6 +25,10 @@ RUNNER_NAMES = ("threads", "processes", "dask")
 _DASK_ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
 
 
+# More threads, processes or local Dask workers than any machine here has cores for.
+MAX_WORKERS = 1024
+
+
 def _positive_workers(workers: Any) -> int | None:
     if workers is None:
         return None
@@ -32,6 +36,8 @@ def _positive_workers(workers: Any) -> int | None:
         raise TypeError(f"workers={workers!r} must be an int")
     if workers < 1:
         raise ValueError(f"workers={workers} must be a positive int")
+    if workers > MAX_WORKERS:  # processes or Dask workers are started as asked: 10**20 would be tried
+        raise ValueError(f"workers={workers} is more than {MAX_WORKERS:,}")
     return workers
 
 

@@ -62,6 +62,14 @@ def atomic_open(path: str | Path, mode: str = "wb", *, durable: bool = True, **o
                 os.fsync(handle.fileno())
         os.chmod(temp_name, _FILE_MODE)
         os.replace(temp_name, target)
+    except OSError as error:
+        Path(temp_name).unlink(missing_ok=True)
+        if error.filename is not None:
+            raise
+        # write() and fsync() failures (a full disk: ENOSPC, a quota: EDQUOT) name no file: say which folder.
+        raise OSError(
+            error.errno, f"{error.strerror or error}: cannot write {target.name} into the folder {target.parent}"
+        ) from None
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise

@@ -38,6 +38,16 @@ MODEL_PREFIX = "model"
 # One-split datasets (an image folder without train/test, ``sample``): this share of the
 # images, drawn by a permutation seeded by the training seed, is the test set; the rest trains.
 ONE_SPLIT_TEST_FRACTION = 0.2
+# A .keras archive's entries, as unpacked: its config and metadata JSON are kilobytes (a model of
+# thousands of layers stays under 16 MiB), its weights file at most 1 GiB (what a sweep of a
+# first Conv2D layer has any use for); a few files (config, metadata, weights, assets).
+# Similarity (sign-invariant cosine of the zero-mean kernels, 0..1) from which a learned kernel is
+# called "≈ <designed kernel>": 0.5 is 60 degrees apart; a random 3x3 kernel is nearer to some
+# designed one than 0.02, which says nothing.
+CLOSE_SIMILARITY = 0.5
+MAX_ARCHIVE_JSON_BYTES = 16 << 20
+MAX_ARCHIVE_ENTRY_BYTES = 1 << 30
+MAX_ARCHIVE_ENTRIES = 1000
 
 
 def architecture(*, filters: int, image_shape: tuple[int, int], classes: int) -> dict[str, Any]:
@@ -64,6 +74,23 @@ def import_keras() -> Any:
     import keras
 
     return keras
+
+
+def _keras_for(where: str) -> Any:
+    """:func:`import_keras`, or a ValueError naming ``where`` and the backend when Keras cannot start.
+
+    Keras imports its backend (``KERAS_BACKEND``: tensorflow, torch, ...) at import: one not
+    installed is the user's setting to change, not a crash of the sweep.
+    """
+    try:
+        return import_keras()
+    except Exception as error:  # noqa: BLE001 - ImportError, or a backend failing to start
+        backend = os.environ.get("KERAS_BACKEND", "jax")
+        raise ValueError(
+            f"{where}: cannot import Keras with KERAS_BACKEND={backend} to load --model "
+            f"({type(error).__name__}: {' '.join(str(error).split())}); install that backend, "
+            f"or unset KERAS_BACKEND (convsweep uses jax)"
+        ) from None
 
 
 def build_model(*, filters: int, image_shape: tuple[int, int], classes: int) -> Any:
@@ -229,7 +256,8 @@ def load_model_kernels(path: str | Path, *, channels: int) -> ModelKernels:
         raise ValueError(f"{where}: no such file")
     if not zipfile.is_zipfile(file):
         raise ValueError(f"{where}: not a Keras model file (a .keras file is a zip archive)")
-    keras = import_keras()
+    check_archive_sizes(file, where=where)
+    keras = _keras_for(where)
     try:
         model = keras.saving.load_model(file, compile=False, safe_mode=True)
     except Exception as error:  # whatever the file holds, one line and no code run from it
@@ -253,6 +281,29 @@ def load_model_kernels(path: str | Path, *, channels: int) -> ModelKernels:
     return ModelKernels(
         path=str(file), layer=str(layer.name), shape=shape, kernels=conv_kernels(kernel, prefix=MODEL_PREFIX)
     )
+
+
+def check_archive_sizes(file: Path, *, where: str) -> None:
+    """Refuse a ``.keras`` archive whose entries would unpack larger than :data:`MAX_ARCHIVE_JSON_BYTES`
+    (a JSON entry) or :data:`MAX_ARCHIVE_ENTRY_BYTES` (any entry), before Keras reads them.
+
+    The sizes are the ones the archive declares; Python's ``zipfile`` (what Keras reads with)
+    never unpacks more than an entry declares, so a small file cannot unpack into gigabytes.
+    """
+    try:
+        with zipfile.ZipFile(file) as archive:
+            entries = archive.infolist()
+    except (OSError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{where}: not a readable zip archive ({error})") from None
+    if len(entries) > MAX_ARCHIVE_ENTRIES:
+        raise ValueError(f"{where}: {len(entries):,} entries in the archive, more than {MAX_ARCHIVE_ENTRIES:,}")
+    for entry in entries:
+        limit = MAX_ARCHIVE_JSON_BYTES if entry.filename.endswith(".json") else MAX_ARCHIVE_ENTRY_BYTES
+        if entry.file_size > limit:
+            raise ValueError(
+                f"{where}: its entry {entry.filename!r} unpacks to {entry.file_size:,} bytes, "
+                f"more than the {limit:,} a model is allowed"
+            )
 
 
 _LOADED: dict[tuple[str, int, int, int], ModelKernels] = {}
@@ -300,6 +351,13 @@ class Nearest:
     """:func:`conv_core.kernels.similarity` (sign-invariant cosine of the zero-mean kernels), in [0, 1]."""
     norm: float
     """The learned kernel's Euclidean norm (its scale: the designed ones differ by a factor)."""
+
+
+def nearest_text(nearest: str, similarity: float, *, sign: str = "") -> str:
+    """``≈ sobel_h`` for a close designed kernel; below :data:`CLOSE_SIMILARITY`, no kernel is claimed."""
+    if similarity < CLOSE_SIMILARITY:
+        return f"no close designed kernel (nearest {sign}{nearest})"
+    return f"≈ {sign}{nearest}"
 
 
 def nearest_designed(learned: dict[str, list[list[float]]]) -> list[Nearest]:

@@ -121,7 +121,8 @@ def panel_rows(
             (f"its map #{index}", render.signed_to_gray(image)[0])
             for index, image in enumerate(designed_maps[row.kernel])
         ]
-        sheet.append((f"{row.kernel}\n≈ {sign}{row.nearest}\n{row.similarity:.2f}", cells))
+        label = learned.nearest_text(row.nearest, row.similarity, sign=sign).replace(" (", "\n(")
+        sheet.append((f"{row.kernel}\n{label}\n{row.similarity:.2f}", cells))
     return sheet
 
 

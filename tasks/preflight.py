@@ -11,7 +11,9 @@ Each refusal is a ``ValueError`` of one line naming the value:
 * a setting cannot run on images of that size (a kernel or pool window larger than what it
   slides over, a memory budget too small for one image, ceil mode with bands of rows).
 
-What needs the data itself (a split it lacks, classes no image has, image folders' sizes) is
+``learned_filters`` and ``probe`` on local data without labels or of one class are refused too
+(:func:`check_labels`: that opens the data, its file list and labels).  What else needs the
+data itself (a split it lacks, classes no image has, image folders' sizes) is
 found by the flow's plan (``tasks.plan``), once the run exists: a failed run.
 """
 
@@ -31,6 +33,8 @@ from tasks.model import SweepParameters
 
 # Image size of the Keras datasets, whichever split.
 KERAS_IMAGE_SIZE = {"fashion_mnist": (28, 28), "mnist": (28, 28)}
+# Dataset kinds read from files on this machine: opening one for a check costs a file list.
+LOCAL_KINDS = ("idx", "images", "sample", "skimage")
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -128,10 +132,71 @@ def check_shapes(settings: SweepParameters, size: tuple[int, int]) -> None:
     )
 
 
+def check_labels(settings: SweepParameters) -> None:
+    """``learned_filters`` and ``probe`` need labelled images of two classes or more (else a run that
+    "succeeds" with random kernels, or fails in scikit-learn's words).
+
+    Local data (folders, photographs) is opened here: its file list and labels only.  A Keras
+    dataset has ten classes; only a ``classes`` selection of one is refused without opening it.
+    Data that cannot be read now is left to the run to report.
+    """
+    if not settings.learned_filters and not settings.probe:
+        return
+    from tasks.datasets import DatasetError
+
+    local = parse_spec(settings.dataset).kind in LOCAL_KINDS
+    classes = settings.selection()["classes"]
+    try:
+        if settings.learned_filters and local:
+            from tasks.training import training_views
+
+            training_views(settings.dataset)
+        if settings.probe and classes is not None and len(set(classes)) == 1:
+            raise ValueError(
+                f"probe: classes={list(classes)!r} selects one class: a linear probe (--probe) needs at least two"
+            )
+        if settings.probe and local:
+            from tasks.probe import check_probe_labels
+
+            check_probe_labels(settings.dataset, classes=classes, one_split_name=settings.split)
+    except DatasetError:
+        return
+
+
+# Keras' backends and the module each imports (numpy needs nothing more).
+KERAS_BACKEND_MODULES = {
+    "jax": "jax",
+    "tensorflow": "tensorflow",
+    "torch": "torch",
+    "openvino": "openvino",
+    "numpy": None,
+}
+
+
+def check_keras_backend(settings: SweepParameters) -> None:
+    """``learned_filters`` trains with Keras in the run: a ``KERAS_BACKEND`` that cannot be imported
+    (not a backend, or not installed) is refused now, not as the run's ModuleNotFoundError."""
+    if not settings.learned_filters:
+        return
+    import importlib.util
+
+    backend = os.environ.get("KERAS_BACKEND", "jax")
+    where = (
+        f"learned_filters={settings.learned_filters} (--learned-filters) trains with Keras, but KERAS_BACKEND={backend}"
+    )
+    if backend not in KERAS_BACKEND_MODULES:
+        raise ValueError(f"{where} is not a Keras backend ({', '.join(KERAS_BACKEND_MODULES)}); unset it to use jax")
+    module = KERAS_BACKEND_MODULES[backend]
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise ValueError(f"{where} and {module} is not installed; install it, or unset KERAS_BACKEND to use jax")
+
+
 def preflight(settings: SweepParameters) -> None:
     """Every check above, in the order a user would fix them; ValueError (one line) on the first refusal."""
     check_folders(settings)
     check_name_free(settings)
+    check_labels(settings)
+    check_keras_backend(settings)
     size = cheap_image_size(settings.dataset, settings.split)
     if size is not None:
         check_shapes(settings, size)

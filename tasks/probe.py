@@ -35,6 +35,7 @@ from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.compute import Kernels, compute_maps
 from tasks.datasets import open_dataset
 from tasks.datasets.fingerprints import fingerprint
+from tasks.datasets.view import class_list
 from tasks.model import ConvSetting, PoolSetting
 from tasks.model.records import DatasetRecord, Record
 
@@ -120,6 +121,22 @@ def _read(view: Any, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return images, np.asarray(view.labels)[positions]
 
 
+def _check_labels(spec: str, train_view: Any) -> None:
+    if train_view.labels is None:
+        raise ValueError(f"probe: dataset {spec!r} has no labels, so a linear probe has nothing to predict")
+    if len(np.unique(train_view.labels)) < 2:  # scikit-learn's own refusal would be its raw text
+        raise ValueError(
+            f"probe: the train images of dataset {spec!r} are of one class only "
+            f"({class_list(train_view.labels, train_view.class_names)}): a linear probe (--probe) needs at least two classes"
+        )
+
+
+def check_probe_labels(spec: str, *, classes: Any, one_split_name: str) -> None:
+    """Refuse (ValueError, one line) data a probe cannot fit: no labels, or train images of one class."""
+    views = _splits(spec, classes)
+    _check_labels(spec, views[0] if views else open_dataset(spec, split=one_split_name, classes=classes))
+
+
 def probe_arrays(
     spec: str, *, classes: Any, max_train: int, one_split_name: str, max_test: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ProbeData]:
@@ -147,8 +164,7 @@ def probe_arrays(
             f"one split ({train_view.split}, {train_view.n:,} images) in a seeded (seed {PROBE_SEED}) permutation: "
             f"the last {TEST_FRACTION:.0%} test{capped}, the first min({max_train:,}, the rest) train"
         )
-    if train_view.labels is None:
-        raise ValueError(f"probe: dataset {spec!r} has no labels, so a linear probe has nothing to predict")
+    _check_labels(spec, train_view)
     train_images, train_labels = _read(train_view, train_positions)
     test_images, test_labels = _read(test_source, test_positions)
     if train_images.shape[1:] != test_images.shape[1:]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.learned import nearest_text
 from tasks.model import ConvSetting, PoolSetting
 from tasks.model.records import DatasetRecord, LearnedRecord, SampleRecord
 from tasks.report_measures import measures_rows
@@ -137,7 +138,12 @@ def learned_section(record: LearnedRecord | dict[str, Any] | None, folder: Path)
     table = Table(
         columns,
         tuple(
-            (_cell(row.kernel), _cell(row.nearest), Cell(f"{row.similarity:.3f}", True), Cell(f"{row.norm:.3f}", True))
+            (
+                _cell(row.kernel),
+                _cell(nearest_text(row.nearest, row.similarity).removeprefix("≈ ")),
+                Cell(f"{row.similarity:.3f}", True),
+                Cell(f"{row.norm:.3f}", True),
+            )
             for row in record.rows
         ),
     )

@@ -27,6 +27,7 @@ from prefect import task
 from tasks import files, learned
 from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
 from tasks.datasets import DatasetView, open_dataset
+from tasks.datasets.view import class_list
 from tasks.model.records import Selection, TrainingRecord
 
 MODEL_FILE = "model.keras"
@@ -76,6 +77,12 @@ def training_views(spec: str) -> TrainingViews:
     for view in (views.train, views.test):
         if view is not None and view.labels is None:
             raise ValueError(f"learned_filters: dataset {spec!r} has no labels to train a classifier on")
+    labels = np.concatenate([view.labels for view in (views.train, views.test) if view is not None])
+    if len(np.unique(labels)) < 2:  # Keras would train, and report random kernels and test accuracy 0
+        raise ValueError(
+            f"learned_filters: dataset {spec!r} has images of one class only "
+            f"({class_list(labels, views.train.class_names)}): training (--learned-filters) needs at least two classes"
+        )
     return views
 
 

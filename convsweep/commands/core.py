@@ -53,7 +53,8 @@ def kernels_command(
         None,
         "--kernel",
         metavar="ROWS",
-        help="Check and show a user kernel given as text, e.g. '1,2,1;0,0,0;-1,-2,-1'.",
+        help="Check and show a user kernel given as text, e.g. '1,2,1;0,0,0;-1,-2,-1' (shown as custom) "
+        "or NAME=1,2,1;0,0,0;-1,-2,-1.",
     ),
     kernel_file: Optional[Path] = typer.Option(
         None,
@@ -66,7 +67,10 @@ def kernels_command(
     """List the named kernels with their matrices (or check a user kernel)."""
     shown: dict[str, list[list[float]]] = {}
     if kernel is not None:
-        shown["--kernel"] = core_kernels.parse_text(kernel).tolist()
+        # NAME=ROWS as `sweep --kernel` takes it, or bare ROWS: then named "custom" (as a sweep would need a name).
+        name, sep, rows = kernel.partition("=")
+        label = values.check_safe_name(name.strip(), argument="--kernel NAME") if sep else "custom"
+        shown[label] = core_kernels.parse_text(rows if sep else kernel).tolist()
     if kernel_file is not None:
         if not kernel_file.is_file():
             raise ValueError(f"--kernel-file={str(kernel_file)!r} is not a file")

@@ -10,6 +10,15 @@ truncated file, a bad IDX header or an unreadable image stays broken however lon
 from __future__ import annotations
 
 
+def printable(text: str) -> str:
+    """``text`` with the bytes of a file name that is not UTF-8 written as ``\\xff`` escapes.
+
+    Python keeps such bytes as lone surrogates (``\\udcff``), which no UTF-8 writer accepts:
+    a message naming such a file would fail where it is logged, sent to the Prefect API or printed.
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class DatasetError(Exception):
     """The data cannot be read: offline and not cached, corrupt or truncated files, an
     unreadable image.  The message says what was tried and how to get out.
@@ -22,6 +31,9 @@ class DatasetError(Exception):
     """
 
     transient = False
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(printable(str(message)), *args)
 
 
 class DownloadError(DatasetError):

@@ -28,12 +28,12 @@ import os
 import warnings
 from collections.abc import Hashable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from tasks.datasets.errors import DatasetError
+from tasks.datasets.errors import DatasetError, printable
+from tasks.datasets.image_bytes import imread_bytes, utf8_name
 from tasks.datasets.memo import IMAGE_SIZES, FileIdentity, file_identity
 from tasks.datasets.native_stderr import libpng_quiet
 from tasks.datasets.spec import DatasetSpec, existing_folder
@@ -55,7 +55,9 @@ def open_image_folder(spec: DatasetSpec, split: str, *, colour: bool = False) ->
         missing = [name for name in wanted if name not in split_roots]
         if missing:
             raise ValueError(
-                f"split={split!r}: {spec} has no {missing[0]}/ folder (it has: {', '.join(sorted(split_roots))})"
+                printable(
+                    f"split={split!r}: {spec} has no {missing[0]}/ folder (it has: {', '.join(sorted(split_roots))})"
+                )
             )
         scanned = {name: scan_images(folder) for name, folder in split_roots.items()}
         effective_split = split
@@ -67,7 +69,9 @@ def open_image_folder(spec: DatasetSpec, split: str, *, colour: bool = False) ->
     if not files:
         ignored = sum(1 for path in root.rglob("*") if path.is_file())
         raise ValueError(
-            f"{spec}: no PNG/JPEG/BMP image in {root} (searched recursively; {ignored} other file(s) ignored)"
+            printable(
+                f"{spec}: no PNG/JPEG/BMP image in {root} (searched recursively; {ignored} other file(s) ignored)"
+            )
         )
     every = [parts for entries in scanned.values() for parts, _ in entries]
     labelled = all(len(parts) >= 2 for parts in every)
@@ -165,10 +169,13 @@ def _decode_gray(path: Path, height: int, width: int) -> npt.NDArray[np.uint8]:
 
 
 def _read_8_bit(path: Path, height: int, width: int, mode: int) -> npt.NDArray[np.uint8]:
-    """``cv2.imread`` in ``mode``, checked against the header's (height, width); 16 bits >> 8."""
+    """The file decoded in ``mode`` (from its bytes: any file name), checked against the header's (height, width); 16 bits >> 8."""
     import cv2
 
-    image: npt.NDArray[Any] | None = cv2.imread(str(path), mode | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        image = imread_bytes(path, mode | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION)
+    except OSError as error:
+        raise DatasetError(f"cannot read image {path}: {error.strerror or error}") from None
     if image is None:
         raise DatasetError(f"cannot read image {path}: OpenCV could not decode it")
     if image.shape[:2] != (height, width):
@@ -238,7 +245,8 @@ def _decode_colour_into(path: Path, out: npt.NDArray[np.uint8]) -> bool:
     """
     import cv2
 
-    if not hasattr(cv2, "IMREAD_COLOR_RGB") or not _plain_png(path):
+    # OpenCV is handed the path itself here: only a name it can take (others: the bytes route).
+    if not hasattr(cv2, "IMREAD_COLOR_RGB") or not utf8_name(path) or not _plain_png(path):
         return False
     try:
         decoded = cv2.imread(str(path), out, cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -273,9 +281,11 @@ class FileStore:
                 first = (path, size)
             elif size != first[1]:
                 raise ValueError(
-                    f"{what}: images differ in size: {first[0]} is {first[1][0]}x{first[1][1]} "
-                    f"(height x width) but {path} is {size[0]}x{size[1]}; a selection needs one size: "
-                    f"resize the images to one size first, or narrow the selection with start/stop/classes"
+                    printable(
+                        f"{what}: images differ in size: {first[0]} is {first[1][0]}x{first[1][1]} "
+                        f"(height x width) but {path} is {size[0]}x{size[1]}; a selection needs one size: "
+                        f"resize the images to one size first, or narrow the selection with start/stop/classes"
+                    )
                 )
             hasher.update(repr(stat_key).encode())
         assert first is not None  # a selection is never empty (select_positions refuses it)

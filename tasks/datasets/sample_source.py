@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.datasets.errors import DatasetError
+from tasks.datasets.image_bytes import imread_or_none
 from tasks.datasets.image_folder import scan_images
 from tasks.datasets.memo import ARRAYS, LOAD_LOCK, files_key
 from tasks.datasets.spec import DatasetSpec
@@ -46,14 +47,14 @@ def open_sample(spec: DatasetSpec, split: str) -> SplitData:
 def _read_sample(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
     import cv2
 
-    first = cv2.imread(str(paths[0]), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    first = imread_or_none(paths[0], cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
     if first is None:
         raise DatasetError(f"sample: cannot read image {paths[0]}")
     height, width = first.shape
     images = [first]
     notes = [f"{paths[0].name} {height}x{width}"]
     for path in paths[1:]:
-        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+        image = imread_or_none(path, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
         if image is None:
             raise DatasetError(f"sample: cannot read image {path}")
         original = image.shape

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tasks.datasets.errors import DatasetError
+from tasks.datasets.image_bytes import imread_or_none
 from tasks.datasets.memo import ARRAYS, LOAD_LOCK, files_key
 from tasks.datasets.spec import SKIMAGE_PHOTOS, DatasetSpec
 from tasks.datasets.view import ArrayStore, SplitData, frozen
@@ -70,7 +71,7 @@ def open_skimage(spec: DatasetSpec, split: str, *, colour: bool = False) -> Spli
 def _read_rgb(path: Path) -> npt.NDArray[np.uint8]:
     import cv2
 
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    image = imread_or_none(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise DatasetError(f"skimage: cannot read image {path}")
     return np.ascontiguousarray(image[:, :, ::-1])  # BGR -> RGB

@@ -294,3 +294,10 @@ def frozen(array: npt.NDArray[_S]) -> npt.NDArray[_S]:
     array = np.ascontiguousarray(array)
     array.flags.writeable = False
     return array
+
+
+def class_list(labels: npt.ArrayLike, class_names: tuple[str, ...] | None) -> str:
+    """The classes present in ``labels`` in words, for a refusal: ``'cat'``, ``'0, 3'``, ``'none'``."""
+    present = [int(label) for label in np.unique(np.asarray(labels))]
+    named = [class_names[label] if class_names and label < len(class_names) else str(label) for label in present]
+    return ", ".join(named) or "none"

@@ -61,6 +61,10 @@ def channel_names(mode: str) -> tuple[str, ...]:
 
 _ERROR_TYPE = "convsweep"
 MAX_LEARNED_FILTERS = 64
+# Caps on counts that would otherwise run until killed: epochs of the small CNN (3 is the
+# default; hundreds already overfit any dataset here) and one chunk's memory (1 TiB).
+MAX_LEARNED_EPOCHS = 1000
+MAX_MEMORY_BUDGET_MB = 1 << 20
 
 
 def _refuse(message: str) -> PydanticCustomError:
@@ -189,12 +193,26 @@ PoolModeList = Annotated[
 Count = Annotated[
     Any,
     _parser(lambda value, argument: values.optional_count(value, argument=argument)),
-    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0, "maximum": values.MAX_COUNT}, {"type": "null"}]}),
 ]
 PositiveCount = Annotated[
     Any,
     _parser(lambda value, argument: values.optional_count(value, argument=argument, minimum=1)),
-    WithJsonSchema({"type": "integer", "minimum": 1}),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": values.MAX_COUNT}),
+]
+Epochs = Annotated[
+    Any,
+    _parser(
+        lambda value, argument: values.optional_count(value, argument=argument, minimum=1, maximum=MAX_LEARNED_EPOCHS)
+    ),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_LEARNED_EPOCHS}),
+]
+MemoryBudget = Annotated[
+    Any,
+    _parser(
+        lambda value, argument: values.optional_count(value, argument=argument, minimum=1, maximum=MAX_MEMORY_BUDGET_MB)
+    ),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_MEMORY_BUDGET_MB}),
 ]
 Limit = Annotated[
     Any,
@@ -352,8 +370,11 @@ def _dataset(value: Any) -> str:
 
 
 def default_sweep_name(dataset: str, split: str) -> str:
-    """``fashion_mnist-test``; for path specs the folder's name (``idx:/data/mnist`` -> ``idx-mnist-test``)."""
+    """``fashion_mnist-test``; for path specs the folder's name (``idx:/data/mnist`` -> ``idx-mnist-test``);
+    ``sample`` and ``skimage`` have one split, ``all`` (``skimage:astronaut,coffee`` -> ``skimage-astronaut_coffee-all``)."""
     kind, _, path = dataset.partition(":")
+    if kind in ("sample", "skimage"):  # one split whatever was asked: the name says which, as the report does
+        split = "all"
     base = kind if not path else f"{kind}-{Path(path.rstrip('/')).name or 'root'}"
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-") or "sweep"
     return f"{safe}-{split}"
@@ -367,7 +388,7 @@ class SweepParameters(BaseModel):
     # What to read
     dataset: DatasetText = Field(
         "fashion_mnist",
-        description="fashion_mnist, mnist, idx:FOLDER, images:FOLDER or sample.",
+        description="fashion_mnist, mnist, cifar10, cifar100, sample, skimage[:NAME,NAME], idx:FOLDER or images:FOLDER.",
         json_schema_extra=_shown("Data", "SPEC"),
     )
     split: Split = Field(
@@ -409,7 +430,7 @@ class SweepParameters(BaseModel):
         "split and sweep its F first-layer kernels as learned_0..learned_{F-1} (0: none).",
         json_schema_extra=_shown("Convolution", "F"),
     )
-    learned_epochs: PositiveCount = Field(
+    learned_epochs: Epochs = Field(
         3, description="Epochs of that training.", json_schema_extra=_shown("Convolution", "INT")
     )
     learned_seed: Count = Field(
@@ -478,7 +499,7 @@ class SweepParameters(BaseModel):
         description="Images per task run (at most; see memory_budget).",
         json_schema_extra=_shown("Running", "INT"),
     )
-    memory_budget: PositiveCount = Field(
+    memory_budget: MemoryBudget = Field(
         384,
         description="MB one chunk task may use: chunks hold as many images as fit, an image too large for it is "
         "computed in bands of rows (same results). Tasks run concurrently (one per core with threads).",

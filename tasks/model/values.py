@@ -26,6 +26,9 @@ _BEFORE_AFTER = re.compile(r"^\d+:\d+$")
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 # A kernel whose response to 8-bit input could exceed float32 would give inf/NaN maps.
+# Counts (images, positions, seeds) stop here: more than any dataset holds, and within the
+# int32/uint32 that NumPy indices, random seeds and worker counts take without overflowing.
+MAX_COUNT = 2**31 - 1
 _FLOAT32_SAFE_GAIN = float(np.finfo(np.float32).max) / 255.0
 
 
@@ -136,8 +139,8 @@ def resize_size(value: Any, *, argument: str = "resize") -> tuple[int, int] | No
     return positive_pair(value, argument=argument)
 
 
-def optional_count(value: Any, *, argument: str, minimum: int = 0) -> int | None:
-    """None, or an int (or its text) of at least ``minimum``."""
+def optional_count(value: Any, *, argument: str, minimum: int = 0, maximum: int = MAX_COUNT) -> int | None:
+    """None, or an int (or its text) from ``minimum`` to ``maximum``."""
     if value is None:
         return None
     plain = to_plain(value)
@@ -147,6 +150,8 @@ def optional_count(value: Any, *, argument: str, minimum: int = 0) -> int | None
         raise ValueError(f"{argument}={value!r} must be a non-negative int")
     if plain < minimum:
         raise ValueError(f"{argument}={value!r} must be a positive int")
+    if plain > maximum:
+        raise ValueError(f"{argument}={value!r} is more than {maximum:,}")
     return plain
 
 

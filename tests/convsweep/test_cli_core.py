@@ -50,7 +50,7 @@ def test_cli_kernels_checks_user_kernel_text_and_file(capsys, tmp_path):
     code, out, _ = run(["kernels", "--kernel", "1,0,-1;2,0,-2;1,0,-1", "--kernel-file", str(path), "--json"], capsys)
     assert code == 0
     shown = json.loads(out)
-    np.testing.assert_array_equal(shown["--kernel"], kernels.get("sobel_v"))
+    np.testing.assert_array_equal(shown["custom"], kernels.get("sobel_v"))
     np.testing.assert_array_equal(shown[str(path)], kernels.get("laplacian"))
 
 
@@ -271,3 +271,10 @@ def test_cli_sizes_reads_the_sweep_padding_syntax(capsys, tmp_path):
     assert list(frame["conv_out"]) == [28, 28, 28]
     code, _, err = run(["sizes", "-p", "2x1"], capsys)
     assert code == 2 and "--paddings='2x1' differs between the axes" in err
+
+
+def test_cli_kernels_user_kernel_is_named_custom_or_its_given_name(capsys):
+    code, out, _ = run(["kernels", "--kernel", "1,2,1;0,0,0;-1,-2,-1"], capsys)
+    assert code == 0 and "custom" in out and "--kernel" not in out
+    code, out, _ = run(["kernels", "--kernel", "edge=1,2,1;0,0,0;-1,-2,-1", "--json"], capsys)
+    assert code == 0 and list(json.loads(out)) == ["edge"]

@@ -63,7 +63,7 @@ def test_sweep_help_at_80_columns_has_panels_metavars_and_whole_option_names(com
     assert re.search(r"--memory-budget\s+MB\s", text)
     assert re.search(r"--out\s+-o\s+PATH\s", text)
     # Descriptions get the width: the dataset's help is on one line.
-    assert "fashion_mnist, mnist, idx:FOLDER, images:FOLDER or" in text
+    assert "fashion_mnist, mnist, cifar10, cifar100," in text
 
 
 def test_other_commands_help_at_80_columns_has_no_cut_text_and_no_str_metavar():
@@ -99,3 +99,23 @@ def test_hidden_no_switch_turns_off_what_a_config_turns_on(tmp_path):
     assert parameters["keep_maps"] is False and parameters["refresh"] is True
     both = runner.invoke(_parameters_app(), ["--keep-maps", "--no-keep-maps"])
     assert isinstance(both.exception, ValueError) and "both given" in str(both.exception)
+
+
+@pytest.mark.parametrize("command", [[], ["sweep"], ["kernels"], ["server"], ["server", "status"], ["serve"]])
+def test_help_lists_help_as_a_plain_switch(capsys, monkeypatch, command):
+    from convsweep.cli import main
+
+    monkeypatch.setenv("COLUMNS", "120")
+    try:
+        main([*command, "--help"])
+    except SystemExit as exited:
+        assert exited.code in (0, None)
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "--help" in line)
+    assert "<bool>" not in line, line
+
+
+def test_sweep_help_lists_every_dataset_kind():
+    out = _help("sweep", columns=200)
+    for kind in ("fashion_mnist", "mnist", "cifar10", "cifar100", "idx:", "images:", "sample", "skimage"):
+        assert kind in out, kind

@@ -190,3 +190,38 @@ def test_sizes_table_fits_columns_80(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "valid" in out and "same" in out
+
+
+def _one_class_folder(root):
+    import cv2
+    import numpy as np
+
+    (root / "cat").mkdir(parents=True)
+    for index in range(5):
+        cv2.imwrite(str(root / "cat" / f"{index}.png"), np.full((12, 12), index * 40, np.uint8))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--learned-filters", "2"], "learned_filters: .* one class only \\(cat\\): training \\(--learned-filters\\)"),
+        (["--probe"], "probe: .* one class only \\(cat\\): a linear probe \\(--probe\\) needs at least two"),
+    ],
+    ids=["learned", "probe"],
+)
+def test_sweep_one_class_folder_with_learned_or_probe_exits_2(tmp_path, capsys, monkeypatch, no_run, options, expected):
+    # Before: --learned-filters exited 0 with random kernels and test accuracy 0.0000; --probe
+    # failed in the run with scikit-learn's own text.
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    folder = _one_class_folder(tmp_path / "data")
+    line = refused(capsys, tmp_path, "--dataset", f"images:{folder}", *options, "--out", str(tmp_path / "out"))
+    assert re.search(expected, line), line
+
+
+def test_sweep_probe_on_one_selected_class_exits_2(tmp_path, idx_folder, capsys, monkeypatch, no_run):
+    monkeypatch.chdir(tmp_path)
+    line = refused(capsys, tmp_path, "--dataset", "mnist", "--probe", "--classes", "3", "--out", str(tmp_path / "o"))
+    assert "classes=[3] selects one class" in line and "--probe" in line

@@ -80,3 +80,31 @@ def test_print_sweep_summary_probe_says_its_rows_and_image_counts(tmp_path):
         "probe: a linear probe per configuration, on its sobel rows only, fitted on 300 train images, scored on 200 test images"
         in text
     )
+
+
+def test_run_failed_disk_full_without_a_file_names_the_out_folder():
+    import errno
+
+    from convsweep.flow_runs import _name_the_full_folder
+
+    error = OSError(errno.ENOSPC, "No space left on device")
+    text = _name_the_full_folder(f"OSError: {error}", error, "/data/out")
+    assert text.startswith("OSError: [Errno 28] No space left on device, writing under --out /data/out")
+    named = "OSError: [Errno 28] No space left on device: cannot write a.png into the folder /data/out/x"
+    assert _name_the_full_folder(named, error, "/data/out") == named
+    assert _name_the_full_folder("ValueError: x", ValueError("x"), "/data/out") == "ValueError: x"
+
+
+def test_samples_drawn_default_samples_on_a_small_dataset_are_silent():
+    import io
+
+    from rich.console import Console
+
+    from convsweep.flow_runs import _samples_drawn
+
+    stream = io.StringIO()
+    console = Console(file=stream, width=200)
+    assert _samples_drawn(console, [0, 1, 2, 3], 2) is True
+    assert stream.getvalue() == ""
+    assert _samples_drawn(console, [0, 5], 2) is True
+    assert "warning: samples 5: past the 2 selected images" in stream.getvalue()

@@ -77,3 +77,10 @@ def test_task_runner_from_options_keeps_the_flow_default_unless_asked():
     assert isinstance(implied, DaskTaskRunner) and implied.address == "tcp://127.0.0.1:8786"
     with pytest.raises(ValueError, match="needs runner='dask'"):
         task_runner_from_options("processes", dask_address="tcp://127.0.0.1:8786")
+
+
+def test_check_runner_options_huge_workers_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="workers=100000000000000000000 is more than 1,024"):
+        check_runner_options("processes", workers=10**20)

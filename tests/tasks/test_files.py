@@ -163,3 +163,39 @@ def test_atomic_writes_fsync_data_but_not_pictures(tmp_path, monkeypatch):
     files.write_bytes(tmp_path / "preview.png", files.encode_png(np.zeros((2, 2), np.uint8)), durable=False)
     assert len(synced) == 1  # pictures are checked against the manifest instead (tasks.files docstring)
     assert (tmp_path / "map.png").stat().st_size > 0
+
+
+def test_write_bytes_disk_full_names_the_folder_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    # The OS reports a full disk at write() or fsync() with no file name: the error gets the folder.
+    import errno
+
+    from tasks import files
+
+    def full(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    (tmp_path / "kept.npz").write_bytes(b"old")
+    with pytest.raises(OSError, match=rf"No space left on device: cannot write kept.npz into the folder {tmp_path}$"):
+        files.write_bytes(tmp_path / "kept.npz", b"new")
+    assert [path.name for path in tmp_path.iterdir()] == ["kept.npz"]
+    assert (tmp_path / "kept.npz").read_bytes() == b"old"  # the previous file is intact
+
+
+def test_write_bytes_disk_full_on_a_real_tiny_tmpfs(tmp_path):
+    import errno
+    import subprocess
+
+    from tasks import files
+
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)]).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        with pytest.raises(OSError, match=f"into the folder {folder}") as raised:
+            files.write_bytes(folder / "big.bin", b"x" * (1 << 20))
+        assert raised.value.errno == errno.ENOSPC
+        assert list(folder.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -153,3 +153,57 @@ def test_check_model_fits_names_the_sizes(tmp_path):
     learned.check_model_fits(model, image_sizes=[(5, 5), (28, 28)])
     with pytest.raises(ValueError, match=r"has 5x5 kernels, larger than the 4x6 images"):
         learned.check_model_fits(model, image_sizes=[(28, 28), (4, 6)])
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_load_model_kernels_backend_not_installed_names_model_and_backend(tmp_path, backend):
+    # A fresh process: Keras reads KERAS_BACKEND once, at its import.
+    import os
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    pytest.importorskip("jax")
+    file = tmp_path / "m.keras"
+    with zipfile.ZipFile(file, "w") as archive:
+        archive.writestr("config.json", "{}")
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import sys\nfrom tasks.learned import load_model_kernels\n"
+        "try:\n    load_model_kernels(sys.argv[1], channels=1)\n"
+        "except ValueError as error:\n    print(error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(file)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"KERAS_BACKEND={backend} to load --model" in done.stdout and "ModuleNotFoundError" in done.stdout
+
+
+def test_load_model_kernels_archive_entry_too_large_is_refused_before_keras(tmp_path, monkeypatch):
+    import zipfile
+
+    # A real entry of 17 MiB of spaces compresses to a few KB: small on disk, large unpacked.
+    file = tmp_path / "big.keras"
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", b" " * (learned.MAX_ARCHIVE_JSON_BYTES + 1))
+    assert file.stat().st_size < 1 << 20
+
+    def no_keras(*args, **kwargs):
+        raise AssertionError("Keras was imported for an archive refused by its sizes")
+
+    monkeypatch.setattr(learned, "import_keras", no_keras)
+    with pytest.raises(ValueError, match=r"entry 'config.json' unpacks to 16,777,217 bytes, more than the 16,777,216"):
+        learned.load_model_kernels(file, channels=1)
+
+
+def test_nearest_text_low_similarity_claims_no_designed_kernel():
+    assert learned.nearest_text("sobel_h", 0.93) == "≈ sobel_h"
+    assert learned.nearest_text("sobel_v", 0.9, sign="−") == "≈ −sobel_v"
+    assert learned.nearest_text("gaussian5", 0.02) == "no close designed kernel (nearest gaussian5)"

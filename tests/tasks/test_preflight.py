@@ -108,3 +108,29 @@ def test_check_shapes_names_the_culprit(options, expected, not_expected):
         preflight.check_shapes(settings, (28, 28))
     assert expected in str(refused.value)
     assert not_expected is None or not_expected not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("backend", "expected"),
+    [("tensorflow", "KERAS_BACKEND=tensorflow and tensorflow is not installed"), ("jaxx", "is not a Keras backend")],
+)
+def test_check_keras_backend_learned_filters_with_a_backend_not_installed_is_refused(monkeypatch, backend, expected):
+    import importlib.util
+
+    if backend == "tensorflow" and importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("tensorflow is installed here")
+    monkeypatch.setenv("KERAS_BACKEND", backend)
+    with pytest.raises(ValueError, match=expected):
+        preflight.check_keras_backend(parse_parameters(learned_filters=2))
+    preflight.check_keras_backend(parse_parameters())  # no training: no Keras needed
+
+
+def test_check_labels_one_class_folder_refused_for_learned_filters(tmp_path):
+    import cv2
+    import numpy as np
+
+    (tmp_path / "cat").mkdir()
+    for index in range(3):
+        cv2.imwrite(str(tmp_path / "cat" / f"{index}.png"), np.full((8, 8), index, np.uint8))
+    with pytest.raises(ValueError, match="one class only"):
+        preflight.check_labels(parse_parameters(dataset=f"images:{tmp_path}", learned_filters=2))

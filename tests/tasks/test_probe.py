@@ -117,3 +117,15 @@ def test_probe_arrays_sweep_limit_caps_train_and_test_images(two_splits):
 def test_probe_positions_one_split_limit_caps_the_test_share():
     train, test = probe_positions(100, None, max_train=5, max_test=5)
     assert len(train) == 5 and len(test) == 5 and not set(train) & set(test)
+
+
+def test_check_probe_labels_one_class_folder_is_refused(tmp_path):
+    import cv2
+
+    from tasks.probe import check_probe_labels
+
+    (tmp_path / "cat").mkdir()
+    for index in range(4):
+        cv2.imwrite(str(tmp_path / "cat" / f"{index}.png"), np.full((8, 8), index, np.uint8))
+    with pytest.raises(ValueError, match=r"one class only \(cat\): a linear probe \(--probe\)"):
+        check_probe_labels(f"images:{tmp_path}", classes=None, one_split_name="all")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from tasks import training
 from tests.helpers.idx import make_split, write_idx_folder
@@ -31,3 +32,15 @@ def test_training_views_one_split_folder_is_split_by_the_seeded_rule(tmp_path):
     assert "permutation seeded by 3" in views.rule(3)
     train, test = training.training_fingerprints(spec, None)
     assert test is None and train["split"] == "all"
+
+
+def test_training_views_one_class_folder_is_refused(tmp_path):
+    import cv2
+
+    from tasks.training import training_views
+
+    (tmp_path / "cat").mkdir()
+    for index in range(4):
+        cv2.imwrite(str(tmp_path / "cat" / f"{index}.png"), np.full((8, 8), index, np.uint8))
+    with pytest.raises(ValueError, match=r"one class only \(cat\).*at least two classes"):
+        training_views(f"images:{tmp_path}")

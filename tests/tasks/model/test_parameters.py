@@ -92,6 +92,11 @@ def test_default_sweep_name_uses_the_folder_name():
     assert default_sweep_name("fashion_mnist", "all") == "fashion_mnist-all"
 
 
+def test_default_sweep_name_one_split_dataset_says_all():
+    assert default_sweep_name("skimage:astronaut,coffee", "test") == "skimage-astronaut_coffee-all"
+    assert default_sweep_name("sample", "test") == "sample-all"
+
+
 def test_parse_parameters_pool_padding_bounded_by_window():
     with pytest.raises(ValueError, match=r"pool_paddings='2' with pool size 2: pool padding must be <= size // 2 = 1"):
         parse_parameters(pool_paddings=[2])
@@ -132,4 +137,23 @@ def test_channels_bad_value_names_the_parameter(given, message):
     from tasks.model import parse_parameters
 
     with pytest.raises(ValueError, match=message):
+        parse_parameters(**given)
+
+
+def test_parse_parameters_learned_epochs_huge_is_refused():
+    with pytest.raises(ValueError, match=r"learned_epochs=100000000000000000000 is more than 1,000"):
+        parse_parameters(learned_epochs=10**20)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"memory_budget": 2**21}, "memory_budget=2097152 is more than 1,048,576"),
+        ({"shift_images": 2**40}, "shift_images=1099511627776 is more than 2,147,483,647"),
+        ({"samples": "0,99999999999999999999"}, "samples=.* is more than 2,147,483,647"),
+        ({"learned_seed": "1" * 30}, "learned_seed=.* is more than"),
+    ],
+)
+def test_parse_parameters_unbounded_count_huge_is_refused(given, expected):
+    with pytest.raises(ValueError, match=expected):
         parse_parameters(**given)
