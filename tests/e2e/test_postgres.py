@@ -223,9 +223,20 @@ def start_server(home: Path, database_url: str | None) -> tuple[subprocess.Popen
 COUNT_SCRIPT = """
 import json
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.sorting import TaskRunSort
 
-from convsweep.flow_runs import recorded_task_runs
+
+def recorded_task_runs(client, flow_run_id):
+    runs = []
+    while True:
+        page = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            sort=TaskRunSort.ID_DESC, limit=200, offset=len(runs),
+        )
+        runs.extend(page)
+        if len(page) < 200:
+            return list({run.id: run for run in runs}.values())  # rows shifted by paging: each once
 
 # Paged in id order: PostgreSQL may order rows tied on the default sort key differently from one
 # query to the next, and offset pages then skip some rows and repeat others.
@@ -238,8 +249,8 @@ with get_client(sync_client=True) as client:
         if len(page) < 200:
             break
 for run in flow_runs:
-    # A flow run's task runs as the CLI reads them when it waits for a run to be recorded.
-    tasks = recorded_task_runs(run.id)
+    with get_client(sync_client=True) as client:
+        tasks = recorded_task_runs(client, run.id)
     result["flow_runs"].append({
         "id": str(run.id), "name": run.parameters.get("name"), "state": run.state.type.value,
         "deployment_id": str(run.deployment_id) if run.deployment_id else None,

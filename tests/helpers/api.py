@@ -13,13 +13,23 @@ def task_runs(flow_run_id: UUID | str, expected: int, *, timeout: float = RECORD
     """The flow run's task runs once the API holds ``expected`` of them in a final state."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
 
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while True:
-            runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(flow_run_id))])), limit=200
-            )
+            runs: list[Any] = []
+            while True:  # paged in id order: PostgreSQL orders rows tied on the default key differently per query
+                page = client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(flow_run_id))])),
+                    sort=TaskRunSort.ID_DESC,
+                    limit=200,
+                    offset=len(runs),
+                )
+                runs.extend(page)
+                if len(page) < 200:
+                    break
+            runs = list({run.id: run for run in runs}.values())
             final = [run for run in runs if run.state is not None and run.state.is_final()]
             if len(final) >= expected or time.monotonic() > deadline:
                 return final
