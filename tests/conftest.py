@@ -13,13 +13,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.servers import PrefectServer, running_prefect_server
+from tests.helpers.servers import PrefectServer, leaked_servers, running_prefect_server
 
 E2E_FOLDER = Path(__file__).resolve().parent / "e2e"
 
@@ -37,8 +38,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """The session's Prefect server (API + UI, SQLite) on 127.0.0.1."""
+    """The session's Prefect server (API + UI, SQLite) on 127.0.0.1; at the end, no other server may be left."""
     yield from running_prefect_server(tmp_path_factory.mktemp("prefect_home"))
+    leaked = leaked_servers(tmp_path_factory.getbasetemp())
+    for pid in leaked:  # stopped by PID, then reported: a test that starts a server must stop it
+        os.kill(pid, signal.SIGKILL)
+    assert not leaked, f"Prefect servers left running by tests (killed): {leaked}"
 
 
 @pytest.fixture(scope="session")

@@ -216,3 +216,21 @@ def running_prefect_server(home: Path) -> Iterator[PrefectServer]:
     finally:
         stop_process(process)
         assert not group_alive(process.pid), f"prefect server group {process.pid} still alive"
+
+
+def leaked_servers(under: Path) -> list[int]:
+    """PIDs of Prefect servers whose PREFECT_HOME lies under ``under`` (a test's temporary folders)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if "prefect.server.api.server:create_app" not in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                continue
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        homes = [
+            item.split(b"=", 1)[1].decode(errors="replace") for item in environ if item.startswith(b"PREFECT_HOME=")
+        ]
+        if homes and Path(homes[0]).is_relative_to(under):
+            found.append(int(entry.name))
+    return found

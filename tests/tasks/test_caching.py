@@ -100,7 +100,7 @@ def test_code_version_covers_the_sweep_model(tmp_path):
 
 
 @pytest.mark.slow
-def test_label_edited_in_a_copy_recomputes_instead_of_crashing(tmp_path):
+def test_label_edited_in_a_copy_recomputes_instead_of_crashing(tmp_path, prefect_server):
     """The first landing's bug: a label changed outside the hashed code -> KeyError on a stale cache."""
     copy = copy_project(tmp_path / "project")
     data = write_idx_folder(tmp_path / "idx", test=make_split(12, seed=5))
@@ -109,8 +109,7 @@ def test_label_edited_in_a_copy_recomputes_instead_of_crashing(tmp_path):
         "HOME": str(tmp_path),
         "PYTHONPATH": str(copy),
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "240",
+        "PREFECT_API_URL": prefect_server.api_url,
         "COLUMNS": "200",
     }
     arguments = [
