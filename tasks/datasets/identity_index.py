@@ -33,6 +33,7 @@ from tasks.datasets.image_folder import scan_images
 from tasks.datasets.memo import files_key
 from tasks.datasets.opening import open_dataset
 from tasks.datasets.spec import DatasetSpec, parse_spec
+from tasks.model.records import SelectionArguments
 
 INDEX_VERSION = 1
 MAX_ENTRIES = 64
@@ -45,7 +46,7 @@ def index_path(index_dir: str | Path) -> Path:
     return Path(index_dir) / "datasets" / "index.json"
 
 
-def selection_identity(spec: str | DatasetSpec, selection: dict[str, Any]) -> str | None:
+def selection_identity(spec: str | DatasetSpec, selection: SelectionArguments) -> str | None:
     """Key of a selection whose files are all present: sha256 of the spec, the selection and
     every file's identity; None when the files cannot be listed cheaply (``sample``, missing files).
     """
@@ -192,7 +193,7 @@ def streamed_part_fingerprint(
     return hasher.hexdigest()
 
 
-def _view_record(view: Any, selection: dict[str, Any]) -> dict[str, Any]:
+def _view_record(view: Any, selection: SelectionArguments) -> dict[str, Any]:
     """What ``load-dataset`` records of an opened selection (a ``DatasetRecord``'s fields)."""
     return {
         "spec": view.spec,
@@ -207,12 +208,12 @@ def _view_record(view: Any, selection: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def describe_colour(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
+def describe_colour(spec: str, selection: SelectionArguments) -> dict[str, Any]:
     """The record of a selection read in colour ((n, h, w, 3) RGB); always opened (not indexed yet)."""
     return {**_view_record(open_dataset(spec, **selection, colour=True), selection), "colour": True}
 
 
-def describe(spec: str, selection: dict[str, Any], index_dir: str | Path | None) -> dict[str, Any]:
+def describe(spec: str, selection: SelectionArguments, index_dir: str | Path | None) -> dict[str, Any]:
     """The record of a selection: from the index when its files are unchanged, else opened and read.
 
     Returns

@@ -41,7 +41,7 @@ import conv_core
 from conv_core import kernels as kernel_library
 from tasks.model import values
 from tasks.model.plain import to_plain
-from tasks.model.records import Selection
+from tasks.model.records import Selection, SelectionArguments
 from tasks.model.settings import ConvSetting, PoolSetting, map_names, padding_label, pair_label
 
 SPLITS = ("train", "test", "all")
@@ -647,7 +647,7 @@ class SweepParameters(BaseModel):
         """Whether any channel mode reads the images in colour (each, sum)."""
         return any(mode != "gray" for mode in self.channels)
 
-    def selection(self) -> dict[str, Any]:
+    def selection(self) -> SelectionArguments:
         """Keyword arguments for ``tasks.datasets.open_dataset``."""
         classes = None if self.classes is None else tuple(item for item in self.classes if item is not None)
         return Selection(
