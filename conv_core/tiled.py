@@ -107,7 +107,7 @@ def _conv2d_rows(
     channels: str,
     tile_rows: int,
 ) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
-    """conv2d_rows: the arguments checked (at the first ``next``, as before), then the bands."""
+    """conv2d_rows: the arguments checked at the first ``next``, then the bands."""
     image = np.asarray(image)
     channels = choice(channels, "channels", CHANNEL_MODES)
     if channels == "gray" and image.ndim != 2:
