@@ -10,7 +10,6 @@ PyTorch ``count_include_pad=False``), which is also what the overhanging last wi
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,8 @@ from conv_core._checks import Padding, Pair, channel_batch, choice, image_batch,
 from conv_core.arithmetic import output_size, resolve_pool_padding
 
 POOL_MODES = ("max", "avg")
+# Where the batch sits on the padded canvas: (top, left, (rows, cols)); None when no canvas is needed.
+_Canvas = tuple[int, int, tuple[int, int]]
 
 
 def _window_views(
@@ -146,7 +147,8 @@ def _pool2d(
     # Canvas rows/cols the windows reach (ceil_mode may overhang the right padding).
     reach_h = (out_shape[0] - 1) * strides[0] + window[0]
     reach_w = (out_shape[1] - 1) * strides[1] + window[1]
-    canvas = _Canvas(top, left, (max(reach_h, top + height), max(reach_w, left + width)))
+    shape = (max(reach_h, top + height), max(reach_w, left + width))
+    canvas = (top, left, shape) if (top or left or shape != (height, width)) else None
     pool = _max_pool if mode == "max" else _avg_pool
     result = pool(batch, canvas, window, out_shape, strides)
     return result[0] if single else result
@@ -179,24 +181,16 @@ def _pool_output_shape(
     return out_shape
 
 
-@dataclass(frozen=True)
-class _Canvas:
-    """Where the batch sits on the padded canvas: (top, left) of a canvas of ``shape`` (rows, cols)."""
-
-    top: int
-    left: int
-    shape: tuple[int, int]
-
-    def needed(self, height: int, width: int) -> bool:
-        return bool(self.top or self.left or self.shape != (height, width))
-
-
 def _max_pool(
-    batch: npt.NDArray[Any], canvas: _Canvas, window: tuple[int, int], out_shape: list[int], stride: tuple[int, int]
+    batch: npt.NDArray[Any],
+    canvas: _Canvas | None,
+    window: tuple[int, int],
+    out_shape: list[int],
+    stride: tuple[int, int],
 ) -> npt.NDArray[np.float32]:
     values = batch.astype(np.float32, copy=False)  # rounding is monotonic: max commutes with it
-    if canvas.needed(*batch.shape[1:3]):
-        values = _place(values, -np.inf, np.float32, canvas.top, canvas.left, canvas.shape)
+    if canvas:
+        values = _place(values, -np.inf, np.float32, *canvas)
     if batch.ndim > 3:
         return _separable_max(values, window, out_shape, stride)
     # The first maximum allocates the result: one pass fewer than copying the first view.
@@ -204,15 +198,19 @@ def _max_pool(
 
 
 def _avg_pool(
-    batch: npt.NDArray[Any], canvas: _Canvas, window: tuple[int, int], out_shape: list[int], stride: tuple[int, int]
+    batch: npt.NDArray[Any],
+    canvas: _Canvas | None,
+    window: tuple[int, int],
+    out_shape: list[int],
+    stride: tuple[int, int],
 ) -> npt.NDArray[np.float32]:
     n, height, width = batch.shape[:3]
     trailing = batch.ndim - 3
     values = batch.astype(np.float64, copy=False)
     real = np.ones((height, width), np.float64)  # 1 for a real pixel, 0 for padding
-    if canvas.needed(height, width):
-        values = _place(values, 0.0, np.float64, canvas.top, canvas.left, canvas.shape)
-        real = _place(real[np.newaxis], 0.0, np.float64, canvas.top, canvas.left, canvas.shape)[0]
+    if canvas:
+        values = _place(values, 0.0, np.float64, *canvas)
+        real = _place(real[np.newaxis], 0.0, np.float64, *canvas)[0]
     total = np.zeros((n, *out_shape, *batch.shape[3:]), np.float64)
     count = np.zeros(out_shape, np.float64)
     for view in _window_views(values, window, out_shape, stride, trailing):
