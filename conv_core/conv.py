@@ -247,45 +247,95 @@ def conv2d(
         (sums below 2**53); otherwise the float64 sum rounded once (``sum`` with a 2-D kernel
         adds the channels first, then correlates: the same sum in another order).
     """
+    return _conv2d(images, kernel, stride, padding, pad_mode, dilation, channels)
+
+
+def _conv2d(
+    images: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    stride: Pair,
+    padding: Padding,
+    pad_mode: str,
+    dilation: Pair,
+    channels: str,
+) -> npt.NDArray[np.float32]:
+    """conv2d: the arguments checked (in the documented order of errors), then the batch correlated."""
     channels = choice(channels, "channels", CHANNEL_MODES)
+    batch, single, checked_kernel = _batch_and_kernel(images, kernel, channels)
+    strides = positive_pair(stride, "stride")
+    dilations = positive_pair(dilation, "dilation")
+    pad_mode = choice(pad_mode, "pad_mode", PAD_MODES)
+    sides = (batch.shape[1], batch.shape[2])
+    kernel_shape = checked_kernel.shape
+    pads = resolve_padding(padding, image_size=sides, kernel_size=kernel_shape[:2], stride=strides, dilation=dilations)
+    out_shape = _output_shape(np.shape(images), sides, kernel_shape, pads, padding, pad_mode, strides, dilations)
+    result = _correlate_batch(batch, checked_kernel, pads, pad_mode, out_shape, strides, dilations, channels)
+    return result[0] if single else result
+
+
+def _batch_and_kernel(
+    images: npt.ArrayLike, kernel: npt.ArrayLike, channels: str
+) -> tuple[npt.NDArray[Any], bool, npt.NDArray[np.float64]]:
+    """The checked (N, H, W[, C]) batch, whether it was one image, and the checked kernel."""
     if channels == "gray":
         batch, single = image_batch(images, "images", finite=True)
-        kernel = _kernels.validate(kernel)
-    else:
-        batch, single = channel_batch(images, "images", finite=True)
-        kernel = _kernels.validate_channels(kernel)
-        if kernel.ndim == 3 and kernel.shape[2] != batch.shape[3]:
-            raise ValueError(
-                f"kernel of shape {kernel.shape} has {kernel.shape[2]} channels, images of shape "
-                f"{np.shape(images)} have {batch.shape[3]}"
-            )
-    stride = positive_pair(stride, "stride")
-    dilation = positive_pair(dilation, "dilation")
-    pad_mode = choice(pad_mode, "pad_mode", PAD_MODES)
-    n, height, width = batch.shape[:3]
-    kernel_h, kernel_w = kernel.shape[:2]
-    pads = resolve_padding(
-        padding, image_size=(height, width), kernel_size=(kernel_h, kernel_w), stride=stride, dilation=dilation
-    )
+        return batch, single, _kernels.validate(kernel)
+    batch, single = channel_batch(images, "images", finite=True)
+    checked = _kernels.validate_channels(kernel)
+    if checked.ndim == 3 and checked.shape[2] != batch.shape[3]:
+        raise ValueError(
+            f"kernel of shape {checked.shape} has {checked.shape[2]} channels, images of shape "
+            f"{np.shape(images)} have {batch.shape[3]}"
+        )
+    return batch, single, checked
+
+
+def _output_shape(
+    image_shape: tuple[int, ...],
+    sides: tuple[int, int],
+    kernel_shape: tuple[int, ...],
+    pads: tuple[int, int, int, int],
+    padding: Padding,
+    pad_mode: str,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> list[int]:
+    """(H', W'), or the error naming the axis that is too small (or too short to reflect)."""
     top, bottom, left, right = pads
+    height, width = sides
     out_shape = []
     for axis, side, size, before, after, step, spread in (
-        ("height", height, kernel_h, top, bottom, stride[0], dilation[0]),
-        ("width", width, kernel_w, left, right, stride[1], dilation[1]),
+        ("height", height, kernel_shape[0], top, bottom, stride[0], dilation[0]),
+        ("width", width, kernel_shape[1], left, right, stride[1], dilation[1]),
     ):
         try:
             out_shape.append(output_size(side, size, stride=step, padding=(before, after), dilation=spread))
         except ValueError as error:
             raise ValueError(
-                f"images of shape {np.shape(images)} are too small along the {axis} for a kernel of "
-                f"shape {kernel.shape} with padding={padding!r}: {error}"
+                f"images of shape {image_shape} are too small along the {axis} for a kernel of "
+                f"shape {kernel_shape} with padding={padding!r}: {error}"
             ) from None
         if pad_mode == "reflect" and max(before, after) >= side:
             raise ValueError(
                 f"pad_mode='reflect' needs padding < the image {axis} {side}, got padding={padding!r} "
                 f"({before} before, {after} after)"
             )
+    return out_shape
 
+
+def _correlate_batch(
+    batch: npt.NDArray[Any],
+    kernel: npt.NDArray[np.float64],
+    pads: tuple[int, int, int, int],
+    pad_mode: str,
+    out_shape: list[int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    channels: str,
+) -> npt.NDArray[np.float32]:
+    """The correlation of the checked batch, chunk by chunk, rounded once to float32."""
+    n, height, width = batch.shape[:3]
+    top, bottom, left, right = pads
     dtype = _channel_compute_dtype(batch, kernel, channels)
     typed_kernel = kernel.astype(dtype)
     planes = [typed_kernel] if kernel.ndim == 2 else [typed_kernel[:, :, c] for c in range(kernel.shape[2])]
@@ -301,7 +351,7 @@ def conv2d(
     for start, padded in _padded_chunks(batch, pads, pad_mode, dtype, per_chunk):
         block = _correlate_chunk(padded, correlators, channels)
         result[start : start + len(padded)] = block  # float64 -> float32: the one rounding
-    return result[0] if single else result
+    return result
 
 
 def _correlate_chunk(padded: npt.NDArray[Any], correlators: list[_Correlator], channels: str) -> npt.NDArray[Any]:

@@ -19,6 +19,8 @@ from conv_core._checks import Padding, Pair, channel_batch, choice, image_batch,
 from conv_core.arithmetic import output_size, resolve_pool_padding
 
 POOL_MODES = ("max", "avg")
+# Where the batch sits on the padded canvas: (top, left, (rows, cols)); None when no canvas is needed.
+_Canvas = tuple[int, int, tuple[int, int]]
 
 
 def _window_views(
@@ -117,63 +119,102 @@ def pool2d(
         ``H' = output_size(H, size_y, stride=stride_y, padding=(top, bottom), ceil_mode=ceil_mode)``.
         Max is exact; avg sums in float64 in window order and rounds once.
     """
+    return _pool2d(x, size, stride, mode, padding, ceil_mode, channels_last)
+
+
+def _pool2d(
+    x: npt.ArrayLike,
+    size: Pair,
+    stride: Pair | None,
+    mode: str,
+    padding: Padding,
+    ceil_mode: bool,
+    channels_last: bool,
+) -> npt.NDArray[np.float32]:
+    """pool2d: the arguments checked (in the documented order of errors), then the windows reduced."""
     if not isinstance(channels_last, (bool, np.bool_)):
         raise TypeError(f"channels_last must be a bool, got channels_last={channels_last!r}")
     batch, single = channel_batch(x, "x") if channels_last else image_batch(x, "x")
-    trailing = batch.ndim - 3
     window = positive_pair(size, "size")
-    stride = positive_pair(window if stride is None else stride, "stride")
+    strides = positive_pair(window if stride is None else stride, "stride")
     mode = choice(mode, "mode", POOL_MODES)
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"ceil_mode must be a bool, got ceil_mode={ceil_mode!r}")
-    n, height, width = batch.shape[:3]
-    top, bottom, left, right = resolve_pool_padding(
-        padding, image_size=(height, width), pool_size=window, stride=stride
-    )
+    height, width = batch.shape[1:3]
+    pads = resolve_pool_padding(padding, image_size=(height, width), pool_size=window, stride=strides)
+    out_shape = _pool_output_shape(np.shape(x), (height, width), size, window, pads, padding, strides, bool(ceil_mode))
+    top, _, left, _ = pads
+    # Canvas rows/cols the windows reach (ceil_mode may overhang the right padding).
+    reach_h = (out_shape[0] - 1) * strides[0] + window[0]
+    reach_w = (out_shape[1] - 1) * strides[1] + window[1]
+    shape = (max(reach_h, top + height), max(reach_w, left + width))
+    canvas = (top, left, shape) if (top or left or shape != (height, width)) else None
+    pool = _max_pool if mode == "max" else _avg_pool
+    result = pool(batch, canvas, window, out_shape, strides)
+    return result[0] if single else result
+
+
+def _pool_output_shape(
+    x_shape: tuple[int, ...],
+    sides: tuple[int, int],
+    size: Pair,
+    window: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    padding: Padding,
+    stride: tuple[int, int],
+    ceil_mode: bool,
+) -> list[int]:
+    """(H', W'), or the error naming the axis that is too small."""
+    top, bottom, left, right = pads
     out_shape = []
     for axis, side, length, before, after, step in (
-        ("height", height, window[0], top, bottom, stride[0]),
-        ("width", width, window[1], left, right, stride[1]),
+        ("height", sides[0], window[0], top, bottom, stride[0]),
+        ("width", sides[1], window[1], left, right, stride[1]),
     ):
         try:
-            out_shape.append(output_size(side, length, stride=step, padding=(before, after), ceil_mode=bool(ceil_mode)))
+            out_shape.append(output_size(side, length, stride=step, padding=(before, after), ceil_mode=ceil_mode))
         except ValueError as error:
             raise ValueError(
-                f"x of shape {np.shape(x)} is too small along the {axis} for size={size!r} with "
+                f"x of shape {x_shape} is too small along the {axis} for size={size!r} with "
                 f"padding={padding!r}: {error}"
             ) from None
+    return out_shape
 
-    # Canvas rows/cols the windows reach (ceil_mode may overhang the right padding).
-    reach_h = (out_shape[0] - 1) * stride[0] + window[0]
-    reach_w = (out_shape[1] - 1) * stride[1] + window[1]
-    canvas_shape = (max(reach_h, top + height), max(reach_w, left + width))
-    needs_canvas = top or left or canvas_shape != (height, width)
 
-    if mode == "max":
-        values = batch.astype(np.float32, copy=False)  # rounding is monotonic: max commutes with it
-        if needs_canvas:
-            values = _place(values, -np.inf, np.float32, top, left, canvas_shape)
-        if trailing:
-            result = _separable_max(values, window, out_shape, stride)
-            return result[0] if single else result
-        views = _window_views(values, window, out_shape, stride, trailing)
-        first = next(views)
-        second = next(views, None)
-        # The first maximum allocates the result: one pass fewer than copying the first view.
-        result = np.array(first, dtype=np.float32) if second is None else np.maximum(first, second)
-        for view in views:
-            np.maximum(result, view, out=result)
-    else:
-        values = batch.astype(np.float64, copy=False)
-        real = np.ones((height, width), np.float64)  # 1 for a real pixel, 0 for padding
-        if needs_canvas:
-            values = _place(values, 0.0, np.float64, top, left, canvas_shape)
-            real = _place(real[np.newaxis], 0.0, np.float64, top, left, canvas_shape)[0]
-        total = np.zeros((n, *out_shape, *batch.shape[3:]), np.float64)
-        count = np.zeros(out_shape, np.float64)
-        for view in _window_views(values, window, out_shape, stride, trailing):
-            total += view
-        for view in _window_views(real, window, out_shape, stride):
-            count += view
-        result = (total / count.reshape(*out_shape, *[1] * trailing)).astype(np.float32)
-    return result[0] if single else result
+def _max_pool(
+    batch: npt.NDArray[Any],
+    canvas: _Canvas | None,
+    window: tuple[int, int],
+    out_shape: list[int],
+    stride: tuple[int, int],
+) -> npt.NDArray[np.float32]:
+    values = batch.astype(np.float32, copy=False)  # rounding is monotonic: max commutes with it
+    if canvas:
+        values = _place(values, -np.inf, np.float32, *canvas)
+    if batch.ndim > 3:
+        return _separable_max(values, window, out_shape, stride)
+    # The first maximum allocates the result: one pass fewer than copying the first view.
+    return _running_max(_window_views(values, window, out_shape, stride))
+
+
+def _avg_pool(
+    batch: npt.NDArray[Any],
+    canvas: _Canvas | None,
+    window: tuple[int, int],
+    out_shape: list[int],
+    stride: tuple[int, int],
+) -> npt.NDArray[np.float32]:
+    n, height, width = batch.shape[:3]
+    trailing = batch.ndim - 3
+    values = batch.astype(np.float64, copy=False)
+    real = np.ones((height, width), np.float64)  # 1 for a real pixel, 0 for padding
+    if canvas:
+        values = _place(values, 0.0, np.float64, *canvas)
+        real = _place(real[np.newaxis], 0.0, np.float64, *canvas)[0]
+    total = np.zeros((n, *out_shape, *batch.shape[3:]), np.float64)
+    count = np.zeros(out_shape, np.float64)
+    for view in _window_views(values, window, out_shape, stride, trailing):
+        total += view
+    for view in _window_views(real, window, out_shape, stride):
+        count += view
+    return (total / count.reshape(*out_shape, *[1] * trailing)).astype(np.float32)

@@ -94,6 +94,20 @@ def conv2d_rows(
         Output rows ``first_row : first_row + r``, in order; together, exactly
         ``conv2d(image, kernel, ...)`` of shape (H', W').
     """
+    yield from _conv2d_rows(image, kernel, stride, padding, pad_mode, dilation, channels, tile_rows)
+
+
+def _conv2d_rows(
+    image: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    stride: Pair,
+    padding: Padding,
+    pad_mode: str,
+    dilation: Pair,
+    channels: str,
+    tile_rows: int,
+) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
+    """conv2d_rows: the arguments checked at the first ``next``, then the bands."""
     image = np.asarray(image)
     channels = choice(channels, "channels", CHANNEL_MODES)
     if channels == "gray" and image.ndim != 2:
@@ -102,42 +116,40 @@ def conv2d_rows(
         raise ValueError(f"image with channels={channels!r} must be one (H, W, C) image, got shape {image.shape}")
     tile_rows = positive_int(tile_rows, "tile_rows")
     kernel = _kernels.validate(kernel) if channels == "gray" else _kernels.validate_channels(kernel)
-    stride_y, stride_x = positive_pair(stride, "stride")
-    dilation_y, dilation_x = positive_pair(dilation, "dilation")
+    strides = positive_pair(stride, "stride")
+    dilations = positive_pair(dilation, "dilation")
     pad_mode = choice(pad_mode, "pad_mode", PAD_MODES)
-    height, width = image.shape[:2]
+    top, out_h, columns = _rows_geometry(image.shape[:2], kernel.shape[:2], padding, pad_mode, strides, dilations)
+    reach_y = (kernel.shape[0] - 1) * dilations[0] + 1
+    for first in range(0, out_h, tile_rows):
+        last = min(first + tile_rows, out_h)  # exclusive
+        # Padded rows first*sy .. (last-1)*sy + reach - 1, as positions in the unpadded image.
+        rows = np.arange(first * strides[0], (last - 1) * strides[0] + reach_y) - top
+        band = _padded_band(image, rows, columns, pad_mode)
+        yield first, conv2d(band, kernel, stride=strides, padding=0, dilation=dilations, channels=channels)
+
+
+def _rows_geometry(
+    sides: tuple[int, ...],
+    kernel_size: tuple[int, ...],
+    padding: Padding,
+    pad_mode: str,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int, tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_] | None]]:
+    """The top padding, the output height H', and the padded columns' sources; or the padding error."""
+    height, width = sides
     top, bottom, left, right = resolve_padding(
-        padding,
-        image_size=(height, width),
-        kernel_size=kernel.shape[:2],
-        stride=(stride_y, stride_x),
-        dilation=(dilation_y, dilation_x),
+        padding, image_size=(height, width), kernel_size=kernel_size, stride=stride, dilation=dilation
     )
     if pad_mode == "reflect" and (max(top, bottom) >= height or max(left, right) >= width):
         raise ValueError(
             f"pad_mode='reflect' needs padding < the image side {height}x{width}, got padding={padding!r} "
             f"({top}, {bottom}, {left}, {right})"
         )
-    reach_y = (kernel.shape[0] - 1) * dilation_y + 1
-    out_h = output_size(height, kernel.shape[0], stride=stride_y, padding=(top, bottom), dilation=dilation_y)
-    output_size(width, kernel.shape[1], stride=stride_x, padding=(left, right), dilation=dilation_x)
-    columns = _source_index(np.arange(-left, width + right), width, pad_mode)
-    for first in range(0, out_h, tile_rows):
-        last = min(first + tile_rows, out_h)  # exclusive
-        # Padded rows first*sy .. (last-1)*sy + reach - 1, as positions in the unpadded image.
-        rows = np.arange(first * stride_y, (last - 1) * stride_y + reach_y) - top
-        band = _padded_band(image, rows, columns, pad_mode)
-        yield (
-            first,
-            conv2d(
-                band,
-                kernel,
-                stride=(stride_y, stride_x),
-                padding=0,
-                dilation=(dilation_y, dilation_x),
-                channels=channels,
-            ),
-        )
+    out_h = output_size(height, kernel_size[0], stride=stride[0], padding=(top, bottom), dilation=dilation[0])
+    output_size(width, kernel_size[1], stride=stride[1], padding=(left, right), dilation=dilation[1])
+    return top, out_h, _source_index(np.arange(-left, width + right), width, pad_mode)
 
 
 class RowPooler:

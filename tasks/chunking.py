@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tasks.datasets import iter_chunks
-from tasks.model import ConvSetting, PoolSetting, SweepParameters, magnitude_pairs
+from tasks.model import ConvSetting, PoolSetting, magnitude_pairs
 
 # Kernel name -> matrix (nested rows or an array).
 Kernels: TypeAlias = Mapping[str, npt.ArrayLike]
@@ -265,17 +265,3 @@ def plan_chunks(
         channels=channels,
     )
     return list(iter_chunks(n, min(chunk_size, per_chunk)))
-
-
-def sweep_chunks(settings: SweepParameters, *, n: int, height: int, width: int) -> list[tuple[int, int]]:
-    """:func:`plan_chunks` for a ``SweepParameters`` over ``n`` images of (height, width): what the flow calls."""
-    return plan_chunks(
-        n,
-        (height, width),
-        settings.conv_settings,
-        settings.kernel_matrices,
-        settings.pool_settings,
-        memory_budget_mb=settings.memory_budget,
-        chunk_size=settings.chunk_size,
-        keep_maps=settings.keep_maps,
-    )

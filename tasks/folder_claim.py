@@ -25,10 +25,10 @@ import fcntl
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from tasks import files
 from tasks.model.plain import canonical_json
@@ -42,25 +42,45 @@ OTHER_HOST_CLAIM_SECONDS = 12 * 3600.0
 _HOSTNAME = socket.gethostname()
 
 
+class Writer(TypedDict):
+    """One run writing the folder (a marker's ``writers`` entry)."""
+
+    pid: int
+    pid_start: str | None
+    hostname: str
+    flow_run_id: str | None
+    started: str
+
+
+class Marker(TypedDict, total=False):
+    """The marker file's JSON (read from disk: any key may be missing)."""
+
+    identity: str
+    settings: str
+    sweep: str | None
+    trusted: bool
+    writers: list[Writer]
+
+
 class FolderInUse(ValueError):
     """The sweep folder is being written by a live run of another sweep; the message names it."""
 
 
-def settings_key(parameters: dict[str, Any]) -> str:
+def settings_key(parameters: Mapping[str, object]) -> str:
     """The parameters that decide what the folder holds, as canonical JSON (``refresh`` left out)."""
     return canonical_json({key: value for key, value in parameters.items() if key not in RUN_ONLY_PARAMETERS})
 
 
-def read_marker(folder: str | Path) -> dict[str, Any] | None:
+def read_marker(folder: str | Path) -> Marker | None:
     """The folder's marker as plain JSON, or None when there is none (or it is unreadable)."""
     try:
         marker = json.loads((Path(folder) / MARKER_NAME).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
-    return marker if isinstance(marker, dict) else None
+    return cast(Marker, marker) if isinstance(marker, dict) else None
 
 
-def this_writer(flow_run_id: str | None) -> dict[str, Any]:
+def this_writer(flow_run_id: str | None) -> Writer:
     """The writer entry of this process and flow run."""
     pid = os.getpid()
     return {
@@ -90,7 +110,7 @@ def writer_alive(writer: Any, *, own_flow_run: str | None = None) -> bool:
     return process_alive(writer["pid"], start)
 
 
-def live_writers(marker: dict[str, Any] | None, *, own_flow_run: str | None = None) -> list[dict[str, Any]]:
+def live_writers(marker: Marker | None, *, own_flow_run: str | None = None) -> list[Writer]:
     """The marker's writers that are alive."""
     writers = marker.get("writers") if marker else None
     if not isinstance(writers, list):
@@ -98,7 +118,7 @@ def live_writers(marker: dict[str, Any] | None, *, own_flow_run: str | None = No
     return [writer for writer in writers if writer_alive(writer, own_flow_run=own_flow_run)]
 
 
-def describe_writer(marker: dict[str, Any], writer: dict[str, Any]) -> str:
+def describe_writer(marker: Marker, writer: Writer) -> str:
     """``sweep 'a' (flow run 1b2c..., process 4242 on host, since 2026-12-02T01:02:03+00:00)``."""
     run = f"flow run {writer['flow_run_id']}, " if writer.get("flow_run_id") else ""
     return (
@@ -107,7 +127,7 @@ def describe_writer(marker: dict[str, Any], writer: dict[str, Any]) -> str:
     )
 
 
-def in_use_message(folder: Path, marker: dict[str, Any], writers: list[dict[str, Any]], *, name: str) -> str:
+def in_use_message(folder: Path, marker: Marker, writers: list[Writer], *, name: str) -> str:
     return (
         f"--name {name}: {folder} is being written by another run with other settings, "
         f"{describe_writer(marker, writers[0])}; wait for it to end or give another --name"
@@ -125,7 +145,7 @@ def locked(folder: str | Path) -> Iterator[None]:
         os.close(descriptor)
 
 
-def write_marker(folder: str | Path, marker: dict[str, Any]) -> None:
+def write_marker(folder: str | Path, marker: Mapping[str, object]) -> None:
     files.write_text(Path(folder) / MARKER_NAME, json.dumps(marker) + "\n")
 
 

@@ -13,13 +13,11 @@ retry layer, ``tasks.datasets.keras_source``), and every other ``DatasetError``
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
 
 from tasks.datasets import DatasetError
 from tasks.datasets.identity_index import describe, describe_colour
-from tasks.model.records import DatasetRecord
+from tasks.model.records import DatasetRecord, SelectionArguments
 
 
 class DataMismatchError(DatasetError):
@@ -34,7 +32,7 @@ class DataMismatchError(DatasetError):
 
 @task(name="load-dataset", persist_result=False)
 def describe_selection(
-    spec: str, selection: dict[str, Any], index_dir: str | None = None, colour: bool = False
+    spec: str, selection: SelectionArguments, index_dir: str | None = None, colour: bool = False
 ) -> DatasetRecord:
     """Open ``spec`` with ``selection`` (split, start, stop, limit, classes) and describe it.
 

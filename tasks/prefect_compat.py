@@ -30,7 +30,7 @@ def dispatch_sync_or_async(async_implementation: Callable[..., Any]) -> Callable
     return _async_dispatch(async_implementation)
 
 
-def validate_result_record_metadata(metadata: dict[str, Any]) -> None:
+def validate_result_record_metadata(metadata: object) -> None:
     """Raise ValueError (pydantic's ValidationError) unless ``metadata`` is a valid Prefect record's metadata.
 
     Depends on ``prefect._internal.result_records.ResultRecordMetadata`` (3.9.1 line 43), the

@@ -33,6 +33,7 @@ from tasks.datasets.image_folder import scan_images
 from tasks.datasets.memo import files_key
 from tasks.datasets.opening import open_dataset
 from tasks.datasets.spec import DatasetSpec, parse_spec
+from tasks.model.records import SelectionArguments
 
 INDEX_VERSION = 1
 MAX_ENTRIES = 64
@@ -45,7 +46,7 @@ def index_path(index_dir: str | Path) -> Path:
     return Path(index_dir) / "datasets" / "index.json"
 
 
-def selection_identity(spec: str | DatasetSpec, selection: dict[str, Any]) -> str | None:
+def selection_identity(spec: str | DatasetSpec, selection: SelectionArguments) -> str | None:
     """Key of a selection whose files are all present: sha256 of the spec, the selection and
     every file's identity; None when the files cannot be listed cheaply (``sample``, missing files).
     """
@@ -192,7 +193,7 @@ def streamed_part_fingerprint(
     return hasher.hexdigest()
 
 
-def _view_record(view: Any, selection: dict[str, Any]) -> dict[str, Any]:
+def _view_record(view: Any, selection: SelectionArguments) -> dict[str, Any]:
     """What ``load-dataset`` records of an opened selection (a ``DatasetRecord``'s fields)."""
     return {
         "spec": view.spec,
@@ -207,12 +208,12 @@ def _view_record(view: Any, selection: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def describe_colour(spec: str, selection: dict[str, Any]) -> dict[str, Any]:
+def describe_colour(spec: str, selection: SelectionArguments) -> dict[str, Any]:
     """The record of a selection read in colour ((n, h, w, 3) RGB); always opened (not indexed yet)."""
     return {**_view_record(open_dataset(spec, **selection, colour=True), selection), "colour": True}
 
 
-def describe(spec: str, selection: dict[str, Any], index_dir: str | Path | None) -> dict[str, Any]:
+def describe(spec: str, selection: SelectionArguments, index_dir: str | Path | None) -> dict[str, Any]:
     """The record of a selection: from the index when its files are unchanged, else opened and read.
 
     Returns
@@ -254,37 +255,48 @@ def part_fingerprints(
     key = selection_identity(dataset["spec"], dataset["selection"]) if index_dir is not None else None
     if key is not None and colour:
         key += ":colour"  # the same files' RGB parts: other pixels, other fingerprints
-    known: dict[str, str] = {}
-    if key is not None and index_dir is not None:  # key is None without an index_dir
-        entry = read_index(index_dir).get(key)
-        if isinstance(entry, dict) and isinstance(entry.get("parts"), dict):
-            known = entry["parts"]
+    known = _known_parts(index_dir, key)
     wanted = [(part_name(chunk, contiguous=True), chunk, True) for chunk in chunks]
     if samples:
         wanted.append((part_name(samples, contiguous=False), samples, False))
     missing = [item for item in wanted if item[0] not in known]
     if missing:
+        selection = dataset["selection"]
         view = (
-            open_dataset(dataset["spec"], **dataset["selection"], colour=True)
+            open_dataset(dataset["spec"], **selection, colour=True)
             if colour
-            else open_dataset(dataset["spec"], **dataset["selection"])
+            else open_dataset(dataset["spec"], **selection)
         )
         found = {}
         for name, positions, contiguous in missing:
-            if contiguous:
-                start, stop = positions
-                images = view.read(start, stop)
-                labels = None if view.labels is None else view.labels[start:stop]
-            elif len(positions) == 1:  # one sample: as read, not stacked into a second copy
-                images = view.read(positions[0], positions[0] + 1)
-                labels = None if view.labels is None else view.labels[np.asarray(positions, dtype=np.int64)]
-            else:
-                images = np.stack([view.read(index, index + 1)[0] for index in positions])
-                labels = None if view.labels is None else view.labels[np.asarray(positions, dtype=np.int64)]
-            found[name] = part_fingerprint(images, labels)
-            del images  # one part's pixels at a time (an 8000x8000 photograph is 192 MB in RGB)
+            found[name] = part_fingerprint(*_read_part(view, positions, contiguous=contiguous))
         store(index_dir, key, parts=found)
         known = {**known, **found}
     chunk_fingerprints = [known[name] for name, _, contiguous in wanted if contiguous]
     samples_fingerprint = known[wanted[-1][0]] if samples else None
     return chunk_fingerprints, samples_fingerprint
+
+
+def _known_parts(index_dir: str | Path | None, key: str | None) -> dict[str, str]:
+    """The part fingerprints the index holds for ``key`` (name -> fingerprint)."""
+    if key is None or index_dir is None:  # key is None without an index_dir
+        return {}
+    entry = read_index(index_dir).get(key)
+    if isinstance(entry, dict) and isinstance(entry.get("parts"), dict):
+        parts: dict[str, str] = entry["parts"]
+        return parts
+    return {}
+
+
+def _read_part(view: Any, positions: list[int], *, contiguous: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """A part's images and labels: a ``[start, stop]`` chunk, or the images at ``positions``.
+
+    One part's pixels at a time (an 8000x8000 photograph is 192 MB in RGB).
+    """
+    if contiguous:
+        start, stop = positions
+        return view.read(start, stop), None if view.labels is None else view.labels[start:stop]
+    labels = None if view.labels is None else view.labels[np.asarray(positions, dtype=np.int64)]
+    if len(positions) == 1:  # one sample: as read, not stacked into a second copy
+        return view.read(positions[0], positions[0] + 1), labels
+    return np.stack([view.read(index, index + 1)[0] for index in positions]), labels

@@ -50,8 +50,7 @@ def open_dataset(
         broadcast to three equal channels.
     cache_only : a Keras dataset's cached files are read directly (no Keras or JAX import, no
         download; a missing file raises ``DatasetError`` naming this host and the path), as a
-        worker reopening a selection the load task described does.  Other sources read
-        their files either way.
+        worker reopening a selection does; other sources read their files either way.
 
     Returns
     -------
@@ -68,6 +67,13 @@ def open_dataset(
         The data cannot be read.
     """
     parsed = parse_spec(spec)
+    _check_arguments(split, start, stop, limit, colour, cache_only)
+    return _view(parsed, split, start, stop, limit, classes, colour, cache_only)
+
+
+def _check_arguments(
+    split: str, start: int | None, stop: int | None, limit: int | None, colour: bool, cache_only: bool
+) -> None:
     if not isinstance(split, str):
         raise TypeError(f"split: expected one of {', '.join(SPLITS)}, got {type(split).__name__}")
     if split not in SPLITS:
@@ -81,6 +87,19 @@ def open_dataset(
         raise TypeError(f"colour: expected a bool, got {colour!r}")
     if not isinstance(cache_only, bool):
         raise TypeError(f"cache_only: expected a bool, got {cache_only!r}")
+
+
+def _view(
+    parsed: DatasetSpec,
+    split: str,
+    start: int | None,
+    stop: int | None,
+    limit: int | None,
+    classes: int | str | Iterable[int | str] | None,
+    colour: bool,
+    cache_only: bool,
+) -> DatasetView:
+    """The checked selection of the spec's split, its images' size checked."""
     base = _open_split(parsed, split, colour=colour, cache_only=cache_only)
     what = f"{parsed} split={base.split}"
     positions = select_positions(

@@ -41,7 +41,7 @@ import conv_core
 from conv_core import kernels as kernel_library
 from tasks.model import values
 from tasks.model.plain import to_plain
-from tasks.model.records import Selection
+from tasks.model.records import Selection, SelectionArguments
 from tasks.model.settings import ConvSetting, PoolSetting, map_names, padding_label, pair_label
 
 SPLITS = ("train", "test", "all")
@@ -561,6 +561,23 @@ class SweepParameters(BaseModel):
         if self.start is not None and self.stop is not None and self.stop <= self.start:
             raise ValueError(f"stop={self.stop} must be greater than start={self.start}")
 
+        self._kernel_matrices = self._checked_kernels()
+        self._conv_settings = tuple(
+            dict.fromkeys(
+                ConvSetting(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation)
+                for resize in self.resize
+                for stride in self.strides
+                for padding in self.paddings
+                for pad_mode in self.pad_modes
+                for dilation in self.dilations
+            )
+        )
+        self._pool_settings = tuple(dict.fromkeys(self._checked_pools()))
+        if self.name is None:
+            self.name = default_sweep_name(self.dataset, self.split)
+
+    def _checked_kernels(self) -> dict[str, tuple[tuple[float, ...], ...]]:
+        """Every kernel's matrix (built-in, custom, the model's), or the error naming a bad one."""
         matrices: dict[str, tuple[tuple[float, ...], ...]] = {}
         for name in self.kernels:
             if name not in kernel_library.names() and name not in self.custom_kernels:
@@ -577,18 +594,10 @@ class SweepParameters(BaseModel):
             matrices[name] = values.kernel_matrix(name, matrix)
         if not matrices and not self.learned_filters:
             raise ValueError("kernels: no kernel given")
-        self._kernel_matrices = matrices
+        return matrices
 
-        self._conv_settings = tuple(
-            dict.fromkeys(
-                ConvSetting(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation)
-                for resize in self.resize
-                for stride in self.strides
-                for padding in self.paddings
-                for pad_mode in self.pad_modes
-                for dilation in self.dilations
-            )
-        )
+    def _checked_pools(self) -> list[PoolSetting]:
+        """The pool settings' product, or the error naming an explicit padding too wide for its window."""
         pools: list[PoolSetting] = []
         for mode in self.pool_modes:
             if mode == "none":
@@ -598,19 +607,9 @@ class SweepParameters(BaseModel):
                 for stride in self.pool_strides:
                     for padding in self.pool_paddings:
                         if not isinstance(padding, str):
-                            # Explicit pool padding is bounded by the window (size // 2), whatever the image.
-                            try:
-                                conv_core.resolve_pool_padding(
-                                    padding, image_size=(4 * size[0], 4 * size[1]), pool_size=size
-                                )
-                            except ValueError as error:
-                                raise ValueError(
-                                    f"pool_paddings={padding_label(padding)!r} with pool size {pair_label(size)}: {error}"
-                                ) from None
+                            _check_pool_padding(padding, size)
                         pools.append(PoolSetting(mode, size, stride or size, padding, self.pool_ceil_mode))
-        self._pool_settings = tuple(dict.fromkeys(pools))
-        if self.name is None:
-            self.name = default_sweep_name(self.dataset, self.split)
+        return pools
 
     # --- what the sweep expands into -------------------------------------------------------
 
@@ -669,7 +668,7 @@ class SweepParameters(BaseModel):
         """Whether any channel mode reads the images in colour (each, sum)."""
         return any(mode != "gray" for mode in self.channels)
 
-    def selection(self) -> dict[str, Any]:
+    def selection(self) -> SelectionArguments:
         """Keyword arguments for ``tasks.datasets.open_dataset``."""
         classes = None if self.classes is None else tuple(item for item in self.classes if item is not None)
         return Selection(
@@ -717,6 +716,16 @@ class SweepParameters(BaseModel):
         if plain.get("channels") == ["gray"]:
             del plain["channels"]  # the default is left out: a grey sweep records what it did before channels
         return plain
+
+
+def _check_pool_padding(padding: Any, size: tuple[int, int]) -> None:
+    """Explicit pool padding is bounded by the window (size // 2), whatever the image."""
+    try:
+        conv_core.resolve_pool_padding(padding, image_size=(4 * size[0], 4 * size[1]), pool_size=size)
+    except ValueError as error:
+        raise ValueError(
+            f"pool_paddings={padding_label(padding)!r} with pool size {pair_label(size)}: {error}"
+        ) from None
 
 
 PARAMETER_NAMES = tuple(SweepParameters.model_fields)

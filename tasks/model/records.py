@@ -12,7 +12,7 @@ task hands Prefect ``record.to_json()`` and its caller gets the record back with
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Self, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -44,6 +44,16 @@ class Record(BaseModel):
         return cls.model_validate(raw)
 
 
+class SelectionArguments(TypedDict):
+    """Keyword arguments of ``tasks.datasets.open_dataset``: a selection in plain JSON form."""
+
+    split: str
+    start: int | None
+    stop: int | None
+    limit: int | None
+    classes: list[int | str] | None
+
+
 class Selection(Record):
     """Which images of a dataset: a split, a range of positions, a limit, some classes."""
 
@@ -54,7 +64,7 @@ class Selection(Record):
     classes: tuple[int | str, ...] | None = None
     """Labels or class names, as given."""
 
-    def arguments(self) -> dict[str, Any]:
+    def arguments(self) -> SelectionArguments:
         """Keyword arguments of ``tasks.datasets.open_dataset``."""
         return {
             "split": self.split,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy.typing as npt
 
@@ -85,6 +85,26 @@ def _pair_or_none(value: Any) -> tuple[int, int] | None:
 
 def _padding_from_plain(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
+
+
+class ConvPlain(TypedDict):
+    """A conv setting in plain JSON form (pairs as lists), as tasks receive it."""
+
+    resize: list[int] | None
+    stride: list[int]
+    padding: str | int | list[int]
+    pad_mode: str
+    dilation: list[int]
+
+
+class PoolPlain(TypedDict):
+    """A pool setting in plain JSON form (None for mode 'none')."""
+
+    mode: str
+    size: list[int] | None
+    stride: list[int] | None
+    padding: str | int | list[int] | None
+    ceil_mode: bool
 
 
 # The sizes.csv columns that hold a conv setting and a pool setting (what ``from_row`` reads):
@@ -163,8 +183,8 @@ class ConvSetting:
             dilation=_row_pair(row["dilation"]),
         )
 
-    def to_plain(self) -> dict[str, Any]:
-        plain: dict[str, Any] = to_plain(asdict(self))
+    def to_plain(self) -> ConvPlain:
+        plain: ConvPlain = to_plain(asdict(self))
         return plain
 
     @classmethod
@@ -306,8 +326,8 @@ class PoolSetting:
             "ceil(" in str(row.get("pool_formula", "")),
         )
 
-    def to_plain(self) -> dict[str, Any]:
-        plain: dict[str, Any] = to_plain(asdict(self))
+    def to_plain(self) -> PoolPlain:
+        plain: PoolPlain = to_plain(asdict(self))
         return plain
 
     @classmethod
@@ -320,11 +340,6 @@ class PoolSetting:
             _padding_from_plain(plain["padding"]),
             bool(plain.get("ceil_mode", False)),
         )
-
-
-def conv_label(plain: dict[str, Any]) -> str:
-    """The label of a conv setting in plain form (as tasks receive it)."""
-    return ConvSetting.from_plain(plain).label
 
 
 def pool_label(plain: dict[str, Any]) -> str:
