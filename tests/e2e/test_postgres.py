@@ -31,16 +31,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (
-    PrefectServer,
-    _wait_healthy,
-    free_port,
-    group_alive,
-    run_python,
-    small_sweep_args,
-    stop_process,
-)
+from tests.e2e.conftest import PrefectServer, free_port, group_alive, run_python, small_sweep_args, stop_process
 from tests.e2e.test_serve import interrupt, start_serve, wait_for_serving
+from tests.helpers.servers import wait_healthy
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_START_TIMEOUT = 90.0
@@ -213,7 +206,7 @@ def start_server(home: Path, database_url: str | None) -> tuple[subprocess.Popen
             start_new_session=True,
         )
     try:
-        _wait_healthy(process, url, log)
+        wait_healthy(process, url, log)
     except BaseException:
         stop_process(process, sig=signal.SIGINT, timeout=60)
         raise

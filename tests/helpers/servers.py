@@ -164,7 +164,7 @@ class PrefectServer:
         return self.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200})
 
 
-def _wait_healthy(process: subprocess.Popen, url: str, log: Path) -> None:
+def wait_healthy(process: subprocess.Popen, url: str, log: Path) -> None:
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -211,7 +211,7 @@ def running_prefect_server(home: Path) -> Iterator[PrefectServer]:
             start_new_session=True,  # its own process group, so that its children are stopped with it
         )
     try:
-        _wait_healthy(process, url, log)
+        wait_healthy(process, url, log)
         yield PrefectServer(url=url, home=home, pid=process.pid, log=log)
     finally:
         stop_process(process)
