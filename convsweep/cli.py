@@ -56,7 +56,12 @@ class _Command(_PlainHelp, typer.core.TyperCommand):
 
 
 class _Group(_PlainHelp, typer.core.TyperGroup):
-    pass
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)
+        for param in params:  # Typer's completion switches take no value either
+            if param.name in ("install_completion", "show_completion"):
+                param.metavar = ""
+        return params
 
 
 app = typer.Typer(

@@ -113,6 +113,7 @@ def test_help_lists_help_as_a_plain_switch(capsys, monkeypatch, command):
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if "--help" in line)
     assert "<bool>" not in line, line
+    assert "<bool>" not in out  # nor on --install-completion / --show-completion
 
 
 def test_sweep_help_lists_every_dataset_kind():
