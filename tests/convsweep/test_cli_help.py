@@ -81,7 +81,7 @@ def _parameters_app() -> typer.Typer:
     @test_app.command()
     @with_sweep_options()
     def show(given: dict) -> None:
-        typer.echo(yaml.safe_dump(sweep_parameters(given)))
+        typer.echo(yaml.safe_dump(sweep_parameters(given).to_parameters()))
 
     return test_app
 
