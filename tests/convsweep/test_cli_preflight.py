@@ -121,17 +121,17 @@ def test_sweep_images_spec_naming_a_file_says_it_is_a_file(tmp_path, capsys, mon
 
 
 def test_sweep_custom_kernels_are_added_to_the_default_pair(tmp_path):
-    from tasks.model import load_config_file, parse_parameters
+    from tasks.model import load_config_file
 
     given = sweep_parameters({"custom_kernels": {"ridge": "-1,2,-1;-1,2,-1;-1,2,-1"}, "config": None})
-    assert list(parse_parameters(**given).kernel_matrices) == ["sobel_h", "sobel_v", "ridge"]
+    assert list(given.kernel_matrices) == ["sobel_h", "sobel_v", "ridge"]
     config = tmp_path / "k.yaml"
     config.write_text("custom_kernels:\n  ridge: -1,2,-1;-1,2,-1;-1,2,-1\n")
     from_file = sweep_parameters({"config": config})
-    assert list(parse_parameters(**from_file).kernel_matrices) == ["sobel_h", "sobel_v", "ridge"]
+    assert list(from_file.kernel_matrices) == ["sobel_h", "sobel_v", "ridge"]
     assert load_config_file(config) == {"custom_kernels": {"ridge": "-1,2,-1;-1,2,-1;-1,2,-1"}}
     only = sweep_parameters({"kernels": "", "custom_kernels": {"ridge": "1,0,0;0,1,0;0,0,1"}, "config": None})
-    assert list(parse_parameters(**only).kernel_matrices) == ["ridge"]  # --kernels '' keeps only the custom one
+    assert list(only.kernel_matrices) == ["ridge"]  # --kernels '' keeps only the custom one
 
 
 def test_sweep_empty_config_warns_that_the_defaults_run(tmp_path, capsys):
