@@ -193,6 +193,20 @@ def focus_map(frame: Any) -> str:
     return str((magnitudes if len(magnitudes) else frame)["map"].iloc[0])
 
 
+def _with_setting_columns(frame: Any) -> Any:
+    """A copy of the sizes table with cells as text and the pool window, pool setting and kernel shape columns."""
+    frame = frame.copy()
+    for column in (*CONV_COLUMNS, *POOL_COLUMNS[1:]):  # every setting column but pool_mode
+        frame[column] = [_cell(value) for value in frame[column]]
+    pool_settings = [PoolSetting.from_row(row) for row in frame.to_dict("records")]
+    frame["pool_window"] = [
+        "" if setting.mode == "none" else setting.words.removeprefix(f"{setting.mode} ") for setting in pool_settings
+    ]
+    frame["pool_setting"] = [setting.words for setting in pool_settings]
+    frame["kernel_shape"] = [f"{h}×{w}" for h, w in zip(frame["kernel_h"], frame["kernel_w"], strict=False)]
+    return frame
+
+
 def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     """Output sizes against conv stride, and the focus map's mean for every configuration.
 
@@ -209,52 +223,43 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
       the channel named at the end of its label.
     """
     plt = _pyplot()
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import MaxNLocator
-
-    frame = frame.copy()
-    for column in (*CONV_COLUMNS, *POOL_COLUMNS[1:]):  # every setting column but pool_mode
-        frame[column] = [_cell(value) for value in frame[column]]
-    pool_settings = [PoolSetting.from_row(row) for row in frame.to_dict("records")]
-    frame["pool_window"] = [
-        "" if setting.mode == "none" else setting.words.removeprefix(f"{setting.mode} ") for setting in pool_settings
-    ]
-    frame["pool_setting"] = [setting.words for setting in pool_settings]
-    frame["kernel_shape"] = [f"{h}×{w}" for h, w in zip(frame["kernel_h"], frame["kernel_w"], strict=False)]
-
+    frame = _with_setting_columns(frame)
     paddings = _ordered(frame["padding"])
     variants = _ordered(zip(frame["resize"], frame["dilation"], strict=False))
-    windows = [window for window in _ordered(frame["pool_window"]) if window]
-    shapes = _ordered(frame["kernel_shape"])
-    colour_of = {window: POOL_COLOURS[index % len(POOL_COLOURS)] for index, window in enumerate(windows)}
-    style_of = {shape: KERNEL_STYLES[index % len(KERNEL_STYLES)] for index, shape in enumerate(shapes)}
-
     focus = focus_map(frame)
     frame["channel_label"] = [_cell(value) for value in frame["channel"]] if "channel" in frame else ""
     stats = frame[frame["map"] == focus]
     # A heat-map row per conv setting (and channel): its key is those columns' cells.
-    row_columns = [*CONV_COLUMNS, "channel_label"]
-    conv_keys = _ordered(zip(*(stats[column] for column in row_columns), strict=True))
+    conv_keys = _ordered(zip(*(stats[column] for column in _ROW_COLUMNS), strict=True))
     pool_keys = _ordered(stats["pool_setting"])
 
-    n_cols, n_rows = len(paddings), len(variants)
     panel_w, panel_h = 3.3, 2.4
-    sizes_h = panel_h * n_rows + 1.0
-    heat_row_h = 0.26
-    heat_h = heat_row_h * len(conv_keys) + 2.0
+    sizes_h = panel_h * len(variants) + 1.0
+    heat_h = 0.26 * len(conv_keys) + 2.0
     label_w = 4.2  # room for the heat map's row labels
-    width = max(panel_w * n_cols + 2.8, label_w + 1.5 * len(pool_keys) + 1.5, 9.0)
+    width = max(panel_w * len(paddings) + 2.8, label_w + 1.5 * len(pool_keys) + 1.5, 9.0)
     figure = plt.figure(figsize=(width, sizes_h + heat_h + 0.8), layout="constrained")
-    figure.suptitle(
-        title or "convsweep summary",
-        fontsize=12,
-        fontweight="bold",
-    )
+    figure.suptitle(title or "convsweep summary", fontsize=12, fontweight="bold")
     top, bottom = figure.subfigures(2, 1, height_ratios=[sizes_h, heat_h])
+    _size_panels(top, frame, paddings, variants)
+    _heat_map(bottom, frame, stats, focus, conv_keys, pool_keys)
+    return figure
 
-    # --- sizes: small multiples ---------------------------------------------------
+
+_ROW_COLUMNS = [*CONV_COLUMNS, "channel_label"]
+
+
+def _size_panels(top: Any, frame: Any, paddings: list[Any], variants: list[Any]) -> None:
+    """The small multiples of output height against conv stride, and their shared legend."""
+    from matplotlib.ticker import MaxNLocator
+
+    windows = [window for window in _ordered(frame["pool_window"]) if window]
+    shapes = _ordered(frame["kernel_shape"])
+    colour_of = {window: POOL_COLOURS[index % len(POOL_COLOURS)] for index, window in enumerate(windows)}
+    style_of = {shape: KERNEL_STYLES[index % len(KERNEL_STYLES)] for index, shape in enumerate(shapes)}
+    n_rows = len(variants)
     top.suptitle("Output height against conv stride", fontsize=10)
-    axes = top.subplots(n_rows, n_cols, squeeze=False, sharex=True)
+    axes = top.subplots(n_rows, len(paddings), squeeze=False, sharex=True)
     for row_index, (resize, dilation) in enumerate(variants):
         for col_index, padding in enumerate(paddings):
             axis = axes[row_index][col_index]
@@ -299,6 +304,14 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
                 only = int(frame["stride_y"].iloc[0])
                 axis.set_xlim(only - 0.5, only + 0.5)
                 axis.set_xticks([only])
+    _size_legend(top, windows, shapes, colour_of, style_of)
+
+
+def _size_legend(
+    top: Any, windows: list[Any], shapes: list[Any], colour_of: dict[Any, str], style_of: dict[Any, str]
+) -> None:
+    from matplotlib.lines import Line2D
+
     handles = [Line2D([], [], color=CONV_COLOUR, marker="o", markersize=4, label="conv output")]
     handles += [
         Line2D([], [], color=colour_of[window], marker="s", markersize=4, label=f"after pooling {window}")
@@ -319,7 +332,9 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
         title_fontsize=8,
     )
 
-    # --- statistics: heat map -------------------------------------------------------
+
+def _heat_map(bottom: Any, frame: Any, stats: Any, focus: str, conv_keys: list[Any], pool_keys: list[Any]) -> None:
+    """The focus map's mean after pooling: one row per conv setting (and channel), one column per pool setting."""
     kind = "magnitude" if (stats["map_kind"] == "magnitude").any() else "kernel response"
     per_channel = ", one row per conv setting and channel (gray, R, G, B, sum)" if "channel" in frame else ""
     bottom.suptitle(f"Mean of {focus} ({kind}) after pooling, over all images{per_channel}", fontsize=10)
@@ -327,7 +342,7 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     row_of = {key: index for index, key in enumerate(conv_keys)}
     col_of = {key: index for index, key in enumerate(pool_keys)}
     for *row_key, pool_setting, mean in zip(
-        *(stats[column] for column in row_columns), stats["pool_setting"], stats["mean"], strict=True
+        *(stats[column] for column in _ROW_COLUMNS), stats["pool_setting"], stats["mean"], strict=True
     ):
         heat[row_of[tuple(row_key)], col_of[pool_setting]] = mean
     axis = bottom.subplots()
@@ -336,30 +351,19 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     axis.set_xticks(
         range(len(pool_keys)), pool_keys, fontsize=8, rotation=20 if tilted else 0, ha="right" if tilted else "center"
     )
-    axis.set_yticks(
-        range(len(conv_keys)),
-        [
-            conv_text(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation).replace(
-                "conv ", ""
-            )
-            + (f" · {channel}" if channel else "")
-            for resize, stride, padding, pad_mode, dilation, channel in conv_keys
-        ],
-        fontsize=7,
-    )
+    labels = [
+        conv_text(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation).replace(
+            "conv ", ""
+        )
+        + (f" · {channel}" if channel else "")
+        for resize, stride, padding, pad_mode, dilation, channel in conv_keys
+    ]
+    axis.set_yticks(range(len(conv_keys)), labels, fontsize=7)
     axis.tick_params(length=0)
     finite = heat[np.isfinite(heat)]
     middle = (float(finite.min()) + float(finite.max())) / 2 if finite.size else 0.0
     for (row, col), value in np.ndenumerate(heat):
         if np.isfinite(value):
-            axis.text(
-                col,
-                row,
-                f"{value:.4g}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="black" if value > middle else "white",
-            )
+            colour = "black" if value > middle else "white"
+            axis.text(col, row, f"{value:.4g}", ha="center", va="center", fontsize=7, color=colour)
     bottom.colorbar(image, ax=axis, label=f"mean of {focus}", shrink=0.9, aspect=30)
-    return figure
