@@ -87,9 +87,34 @@ def contact_sheet(
     sizes : {column index: the size line under its title}, in place of the picture's ``H×W`` where
         the picture is drawn larger than what it shows (a 3×3 kernel as 24×24 blocks).
     """
-    plt = _pyplot()
-    from matplotlib.patches import Rectangle
+    canvas, frames, column_left, column_w, inch_per_pixel, gap_y = _paste_cells(rows)
+    canvas_h = max(image.shape[0] for _, cells in rows for _, image in cells)
+    # Figure margins in inches: row labels left, column titles and the title on top.
+    margin_left, margin_right, margin_bottom = 0.9, 0.15, 0.15
+    title_lines = title.count("\n") + 1
+    column_title_lines = max(text.count("\n") + 2 for _, cells in rows[:1] for text, _ in cells)
+    margin_top = 0.2 + title_lines * 0.17 + column_title_lines * 0.12
+    grid_w_in, grid_h_in = canvas.shape[1] * inch_per_pixel, canvas.shape[0] * inch_per_pixel
+    fig_w, fig_h = grid_w_in + margin_left + margin_right, grid_h_in + margin_top + margin_bottom
+    figure = _pyplot().figure(figsize=(fig_w, fig_h))
+    axis = figure.add_axes((margin_left / fig_w, margin_bottom / fig_h, grid_w_in / fig_w, grid_h_in / fig_h))
+    axis.imshow(
+        canvas,
+        interpolation="nearest",
+        extent=(-0.5, canvas.shape[1] - 0.5, canvas.shape[0] - 0.5, -0.5),
+        aspect="equal",
+    )
+    axis.set_axis_off()
+    _frame_and_label(axis, rows, frames, column_left, column_w, canvas_h + gap_y, canvas_h, sizes)
+    figure.suptitle(title, fontsize=9, y=1 - 0.08 / fig_h, va="top")
+    return figure
 
+
+def _paste_cells(
+    rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]],
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]], np.ndarray, list[float], float, float]:
+    """The sheet's RGB canvas (white, one image pixel per canvas pixel), each cell's (left, top, width, height),
+    the columns' left edges and widths, inches per pixel and the gap between rows (in pixels)."""
     n_rows = len(rows)
     n_cols = max(len(cells) for _, cells in rows)
     canvas_h = max(image.shape[0] for _, cells in rows for _, image in cells)
@@ -104,8 +129,6 @@ def contact_sheet(
     column_left = np.concatenate([[0.0], np.cumsum(np.add(column_w, gap_x))])[:-1]
     grid_w = float(column_left[-1] + column_w[-1])
     grid_h = n_rows * canvas_h + (n_rows - 1) * gap_y
-
-    # One RGB canvas at one image pixel per canvas pixel (rounded cell origins): white background.
     canvas = np.full((math.ceil(grid_h), math.ceil(grid_w), 3), 255, dtype=np.uint8)
     frames = []
     for row_index, (_, cells) in enumerate(rows):
@@ -115,23 +138,22 @@ def contact_sheet(
             top = round(row_index * (canvas_h + gap_y) + (canvas_h - height) / 2)
             canvas[top : top + height, left : left + width] = image if image.ndim == 3 else image[..., np.newaxis]
             frames.append((left, top, width, height))
+    return canvas, frames, column_left, column_w, inch_per_pixel, gap_y
 
-    # Figure margins in inches: row labels left, column titles and the title on top.
-    margin_left, margin_right, margin_bottom = 0.9, 0.15, 0.15
-    title_lines = title.count("\n") + 1
-    column_title_lines = max(text.count("\n") + 2 for _, cells in rows[:1] for text, _ in cells)
-    margin_top = 0.2 + title_lines * 0.17 + column_title_lines * 0.12
-    grid_w_in, grid_h_in = canvas.shape[1] * inch_per_pixel, canvas.shape[0] * inch_per_pixel
-    fig_w, fig_h = grid_w_in + margin_left + margin_right, grid_h_in + margin_top + margin_bottom
-    figure = plt.figure(figsize=(fig_w, fig_h))
-    axis = figure.add_axes((margin_left / fig_w, margin_bottom / fig_h, grid_w_in / fig_w, grid_h_in / fig_h))
-    axis.imshow(
-        canvas,
-        interpolation="nearest",
-        extent=(-0.5, canvas.shape[1] - 0.5, canvas.shape[0] - 0.5, -0.5),
-        aspect="equal",
-    )
-    axis.set_axis_off()
+
+def _frame_and_label(
+    axis: Any,
+    rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]],
+    frames: list[tuple[int, int, int, int]],
+    column_left: np.ndarray,
+    column_w: list[float],
+    row_pitch: float,
+    canvas_h: int,
+    sizes: Mapping[int, str] | None,
+) -> None:
+    """Thin frames round the cells, column titles with their sizes on top, row labels on the left."""
+    from matplotlib.patches import Rectangle
+
     for left, top, width, height in frames:
         axis.add_patch(
             Rectangle(
@@ -152,15 +174,13 @@ def contact_sheet(
     for row_index, (row_label, _) in enumerate(rows):
         axis.annotate(
             row_label,
-            xy=(-0.5, row_index * (canvas_h + gap_y) + canvas_h / 2 - 0.5),
+            xy=(-0.5, row_index * row_pitch + canvas_h / 2 - 0.5),
             xytext=(-6, 0),
             textcoords="offset points",
             ha="right",
             va="center",
             fontsize=8,
         )
-    figure.suptitle(title, fontsize=9, y=1 - 0.08 / fig_h, va="top")
-    return figure
 
 
 def close(figure: Any) -> None:
@@ -251,8 +271,6 @@ _ROW_COLUMNS = [*CONV_COLUMNS, "channel_label"]
 
 def _size_panels(top: Any, frame: Any, paddings: list[Any], variants: list[Any]) -> None:
     """The small multiples of output height against conv stride, and their shared legend."""
-    from matplotlib.ticker import MaxNLocator
-
     windows = [window for window in _ordered(frame["pool_window"]) if window]
     shapes = _ordered(frame["kernel_shape"])
     colour_of = {window: POOL_COLOURS[index % len(POOL_COLOURS)] for index, window in enumerate(windows)}
@@ -288,23 +306,29 @@ def _size_panels(top: Any, frame: Any, paddings: list[Any], variants: list[Any])
                             marker="s",
                             markersize=4,
                         )
-            # The panel's share of the conv setting in the setting's words (stride and pad mode vary inside it).
-            row = {"resize": resize, "stride": "1", "padding": padding, "pad_mode": "zeros", "dilation": dilation}
-            words = ConvSetting.from_row(row).word_parts()
-            axis.set_title(f"{words['padding']} · {words['resize']} · {words['dilation']}", fontsize=8)
-            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-            axis.yaxis.set_major_locator(MaxNLocator(integer=True))
-            axis.tick_params(labelsize=7)
-            axis.grid(True, alpha=0.3)
-            if row_index == n_rows - 1:
-                axis.set_xlabel("conv stride (rows)", fontsize=8)
-            if col_index == 0:
-                axis.set_ylabel("output height (px)", fontsize=8)
-            if len(frame["stride_y"].unique()) == 1:
-                only = int(frame["stride_y"].iloc[0])
-                axis.set_xlim(only - 0.5, only + 0.5)
-                axis.set_xticks([only])
+            _style_panel(axis, frame, resize, padding, dilation, bottom=row_index == n_rows - 1, left=col_index == 0)
     _size_legend(top, windows, shapes, colour_of, style_of)
+
+
+def _style_panel(axis: Any, frame: Any, resize: Any, padding: Any, dilation: Any, *, bottom: bool, left: bool) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    # The panel's share of the conv setting in the setting's words (stride and pad mode vary inside it).
+    row = {"resize": resize, "stride": "1", "padding": padding, "pad_mode": "zeros", "dilation": dilation}
+    words = ConvSetting.from_row(row).word_parts()
+    axis.set_title(f"{words['padding']} · {words['resize']} · {words['dilation']}", fontsize=8)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.tick_params(labelsize=7)
+    axis.grid(True, alpha=0.3)
+    if bottom:
+        axis.set_xlabel("conv stride (rows)", fontsize=8)
+    if left:
+        axis.set_ylabel("output height (px)", fontsize=8)
+    if len(frame["stride_y"].unique()) == 1:
+        only = int(frame["stride_y"].iloc[0])
+        axis.set_xlim(only - 0.5, only + 0.5)
+        axis.set_xticks([only])
 
 
 def _size_legend(
