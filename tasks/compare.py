@@ -321,6 +321,13 @@ def configuration_words(row: dict[str, str], varying: list[tuple[str, str]]) -> 
     return " · ".join(part for part in (conv, row["map"], _pool_text(row)) if part)
 
 
+def _conv_fields(rows: list[dict[str, str]]) -> tuple[list[tuple[str, str]], str]:
+    """The conv settings that vary between ``rows`` as (field, words), and the constant ones in words."""
+    varying = [(field, words) for field, words in CONV_FIELDS if len({row[field] for row in rows}) > 1]
+    constant = [f"{words} {rows[0][field]}" for field, words in CONV_FIELDS if rows and (field, words) not in varying]
+    return varying, ", ".join(constant)
+
+
 def compare_rows(
     rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]], *, arguments: tuple[str, str] = ("A", "B")
 ) -> RowsComparison:
@@ -336,18 +343,10 @@ def compare_rows(
     names_b = list(text_b[0]) if text_b else []
     compared = [name for name in dict.fromkeys([*names_a, *names_b]) if name in names_a and name in names_b]
     columns = tuple(Column(name, _numeric(name, text_a, text_b)) for name in compared if name not in KEY_COLUMNS)
-    everything = text_a + text_b
-    varying = [(field, words) for field, words in CONV_FIELDS if len({row[field] for row in everything}) > 1]
-    constant = [
-        f"{words} {everything[0][field]}"
-        for field, words in CONV_FIELDS
-        if everything and (field, words) not in varying
-    ]
-    setting_columns = (*(field for field, _ in varying), "map", "pool")
+    varying, constant = _conv_fields(text_a + text_b)
 
     def settings(row: dict[str, str]) -> dict[str, str]:
-        shown = {field: row[field] for field, _ in varying}
-        return {**shown, "map": row["map"], "pool": _pool_text(row)}
+        return {**{field: row[field] for field, _ in varying}, "map": row["map"], "pool": _pool_text(row)}
 
     matched = tuple(
         MatchedRow(
@@ -373,8 +372,8 @@ def compare_rows(
         columns=columns,
         only_a_columns=tuple(name for name in names_a if name not in names_b),
         only_b_columns=tuple(name for name in names_b if name not in names_a),
-        setting_columns=setting_columns,
-        constant_settings=", ".join(constant),
+        setting_columns=(*(field for field, _ in varying), "map", "pool"),
+        constant_settings=constant,
         matched=matched,
         only_a=one_sided(keyed_a, keyed_b),
         only_b=one_sided(keyed_b, keyed_a),
