@@ -9,6 +9,7 @@ registered: bad input exits 2 and the server is left untouched.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -349,7 +350,7 @@ def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
     click.echo("stopped serving; the schedules are paused until served again")
 
 
-def _check_config_alone(given: dict[str, Any], serve_options: dict[str, Any]) -> None:
+def _check_config_alone(given: Mapping[str, object], serve_options: Mapping[str, object]) -> None:
     """--from-config takes every setting from the file: no sweep or serve option beside it."""
     given_options = [key for key, value in given.items() if value not in (None, [])]
     given_options += [key for key, value in serve_options.items() if value is not None]
