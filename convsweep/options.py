@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -132,7 +132,7 @@ def _runner_options() -> dict[str, Any]:
 RunnerOption = _runner_options()
 
 
-def _given(values: dict[str, Any], names: list[str], switches: list[str]) -> dict[str, Any]:
+def _given(values: Mapping[str, Any], names: list[str], switches: list[str]) -> dict[str, Any]:
     """The sweep parameters given on the command line (a --no-X switch as False), and ``config``."""
     given: dict[str, Any] = {
         name: values[name] for name in names if name != "custom_kernels" and values.get(name) is not None

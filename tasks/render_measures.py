@@ -13,7 +13,7 @@ Either panel alone when only one measure was taken.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,7 +98,7 @@ def _probe_panel(axis: Any, frame: Any) -> None:
     _probe_axes(axis, points, configurations[0])
 
 
-def _probe_axes(axis: Any, points: list[tuple[float, float]], first: dict[str, Any]) -> None:
+def _probe_axes(axis: Any, points: list[tuple[float, float]], first: Mapping[str, Any]) -> None:
     """The probe panel's log feature axis (one tick per feature count, as integers), labels and legend."""
     from matplotlib.ticker import NullFormatter, NullLocator
 

@@ -238,7 +238,7 @@ def _plan_from_entry(name: str, entry: Any, defaults: dict[Any, Any], config_pat
         cron=cron,
         interval=interval,
         timezone=timezone,
-        parameters=_entry_parameters(name, merged, base, where),
+        parameters=_entry_parameters(name, merged.pop("config", None), merged, base, where),
         runner=runner,
         dask_address=runner_options.get("dask_address"),
         workers=runner_options.get("workers"),
@@ -247,10 +247,9 @@ def _plan_from_entry(name: str, entry: Any, defaults: dict[Any, Any], config_pat
     )
 
 
-def _entry_parameters(name: str, merged: dict[str, Any], base: Path, where: str) -> dict[str, Any]:
-    """The sweep parameters of a serve-config entry: its saved ``config`` file, then its own keys, validated."""
+def _entry_parameters(name: str, saved: object, merged: Mapping[str, Any], base: Path, where: str) -> dict[str, Any]:
+    """The sweep parameters of a serve-config entry: its ``saved`` config file, then its own keys, validated."""
     parameters: dict[str, Any] = {}
-    saved = merged.pop("config", None)
     if saved is not None:
         saved_path = Path(str(saved)).expanduser()
         parameters.update(load_config_file(saved_path if saved_path.is_absolute() else base / saved_path))
