@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -203,7 +203,7 @@ def _say(console: Console, line: str) -> None:
     console.print(line, markup=False, highlight=False, soft_wrap=not console.is_terminal)
 
 
-def _print_messages(console: Console, result: dict[str, Any]) -> None:
+def _print_messages(console: Console, result: Mapping[str, Any]) -> None:
     """What the user should know about the folder, on stderr."""
     removed, foreign = result.get("removed_files") or [], result.get("foreign_files") or []
     if removed:
@@ -220,7 +220,7 @@ def _print_messages(console: Console, result: dict[str, Any]) -> None:
         )
 
 
-def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
+def _print_sweep_summary(console: Console, result: Mapping[str, Any]) -> None:
     """The final table (every map, the settings that vary), then the counts and the output folder."""
     import csv
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tasks.model import CONV_COLUMN_WORDS, POOL_COLUMNS, PoolSetting
@@ -226,13 +226,13 @@ def _text(value: Any) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
-def _size_pool(row: dict[str, Any]) -> str:
+def _size_pool(row: Mapping[str, Any]) -> str:
     if row["pool"] == "none":
         return "none"
     return f"{row['pool']}/{row['pool_stride']}/{row['pool_padding']}" + (" ceil" if row["ceil_mode"] is True else "")
 
 
-def size_lines(rows: list[dict[str, Any]], *, width: int = 80) -> list[str]:
+def size_lines(rows: Sequence[Mapping[str, Any]], *, width: int = 80) -> list[str]:
     """``convsweep sizes``' table in lines of at most ``width`` (a word longer than that aside), as the sweep's.
 
     The settings the same in every row go to one line; each conv setting heads its group with
@@ -257,7 +257,7 @@ def size_lines(rows: list[dict[str, Any]], *, width: int = 80) -> list[str]:
     rf_w = max(len("rf"), *(len(_text(row["receptive_field"])) for row in rows))
     lead = f"  {'':<{pool_w}}  {'':>{pooled_w}}  {'':>{rf_w}}  "
     lines.append(f"  {'pool':<{pool_w}}  {'pooled':>{pooled_w}}  {'rf':>{rf_w}}  pool arithmetic".rstrip())
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(str(row[field]) for field, _ in SIZE_CONV_FIELDS), []).append(row)
     for members in groups.values():

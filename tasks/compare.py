@@ -26,6 +26,7 @@ import csv
 import io
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,7 +257,7 @@ def parameter_text(value: Any) -> str:
     return str(value)
 
 
-def _data_facts(manifest: dict[str, Any]) -> dict[str, str]:
+def _data_facts(manifest: Mapping[str, Any]) -> dict[str, str]:
     dataset = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {}
     assert isinstance(dataset, dict)
     return {
@@ -266,7 +267,7 @@ def _data_facts(manifest: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def compare_parameters(a: dict[str, Any], b: dict[str, Any]) -> list[Parameter]:
+def compare_parameters(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[Parameter]:
     """Every parameter of the two manifests (A's order, then B's own), then the data read and the code version.
 
     A parameter one manifest lacks reads 'absent' there.

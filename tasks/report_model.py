@@ -11,7 +11,7 @@ setting is put into words by the settings themselves (``ConvSetting.words``,
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -227,7 +227,7 @@ def _cell(value: Any) -> Cell:
 ROW_NAMES = ("kernel", "map", "channel")
 
 
-def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], *, split_constant: bool = False) -> Table:
+def _table(rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...], *, split_constant: bool = False) -> Table:
     """The rows' ``columns`` as cells; with ``split_constant`` (and several rows), the columns the same in every
     row go to :attr:`Table.constant` instead: 15 identical columns would push the statistics off-screen."""
     constant: tuple[tuple[str, str], ...] = ()
@@ -238,7 +238,7 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], *, split_consta
     return Table(columns, tuple(tuple(_cell(row[column]) for column in columns) for row in rows), constant)
 
 
-def _distinct(rows: list[dict[str, Any]], column: str) -> list[str]:
+def _distinct(rows: Sequence[Mapping[str, Any]], column: str) -> list[str]:
     return list(dict.fromkeys(str(row[column]) for row in rows))
 
 
@@ -336,7 +336,7 @@ def _section(
     )
 
 
-def _report_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+def _report_columns(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     """:data:`REPORT_COLUMNS`, the channel columns only where the rows have them (a grey sweep's table as before)."""
     coloured = bool(rows) and "channels" in rows[0]
     return tuple(column for column in REPORT_COLUMNS if coloured or column not in ("channels", "channel"))
