@@ -43,21 +43,9 @@ CONV_FIELDS = CONV_COLUMN_WORDS
 TIMING_SUFFIX = "_seconds"
 # Columns that follow from a row's settings and input size (its padding in pixels, the formulas, the
 # receptive field): in a table of one sweep's own rows they repeat what the settings say.
-DERIVED_COLUMNS = (
-    "kernel",
-    "map_kind",
-    "kernel_h",
-    "kernel_w",
-    "stride_y",
-    "stride_x",
-    "pad_top",
-    "pad_bottom",
-    "pad_left",
-    "pad_right",
-    "conv_formula",
-    "pool_formula",
-    "receptive_field",
-    "jump",
+DERIVED_COLUMNS = tuple(
+    "kernel map_kind kernel_h kernel_w stride_y stride_x pad_top pad_bottom pad_left pad_right "
+    "conv_formula pool_formula receptive_field jump".split()
 )
 _SAMPLE_FILE = re.compile(r"samples/(?P<conv>[^/]+)/(?P<index>\d+)-(?P<stage>[^/]+)\.png")
 

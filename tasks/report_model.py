@@ -24,26 +24,10 @@ SIGNED_SCALING = "gray = 127.5 + 127.5 * x / max|x| (zero is mid-gray)"
 MAGNITUDE_SCALING = "gray = 255 * x / max(x)"
 
 # report.md's table: what a reader compares; report.html's table has every column of sizes.csv.
-REPORT_COLUMNS = (
-    "kernel",
-    "channels",  # only in a sweep that is not purely grey (tasks.rows.with_channel)
-    "channel",
-    "resize",
-    "stride",
-    "padding",
-    "pad_mode",
-    "dilation",
-    "conv_h",
-    "conv_w",
-    "pool_mode",
-    "pool_size",
-    "pool_h",
-    "pool_w",
-    "conv_formula",
-    "mean",
-    "std",
-    "max",
-    "zero_fraction",
+# The channels and channel columns are only in a sweep that is not purely grey (tasks.rows.with_channel).
+REPORT_COLUMNS = tuple(
+    "kernel channels channel resize stride padding pad_mode dilation conv_h conv_w "
+    "pool_mode pool_size pool_h pool_w conv_formula mean std max zero_fraction".split()
 )
 
 

@@ -155,23 +155,10 @@ def _as_2d(padding):
     return (padding[0], padding[1], padding[0], padding[1]) if isinstance(padding, tuple) else padding
 
 
-SIZE_COLUMNS = [
-    "input",
-    "kernel",
-    "stride",
-    "padding",
-    "dilation",
-    "conv_out",
-    "conv_formula",
-    "pool",
-    "pool_stride",
-    "pool_padding",
-    "ceil_mode",
-    "pool_out",
-    "pool_formula",
-    "receptive_field",
-    "jump",
-]
+SIZE_COLUMNS = (
+    "input kernel stride padding dilation conv_out conv_formula "
+    "pool pool_stride pool_padding ceil_mode pool_out pool_formula receptive_field jump"
+).split()
 
 
 def _pool_settings(pool_sizes, pool_strides, pool_paddings) -> list[Optional[tuple]]:
