@@ -48,6 +48,26 @@ class SweepResult:
     chunk_compute_seconds: float
     """Seconds the chunk tasks computed in this run (those served from the cache count 0)."""
 
+    @classmethod
+    def from_summary(cls, summary: Any) -> SweepResult:
+        """The result of the sweep flow's summary (its paths as text)."""
+        return cls(
+            name=summary["name"],
+            folder=Path(summary["output_dir"]),
+            rows=pd.read_csv(summary["csv"]),
+            csv=Path(summary["csv"]),
+            report=Path(summary["report"]),
+            html=Path(summary["html"]),
+            summary=Path(summary["summary"]),
+            manifest=Path(summary["manifest"]),
+            n_images=summary["n_images"],
+            configurations=summary["configurations"],
+            chunks=summary["chunks"],
+            task_runs=summary["task_runs"],
+            cached_task_runs=summary["cached_task_runs"],
+            chunk_compute_seconds=summary["chunk_compute_seconds"],
+        )
+
 
 @dataclass(frozen=True)
 class NotebookResult:
@@ -103,23 +123,7 @@ def sweep(
     task_runner = task_runner_from_options(runner, dask_address=dask_address, workers=workers)
     use_server(say=_say)
     summary = run_sweep_flow(settings, task_runner=task_runner, started_by="api")
-    folder = Path(summary["output_dir"])
-    return SweepResult(
-        name=summary["name"],
-        folder=folder,
-        rows=pd.read_csv(summary["csv"]),
-        csv=Path(summary["csv"]),
-        report=Path(summary["report"]),
-        html=Path(summary["html"]),
-        summary=Path(summary["summary"]),
-        manifest=Path(summary["manifest"]),
-        n_images=summary["n_images"],
-        configurations=summary["configurations"],
-        chunks=summary["chunks"],
-        task_runs=summary["task_runs"],
-        cached_task_runs=summary["cached_task_runs"],
-        chunk_compute_seconds=summary["chunk_compute_seconds"],
-    )
+    return SweepResult.from_summary(summary)
 
 
 def notebook(

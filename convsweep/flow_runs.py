@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -146,49 +146,58 @@ def run_sweep(
     On a terminal the progress is a bar that knows its total from the start; elsewhere (a pipe, a
     log file) it is one plain line per ~10 % of the chunk tasks.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from convsweep.run_guard import on_crash
-    from convsweep.terminal import PlainProgress
 
     console = console or Console(stderr=True)
     out_console = out_console or Console()
     name = settings.name
     on_crash(_mark_crashed(settings))
     with contextlib.ExitStack() as stack:
-        if console.is_terminal:
-            bar = stack.enter_context(
-                Progress(
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeElapsedColumn(),
-                    console=console,
-                    transient=True,
-                )
-            )
-            chunks = f"[bold]sweep[/bold] {escape(name)} chunks"
-            # Until the plan counts the chunks: the API, the dataset, the plan (not "chunks 0/?", as if stuck).
-            bar_task = bar.add_task(f"[bold]sweep[/bold] {escape(name)} starting", total=None)
-
-            def show(done: int, total: int) -> None:
-                bar.update(bar_task, completed=done, total=total, description=chunks)
-
-            def stage(words: str) -> None:
-                # A stage has no count: its words stand on their own line, above the bar.
-                bar.console.print(f"sweep {name}: {words}", markup=False, highlight=False)
-                bar.update(bar_task, description=f"[bold]sweep[/bold] {escape(name)} {escape(words.split(' (')[0])}")
-
-        else:
-            plain = PlainProgress(
-                lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True), name=name
-            )
-            show, stage = plain.update, plain.stage
+        show, stage = _progress(stack, console, name)
         result = run_sweep_flow(settings, task_runner=task_runner, show=show, stage=stage)
     result["samples_drawn"] = _samples_drawn(console, list(settings.samples), result["n_images"])
     _print_messages(console, result)
     _print_sweep_summary(out_console, result)
     return result
+
+
+def _progress(
+    stack: contextlib.ExitStack, console: Console, name: str
+) -> tuple[Callable[[int, int], None], Callable[[str], None]]:
+    """(show, stage) for the sweep's progress: a bar on a terminal (entered on ``stack``), else plain lines."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from convsweep.terminal import PlainProgress
+
+    if console.is_terminal:
+        bar = stack.enter_context(
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+        )
+        chunks = f"[bold]sweep[/bold] {escape(name)} chunks"
+        # Until the plan counts the chunks: the API, the dataset, the plan (not "chunks 0/?", as if stuck).
+        bar_task = bar.add_task(f"[bold]sweep[/bold] {escape(name)} starting", total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(bar_task, completed=done, total=total, description=chunks)
+
+        def stage(words: str) -> None:
+            # A stage has no count: its words stand on their own line, above the bar.
+            bar.console.print(f"sweep {name}: {words}", markup=False, highlight=False)
+            bar.update(bar_task, description=f"[bold]sweep[/bold] {escape(name)} {escape(words.split(' (')[0])}")
+
+    else:
+        plain = PlainProgress(
+            lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True), name=name
+        )
+        show, stage = plain.update, plain.stage
+    return show, stage
 
 
 def _samples_drawn(console: Console, samples: list[int], n_images: int) -> bool:
@@ -212,29 +221,24 @@ def _say(console: Console, line: str) -> None:
     console.print(line, markup=False, highlight=False, soft_wrap=not console.is_terminal)
 
 
-def _print_messages(console: Console, result: dict[str, Any]) -> None:
+def _print_messages(console: Console, result: Mapping[str, Any]) -> None:
     """What the user should know about the folder, on stderr."""
     removed, foreign = result.get("removed_files") or [], result.get("foreign_files") or []
     if removed:
-        console.print(
-            f"sweep: removed {len(removed)} file(s) of an earlier sweep with other settings from "
-            f"{result['output_dir']}",
-            markup=False,
-            highlight=False,
-            soft_wrap=not console.is_terminal,  # a log file keeps it on one line, a terminal wraps at words
+        _say(
+            console,
+            f"sweep: removed {len(removed)} file(s) of an earlier sweep with other settings from {result['output_dir']}",
         )
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        console.print(
+        _say(
+            console,
             f"convsweep: warning: {len(foreign)} file(s) in {result['output_dir']} are not part of the sweep "
             f"(left in place, not in manifest.json): {shown}",
-            markup=False,
-            highlight=False,
-            soft_wrap=not console.is_terminal,  # a log file keeps it on one line, a terminal wraps at words
         )
 
 
-def _print_sweep_summary(console: Console, result: dict[str, Any]) -> None:
+def _print_sweep_summary(console: Console, result: Mapping[str, Any]) -> None:
     """The final table (every map, the settings that vary), then the counts and the output folder."""
     import csv
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -132,6 +132,25 @@ def _runner_options() -> dict[str, Any]:
 RunnerOption = _runner_options()
 
 
+def _given(values: Mapping[str, Any], names: list[str], switches: list[str]) -> dict[str, Any]:
+    """The sweep parameters given on the command line (a --no-X switch as False), and ``config``."""
+    given: dict[str, Any] = {
+        name: values[name] for name in names if name != "custom_kernels" and values.get(name) is not None
+    }
+    for name in switches:
+        if values.get(_negative(name)):
+            flag = name.replace("_", "-")
+            if values.get(name):
+                raise ValueError(f"--{flag} and --no-{flag} both given: give one")
+            given[name] = False
+    if "custom_kernels" in names:
+        kernels = parse_custom_kernels(values.get(CUSTOM_KERNEL_OPTION))
+        if kernels is not None:
+            given["custom_kernels"] = kernels
+    given["config"] = values.get("config")
+    return given
+
+
 def with_sweep_options(
     *, exclude: tuple[str, ...] = (), help_overrides: dict[str, str] | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -160,20 +179,7 @@ def with_sweep_options(
 
         @functools.wraps(fn)
         def command(**values: Any) -> Any:
-            given: dict[str, Any] = {
-                name: values[name] for name in names if name != "custom_kernels" and values.get(name) is not None
-            }
-            for name in switches:
-                if values.get(_negative(name)):
-                    flag = name.replace("_", "-")
-                    if values.get(name):
-                        raise ValueError(f"--{flag} and --no-{flag} both given: give one")
-                    given[name] = False
-            if "custom_kernels" in names:
-                kernels = parse_custom_kernels(values.get(CUSTOM_KERNEL_OPTION))
-                if kernels is not None:
-                    given["custom_kernels"] = kernels
-            given["config"] = values.get("config")
+            given = _given(values, names, switches)
             return fn(given, **{name: value for name, value in values.items() if name not in option_names})
 
         # --config first: it is the base that the other options override.

@@ -146,6 +146,11 @@ def make_task_runner(
 
         return ProcessPoolTaskRunner(max_workers=count)
 
+    return _dask_task_runner(dask_address, count)
+
+
+def _dask_task_runner(dask_address: str | None, count: int) -> Any:
+    """A DaskTaskRunner on the cluster at ``dask_address``, else on a local cluster of ``count`` processes."""
     from prefect_dask import DaskTaskRunner
 
     if dask_address is not None:

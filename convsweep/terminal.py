@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tasks.model import CONV_COLUMN_WORDS, POOL_COLUMNS, PoolSetting
@@ -83,6 +83,38 @@ def summary_lines(rows: list[dict[str, str]], *, title: str, width: int = 80) ->
     # Window, stride and padding are blank for 'none' (no pooling): they vary only among pooled rows.
     pool_varying = {"pool_mode"} if len(_distinct(rows, "pool_mode")) > 1 else set()
     pool_varying |= {field for field in POOL_FIELDS[1:] if len(_distinct(pooled_rows, field)) > 1}
+    constant = _constant_words(rows, conv_varying, pooled_rows, pool_varying)
+    lines += wrap_words("same in every row: " + ", ".join(constant), width, indent="  ")
+    if "channels" in rows[0]:  # a sweep that is not purely grey: what the channel after each map means
+        lines += wrap_words(
+            f"channels {', '.join(_distinct(rows, 'channels'))}: each map's rows per channel "
+            "(R, G, B: each on its own; sum: R+G+B responses summed; gray: the grey decode)",
+            width,
+            indent="  ",
+        )
+    groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[field] for field, _ in conv_varying), []).append(row)
+    shown_groups: list[tuple[tuple[str, ...], list[dict[str, str]]]] = []
+    for key, members in groups.items():
+        if shown_groups and sum(len(group) for _, group in shown_groups) + len(members) > MAX_TABLE_ROWS:
+            break
+        shown_groups.append((key, members))
+    lines += _table_lines(shown_groups, conv_varying, pool_varying, width)
+    hidden = len(groups) - len(shown_groups)
+    if hidden:
+        hidden_rows = sum(len(members) for members in list(groups.values())[len(shown_groups) :])
+        lines += wrap_words(f"+ {hidden} more conv settings ({hidden_rows} rows): see sizes.csv or report.html", width)
+    return lines
+
+
+def _constant_words(
+    rows: list[dict[str, str]],
+    conv_varying: list[tuple[str, str]],
+    pooled_rows: list[dict[str, str]],
+    pool_varying: set[str],
+) -> list[str]:
+    """The settings the same in every row, in words (the table's header line)."""
     constant = [f"{words} {rows[0][field]}" for field, words in CONV_FIELDS if (field, words) not in conv_varying]
     if not pool_varying:
         constant.append(f"pool {_pool_words(rows[0], set())}")
@@ -95,41 +127,35 @@ def summary_lines(rows: list[dict[str, str]], *, title: str, width: int = 80) ->
                 )
         if all(PoolSetting.from_row(row).ceil_mode for row in pooled_rows):
             constant.append("pool ceil mode")
-    lines += wrap_words("same in every row: " + ", ".join(constant), width, indent="  ")
-    if "channels" in rows[0]:  # a sweep that is not purely grey: what the channel after each map means
-        lines += wrap_words(
-            f"channels {', '.join(_distinct(rows, 'channels'))}: each map's rows per channel "
-            "(R, G, B: each on its own; sum: R+G+B responses summed; gray: the grey decode)",
-            width,
-            indent="  ",
-        )
+    return constant
 
+
+def _cells(row: dict[str, str], pool_varying: set[str], measures: list[tuple[str, str]]) -> dict[str, str]:
+    shown = {
+        # a sweep with channels names the channel (R, G, B, sum, gray) of each row after its map
+        "map": row["map"] + (f" {row['channel']}" if "channel" in row else ""),
+        "conv": f"{row['conv_h']}x{row['conv_w']}",
+        "pool": _pool_words(row, pool_varying),
+        "pooled": f"{row['pool_h']}x{row['pool_w']}",
+    }
+    shown.update({field: _number(row[field]) for field, _ in (*STAT_COLUMNS, *measures)})
+    return shown
+
+
+def _table_lines(
+    shown_groups: list[tuple[tuple[str, ...], list[dict[str, str]]]],
+    conv_varying: list[tuple[str, str]],
+    pool_varying: set[str],
+    width: int,
+) -> list[str]:
+    """The column header and each shown group: its conv setting heading, then its rows (as words where too wide)."""
+    first = shown_groups[0][1][0]
     columns = [("map", "map"), ("conv", "conv")]
     columns += [("pool", "pool")] if pool_varying else []
-    measures = [(field, header) for field, header in MEASURE_COLUMNS if field in rows[0]]
+    measures = [(field, header) for field, header in MEASURE_COLUMNS if field in first]
     columns += [("pooled", "pooled"), *STAT_COLUMNS, *measures]
 
-    def cells(row: dict[str, str]) -> dict[str, str]:
-        shown = {
-            # a sweep with channels names the channel (R, G, B, sum, gray) of each row after its map
-            "map": row["map"] + (f" {row['channel']}" if "channel" in row else ""),
-            "conv": f"{row['conv_h']}x{row['conv_w']}",
-            "pool": _pool_words(row, pool_varying),
-            "pooled": f"{row['pool_h']}x{row['pool_w']}",
-        }
-        shown.update({field: _number(row[field]) for field, _ in (*STAT_COLUMNS, *measures)})
-        return shown
-
-    groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row[field] for field, _ in conv_varying), []).append(row)
-    shown_groups: list[tuple[tuple[str, ...], list[dict[str, str]]]] = []
-    for key, members in groups.items():
-        if shown_groups and sum(len(group) for _, group in shown_groups) + len(members) > MAX_TABLE_ROWS:
-            break
-        shown_groups.append((key, members))
-
-    table = [[cells(row) for row in members] for _, members in shown_groups]
+    table = [[_cells(row, pool_varying, measures) for row in members] for _, members in shown_groups]
     left = {"map", "pool"}
     widths = {
         field: max([len(header)] + [len(row[field]) for group in table for row in group]) for field, header in columns
@@ -148,8 +174,7 @@ def summary_lines(rows: list[dict[str, str]], *, title: str, width: int = 80) ->
         (gap for gap in (_GAP, " ") if len(render(header, gap)) <= width and len(render(table[0][0], gap)) <= width),
         None,
     )
-    if gap is not None:
-        lines.append(render(header, gap))
+    lines = [render(header, gap)] if gap is not None else []
     for (key, _), group in zip(shown_groups, table, strict=True):
         if conv_varying:
             lines += wrap_words(
@@ -161,10 +186,6 @@ def summary_lines(rows: list[dict[str, str]], *, title: str, width: int = 80) ->
             else:  # too wide for a table row: the row as words, wrapped (no value is cut)
                 words = "; ".join(f"{text} {row[field]}" for field, text in columns)
                 lines += wrap_words(indent + words, width, indent=indent + "    ")
-    hidden = len(groups) - len(shown_groups)
-    if hidden:
-        hidden_rows = sum(len(members) for members in list(groups.values())[len(shown_groups) :])
-        lines += wrap_words(f"+ {hidden} more conv settings ({hidden_rows} rows): see sizes.csv or report.html", width)
     return lines
 
 
@@ -201,24 +222,23 @@ class PlainProgress:
 SIZE_CONV_FIELDS = (("input", "n"), ("kernel", "k"), ("stride", "s"), ("padding", "padding"), ("dilation", "d"))
 
 
-def size_lines(rows: list[dict[str, Any]], *, width: int = 80) -> list[str]:
+def _text(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _size_pool(row: Mapping[str, Any]) -> str:
+    if row["pool"] == "none":
+        return "none"
+    return f"{row['pool']}/{row['pool_stride']}/{row['pool_padding']}" + (" ceil" if row["ceil_mode"] is True else "")
+
+
+def size_lines(rows: Sequence[Mapping[str, Any]], *, width: int = 80) -> list[str]:
     """``convsweep sizes``' table in lines of at most ``width`` (a word longer than that aside), as the sweep's.
 
     The settings the same in every row go to one line; each conv setting heads its group with
     its arithmetic, then one line per pool setting: pool, pooled size, receptive field and the
     pool's arithmetic (wrapped under itself when it is too long).  ``rows`` are ``size_rows``'.
     """
-
-    def text(value: Any) -> str:
-        return "-" if value is None or value == "" else str(value)
-
-    def pool(row: dict[str, Any]) -> str:
-        if row["pool"] == "none":
-            return "none"
-        return f"{row['pool']}/{row['pool_stride']}/{row['pool_padding']}" + (
-            " ceil" if row["ceil_mode"] is True else ""
-        )
-
     lines = wrap_words("output sizes: floor((n + pad_before + pad_after - k_eff) / stride) + 1", width)
     lines += wrap_words(
         "n input, k kernel, s stride, d dilation, k_eff = (k - 1) * d + 1; pool = size/stride/padding; "
@@ -232,12 +252,12 @@ def size_lines(rows: list[dict[str, Any]], *, width: int = 80) -> list[str]:
     constant = [f"{name} {rows[0][field]}" for field, name in SIZE_CONV_FIELDS if (field, name) not in varying]
     if constant:
         lines += wrap_words("same in every row: " + ", ".join(constant), width, indent="  ")
-    pool_w = max(len("pool"), *(len(pool(row)) for row in rows))
-    pooled_w = max(len("pooled"), *(len(text(row["pool_out"])) for row in rows))
-    rf_w = max(len("rf"), *(len(text(row["receptive_field"])) for row in rows))
+    pool_w = max(len("pool"), *(len(_size_pool(row)) for row in rows))
+    pooled_w = max(len("pooled"), *(len(_text(row["pool_out"])) for row in rows))
+    rf_w = max(len("rf"), *(len(_text(row["receptive_field"])) for row in rows))
     lead = f"  {'':<{pool_w}}  {'':>{pooled_w}}  {'':>{rf_w}}  "
     lines.append(f"  {'pool':<{pool_w}}  {'pooled':>{pooled_w}}  {'rf':>{rf_w}}  pool arithmetic".rstrip())
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(str(row[field]) for field, _ in SIZE_CONV_FIELDS), []).append(row)
     for members in groups.values():
@@ -245,9 +265,7 @@ def size_lines(rows: list[dict[str, Any]], *, width: int = 80) -> list[str]:
         heading = ", ".join(f"{name} {first[field]}" for field, name in varying)
         lines += wrap_words(f"{heading + ': ' if heading else ''}conv {first['conv_formula']}", width, indent="    ")
         for row in members:
-            line = (
-                f"  {pool(row):<{pool_w}}  {text(row['pool_out']):>{pooled_w}}  {text(row['receptive_field']):>{rf_w}}"
-            )
+            line = f"  {_size_pool(row):<{pool_w}}  {_text(row['pool_out']):>{pooled_w}}  {_text(row['receptive_field']):>{rf_w}}"
             formula = row["pool_formula"]
             # the arithmetic under its own column; past the width, on the next lines at that column
             lines += wrap_words(f"{line}  {formula}".rstrip(), width, indent=lead if len(lead) < width // 2 else "    ")

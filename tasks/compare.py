@@ -26,6 +26,7 @@ import csv
 import io
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,21 +43,9 @@ CONV_FIELDS = CONV_COLUMN_WORDS
 TIMING_SUFFIX = "_seconds"
 # Columns that follow from a row's settings and input size (its padding in pixels, the formulas, the
 # receptive field): in a table of one sweep's own rows they repeat what the settings say.
-DERIVED_COLUMNS = (
-    "kernel",
-    "map_kind",
-    "kernel_h",
-    "kernel_w",
-    "stride_y",
-    "stride_x",
-    "pad_top",
-    "pad_bottom",
-    "pad_left",
-    "pad_right",
-    "conv_formula",
-    "pool_formula",
-    "receptive_field",
-    "jump",
+DERIVED_COLUMNS = tuple(
+    "kernel map_kind kernel_h kernel_w stride_y stride_x pad_top pad_bottom pad_left pad_right "
+    "conv_formula pool_formula receptive_field jump".split()
 )
 _SAMPLE_FILE = re.compile(r"samples/(?P<conv>[^/]+)/(?P<index>\d+)-(?P<stage>[^/]+)\.png")
 
@@ -256,7 +245,7 @@ def parameter_text(value: Any) -> str:
     return str(value)
 
 
-def _data_facts(manifest: dict[str, Any]) -> dict[str, str]:
+def _data_facts(manifest: Mapping[str, Any]) -> dict[str, str]:
     dataset = manifest.get("dataset") if isinstance(manifest.get("dataset"), dict) else {}
     assert isinstance(dataset, dict)
     return {
@@ -266,7 +255,7 @@ def _data_facts(manifest: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def compare_parameters(a: dict[str, Any], b: dict[str, Any]) -> list[Parameter]:
+def compare_parameters(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[Parameter]:
     """Every parameter of the two manifests (A's order, then B's own), then the data read and the code version.
 
     A parameter one manifest lacks reads 'absent' there.
@@ -321,6 +310,13 @@ def configuration_words(row: dict[str, str], varying: list[tuple[str, str]]) -> 
     return " · ".join(part for part in (conv, row["map"], _pool_text(row)) if part)
 
 
+def _conv_fields(rows: list[dict[str, str]]) -> tuple[list[tuple[str, str]], str]:
+    """The conv settings that vary between ``rows`` as (field, words), and the constant ones in words."""
+    varying = [(field, words) for field, words in CONV_FIELDS if len({row[field] for row in rows}) > 1]
+    constant = [f"{words} {rows[0][field]}" for field, words in CONV_FIELDS if rows and (field, words) not in varying]
+    return varying, ", ".join(constant)
+
+
 def compare_rows(
     rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]], *, arguments: tuple[str, str] = ("A", "B")
 ) -> RowsComparison:
@@ -336,18 +332,10 @@ def compare_rows(
     names_b = list(text_b[0]) if text_b else []
     compared = [name for name in dict.fromkeys([*names_a, *names_b]) if name in names_a and name in names_b]
     columns = tuple(Column(name, _numeric(name, text_a, text_b)) for name in compared if name not in KEY_COLUMNS)
-    everything = text_a + text_b
-    varying = [(field, words) for field, words in CONV_FIELDS if len({row[field] for row in everything}) > 1]
-    constant = [
-        f"{words} {everything[0][field]}"
-        for field, words in CONV_FIELDS
-        if everything and (field, words) not in varying
-    ]
-    setting_columns = (*(field for field, _ in varying), "map", "pool")
+    varying, constant = _conv_fields(text_a + text_b)
 
     def settings(row: dict[str, str]) -> dict[str, str]:
-        shown = {field: row[field] for field, _ in varying}
-        return {**shown, "map": row["map"], "pool": _pool_text(row)}
+        return {**{field: row[field] for field, _ in varying}, "map": row["map"], "pool": _pool_text(row)}
 
     matched = tuple(
         MatchedRow(
@@ -373,8 +361,8 @@ def compare_rows(
         columns=columns,
         only_a_columns=tuple(name for name in names_a if name not in names_b),
         only_b_columns=tuple(name for name in names_b if name not in names_a),
-        setting_columns=setting_columns,
-        constant_settings=", ".join(constant),
+        setting_columns=(*(field for field, _ in varying), "map", "pool"),
+        constant_settings=constant,
         matched=matched,
         only_a=one_sided(keyed_a, keyed_b),
         only_b=one_sided(keyed_b, keyed_a),

@@ -131,31 +131,9 @@ class SweepPlan:
         )
 
 
-def plan_sweep(
-    settings: SweepParameters,
-    dataset: DatasetRecord,
-    colour_dataset: DatasetRecord | None = None,
-    *,
-    learned_kernels: Kernels | None = None,
-) -> SweepPlan:
-    """The plan of ``settings`` over the described ``dataset`` (and ``colour_dataset``, the same
-    selection read in RGB, when ``settings.channels`` has each or sum).
-
-    ``learned_kernels`` (``learned_0`` .., from ``train-model``) join the sweep's kernels after
-    its own, and are then convolved, pooled, counted and pictured like them.
-
-    Raises
-    ------
-    ValueError
-        A setting that cannot run on these images (a kernel or pool window larger than what it
-        slides over, a memory budget too small for one image, ceil mode with bands), naming it.
-    """
-    settings.check_shapes(height=dataset.height, width=dataset.width, extra_kernels=learned_kernels)
-    if settings.colour and (colour_dataset is None or not colour_dataset.colour):
-        raise ValueError(f"channels={','.join(settings.channels)} needs the selection described in colour")
-    kernels = {name: [list(row) for row in matrix] for name, matrix in settings.kernel_matrices.items()}
-    kernels.update({name: [list(row) for row in matrix] for name, matrix in (learned_kernels or {}).items()})
-    bounds = plan_chunks(
+def _chunk_bounds(settings: SweepParameters, dataset: DatasetRecord, kernels: Kernels) -> list[tuple[int, int]]:
+    """The chunks' (start, stop) within the memory budget (``tasks.chunking.plan_chunks``)."""
+    return plan_chunks(
         dataset.n,
         dataset.image_shape,
         settings.conv_settings,
@@ -166,24 +144,51 @@ def plan_sweep(
         keep_maps=settings.keep_maps,
         channels=3 if settings.colour else 1,  # RGB input, and conv2d's copies per channel (tasks.chunking)
     )
+
+
+def _fingerprints(
+    dataset: DatasetRecord, bounds: list[tuple[int, int]], samples: tuple[int, ...], cache_root: Path
+) -> tuple[list[str], str | None]:
+    """Content fingerprints of each chunk of ``dataset`` and of its samples."""
+    return part_fingerprints(
+        dataset.to_json(), chunks=[list(chunk) for chunk in bounds], samples=list(samples), index_dir=cache_root
+    )
+
+
+def plan_sweep(
+    settings: SweepParameters,
+    dataset: DatasetRecord,
+    colour_dataset: DatasetRecord | None = None,
+    *,
+    learned_kernels: Kernels | None = None,
+) -> SweepPlan:
+    """The plan of ``settings`` over the described ``dataset`` (and ``colour_dataset``, the same
+    selection read in RGB, when ``settings.channels`` has each or sum).
+
+    ``learned_kernels`` (``learned_0`` .., from ``train-model``) join the sweep's kernels after its own.
+
+    Raises
+    ------
+    ValueError
+        A setting that cannot run on these images (a kernel or pool window larger than what it
+        slides over, a memory budget too small for one image, ceil mode with bands), naming it.
+    """
+    settings.check_shapes(height=dataset.height, width=dataset.width, extra_kernels=learned_kernels)
+    if settings.colour and (colour_dataset is None or not colour_dataset.colour):
+        raise ValueError(f"channels={','.join(settings.channels)} needs the selection described in colour")
+    named = {**settings.kernel_matrices, **(learned_kernels or {})}  # learned kernels after the sweep's own
+    kernels = {name: [list(row) for row in matrix] for name, matrix in named.items()}
+    bounds = _chunk_bounds(settings, dataset, kernels)
     samples = tuple(index for index in settings.samples if index < dataset.n)
     cache_root = cache_dir_for(settings.out, settings.cache_dir)
     # Content fingerprints of each chunk and of the samples (from the identity index when the
     # files are unchanged): a chunk keeps its cache key when images are appended after it.
-    fingerprints, samples_fingerprint = part_fingerprints(
-        dataset.to_json(), chunks=[list(chunk) for chunk in bounds], samples=list(samples), index_dir=cache_root
-    )
+    fingerprints, samples_fingerprint = _fingerprints(dataset, bounds, samples, cache_root)
     colour_fingerprints: list[str | None] = [None] * len(bounds)
     colour_samples_fingerprint = None
     if settings.colour and colour_dataset is not None:
         # the RGB pixels key the colour chunks as the grey ones key the grey chunks (+1 % data: new chunks only)
-        found, colour_samples_fingerprint = part_fingerprints(
-            colour_dataset.to_json(),
-            chunks=[list(chunk) for chunk in bounds],
-            samples=list(samples),
-            index_dir=cache_root,
-        )
-        colour_fingerprints = list(found)
+        colour_fingerprints[:], colour_samples_fingerprint = _fingerprints(colour_dataset, bounds, samples, cache_root)
     return SweepPlan(
         settings=settings,
         dataset=dataset,

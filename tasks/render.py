@@ -87,9 +87,34 @@ def contact_sheet(
     sizes : {column index: the size line under its title}, in place of the picture's ``H×W`` where
         the picture is drawn larger than what it shows (a 3×3 kernel as 24×24 blocks).
     """
-    plt = _pyplot()
-    from matplotlib.patches import Rectangle
+    canvas, frames, column_left, column_w, inch_per_pixel, gap_y = _paste_cells(rows)
+    canvas_h = max(image.shape[0] for _, cells in rows for _, image in cells)
+    # Figure margins in inches: row labels left, column titles and the title on top.
+    margin_left, margin_right, margin_bottom = 0.9, 0.15, 0.15
+    title_lines = title.count("\n") + 1
+    column_title_lines = max(text.count("\n") + 2 for _, cells in rows[:1] for text, _ in cells)
+    margin_top = 0.2 + title_lines * 0.17 + column_title_lines * 0.12
+    grid_w_in, grid_h_in = canvas.shape[1] * inch_per_pixel, canvas.shape[0] * inch_per_pixel
+    fig_w, fig_h = grid_w_in + margin_left + margin_right, grid_h_in + margin_top + margin_bottom
+    figure = _pyplot().figure(figsize=(fig_w, fig_h))
+    axis = figure.add_axes((margin_left / fig_w, margin_bottom / fig_h, grid_w_in / fig_w, grid_h_in / fig_h))
+    axis.imshow(
+        canvas,
+        interpolation="nearest",
+        extent=(-0.5, canvas.shape[1] - 0.5, canvas.shape[0] - 0.5, -0.5),
+        aspect="equal",
+    )
+    axis.set_axis_off()
+    _frame_and_label(axis, rows, frames, column_left, column_w, canvas_h + gap_y, canvas_h, sizes)
+    figure.suptitle(title, fontsize=9, y=1 - 0.08 / fig_h, va="top")
+    return figure
 
+
+def _paste_cells(
+    rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]],
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]], np.ndarray, list[float], float, float]:
+    """The sheet's RGB canvas (white, one image pixel per canvas pixel), each cell's (left, top, width, height),
+    the columns' left edges and widths, inches per pixel and the gap between rows (in pixels)."""
     n_rows = len(rows)
     n_cols = max(len(cells) for _, cells in rows)
     canvas_h = max(image.shape[0] for _, cells in rows for _, image in cells)
@@ -104,8 +129,6 @@ def contact_sheet(
     column_left = np.concatenate([[0.0], np.cumsum(np.add(column_w, gap_x))])[:-1]
     grid_w = float(column_left[-1] + column_w[-1])
     grid_h = n_rows * canvas_h + (n_rows - 1) * gap_y
-
-    # One RGB canvas at one image pixel per canvas pixel (rounded cell origins): white background.
     canvas = np.full((math.ceil(grid_h), math.ceil(grid_w), 3), 255, dtype=np.uint8)
     frames = []
     for row_index, (_, cells) in enumerate(rows):
@@ -115,23 +138,22 @@ def contact_sheet(
             top = round(row_index * (canvas_h + gap_y) + (canvas_h - height) / 2)
             canvas[top : top + height, left : left + width] = image if image.ndim == 3 else image[..., np.newaxis]
             frames.append((left, top, width, height))
+    return canvas, frames, column_left, column_w, inch_per_pixel, gap_y
 
-    # Figure margins in inches: row labels left, column titles and the title on top.
-    margin_left, margin_right, margin_bottom = 0.9, 0.15, 0.15
-    title_lines = title.count("\n") + 1
-    column_title_lines = max(text.count("\n") + 2 for _, cells in rows[:1] for text, _ in cells)
-    margin_top = 0.2 + title_lines * 0.17 + column_title_lines * 0.12
-    grid_w_in, grid_h_in = canvas.shape[1] * inch_per_pixel, canvas.shape[0] * inch_per_pixel
-    fig_w, fig_h = grid_w_in + margin_left + margin_right, grid_h_in + margin_top + margin_bottom
-    figure = plt.figure(figsize=(fig_w, fig_h))
-    axis = figure.add_axes((margin_left / fig_w, margin_bottom / fig_h, grid_w_in / fig_w, grid_h_in / fig_h))
-    axis.imshow(
-        canvas,
-        interpolation="nearest",
-        extent=(-0.5, canvas.shape[1] - 0.5, canvas.shape[0] - 0.5, -0.5),
-        aspect="equal",
-    )
-    axis.set_axis_off()
+
+def _frame_and_label(
+    axis: Any,
+    rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]],
+    frames: list[tuple[int, int, int, int]],
+    column_left: np.ndarray,
+    column_w: list[float],
+    row_pitch: float,
+    canvas_h: int,
+    sizes: Mapping[int, str] | None,
+) -> None:
+    """Thin frames round the cells, column titles with their sizes on top, row labels on the left."""
+    from matplotlib.patches import Rectangle
+
     for left, top, width, height in frames:
         axis.add_patch(
             Rectangle(
@@ -152,15 +174,13 @@ def contact_sheet(
     for row_index, (row_label, _) in enumerate(rows):
         axis.annotate(
             row_label,
-            xy=(-0.5, row_index * (canvas_h + gap_y) + canvas_h / 2 - 0.5),
+            xy=(-0.5, row_index * row_pitch + canvas_h / 2 - 0.5),
             xytext=(-6, 0),
             textcoords="offset points",
             ha="right",
             va="center",
             fontsize=8,
         )
-    figure.suptitle(title, fontsize=9, y=1 - 0.08 / fig_h, va="top")
-    return figure
 
 
 def close(figure: Any) -> None:
@@ -193,6 +213,20 @@ def focus_map(frame: Any) -> str:
     return str((magnitudes if len(magnitudes) else frame)["map"].iloc[0])
 
 
+def _with_setting_columns(frame: Any) -> Any:
+    """A copy of the sizes table with cells as text and the pool window, pool setting and kernel shape columns."""
+    frame = frame.copy()
+    for column in (*CONV_COLUMNS, *POOL_COLUMNS[1:]):  # every setting column but pool_mode
+        frame[column] = [_cell(value) for value in frame[column]]
+    pool_settings = [PoolSetting.from_row(row) for row in frame.to_dict("records")]
+    frame["pool_window"] = [
+        "" if setting.mode == "none" else setting.words.removeprefix(f"{setting.mode} ") for setting in pool_settings
+    ]
+    frame["pool_setting"] = [setting.words for setting in pool_settings]
+    frame["kernel_shape"] = [f"{h}×{w}" for h, w in zip(frame["kernel_h"], frame["kernel_w"], strict=False)]
+    return frame
+
+
 def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     """Output sizes against conv stride, and the focus map's mean for every configuration.
 
@@ -209,52 +243,41 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
       the channel named at the end of its label.
     """
     plt = _pyplot()
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import MaxNLocator
-
-    frame = frame.copy()
-    for column in (*CONV_COLUMNS, *POOL_COLUMNS[1:]):  # every setting column but pool_mode
-        frame[column] = [_cell(value) for value in frame[column]]
-    pool_settings = [PoolSetting.from_row(row) for row in frame.to_dict("records")]
-    frame["pool_window"] = [
-        "" if setting.mode == "none" else setting.words.removeprefix(f"{setting.mode} ") for setting in pool_settings
-    ]
-    frame["pool_setting"] = [setting.words for setting in pool_settings]
-    frame["kernel_shape"] = [f"{h}×{w}" for h, w in zip(frame["kernel_h"], frame["kernel_w"], strict=False)]
-
+    frame = _with_setting_columns(frame)
     paddings = _ordered(frame["padding"])
     variants = _ordered(zip(frame["resize"], frame["dilation"], strict=False))
-    windows = [window for window in _ordered(frame["pool_window"]) if window]
-    shapes = _ordered(frame["kernel_shape"])
-    colour_of = {window: POOL_COLOURS[index % len(POOL_COLOURS)] for index, window in enumerate(windows)}
-    style_of = {shape: KERNEL_STYLES[index % len(KERNEL_STYLES)] for index, shape in enumerate(shapes)}
-
     focus = focus_map(frame)
     frame["channel_label"] = [_cell(value) for value in frame["channel"]] if "channel" in frame else ""
     stats = frame[frame["map"] == focus]
     # A heat-map row per conv setting (and channel): its key is those columns' cells.
-    row_columns = [*CONV_COLUMNS, "channel_label"]
-    conv_keys = _ordered(zip(*(stats[column] for column in row_columns), strict=True))
+    conv_keys = _ordered(zip(*(stats[column] for column in _ROW_COLUMNS), strict=True))
     pool_keys = _ordered(stats["pool_setting"])
 
-    n_cols, n_rows = len(paddings), len(variants)
     panel_w, panel_h = 3.3, 2.4
-    sizes_h = panel_h * n_rows + 1.0
-    heat_row_h = 0.26
-    heat_h = heat_row_h * len(conv_keys) + 2.0
+    sizes_h = panel_h * len(variants) + 1.0
+    heat_h = 0.26 * len(conv_keys) + 2.0
     label_w = 4.2  # room for the heat map's row labels
-    width = max(panel_w * n_cols + 2.8, label_w + 1.5 * len(pool_keys) + 1.5, 9.0)
+    width = max(panel_w * len(paddings) + 2.8, label_w + 1.5 * len(pool_keys) + 1.5, 9.0)
     figure = plt.figure(figsize=(width, sizes_h + heat_h + 0.8), layout="constrained")
-    figure.suptitle(
-        title or "convsweep summary",
-        fontsize=12,
-        fontweight="bold",
-    )
+    figure.suptitle(title or "convsweep summary", fontsize=12, fontweight="bold")
     top, bottom = figure.subfigures(2, 1, height_ratios=[sizes_h, heat_h])
+    _size_panels(top, frame, paddings, variants)
+    _heat_map(bottom, frame, stats, focus, conv_keys, pool_keys)
+    return figure
 
-    # --- sizes: small multiples ---------------------------------------------------
+
+_ROW_COLUMNS = [*CONV_COLUMNS, "channel_label"]
+
+
+def _size_panels(top: Any, frame: Any, paddings: list[Any], variants: list[Any]) -> None:
+    """The small multiples of output height against conv stride, and their shared legend."""
+    windows = [window for window in _ordered(frame["pool_window"]) if window]
+    shapes = _ordered(frame["kernel_shape"])
+    colour_of = {window: POOL_COLOURS[index % len(POOL_COLOURS)] for index, window in enumerate(windows)}
+    style_of = {shape: KERNEL_STYLES[index % len(KERNEL_STYLES)] for index, shape in enumerate(shapes)}
+    n_rows = len(variants)
     top.suptitle("Output height against conv stride", fontsize=10)
-    axes = top.subplots(n_rows, n_cols, squeeze=False, sharex=True)
+    axes = top.subplots(n_rows, len(paddings), squeeze=False, sharex=True)
     for row_index, (resize, dilation) in enumerate(variants):
         for col_index, padding in enumerate(paddings):
             axis = axes[row_index][col_index]
@@ -283,22 +306,36 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
                             marker="s",
                             markersize=4,
                         )
-            # The panel's share of the conv setting in the setting's words (stride and pad mode vary inside it).
-            row = {"resize": resize, "stride": "1", "padding": padding, "pad_mode": "zeros", "dilation": dilation}
-            words = ConvSetting.from_row(row).word_parts()
-            axis.set_title(f"{words['padding']} · {words['resize']} · {words['dilation']}", fontsize=8)
-            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-            axis.yaxis.set_major_locator(MaxNLocator(integer=True))
-            axis.tick_params(labelsize=7)
-            axis.grid(True, alpha=0.3)
-            if row_index == n_rows - 1:
-                axis.set_xlabel("conv stride (rows)", fontsize=8)
-            if col_index == 0:
-                axis.set_ylabel("output height (px)", fontsize=8)
-            if len(frame["stride_y"].unique()) == 1:
-                only = int(frame["stride_y"].iloc[0])
-                axis.set_xlim(only - 0.5, only + 0.5)
-                axis.set_xticks([only])
+            _style_panel(axis, frame, resize, padding, dilation, bottom=row_index == n_rows - 1, left=col_index == 0)
+    _size_legend(top, windows, shapes, colour_of, style_of)
+
+
+def _style_panel(axis: Any, frame: Any, resize: Any, padding: Any, dilation: Any, *, bottom: bool, left: bool) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    # The panel's share of the conv setting in the setting's words (stride and pad mode vary inside it).
+    row = {"resize": resize, "stride": "1", "padding": padding, "pad_mode": "zeros", "dilation": dilation}
+    words = ConvSetting.from_row(row).word_parts()
+    axis.set_title(f"{words['padding']} · {words['resize']} · {words['dilation']}", fontsize=8)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.tick_params(labelsize=7)
+    axis.grid(True, alpha=0.3)
+    if bottom:
+        axis.set_xlabel("conv stride (rows)", fontsize=8)
+    if left:
+        axis.set_ylabel("output height (px)", fontsize=8)
+    if len(frame["stride_y"].unique()) == 1:
+        only = int(frame["stride_y"].iloc[0])
+        axis.set_xlim(only - 0.5, only + 0.5)
+        axis.set_xticks([only])
+
+
+def _size_legend(
+    top: Any, windows: list[Any], shapes: list[Any], colour_of: dict[Any, str], style_of: dict[Any, str]
+) -> None:
+    from matplotlib.lines import Line2D
+
     handles = [Line2D([], [], color=CONV_COLOUR, marker="o", markersize=4, label="conv output")]
     handles += [
         Line2D([], [], color=colour_of[window], marker="s", markersize=4, label=f"after pooling {window}")
@@ -319,7 +356,9 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
         title_fontsize=8,
     )
 
-    # --- statistics: heat map -------------------------------------------------------
+
+def _heat_map(bottom: Any, frame: Any, stats: Any, focus: str, conv_keys: list[Any], pool_keys: list[Any]) -> None:
+    """The focus map's mean after pooling: one row per conv setting (and channel), one column per pool setting."""
     kind = "magnitude" if (stats["map_kind"] == "magnitude").any() else "kernel response"
     per_channel = ", one row per conv setting and channel (gray, R, G, B, sum)" if "channel" in frame else ""
     bottom.suptitle(f"Mean of {focus} ({kind}) after pooling, over all images{per_channel}", fontsize=10)
@@ -327,7 +366,7 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     row_of = {key: index for index, key in enumerate(conv_keys)}
     col_of = {key: index for index, key in enumerate(pool_keys)}
     for *row_key, pool_setting, mean in zip(
-        *(stats[column] for column in row_columns), stats["pool_setting"], stats["mean"], strict=True
+        *(stats[column] for column in _ROW_COLUMNS), stats["pool_setting"], stats["mean"], strict=True
     ):
         heat[row_of[tuple(row_key)], col_of[pool_setting]] = mean
     axis = bottom.subplots()
@@ -336,30 +375,19 @@ def summary_figure(frame: Any, *, title: str | None = None) -> Any:
     axis.set_xticks(
         range(len(pool_keys)), pool_keys, fontsize=8, rotation=20 if tilted else 0, ha="right" if tilted else "center"
     )
-    axis.set_yticks(
-        range(len(conv_keys)),
-        [
-            conv_text(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation).replace(
-                "conv ", ""
-            )
-            + (f" · {channel}" if channel else "")
-            for resize, stride, padding, pad_mode, dilation, channel in conv_keys
-        ],
-        fontsize=7,
-    )
+    labels = [
+        conv_text(resize=resize, stride=stride, padding=padding, pad_mode=pad_mode, dilation=dilation).replace(
+            "conv ", ""
+        )
+        + (f" · {channel}" if channel else "")
+        for resize, stride, padding, pad_mode, dilation, channel in conv_keys
+    ]
+    axis.set_yticks(range(len(conv_keys)), labels, fontsize=7)
     axis.tick_params(length=0)
     finite = heat[np.isfinite(heat)]
     middle = (float(finite.min()) + float(finite.max())) / 2 if finite.size else 0.0
     for (row, col), value in np.ndenumerate(heat):
         if np.isfinite(value):
-            axis.text(
-                col,
-                row,
-                f"{value:.4g}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="black" if value > middle else "white",
-            )
+            colour = "black" if value > middle else "white"
+            axis.text(col, row, f"{value:.4g}", ha="center", va="center", fontsize=7, color=colour)
     bottom.colorbar(image, ax=axis, label=f"mean of {focus}", shrink=0.9, aspect=30)
-    return figure

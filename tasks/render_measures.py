@@ -13,7 +13,7 @@ Either panel alone when only one measure was taken.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -95,10 +95,14 @@ def _probe_panel(axis: Any, frame: Any) -> None:
         label="accuracy-for-size front",
         zorder=4,
     )
-    axis.set_xscale("log")
-    # One tick per feature count the sweep produced, written as the integer it is.
+    _probe_axes(axis, points, configurations[0])
+
+
+def _probe_axes(axis: Any, points: list[tuple[float, float]], first: Mapping[str, Any]) -> None:
+    """The probe panel's log feature axis (one tick per feature count, as integers), labels and legend."""
     from matplotlib.ticker import NullFormatter, NullLocator
 
+    axis.set_xscale("log")
     counts = sorted({int(features) for features, _ in points})
     axis.xaxis.set_minor_locator(NullLocator())
     axis.xaxis.set_minor_formatter(NullFormatter())
@@ -107,7 +111,6 @@ def _probe_panel(axis: Any, frame: Any) -> None:
         axis.tick_params(axis="x", labelrotation=45)
     axis.set_xlabel("features: pooled values of all maps (log scale)", fontsize=8)
     axis.set_ylabel("probe test accuracy", fontsize=8)
-    first = configurations[0]
     axis.set_title(
         f"Linear probe: {int(first['probe_train_images']):,} train, {int(first['probe_test_images']):,} test images",
         fontsize=9,

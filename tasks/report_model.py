@@ -11,7 +11,7 @@ setting is put into words by the settings themselves (``ConvSetting.words``,
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,26 +25,10 @@ SIGNED_SCALING = "gray = 127.5 + 127.5 * x / max|x| (zero is mid-gray)"
 MAGNITUDE_SCALING = "gray = 255 * x / max(x)"
 
 # report.md's table: what a reader compares; report.html's table has every column of sizes.csv.
-REPORT_COLUMNS = (
-    "kernel",
-    "channels",  # only in a sweep that is not purely grey (tasks.rows.with_channel)
-    "channel",
-    "resize",
-    "stride",
-    "padding",
-    "pad_mode",
-    "dilation",
-    "conv_h",
-    "conv_w",
-    "pool_mode",
-    "pool_size",
-    "pool_h",
-    "pool_w",
-    "conv_formula",
-    "mean",
-    "std",
-    "max",
-    "zero_fraction",
+# The channels and channel columns are only in a sweep that is not purely grey (tasks.rows.with_channel).
+REPORT_COLUMNS = tuple(
+    "kernel channels channel resize stride padding pad_mode dilation conv_h conv_w "
+    "pool_mode pool_size pool_h pool_w conv_formula mean std max zero_fraction".split()
 )
 
 
@@ -233,7 +217,7 @@ def _cell(value: Any) -> Cell:
 ROW_NAMES = ("kernel", "map", "channel")
 
 
-def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], *, split_constant: bool = False) -> Table:
+def _table(rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...], *, split_constant: bool = False) -> Table:
     """The rows' ``columns`` as cells; with ``split_constant`` (and several rows), the columns the same in every
     row go to :attr:`Table.constant` instead: 15 identical columns would push the statistics off-screen."""
     constant: tuple[tuple[str, str], ...] = ()
@@ -244,7 +228,7 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], *, split_consta
     return Table(columns, tuple(tuple(_cell(row[column]) for column in columns) for row in rows), constant)
 
 
-def _distinct(rows: list[dict[str, Any]], column: str) -> list[str]:
+def _distinct(rows: Sequence[Mapping[str, Any]], column: str) -> list[str]:
     return list(dict.fromkeys(str(row[column]) for row in rows))
 
 
@@ -342,7 +326,7 @@ def _section(
     )
 
 
-def _report_columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+def _report_columns(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     """:data:`REPORT_COLUMNS`, the channel columns only where the rows have them (a grey sweep's table as before)."""
     coloured = bool(rows) and "channels" in rows[0]
     return tuple(column for column in REPORT_COLUMNS if coloured or column not in ("channels", "channel"))

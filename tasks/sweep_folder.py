@@ -81,17 +81,8 @@ class SweepFolder:
         return str(self.manifest.get("sweep") or self.folder.name)
 
 
-def check_sweep_folder(location: str | Path, *, argument: str) -> SweepFolder:
-    """The sweep at ``location`` (its folder, or its ``manifest.json``), every listed file checked by sha256.
-
-    Raises
-    ------
-    ValueError
-        Naming ``argument`` and the location, when there is no such folder, no manifest, a manifest
-        that is not one, a listed file missing or changed (size or sha256), or no ``sizes.csv``.
-    """
-    given = Path(location)
-    where = f"{argument}={str(location)!r}"
+def _folder_and_manifest(given: Path, where: str) -> tuple[Path, dict[str, Any]]:
+    """The sweep's folder and its manifest, from the folder or the manifest file."""
     if given.is_file():
         folder, manifest = given.resolve().parent, read_manifest_file(given)
         if manifest is None:
@@ -108,6 +99,20 @@ def check_sweep_folder(location: str | Path, *, argument: str) -> SweepFolder:
             raise ValueError(f"{where} holds no complete sweep: {MANIFEST_NAME} is not a sweep manifest")
     else:
         raise ValueError(f"{where}: no such folder or file")
+    return folder, manifest
+
+
+def check_sweep_folder(location: str | Path, *, argument: str) -> SweepFolder:
+    """The sweep at ``location`` (its folder, or its ``manifest.json``), every listed file checked by sha256.
+
+    Raises
+    ------
+    ValueError
+        Naming ``argument`` and the location, when there is no such folder, no manifest, a manifest
+        that is not one, a listed file missing or changed (size or sha256), or no ``sizes.csv``.
+    """
+    where = f"{argument}={str(location)!r}"
+    folder, manifest = _folder_and_manifest(Path(location), where)
     digests: dict[str, str] = {}
     problems: list[str] = []
     sizes_csv: str | None = None

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from convsweep.terminal import wrap_words
-from tasks.compare import Comparison, MatchedRow, OneSidedRow, Side, column_changes, compare_sweeps
+from tasks.compare import Comparison, MatchedRow, OneSidedRow, RowsComparison, Side, column_changes, compare_sweeps
 from tasks.sweep_folder import check_finished_sweep
 
 SUMMARY_WIDTH = 80
@@ -104,6 +104,28 @@ def print_summary(console: Console, comparison: Comparison, html: Path) -> None:
     shared = [parameter.name for parameter in comparison.shared_parameters]
     say(f"{len(shared)} parameter(s) shared: {_names(shared)}")
 
+    _print_rows(console, rows)
+    _one_sided(console, "Only in A", rows.only_a)
+    _one_sided(console, "Only in B", rows.only_b)
+    pictures = comparison.pictures
+    if pictures:
+        convs = len({pair.conv for pair in pictures})
+        say(
+            f"Pictures: {len(pictures)} sample pictures of {convs} conv setting(s) in both, "
+            f"{len(comparison.differing_pictures)} differ"
+        )
+    else:
+        say("Pictures: no sample picture of a conv setting in both")
+    say(f"compare.html: {html}")
+
+
+def _print_rows(console: Console, rows: RowsComparison) -> None:
+    """How many rows match and differ, in which columns, and each column's largest change."""
+
+    def say(text: str, indent: str = "") -> None:
+        for line in wrap_words(text, console.width, indent=indent or "  "):
+            console.print(line, soft_wrap=True)
+
     changed_rows = rows.differing_rows
     columns = [column.name for column in rows.differing_columns if not column.timing]
     line = f"Rows: {len(rows.matched)} matched by configuration and map, {len(changed_rows)} differ"
@@ -130,18 +152,6 @@ def print_summary(console: Console, comparison: Comparison, html: Path) -> None:
             say(f"      at {change.largest.words}", "         ")
         if len(changes) > MAX_CHANGED_COLUMNS:
             say(f"  + {len(changes) - MAX_CHANGED_COLUMNS} more columns differ (see compare.html)")
-    _one_sided(console, "Only in A", rows.only_a)
-    _one_sided(console, "Only in B", rows.only_b)
-    pictures = comparison.pictures
-    if pictures:
-        convs = len({pair.conv for pair in pictures})
-        say(
-            f"Pictures: {len(pictures)} sample pictures of {convs} conv setting(s) in both, "
-            f"{len(comparison.differing_pictures)} differ"
-        )
-    else:
-        say("Pictures: no sample picture of a conv setting in both")
-    say(f"compare.html: {html}")
 
 
 def summary_json(comparison: Comparison, html: Path) -> dict[str, Any]:

@@ -159,23 +159,10 @@ def _as_2d(padding):
     return (padding[0], padding[1], padding[0], padding[1]) if isinstance(padding, tuple) else padding
 
 
-SIZE_COLUMNS = [
-    "input",
-    "kernel",
-    "stride",
-    "padding",
-    "dilation",
-    "conv_out",
-    "conv_formula",
-    "pool",
-    "pool_stride",
-    "pool_padding",
-    "ceil_mode",
-    "pool_out",
-    "pool_formula",
-    "receptive_field",
-    "jump",
-]
+SIZE_COLUMNS = (
+    "input kernel stride padding dilation conv_out conv_formula "
+    "pool pool_stride pool_padding ceil_mode pool_out pool_formula receptive_field jump"
+).split()
 
 
 def _pool_settings(pool_sizes, pool_strides, pool_paddings) -> list[Optional[tuple]]:
@@ -221,37 +208,34 @@ def size_rows(
                 receptive_field=None,
                 jump=None,
             )
-            pool_layers = []
-            if pool is not None:
-                size, stride, pool_padding = pool
-                row.update(
-                    pool=size, pool_stride=stride, pool_padding=_padding_label(pool_padding), ceil_mode=ceil_mode
-                )
-                if row["conv_out"] is None:
-                    row["pool_formula"] = "(no conv output to pool)"
-                else:
-                    try:
-                        ptop, pbottom, _, _ = conv_core.resolve_pool_padding(
-                            _as_2d(pool_padding), image_size=row["conv_out"], pool_size=size, stride=stride
-                        )
-                        row["pool_out"] = conv_core.output_size(
-                            row["conv_out"], size, stride=stride, padding=(ptop, pbottom), ceil_mode=ceil_mode
-                        )
-                        row["pool_formula"] = conv_core.conv_formula(
-                            row["conv_out"],
-                            size,
-                            stride=stride,
-                            pad_before=ptop,
-                            pad_after=pbottom,
-                            ceil_mode=ceil_mode,
-                        )
-                        pool_layers = [(size, stride)]
-                    except ValueError as error:
-                        row["pool_formula"] = f"impossible: {error}"
+            pool_layers = [] if pool is None else _pool_row(row, pool, ceil_mode)
             if row["conv_out"] is not None and (pool is None or row["pool_out"] is not None):
                 row["receptive_field"], row["jump"] = conv_core.receptive_field(layers + pool_layers)
             rows.append(row)
     return rows
+
+
+def _pool_row(row: dict, pool: tuple, ceil_mode: bool) -> list[tuple[int, int]]:
+    """Fill ``row``'s pool cells for the pool setting ``pool``; the pool's layers for the receptive field."""
+    size, stride, pool_padding = pool
+    row.update(pool=size, pool_stride=stride, pool_padding=_padding_label(pool_padding), ceil_mode=ceil_mode)
+    if row["conv_out"] is None:
+        row["pool_formula"] = "(no conv output to pool)"
+        return []
+    try:
+        ptop, pbottom, _, _ = conv_core.resolve_pool_padding(
+            _as_2d(pool_padding), image_size=row["conv_out"], pool_size=size, stride=stride
+        )
+        row["pool_out"] = conv_core.output_size(
+            row["conv_out"], size, stride=stride, padding=(ptop, pbottom), ceil_mode=ceil_mode
+        )
+        row["pool_formula"] = conv_core.conv_formula(
+            row["conv_out"], size, stride=stride, pad_before=ptop, pad_after=pbottom, ceil_mode=ceil_mode
+        )
+        return [(size, stride)]
+    except ValueError as error:
+        row["pool_formula"] = f"impossible: {error}"
+        return []
 
 
 def check_csv_path(path: Path) -> None:
@@ -266,6 +250,31 @@ def check_csv_path(path: Path) -> None:
     if not parent.is_dir():
         raise ValueError(f"--csv {path}: folder {parent} does not exist (it is not created): make it first")
     check_writable_folder(parent, what=f"--csv {path}")
+
+
+def _rows_from_options(
+    inputs: str,
+    kernel_sizes: str,
+    strides: str,
+    paddings: str,
+    dilations: str,
+    pool_sizes: str,
+    pool_strides: Optional[str],
+    pool_paddings: str,
+    ceil_mode: bool,
+) -> list[dict]:
+    """``size_rows`` of the ``sizes`` options, each list parsed (ValueError naming the option)."""
+    return size_rows(
+        parse_positive_ints(inputs, "--inputs"),
+        parse_positive_ints(kernel_sizes, "--kernels"),
+        parse_positive_ints(strides, "--strides"),
+        parse_paddings(paddings, "--paddings"),
+        parse_positive_ints(dilations, "--dilations"),
+        parse_pool_sizes(pool_sizes, "--pool-sizes"),
+        parse_positive_ints(pool_strides, "--pool-strides") if pool_strides is not None else None,
+        parse_paddings(pool_paddings, "--pool-paddings", allow_full=False),
+        ceil_mode,
+    )
 
 
 def sizes_command(
@@ -305,32 +314,28 @@ def sizes_command(
     """
     if csv is not None:
         check_csv_path(csv)
-    rows = size_rows(
-        parse_positive_ints(inputs, "--inputs"),
-        parse_positive_ints(kernel_sizes, "--kernels"),
-        parse_positive_ints(strides, "--strides"),
-        parse_paddings(paddings, "--paddings"),
-        parse_positive_ints(dilations, "--dilations"),
-        parse_pool_sizes(pool_sizes, "--pool-sizes"),
-        parse_positive_ints(pool_strides, "--pool-strides") if pool_strides is not None else None,
-        parse_paddings(pool_paddings, "--pool-paddings", allow_full=False),
-        ceil_mode,
+    rows = _rows_from_options(
+        inputs, kernel_sizes, strides, paddings, dilations, pool_sizes, pool_strides, pool_paddings, ceil_mode
     )
     if as_json:
         typer.echo(json.dumps([{column: row[column] for column in SIZE_COLUMNS} for row in rows]))
     else:
         # The terminal's width, COLUMNS, or 80 columns in a pipe: as the sweep's closing table.
-        width = Console().width
-        for line in size_lines(rows, width=width):
+        for line in size_lines(rows, width=Console().width):
             typer.echo(line)
     if csv is not None:
-        import pandas as pd
+        _write_sizes_csv(csv, rows)
 
-        frame = pd.DataFrame(rows, columns=SIZE_COLUMNS)
-        for column in ("conv_out", "pool_out", "receptive_field", "jump"):
-            frame[column] = frame[column].astype("Int64")  # ints, with an empty cell for "impossible"
-        files.write_csv(csv, frame)
-        typer.echo(f"wrote {len(rows)} rows to {csv}")
+
+def _write_sizes_csv(csv: Path, rows: list[dict]) -> None:
+    """The rows as a CSV file: sizes.csv's columns, ints with an empty cell for "impossible"."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=SIZE_COLUMNS)
+    for column in ("conv_out", "pool_out", "receptive_field", "jump"):
+        frame[column] = frame[column].astype("Int64")  # ints, with an empty cell for "impossible"
+    files.write_csv(csv, frame)
+    typer.echo(f"wrote {len(rows)} rows to {csv}")
 
 
 def register(app: typer.Typer) -> None:

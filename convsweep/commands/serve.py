@@ -9,6 +9,7 @@ registered: bad input exits 2 and the server is left untouched.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -170,6 +171,13 @@ def load_serve_config(path: str | Path) -> list[ServedSweep]:
     ValueError
         Naming the file, the sweep and the bad key or value.
     """
+    config_path, defaults, sweeps = _read_serve_file(path)
+    base = config_path.resolve().parent
+    return [_plan_from_entry(str(raw_name), entry, defaults, config_path, base) for raw_name, entry in sweeps.items()]
+
+
+def _read_serve_file(path: str | Path) -> tuple[Path, dict[Any, Any], dict[Any, Any]]:
+    """The file's path, its ``defaults`` and its ``sweeps`` mappings, checked."""
     import yaml
 
     config_path = Path(path).expanduser()
@@ -190,67 +198,67 @@ def load_serve_config(path: str | Path) -> list[ServedSweep]:
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise ValueError(f"from_config={str(path)!r}: 'defaults' must be a mapping")
+    return config_path, defaults, data["sweeps"]
 
-    base = config_path.resolve().parent
-    plans = []
-    for raw_name, entry in data["sweeps"].items():
-        name = str(raw_name)
-        where = f"{config_path.name}: sweep {name!r}"
-        check_safe_name(name, argument=f"{config_path.name}: sweep name")
-        if entry is None:
-            entry = {}
-        if not isinstance(entry, dict):
-            raise ValueError(f"{where} must be a mapping of settings")
-        merged = {str(key).replace("-", "_"): value for key, value in {**defaults, **entry}.items()}
-        if "name" in merged:
-            raise ValueError(f"{where}: 'name' is the sweep's key in 'sweeps:'; remove name={merged['name']!r}")
-        cron, interval, timezone = check_schedule(
-            cron=merged.pop("cron", None),
-            interval=merged.pop("interval", None),
-            timezone=merged.pop("timezone", None),
-            where=where,
-        )
-        runner_options = {key: merged.pop(key) for key in _RUNNER_KEYS if key in merged}
-        runner = None
-        if runner_options:
-            try:
-                runner = check_runner_options(
-                    _runner_name(runner_options.get("runner"), runner_options.get("dask_address")),
-                    dask_address=runner_options.get("dask_address"),
-                    workers=runner_options.get("workers"),
-                )
-            except (ValueError, TypeError) as error:
-                raise type(error)(f"{where}: {error}") from None
-        description = merged.pop("description", None)
-        tags = merged.pop("tags", None) or []
-        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-            raise ValueError(f"{where}: tags={tags!r} must be a list of strings")
-        parameters: dict[str, Any] = {}
-        saved = merged.pop("config", None)
-        if saved is not None:
-            saved_path = Path(str(saved)).expanduser()
-            parameters.update(load_config_file(saved_path if saved_path.is_absolute() else base / saved_path))
-        parameters.update(merged)
-        parameters["name"] = name
+
+def _plan_from_entry(name: str, entry: Any, defaults: dict[Any, Any], config_path: Path, base: Path) -> ServedSweep:
+    """One sweep of a serve config: its entry over the defaults, schedule, runner and parameters checked."""
+    where = f"{config_path.name}: sweep {name!r}"
+    check_safe_name(name, argument=f"{config_path.name}: sweep name")
+    if entry is None:
+        entry = {}
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a mapping of settings")
+    merged = {str(key).replace("-", "_"): value for key, value in {**defaults, **entry}.items()}
+    if "name" in merged:
+        raise ValueError(f"{where}: 'name' is the sweep's key in 'sweeps:'; remove name={merged['name']!r}")
+    cron, interval, timezone = check_schedule(
+        cron=merged.pop("cron", None),
+        interval=merged.pop("interval", None),
+        timezone=merged.pop("timezone", None),
+        where=where,
+    )
+    runner_options = {key: merged.pop(key) for key in _RUNNER_KEYS if key in merged}
+    runner = None
+    if runner_options:
         try:
-            parameters = parse_parameters(**_relative_to(parameters, base)).to_parameters()
-        except (ValueError, TypeError) as error:
-            raise type(error)(f"{where}: {error}") from None
-        plans.append(
-            ServedSweep(
-                name=name,
-                cron=cron,
-                interval=interval,
-                timezone=timezone,
-                parameters=parameters,
-                runner=runner,
+            runner = check_runner_options(
+                _runner_name(runner_options.get("runner"), runner_options.get("dask_address")),
                 dask_address=runner_options.get("dask_address"),
                 workers=runner_options.get("workers"),
-                description=description,
-                tags=tags,
             )
-        )
-    return plans
+        except (ValueError, TypeError) as error:
+            raise type(error)(f"{where}: {error}") from None
+    description = merged.pop("description", None)
+    tags = merged.pop("tags", None) or []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise ValueError(f"{where}: tags={tags!r} must be a list of strings")
+    return ServedSweep(
+        name=name,
+        cron=cron,
+        interval=interval,
+        timezone=timezone,
+        parameters=_entry_parameters(name, merged.pop("config", None), merged, base, where),
+        runner=runner,
+        dask_address=runner_options.get("dask_address"),
+        workers=runner_options.get("workers"),
+        description=description,
+        tags=tags,
+    )
+
+
+def _entry_parameters(name: str, saved: object, merged: Mapping[str, Any], base: Path, where: str) -> dict[str, Any]:
+    """The sweep parameters of a serve-config entry: its ``saved`` config file, then its own keys, validated."""
+    parameters: dict[str, Any] = {}
+    if saved is not None:
+        saved_path = Path(str(saved)).expanduser()
+        parameters.update(load_config_file(saved_path if saved_path.is_absolute() else base / saved_path))
+    parameters.update(merged)
+    parameters["name"] = name
+    try:
+        return parse_parameters(**_relative_to(parameters, base)).to_parameters()
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{where}: {error}") from None
 
 
 def _pause_deployments(names: list[str]) -> None:
@@ -273,24 +281,12 @@ def _terminate(signum: int, frame: Any) -> None:
     raise TerminationSignal(signal=signum)
 
 
-def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
-    """Register every plan as a deployment of the sweep flow and run its flow runs until Ctrl-C.
-
-    ``prefect.serve`` registers and runs them and pauses their schedules when it
-    stops.  Ctrl-C or SIGTERM while it is still registering stops cleanly too:
-    the schedules registered so far are paused here, so that no runs pile up
-    while nothing serves them; serving again resumes them.
-    """
-    import signal
-    import threading
-
-    from prefect import serve as prefect_serve
-    from prefect.exceptions import TerminationSignal
-
+def _deployments(plans: list[ServedSweep]) -> list[Any]:
+    """A deployment of the sweep flow per plan (RunnerDeployment; to_deployment is typed sync-or-async)."""
     from convsweep.task_runners import make_task_runner
     from flows.sweep import sweep as sweep_flow
 
-    deployments: list[Any] = []  # RunnerDeployment (to_deployment is typed sync-or-async)
+    deployments: list[Any] = []
     for plan in plans:
         flow = sweep_flow
         if plan.runner is not None:
@@ -310,6 +306,24 @@ def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
                 enforce_parameter_schema=True,
             )
         )
+    return deployments
+
+
+def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
+    """Register every plan as a deployment of the sweep flow and run its flow runs until Ctrl-C.
+
+    ``prefect.serve`` registers and runs them and pauses their schedules when it
+    stops.  Ctrl-C or SIGTERM while it is still registering stops cleanly too:
+    the schedules registered so far are paused here, so that no runs pile up
+    while nothing serves them; serving again resumes them.
+    """
+    import signal
+    import threading
+
+    from prefect import serve as prefect_serve
+    from prefect.exceptions import TerminationSignal
+
+    deployments = _deployments(plans)
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.getsignal(signal.SIGTERM) if on_main_thread else None
     if on_main_thread:
@@ -333,6 +347,15 @@ def serve_sweeps(plans: list[ServedSweep], *, limit: int | None = None) -> None:
             signal.signal(signal.SIGTERM, previous_handler)
         _pause_deployments([plan.name for plan in plans])
     click.echo("stopped serving; the schedules are paused until served again")
+
+
+def _check_config_alone(given: Mapping[str, object], serve_options: Mapping[str, object]) -> None:
+    """--from-config takes every setting from the file: no sweep or serve option beside it."""
+    given_options = [key for key, value in given.items() if value not in (None, [])]
+    given_options += [key for key, value in serve_options.items() if value is not None]
+    if given_options:
+        options = ", ".join("--" + key.replace("_", "-") for key in given_options)
+        raise ValueError(f"--from-config takes every setting from the file; remove {options}")
 
 
 @with_sweep_options(help_overrides={"name": "Name of the deployment (sweep/NAME) and of the sweep's output folder."})
@@ -363,36 +386,14 @@ def serve(
     """Serve the sweep on a schedule (cron or interval) until Ctrl-C; needs a Prefect server."""
     if limit_runs is not None and limit_runs < 1:
         raise ValueError(f"max_concurrent_runs={limit_runs} must be a positive int")
+    options: dict[str, Any] = dict(
+        cron=cron, interval=interval, timezone=timezone, runner=runner, dask_address=dask_address, workers=workers
+    )
     if from_config is not None:
-        given_options = [key for key, value in given.items() if value not in (None, [])]
-        given_options += [
-            key
-            for key, value in dict(
-                cron=cron,
-                interval=interval,
-                timezone=timezone,
-                runner=runner,
-                dask_address=dask_address,
-                workers=workers,
-            ).items()
-            if value is not None
-        ]
-        if given_options:
-            options = ", ".join("--" + key.replace("_", "-") for key in given_options)
-            raise ValueError(f"--from-config takes every setting from the file; remove {options}")
+        _check_config_alone(given, options)
         plans = load_serve_config(from_config)
     else:
-        plans = [
-            plan_from_options(
-                cron=cron,
-                interval=interval,
-                timezone=timezone,
-                parameters=sweep_parameters(given).to_parameters(),
-                runner=runner,
-                dask_address=dask_address,
-                workers=workers,
-            )
-        ]
+        plans = [plan_from_options(parameters=sweep_parameters(given).to_parameters(), **options)]
     names = [plan.name for plan in plans]
     if len(set(names)) != len(names):
         raise ValueError(f"sweep names must differ: {', '.join(names)}")
