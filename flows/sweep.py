@@ -35,10 +35,12 @@ from flows.task_runs import TaskRuns
 from tasks import artifacts, files
 from tasks.cache_paths import cache_dir_for
 from tasks.compute import process_chunk
-from tasks.learned_report import learned_files, learned_kernels, write_learned
+from tasks.learned_figures import learned_files, learned_kernels
+from tasks.learned_report import write_learned
 from tasks.load import DataMismatchError, describe_selection
-from tasks.manifest import FolderCheck, begin_folder, sweep_outputs, write_manifest
-from tasks.measures import ShiftRecord, measure_shift
+from tasks.manifest import write_manifest
+from tasks.manifest_files import FolderCheck, begin_folder, sweep_outputs
+from tasks.measures import measure_shift
 from tasks.model import PARAMETER_NAMES, ConvSetting, SweepParameters, map_names, parse_parameters
 from tasks.model.records import (
     ArtifactsRecord,
@@ -53,11 +55,13 @@ from tasks.model.records import (
     TrainingRecord,
 )
 from tasks.plan import SweepPlan, plan_sweep
-from tasks.probe import ProbeData, ProbeRecord, describe_probe_data, probe_configuration
+from tasks.probe import describe_probe_data, probe_configuration
+from tasks.probe_fit import ProbeData, ProbeRecord
 from tasks.progress import Progress
-from tasks.report import build_rows, publish_artifacts, write_report, write_sizes
-from tasks.rows import add_measures, with_channel
+from tasks.report import publish_artifacts, write_report, write_sizes
+from tasks.rows import add_measures, build_rows, with_channel
 from tasks.samples import write_samples
+from tasks.shift import ShiftRecord
 from tasks.training import train_model
 from tasks.worker_checks import check_workers_before_sweep
 

@@ -24,172 +24,24 @@ maps whose scales differ by 1000×.
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
-import numpy as np
 from prefect import task
 
 from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
-from tasks.compute import Kernels, compute_maps
-from tasks.datasets import open_dataset
-from tasks.datasets.fingerprints import fingerprint
+from tasks.chunk_maps import Kernels
 from tasks.model import ConvSetting, PoolSetting
-from tasks.model.records import DatasetRecord, Record
+from tasks.model.records import DatasetRecord
+from tasks.probe_fit import (
+    PROBE_MAX_ITER,
+    PROBE_SEED,
+    ProbeData,
+    ProbeRecord,
+    fit_probe,
+    probe_arrays,
+    probe_features,
+)
 from tasks.run_names import named_from_inputs
-
-PROBE_SEED = 0
-TEST_FRACTION = 0.2
-PROBE_MAX_ITER = 200
-
-
-class ProbeData(Record):
-    """Which images the probe trains and scores on (``describe-probe-data``); keys every probe task run."""
-
-    spec: str
-    classes: tuple[int | str, ...] | None
-    train_split: str
-    test_split: str
-    one_split: bool
-    """Train and test images drawn from one split by the seeded rule (module docstring)."""
-    max_train: int
-    n_train: int
-    n_test: int
-    height: int
-    width: int
-    fingerprint: str
-    """Of the train images and labels, then the test images and labels."""
-    rule: str
-    """The rule in words, for the report."""
-
-
-class ProbeRecord(Record):
-    """What ``probe-configuration`` returns."""
-
-    conv: str
-    pool: str
-    accuracy: float
-    features: int
-    n_train: int
-    n_test: int
-    iterations: int
-    converged: bool
-    seconds: float = 0.0
-
-
-def _splits(spec: str, classes: Any) -> tuple[Any, Any] | None:
-    """(train view, test view) when the dataset has both splits, else None."""
-    try:
-        return open_dataset(spec, split="train", classes=classes), open_dataset(spec, split="test", classes=classes)
-    except ValueError:
-        return None
-
-
-def probe_positions(n_train_split: int, n_test_split: int | None, max_train: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train positions, test positions), sorted int64, by the module's rule.
-
-    ``n_test_split`` None means one split of ``n_train_split`` images, divided by the seeded rule.
-    """
-    rng = np.random.default_rng(PROBE_SEED)
-    if n_test_split is not None:
-        count = min(max_train, n_train_split)
-        train = rng.choice(n_train_split, size=count, replace=False) if count < n_train_split else np.arange(count)
-        return np.sort(train).astype(np.int64), np.arange(n_test_split, dtype=np.int64)
-    order = rng.permutation(n_train_split)
-    n_test = max(1, int(np.ceil(TEST_FRACTION * n_train_split)))
-    if n_train_split - n_test < 1:
-        raise ValueError(f"probe: {n_train_split} image(s) cannot be split into a train and a test set")
-    rest = order[: n_train_split - n_test]
-    return np.sort(rest[:max_train]).astype(np.int64), np.sort(order[n_train_split - n_test :]).astype(np.int64)
-
-
-def _read(view: Any, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if len(positions) == view.n:
-        images = view.read(0, view.n)
-    elif len(positions) * 4 >= view.n:  # most of the split: one read, then a gather
-        images = view.read(0, view.n)[positions]
-    else:
-        images = np.stack([view.read(int(index), int(index) + 1)[0] for index in positions])
-    return images, np.asarray(view.labels)[positions]
-
-
-def probe_arrays(
-    spec: str, *, classes: Any, max_train: int, one_split_name: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ProbeData]:
-    """(train images, train labels, test images, test labels, their :class:`ProbeData`).
-
-    ``one_split_name`` is the split used when the dataset has not both (the sweep's split).
-    """
-    views = _splits(spec, classes)
-    if views is not None:
-        train_view, test_view = views
-        train_positions, test_positions = probe_positions(train_view.n, test_view.n, max_train)
-        test_source = test_view
-        rule = (
-            f"train: a seeded (seed {PROBE_SEED}) sample of at most {max_train:,} of the {train_view.n:,} train "
-            f"images; test: the {test_view.n:,} test images"
-        )
-    else:
-        train_view = test_source = open_dataset(spec, split=one_split_name, classes=classes)
-        train_positions, test_positions = probe_positions(train_view.n, None, max_train)
-        rule = (
-            f"one split ({train_view.split}, {train_view.n:,} images) in a seeded (seed {PROBE_SEED}) permutation: "
-            f"the last {TEST_FRACTION:.0%} test, the first min({max_train:,}, the rest) train"
-        )
-    if train_view.labels is None:
-        raise ValueError(f"probe: dataset {spec!r} has no labels, so a linear probe has nothing to predict")
-    train_images, train_labels = _read(train_view, train_positions)
-    test_images, test_labels = _read(test_source, test_positions)
-    if train_images.shape[1:] != test_images.shape[1:]:
-        raise ValueError(f"probe: train images are {train_images.shape[1:]} but test images {test_images.shape[1:]}")
-    digest = fingerprint(
-        np.concatenate([train_images, test_images]), np.concatenate([train_labels, test_labels]).astype(np.int64)
-    )
-    data = ProbeData(
-        spec=spec,
-        classes=None if classes is None else tuple(classes),
-        train_split=train_view.split,
-        test_split=test_source.split,
-        one_split=views is None,
-        max_train=max_train,
-        n_train=len(train_images),
-        n_test=len(test_images),
-        height=int(train_images.shape[1]),
-        width=int(train_images.shape[2]),
-        fingerprint=f"{digest}:{len(train_images)}",
-        rule=rule,
-    )
-    return train_images, train_labels, test_images, test_labels, data
-
-
-def probe_features(images: np.ndarray, *, conv: ConvSetting, kernels: Kernels, pool: PoolSetting) -> np.ndarray:
-    """(N, F) float32: every map of the configuration, pooled, flattened and concatenated (maps in their order)."""
-    _, maps = compute_maps(images, conv=conv, kernels=kernels)
-    return np.concatenate([pool.apply(feature_map).reshape(len(images), -1) for feature_map in maps.values()], axis=1)
-
-
-def fit_probe(
-    train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray
-) -> tuple[float, int, bool]:
-    """(test accuracy, lbfgs iterations, converged) of the module's model fitted on ``train`` (N, F).
-
-    The features are fitted as given (float32 maps stay float32: lbfgs is then ~1.5x faster).
-    """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
-
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=PROBE_MAX_ITER))
-    # One BLAS thread: the probes run side by side on the flow's threads, and lbfgs' small
-    # products on two OpenBLAS threads of a busy machine took 6x longer (bench/bench_measures.py).
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
-        warnings.simplefilter("ignore", ConvergenceWarning)  # recorded as converged=False instead
-        model.fit(train, train_labels)
-        iterations = int(np.max(model[-1].n_iter_))
-        accuracy = float(model.score(test, test_labels))
-    return accuracy, iterations, iterations < PROBE_MAX_ITER
 
 
 @task(name="describe-probe-data", persist_result=False)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tasks import artifacts, files
-from tasks.report import table_artifact
+from tasks.artifact_table import table_artifact
 
 
 def decode(uri: str) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conv_core import kernels as kernel_library
-from tasks import learned_report
+from tasks import learned_figures as learned_report
 from tasks.model import ConvSetting
 from tasks.model.records import LearnedRow
 

@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 import conv_core
 from conv_core import kernels as kernel_library
 from tasks.model import ConvSetting, PoolSetting
-from tasks.probe import PROBE_MAX_ITER, PROBE_SEED, fit_probe, probe_arrays, probe_features, probe_positions
+from tasks.probe_fit import PROBE_MAX_ITER, PROBE_SEED, fit_probe, probe_arrays, probe_features, probe_positions
 from tests.helpers.idx import write_idx_images, write_idx_labels
 
 IDENTITY = {"identity": kernel_library.get("identity").tolist()}

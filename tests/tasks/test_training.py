@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tasks import training
+from tasks import training_data as training
 from tests.helpers.idx import make_split, write_idx_folder
 
 
