@@ -12,7 +12,7 @@ from prefect.states import Completed
 from flows.task_runs import TaskRuns
 from tasks import artifacts
 from tasks import notebook as steps
-from tasks.load import DataMismatchError
+from tasks.datasets.errors import DataMismatchError
 from tasks.model import check_safe_name
 from tasks.notebook_page import image_title
 

@@ -35,9 +35,10 @@ from flows.task_runs import TaskRuns
 from tasks import artifacts, files
 from tasks.cache_paths import cache_dir_for
 from tasks.compute import process_chunk
+from tasks.datasets.errors import DataMismatchError
 from tasks.learned_figures import learned_files, learned_kernels
 from tasks.learned_report import write_learned
-from tasks.load import DataMismatchError, describe_selection
+from tasks.load import describe_selection
 from tasks.manifest import write_manifest
 from tasks.manifest_files import FolderCheck, begin_folder, sweep_outputs
 from tasks.measures import measure_shift
@@ -353,7 +354,10 @@ def _prepare_folder(plan: SweepPlan) -> FolderCheck:
             logger.warning("removed %s, left by an interrupted run", path)
     # Files of another sweep under the names this one writes (same folder, other settings) must
     # not be kept by a cached task: then every task that writes files runs again.
-    return begin_folder(plan.out_dir, parameters=plan.settings.to_parameters(), cache_dir=plan.cache_dir)
+    flow_run_id = None if flow_run.id is None else str(flow_run.id)
+    return begin_folder(
+        plan.out_dir, parameters=plan.settings.to_parameters(), cache_dir=plan.cache_dir, flow_run_id=flow_run_id
+    )
 
 
 def _check_workers(plan: SweepPlan) -> None:

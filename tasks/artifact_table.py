@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tasks import artifacts
+from tasks import page_images
 from tasks.model import CONV_COLUMNS, POOL_COLUMNS, to_plain
 
 # The table artifact leads with what a reader compares across the sweep; any other column
@@ -35,7 +35,7 @@ def table_artifact(name: str, rows: list[dict[str, Any]], out_dir: str | Path) -
     The description names every column that is the same in every row (``dataset idx:/... ·
     split test · 10,000 images of 28×28 · kernel_h 3 ...``); sizes.csv keeps every column.
     """
-    varying, constant = artifacts.split_constant_columns(
+    varying, constant = page_images.split_constant_columns(
         rows, leading=[column for column in TABLE_LEADING_COLUMNS if rows and column in rows[0]], omit=("map",)
     )
     table = [{column: row[column] for column in varying} for row in rows]

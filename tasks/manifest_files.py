@@ -196,10 +196,6 @@ def begin_folder(
     """
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    if flow_run_id is None:
-        from prefect.runtime import flow_run
-
-        flow_run_id = None if flow_run.id is None else str(flow_run.id)
     identity = _identity(parameters, code_version())
     with folder_claim.locked(folder):
         marker = folder_claim.read_marker(folder)

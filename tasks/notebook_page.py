@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tasks import artifacts
+from tasks import page_images
 
 NOTEBOOK_SIZE = 27
 
@@ -52,12 +52,12 @@ def notebook_markdown(written: dict[str, Any]) -> str:
         "",
     ]
     if "figure" in files_written:
-        uri, _, _ = artifacts.png_data_uri(files_written["figure"], max_width=1000)
+        uri, _, _ = page_images.png_data_uri(files_written["figure"], max_width=1000)
         lines += [f"![figure]({uri})", "", f"`{Path(files_written['figure']).resolve()}`", ""]
     stages = [stage for stage in STAGE_WORDS if stage in files_written]
     cells = []
     for stage in stages:
-        uri, _, _, _, _ = artifacts.map_cell_uri(files_written[stage])
+        uri, _, _, _, _ = page_images.map_cell_uri(files_written[stage])
         cells.append(f"![{stage}]({uri})")
     lines += [
         "## Every stage",

@@ -57,7 +57,8 @@ def _training_outputs(inputs: dict[str, Any]) -> list[Path]:
 def _publish_curve(name: str, record: TrainingRecord) -> None:
     from prefect.artifacts import create_markdown_artifact
 
-    from tasks.artifacts import artifact_key, png_data_uri
+    from tasks.artifacts import artifact_key
+    from tasks.page_images import png_data_uri
 
     uri, _, _ = png_data_uri(record.curve, max_width=900)
     rows = "\n".join(

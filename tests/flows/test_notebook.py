@@ -10,7 +10,7 @@ import pytest
 
 from convsweep.flow_runs import wait_until_recorded
 from flows.notebook import notebook
-from tasks.load import DataMismatchError
+from tasks.datasets.errors import DataMismatchError
 
 SOBEL_H = [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]
 SOBEL_V = [[1, 0, -1], [2, 0, -2], [1, 0, -1]]

@@ -271,7 +271,7 @@ def test_sweep_bad_parameters_fail_before_work(tmp_path, idx_folder, overrides, 
     # exit 1 on the command line). All carry the model's message and come before any work.
     from prefect.exceptions import ParameterTypeError
 
-    from tasks.load import DataMismatchError
+    from tasks.datasets.errors import DataMismatchError
 
     folder, _ = idx_folder
     with pytest.raises(
