@@ -18,7 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
-from tasks.compute import chunk_record
+from tasks.chunk_maps import chunk_record
 from tasks.datasets import open_dataset
 from tasks.model import parse_parameters
 

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from conv_core import kernels as kernel_library  # noqa: E402
-from tasks.compute import chunk_record  # noqa: E402
+from tasks.chunk_maps import chunk_record  # noqa: E402
 from tasks.model import ConvSetting, PoolSetting  # noqa: E402
 
 DESIGNED = ("sobel_h", "scharr_v", "prewitt_h", "laplacian", "identity", "box3", "gaussian3", "prewitt_v")

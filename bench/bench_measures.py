@@ -30,10 +30,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tasks.compute import chunk_record  # noqa: E402
-from tasks.measures import shift_sensitivity  # noqa: E402
+from tasks.chunk_maps import chunk_record  # noqa: E402
 from tasks.model import parse_parameters  # noqa: E402
-from tasks.probe import fit_probe, probe_features  # noqa: E402
+from tasks.probe_fit import fit_probe, probe_features  # noqa: E402
+from tasks.shift import shift_sensitivity  # noqa: E402
 
 # The shared copy next to the main checkout (/work/shared), whichever worktree this runs from.
 DEFAULT_DATA = (

@@ -122,7 +122,9 @@ def run_sweep_process(env: dict[str, str], parameters: dict) -> dict:
 
 def reference_rows(folder: Path, untiled: bool) -> dict[tuple, dict[str, float]]:
     """(conv label, map, pool label) -> statistics, without the sweep (see the module docstring)."""
-    from tasks.compute import apply_pool, chunk_record, compute_maps, merge_summaries, summarize
+    from conv_core.stats import merge_summaries, summarize
+    from tasks.chunk_maps import chunk_record, compute_maps
+    from tasks.compute import apply_pool
     from tasks.datasets import open_dataset
     from tasks.model import padding_label, pair_label, parse_parameters, pool_label
 

@@ -77,7 +77,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
 import conv_core
-from tasks.compute import chunk_record, summarize
+from conv_core.stats import summarize
+from tasks.chunk_maps import chunk_record
 from tasks.datasets import iter_chunks
 from tasks.datasets.idx_format import read_idx_images
 from tasks.model import magnitude_pairs, parse_parameters

@@ -12,8 +12,9 @@ from prefect.states import Completed
 from flows.task_runs import TaskRuns
 from tasks import artifacts
 from tasks import notebook as steps
-from tasks.load import DataMismatchError
+from tasks.datasets.errors import DataMismatchError
 from tasks.model import check_safe_name
+from tasks.notebook_page import image_title
 
 
 def notebook_run_name() -> str:
@@ -52,7 +53,7 @@ def notebook(
     except (ValueError, TypeError) as error:
         # Found once the run has started, so a data error: a Failed run and exit 1 (README "Exit codes").
         raise DataMismatchError(str(error)) from None
-    title = steps.image_title(info)
+    title = image_title(info)
     artifacts.rename_flow_run(f"{name} · {artifacts.dataset_label(info['spec'])} · {title}")
     logger.info("image %s of %s: %dx%d (height x width); source: %s", title, info["spec"], *image.shape, info["source"])
     resized = runs.result(steps.resize, image)

@@ -35,10 +35,13 @@ from flows.task_runs import TaskRuns
 from tasks import artifacts, files
 from tasks.cache_paths import cache_dir_for
 from tasks.compute import process_chunk
-from tasks.learned_report import learned_files, learned_kernels, write_learned
-from tasks.load import DataMismatchError, describe_selection
-from tasks.manifest import FolderCheck, begin_folder, sweep_outputs, write_manifest
-from tasks.measures import ShiftRecord, measure_shift
+from tasks.datasets.errors import DataMismatchError
+from tasks.learned_figures import learned_files, learned_kernels
+from tasks.learned_report import write_learned
+from tasks.load import describe_selection
+from tasks.manifest import write_manifest
+from tasks.manifest_files import FolderCheck, begin_folder, sweep_outputs
+from tasks.measures import measure_shift
 from tasks.model import PARAMETER_NAMES, SweepParameters, map_names, parse_parameters
 from tasks.model.records import (
     ArtifactsRecord,
@@ -53,11 +56,13 @@ from tasks.model.records import (
     TrainingRecord,
 )
 from tasks.plan import SweepPlan, plan_sweep
-from tasks.probe import ProbeData, ProbeRecord, describe_probe_data, probe_configuration
+from tasks.probe import describe_probe_data, probe_configuration
+from tasks.probe_fit import ProbeData, ProbeRecord
 from tasks.progress import Progress, announce
-from tasks.report import build_rows, publish_artifacts, write_report, write_sizes
-from tasks.rows import add_measures, with_channel
+from tasks.report import publish_artifacts, write_report, write_sizes
+from tasks.rows import add_measures, build_rows, with_channel
 from tasks.samples import write_samples
+from tasks.shift import ShiftRecord
 from tasks.training import train_model
 from tasks.worker_checks import check_workers_before_sweep
 
@@ -348,7 +353,10 @@ def _prepare_folder(plan: SweepPlan) -> FolderCheck:
             logger.warning("removed %s, left by an interrupted run", path)
     # Files of another sweep under the names this one writes (same folder, other settings) must
     # not be kept by a cached task: then every task that writes files runs again.
-    return begin_folder(plan.out_dir, parameters=plan.settings.to_parameters(), cache_dir=plan.cache_dir)
+    flow_run_id = None if flow_run.id is None else str(flow_run.id)
+    return begin_folder(
+        plan.out_dir, parameters=plan.settings.to_parameters(), cache_dir=plan.cache_dir, flow_run_id=flow_run_id
+    )
 
 
 def _check_workers(plan: SweepPlan) -> None:

@@ -45,6 +45,7 @@ from prefect.serializers import JSONSerializer
 
 from tasks.cache_paths import CACHE_DIR_ENV, cache_dir_for, default_cache_dir
 from tasks.cache_records import JsonRecordStorage
+from tasks.code_version import code_version
 from tasks.model.plain import canonical_json
 
 # Task results as plain JSON: a record (tasks.model.records) is written as its fields, and a
@@ -62,25 +63,6 @@ __all__ = [
     "versions",
     "with_cache",
 ]
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Packages whose source decides every cached result: the numeric core, the sweep model
-# (tasks.model: labels, settings, plain forms) and the tasks. The import-direction
-# contract (pyproject.toml) keeps every module they import inside them.
-VERSIONED_PACKAGES = ("conv_core", "tasks")
-
-
-@lru_cache(maxsize=1)
-def code_version(root: Path = _PROJECT_ROOT) -> str:
-    """Hash of the source of :data:`VERSIONED_PACKAGES` under ``root`` (file names and bytes)."""
-    digest = hashlib.sha256()
-    for package in VERSIONED_PACKAGES:
-        for source in sorted((root / package).rglob("*.py")):
-            digest.update(str(source.relative_to(root)).encode())
-            digest.update(source.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-code_version()  # now, when the modules it hashes are being imported, not at the first task run
 
 
 def versions() -> dict[str, str]:

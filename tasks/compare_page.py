@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks import artifacts, files
+from tasks import files, page_images
 from tasks.compare import (
     DERIVED_COLUMNS,
     KEY_COLUMNS,
@@ -124,8 +124,8 @@ def picture_sections(comparison: Comparison) -> list[PictureSection]:
 
 
 def _map_picture(path: str | Path) -> tuple[str, int, int, str]:
-    """A sample map enlarged (``artifacts.map_cell_uri``): (URI, shown height, shown width, its true size 'H×W')."""
-    uri, height, width, true_h, true_w = artifacts.map_cell_uri(path)
+    """A sample map enlarged (``page_images.map_cell_uri``): (URI, shown height, shown width, its true size 'H×W')."""
+    uri, height, width, true_h, true_w = page_images.map_cell_uri(path)
     return uri, height, width, f"{true_h}×{true_w}"
 
 

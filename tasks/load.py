@@ -15,19 +15,8 @@ from __future__ import annotations
 
 from prefect import task
 
-from tasks.datasets import DatasetError
 from tasks.datasets.identity_index import describe, describe_colour
 from tasks.model.records import DatasetRecord, SelectionArguments
-
-
-class DataMismatchError(DatasetError):
-    """The parameters ask for what this data does not have, found once a run has started.
-
-    A split the folder lacks, positions past its end, classes no image has, an image
-    index out of range, kernels larger than its images.  Before a run these are
-    ``ValueError`` (bad input, exit 2, no flow run); inside one they fail the run like
-    unreadable data (a Failed run with this one line, exit 1).
-    """
 
 
 @task(name="load-dataset", persist_result=False)

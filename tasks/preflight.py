@@ -156,7 +156,7 @@ def check_labels(settings: SweepParameters) -> None:
                 f"probe: classes={list(classes)!r} selects one class: a linear probe (--probe) needs at least two"
             )
         if settings.probe and local:
-            from tasks.probe import check_probe_labels
+            from tasks.probe_fit import check_probe_labels
 
             check_probe_labels(settings.dataset, classes=classes, one_split_name=settings.split)
     except DatasetError:

@@ -20,23 +20,14 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks import artifacts, files, render, render_measures
+from tasks import files, render, render_measures
+from tasks.artifact_table import table_artifact
 from tasks.artifacts import artifact_key
 from tasks.caching import SweepCachePolicy
-from tasks.model import CONV_COLUMNS, POOL_COLUMNS, to_plain
 from tasks.model.records import ArtifactsRecord, DatasetRecord, LearnedRecord, ReportFiles, SampleRecord
 from tasks.report_model import build_report
-from tasks.report_pages import HTML_IMAGE_MAX_WIDTH, render_html, render_markdown, render_ui_report
-from tasks.rows import build_rows, outputs_key, write_sizes
-
-__all__ = [
-    "HTML_IMAGE_MAX_WIDTH",
-    "build_rows",
-    "publish_artifacts",
-    "table_artifact",
-    "write_report",
-    "write_sizes",
-]
+from tasks.report_pages import render_html, render_markdown, render_ui_report
+from tasks.rows import outputs_key
 
 
 def _measured(rows: list[dict[str, Any]]) -> bool:
@@ -94,50 +85,19 @@ def write_report(
     )
 
 
-# The table artifact leads with what a reader compares across the sweep; any other column
-# that varies follows in sizes.csv's order, and the constant ones go to its description.
-TABLE_LEADING_COLUMNS = [
-    "kernel",
-    "channels",  # a sweep that is not purely grey: which channel a row is of
-    "channel",
-    "map_kind",
-    *CONV_COLUMNS,
-    *POOL_COLUMNS,
-    "conv_h",
-    "conv_w",
-    "pool_h",
-    "pool_w",
-    "mean",
-    "std",
-    "min",
-    "max",
-    "zero_fraction",
-]
+@task(
+    name="write-sizes",
+    cache_policy=SweepCachePolicy(
+        key_inputs=outputs_key, expected_outputs=lambda inputs: [Path(inputs["out_dir"]) / "sizes.csv"]
+    ),
+    result_serializer="json",
+    persist_result=True,
+)
+def write_sizes(rows: list[dict[str, Any]], out_dir: str) -> str:
+    """Write ``sizes.csv`` with pandas."""
+    import pandas as pd
 
-
-def table_artifact(name: str, rows: list[dict[str, Any]], out_dir: str | Path) -> tuple[list[dict[str, Any]], str]:
-    """The table artifact's rows (only the columns that vary, leading ones first) and its description.
-
-    The description names every column that is the same in every row (``dataset idx:/... ·
-    split test · 10,000 images of 28×28 · kernel_h 3 ...``); sizes.csv keeps every column.
-    """
-    varying, constant = artifacts.split_constant_columns(
-        rows, leading=[column for column in TABLE_LEADING_COLUMNS if rows and column in rows[0]], omit=("map",)
-    )
-    table = [{column: row[column] for column in varying} for row in rows]
-    facts = []
-    if {"dataset", "split", "n_images", "input_h", "input_w"} <= set(constant):
-        facts.append(
-            f"dataset `{constant.pop('dataset')}` · split {constant.pop('split')} · "
-            f"{constant.pop('n_images'):,} images of {constant.pop('input_h')}×{constant.pop('input_w')}"
-        )
-    facts += [f"{column} {value}" if value != "" else f"{column} (empty)" for column, value in constant.items()]
-    csv_path = (Path(out_dir) / "sizes.csv").resolve()
-    description = (
-        f"Sweep **{name}**: {len(rows)} rows, the {len(varying)} columns that vary across the sweep. "
-        f"The same in every row: {' · '.join(facts)}. Every column: `{csv_path}`."
-    )
-    return to_plain(table), description
+    return str(files.write_csv(Path(out_dir) / "sizes.csv", pd.DataFrame(rows)))
 
 
 @task(name="publish-artifacts", persist_result=False)

@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from tasks import artifacts
+from tasks import page_images
 from tasks.report_model import GridRow, Report
 
 # report.html: pictures downscaled to at most this width.
@@ -53,15 +53,15 @@ def _asset(name: str) -> Markup:
 
 
 def _png(path: str | Path, max_width: int) -> tuple[str, int, int]:
-    return artifacts.png_data_uri(path, max_width=max_width)
+    return page_images.png_data_uri(path, max_width=max_width)
 
 
 def _grid_cells(row: GridRow) -> tuple[str, list[tuple[int, str, str]]]:
-    """A grid row's pictures enlarged (``artifacts.map_cell_uri``): the map's true size 'H×W' and (index, URI, tooltip)."""
+    """A grid row's pictures enlarged (``page_images.map_cell_uri``): the map's true size 'H×W' and (index, URI, tooltip)."""
     cells = []
     true_size = ""
     for index, path, tooltip in row.pictures:
-        uri, _, _, true_h, true_w = artifacts.map_cell_uri(path)
+        uri, _, _, true_h, true_w = page_images.map_cell_uri(path)
         cells.append((index, uri, tooltip))
         true_size = f"{true_h}×{true_w}"
     return true_size, cells
@@ -93,7 +93,7 @@ def render_ui_report(report: Report, *, budget_bytes: int = UI_REPORT_BUDGET_BYT
         report=report,
         summary_width=UI_SUMMARY_MAX_WIDTH,
         contact_width=UI_CONTACT_MAX_WIDTH,
-        map_cell_pixels=artifacts.MAP_CELL_PIXELS,
+        map_cell_pixels=page_images.MAP_CELL_PIXELS,
         budget_bytes=budget_bytes,
     )
     used = len(_render("ui_report.md.j2", sections=[], left_out=[], **context).encode())

@@ -12,16 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prefect import task
 
 import conv_core
-from tasks import files
-from tasks.caching import SweepCachePolicy
-from tasks.compute import merge_summaries
-from tasks.measures import ShiftRecord
+from conv_core.stats import merge_summaries
 from tasks.model import ConvSetting, PoolSetting, magnitude_pairs, padding_label, pair_label
 from tasks.model.records import ChunkRecord, DatasetRecord
-from tasks.probe import ProbeRecord
+from tasks.probe_fit import ProbeRecord
+from tasks.shift import ShiftRecord
 
 
 def _axis_formula(
@@ -193,21 +190,6 @@ def outputs_key(inputs: dict[str, Any]) -> dict[str, Any]:
     cached chunks gives the same key.
     """
     return {**inputs, "out_dir": str(Path(inputs["out_dir"]).resolve())}
-
-
-@task(
-    name="write-sizes",
-    cache_policy=SweepCachePolicy(
-        key_inputs=outputs_key, expected_outputs=lambda inputs: [Path(inputs["out_dir"]) / "sizes.csv"]
-    ),
-    result_serializer="json",
-    persist_result=True,
-)
-def write_sizes(rows: list[dict[str, Any]], out_dir: str) -> str:
-    """Write ``sizes.csv`` with pandas."""
-    import pandas as pd
-
-    return str(files.write_csv(Path(out_dir) / "sizes.csv", pd.DataFrame(rows)))
 
 
 # The measures' columns (tasks.measures, tasks.probe), after the statistics, only when measured.

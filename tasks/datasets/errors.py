@@ -40,3 +40,13 @@ class DownloadError(DatasetError):
     """A dataset file could not be downloaded (no network, host down, a failed transfer)."""
 
     transient = True
+
+
+class DataMismatchError(DatasetError):
+    """The parameters ask for what this data does not have, found once a run has started.
+
+    A split the folder lacks, positions past its end, classes no image has, an image
+    index out of range, kernels larger than its images.  Before a run these are
+    ``ValueError`` (bad input, exit 2, no flow run); inside one they fail the run like
+    unreadable data (a Failed run with this one line, exit 1).
+    """

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from tasks.manifest import file_digest
+from tasks.sweep_folder import file_digest
 from tests.e2e.conftest import stop_process
 from tests.helpers.idx import make_split, write_idx_folder
 

@@ -10,7 +10,8 @@ import pytest
 
 from tasks import files, render
 from tasks.model.records import DatasetRecord, SampleRecord
-from tasks.report import HTML_IMAGE_MAX_WIDTH, write_report
+from tasks.report import write_report
+from tasks.report_pages import HTML_IMAGE_MAX_WIDTH
 from tests.helpers.sweep_rows import BIG, synthetic_rows
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flows.notebook import notebook
-from tasks.load import DataMismatchError
+from tasks.datasets.errors import DataMismatchError
 from tests.helpers import api
 
 SOBEL_H = [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]

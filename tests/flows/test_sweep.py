@@ -156,7 +156,7 @@ def test_sweep_rerun_is_all_cached_and_byte_identical(tmp_path, idx_folder):
 def test_sweep_warm_rerun_hashes_each_output_file_once(tmp_path, idx_folder, monkeypatch):
     from collections import Counter
 
-    from tasks import manifest
+    from tasks import manifest_files as manifest
 
     folder, _ = idx_folder
     first, _ = run(tmp_path, folder)
@@ -271,7 +271,7 @@ def test_sweep_bad_parameters_fail_before_work(tmp_path, idx_folder, overrides, 
     # exit 1 on the command line). All carry the model's message and come before any work.
     from prefect.exceptions import ParameterTypeError
 
-    from tasks.load import DataMismatchError
+    from tasks.datasets.errors import DataMismatchError
 
     folder, _ = idx_folder
     with pytest.raises(

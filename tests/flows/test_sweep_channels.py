@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import conv_core
-from tasks.compute import summarize
+from conv_core.stats import summarize
 from tasks.datasets import read_images
 from tests.flows.test_sweep import run
 

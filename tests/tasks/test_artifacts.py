@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks import artifacts, files
-from tasks.report import table_artifact
+from tasks import artifacts, files, page_images
+from tasks.artifact_table import table_artifact
 
 
 def decode(uri: str) -> np.ndarray:
@@ -45,7 +45,7 @@ def test_map_cell_uri_enlarges_a_13x13_map_by_8_with_every_pixel_a_square(tmp_pa
     checker = (np.indices((13, 13)).sum(axis=0) % 2 * 255).astype(np.uint8)
     path = tmp_path / "map.png"
     cv2.imwrite(str(path), checker)
-    uri, shown_h, shown_w, true_h, true_w = artifacts.map_cell_uri(path, cell=100)
+    uri, shown_h, shown_w, true_h, true_w = page_images.map_cell_uri(path, cell=100)
     # The smallest integer factor that reaches 100 px: ceil(100 / 13) = 8 -> 104 px.
     assert (shown_h, shown_w, true_h, true_w) == (104, 104, 13, 13)
     shown = decode(uri)
@@ -56,7 +56,7 @@ def test_map_cell_uri_enlarges_a_13x13_map_by_8_with_every_pixel_a_square(tmp_pa
 def test_map_cell_uri_shrinks_a_picture_larger_than_twice_the_cell(tmp_path):
     path = tmp_path / "photo.png"
     cv2.imwrite(str(path), np.full((600, 512), 200, np.uint8))
-    _, shown_h, shown_w, true_h, true_w = artifacts.map_cell_uri(path, cell=100)
+    _, shown_h, shown_w, true_h, true_w = page_images.map_cell_uri(path, cell=100)
     assert (shown_h, shown_w, true_h, true_w) == (100, 85, 600, 512)
 
 
@@ -66,7 +66,7 @@ def test_png_data_uri_caps_the_width_and_stores_gray_pictures_as_gray(tmp_path):
     picture[:, :, 3] = 255  # opaque gray RGBA, as matplotlib writes figures
     path = tmp_path / "sheet.png"
     cv2.imwrite(str(path), picture)
-    uri, width, height = artifacts.png_data_uri(path, max_width=500)
+    uri, width, height = page_images.png_data_uri(path, max_width=500)
     assert (width, height) == (500, 100)
     shown = decode(uri)
     assert shown.shape == (100, 500) and int(shown.max()) == int(shown.min()) == 90
@@ -74,7 +74,7 @@ def test_png_data_uri_caps_the_width_and_stores_gray_pictures_as_gray(tmp_path):
 
 def test_png_data_uri_rejects_a_zero_width():
     with pytest.raises(ValueError, match="max_width=0"):
-        artifacts.png_data_uri("unused.png", max_width=0)
+        page_images.png_data_uri("unused.png", max_width=0)
 
 
 def test_split_constant_columns_leads_with_the_given_varying_columns():
@@ -82,14 +82,14 @@ def test_split_constant_columns_leads_with_the_given_varying_columns():
         {"dataset": "idx:/d", "map": "a", "kernel": "a", "stride": 1, "pad": 0, "mean": 0.5},
         {"dataset": "idx:/d", "map": "b", "kernel": "b", "stride": 1, "pad": 1, "mean": 0.7},
     ]
-    varying, constant = artifacts.split_constant_columns(rows, leading=["kernel", "mean"], omit=("map",))
+    varying, constant = page_images.split_constant_columns(rows, leading=["kernel", "mean"], omit=("map",))
     assert varying == ["kernel", "mean", "pad"]
     assert constant == {"dataset": "idx:/d", "stride": 1}
 
 
 def test_split_constant_columns_names_an_unknown_leading_column():
     with pytest.raises(ValueError, match=r"leading=\['nope'\]"):
-        artifacts.split_constant_columns([{"a": 1}], leading=["nope"])
+        page_images.split_constant_columns([{"a": 1}], leading=["nope"])
 
 
 def test_table_artifact_moves_the_constant_columns_to_its_description(tmp_path):
@@ -119,7 +119,7 @@ def test_table_artifact_moves_the_constant_columns_to_its_description(tmp_path):
 
 def test_png_data_uri_embeds_a_png_within_the_width_as_it_is(tmp_path):
     path = files.write_png(tmp_path / "map.png", np.arange(600, dtype=np.uint16).reshape(20, 30).astype(np.uint8))
-    uri, width, height = artifacts.png_data_uri(path, max_width=30)
+    uri, width, height = page_images.png_data_uri(path, max_width=30)
     assert (width, height) == (30, 20)
     assert base64.b64decode(uri.split(",", 1)[1]) == path.read_bytes()  # no decode, no re-encode
 
@@ -135,8 +135,8 @@ def test_write_figure_stores_a_gray_figure_as_gray_and_a_coloured_one_as_rgb(tmp
     colour = plt.figure(figsize=(2, 1))
     colour.patch.set_facecolor("#1f77b4")
     try:
-        gray_pixels = decode(artifacts._uri(files.write_figure(tmp_path / "g.png", gray, dpi=50).read_bytes()))
-        colour_pixels = decode(artifacts._uri(files.write_figure(tmp_path / "c.png", colour, dpi=50).read_bytes()))
+        gray_pixels = decode(page_images._uri(files.write_figure(tmp_path / "g.png", gray, dpi=50).read_bytes()))
+        colour_pixels = decode(page_images._uri(files.write_figure(tmp_path / "c.png", colour, dpi=50).read_bytes()))
     finally:
         plt.close(gray)
         plt.close(colour)

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+import tasks.code_version
 from tasks import caching
 from tasks.caching import SweepCachePolicy, code_version, with_cache
 from tasks.compute import process_chunk
@@ -96,7 +97,7 @@ def test_code_version_covers_the_sweep_model(tmp_path):
     settings = copy / "tasks" / "model" / "settings.py"
     settings.write_text(settings.read_text().replace('return "nopool"', 'return "unpooled"'))
     assert code_version.__wrapped__(copy) != before
-    assert "tasks" in caching.VERSIONED_PACKAGES and "conv_core" in caching.VERSIONED_PACKAGES
+    assert "tasks" in tasks.code_version.VERSIONED_PACKAGES and "conv_core" in tasks.code_version.VERSIONED_PACKAGES
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.compute import merge_summaries, summarize
+from conv_core.stats import merge_summaries, summarize
 
 
 def whole(values: np.ndarray) -> dict[str, float]:
@@ -66,8 +66,10 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from unittest import mock  # noqa: E402
 
-import tasks.compute as compute  # noqa: E402
-from tasks.compute import RunningSummary, chunk_record  # noqa: E402
+import conv_core.stats as stats  # noqa: E402
+import tasks.chunk_maps as compute  # noqa: E402
+from conv_core.stats import RunningSummary  # noqa: E402
+from tasks.chunk_maps import chunk_record  # noqa: E402
 from tasks.model import ConvSetting, PoolSetting  # noqa: E402
 
 
@@ -79,7 +81,7 @@ from tasks.model import ConvSetting, PoolSetting  # noqa: E402
 )
 def test_running_summary_depends_on_the_values_not_on_how_they_are_cut(pieces, block, seed):
     values = np.random.default_rng(seed).normal(size=sum(pieces) + 1).astype(np.float32)
-    with mock.patch.object(compute, "STATS_BLOCK", block):
+    with mock.patch.object(stats, "STATS_BLOCK", block):
         at_once = RunningSummary()
         at_once.add(values)
         cut = RunningSummary()
@@ -100,7 +102,7 @@ def test_running_summary_of_one_block_is_summarize():
 
 def test_running_summary_of_several_blocks_is_close_to_numpy():
     values = np.random.default_rng(3).normal(2.0, 3.0, size=1000)
-    with mock.patch.object(compute, "STATS_BLOCK", 64):
+    with mock.patch.object(stats, "STATS_BLOCK", 64):
         running = RunningSummary()
         running.add(values)
         result = running.result()
@@ -155,7 +157,7 @@ def chunk_cases(draw):
 def test_chunk_record_in_bands_equals_the_whole_chunk_with_its_maps(case):
     images, conv, pools, band, block = case
     plain_conv, plain_pools = conv, pools
-    with tempfile.TemporaryDirectory() as folder, mock.patch.object(compute, "STATS_BLOCK", block):
+    with tempfile.TemporaryDirectory() as folder, mock.patch.object(stats, "STATS_BLOCK", block):
         whole = chunk_record(
             images, conv=plain_conv, kernels=KERNELS, pools=plain_pools, chunk=(0, len(images)), maps_dir=f"{folder}/a"
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import tasks.datasets as datasets
-from tasks.compute import chunk_record
+from tasks.chunk_maps import chunk_record
 from tasks.datasets import open_dataset
 from tasks.datasets.identity_index import part_fingerprint
 from tasks.load import describe_selection

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tasks import folder_claim, manifest
+from tasks import folder_claim
+from tasks import manifest_files as manifest
 
 PARAMETERS = {"name": "t", "kernels": ["sobel_h"], "refresh": False}
 OTHER = {**PARAMETERS, "kernels": ["laplacian"]}

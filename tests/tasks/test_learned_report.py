@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conv_core import kernels as kernel_library
-from tasks import learned_report, render
+from tasks import learned_figures as learned_report
+from tasks import render
 from tasks.model import ConvSetting
 from tasks.model.records import LearnedRow
 

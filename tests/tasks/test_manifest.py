@@ -6,8 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from tasks import manifest
-from tasks.caching import code_version
+from tasks import manifest_files as manifest
+from tasks.code_version import code_version
 from tasks.model.records import ReportFiles, SampleRecord
 
 PARAMETERS = {"name": "t", "kernels": ["sobel_h"], "refresh": False}

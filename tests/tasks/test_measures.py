@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conv_core import kernels as kernel_library
-from tasks.measures import ShiftRecord, pool_jump, shift_sensitivity, shift_subset
 from tasks.model import ConvSetting, PoolSetting
+from tasks.shift import ShiftRecord, pool_jump, shift_sensitivity, shift_subset
 
 IDENTITY = {"identity": kernel_library.get("identity").tolist()}
 SOBEL = {name: kernel_library.get(name).tolist() for name in ("sobel_h", "sobel_v")}
@@ -98,7 +98,7 @@ def test_shift_subset_is_seeded_sorted_and_bounded():
 
 
 def test_add_measures_puts_each_records_values_in_its_rows():
-    from tasks.probe import ProbeRecord
+    from tasks.probe_fit import ProbeRecord
     from tasks.rows import add_measures
 
     conv = _conv(2, "valid")
@@ -122,7 +122,7 @@ def test_add_measures_puts_each_records_values_in_its_rows():
 
 
 def test_add_measures_probe_once_per_configuration_on_its_magnitude_row():
-    from tasks.probe import ProbeRecord
+    from tasks.probe_fit import ProbeRecord
     from tasks.rows import add_measures
 
     conv = _conv(1, "valid")

@@ -1,10 +1,10 @@
-"""tasks.notebook: the notebook's figure tells its whole story."""
+"""tasks.notebook_page: the notebook's figure tells its whole story."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from tasks import notebook, render
+from tasks import notebook_page, render
 
 
 def test_notebook_figure_every_stage_titled_with_its_size():
@@ -18,7 +18,7 @@ def test_notebook_figure_every_stage_titled_with_its_size():
         "avg_pool": rng.random((12, 12)),
     }
     info = {"spec": "fashion_mnist", "split": "train", "index": 0, "class_name": "Ankle boot"}
-    figure = notebook.notebook_figure(arrays, info)
+    figure = notebook_page.notebook_figure(arrays, info)
     try:
         texts = [text.get_text() for text in figure.axes[0].texts]
         title = figure.get_suptitle()

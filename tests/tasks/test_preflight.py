@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tasks import folder_claim, manifest, preflight
+from tasks import folder_claim, preflight
+from tasks import manifest_files as manifest
 from tasks.model import parse_parameters
 from tests.helpers.idx import make_split, write_idx_folder
 

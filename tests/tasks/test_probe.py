@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 import conv_core
 from conv_core import kernels as kernel_library
 from tasks.model import ConvSetting, PoolSetting
-from tasks.probe import PROBE_MAX_ITER, PROBE_SEED, fit_probe, probe_arrays, probe_features, probe_positions
+from tasks.probe_fit import PROBE_MAX_ITER, PROBE_SEED, fit_probe, probe_arrays, probe_features, probe_positions
 from tests.helpers.idx import write_idx_images, write_idx_labels
 
 IDENTITY = {"identity": kernel_library.get("identity").tolist()}
@@ -122,7 +122,7 @@ def test_probe_positions_one_split_limit_caps_the_test_share():
 def test_check_probe_labels_one_class_folder_is_refused(tmp_path):
     import cv2
 
-    from tasks.probe import check_probe_labels
+    from tasks.probe_fit import check_probe_labels
 
     (tmp_path / "cat").mkdir()
     for index in range(4):

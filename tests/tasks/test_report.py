@@ -14,9 +14,9 @@ from tasks.load import describe_selection
 from tasks.model import parse_parameters
 from tasks.model.jobs import ChunkJob, SampleJob
 from tasks.model.records import ChunkRecord, DatasetRecord, SampleRecord
-from tasks.report import build_rows
 from tasks.report_model import build_report
 from tasks.report_pages import render_ui_report
+from tasks.rows import build_rows
 from tests.helpers.idx import write_idx_folder
 
 

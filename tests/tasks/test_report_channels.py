@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from tasks import files
+from tasks.artifact_table import table_artifact
 from tasks.model.records import DatasetRecord, SampleRecord
-from tasks.report import table_artifact
 from tasks.report_model import build_report, stage_title
 from tasks.report_pages import render_html, render_markdown, render_ui_report
 from tasks.rows import with_channel

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tasks.measures import measure_shift
 from tasks.model import parse_parameters
 from tasks.model.records import ReportFiles
-from tasks.probe import ProbeRecord
+from tasks.probe_fit import ProbeRecord
 from tasks.report import write_report
 from tasks.report_model import build_report
 from tasks.report_pages import render_ui_report

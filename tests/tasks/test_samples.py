@@ -6,11 +6,11 @@ from unittest import mock
 
 import numpy as np
 
-import tasks.samples as samples
+import tasks.sample_pictures as samples
 from tasks import render
-from tasks.compute import compute_maps
+from tasks.chunk_maps import compute_maps
 from tasks.model import ConvSetting, PoolSetting
-from tasks.samples import Preview, preview_factor, sample_pictures
+from tasks.sample_pictures import Preview, preview_factor, sample_pictures
 
 KERNELS = {
     "sobel_h": [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tasks import manifest
+from tasks import manifest_files as manifest
 from tasks.sweep_folder import check_sweep_folder
 from tests.helpers.sweep_folder import write_sweep_folder
 from tests.helpers.sweep_rows import ONE, synthetic_rows
