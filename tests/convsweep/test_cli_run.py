@@ -188,8 +188,8 @@ def test_notebook_cli_index_past_the_data_exits_1(tmp_path, env):
     )
 
 
-def test_sweep_cli_concurrent_sweeps_compute_each_key_once(tmp_path, env, idx_folder):
-    """Two processes, one cache folder: every key is computed by one of them and read by the other."""
+def test_sweep_cli_concurrent_sweeps_share_one_cache_without_locks(tmp_path, env, idx_folder):
+    """Two processes, one cache folder, no locks (decision 0010): a key may be computed twice, never waited for."""
     args = [
         "sweep",
         "--dataset",
@@ -222,7 +222,10 @@ def test_sweep_cli_concurrent_sweeps_compute_each_key_once(tmp_path, env, idx_fo
         counts = re.search(r"(\d+) task runs \((\d+) cached\)", " ".join(stdout.split()))
         cached.append(int(counts.group(2)))
     keys = 5 * 4 + 4 + 2  # 20 images in chunks of 4 x 4 conv settings, 4 sample tasks, sizes.csv, report
-    assert sum(cached) == keys  # each key computed exactly once across both sweeps
+    assert sum(cached) <= keys  # a key both reached at once is computed by both, none is lost
+    rerun = convsweep(*args, env=env, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"({keys} cached)" in " ".join(rerun.stdout.split())  # every key is in the cache once, readable
 
 
 def test_sweep_cli_processes_runner_writes_the_threads_bytes(tmp_path, env, idx_folder):
