@@ -29,7 +29,7 @@ setup() {
         # PYTHONWARNINGS=ignore: setuptools' build backend prints a "!!" block about editable installs.
         PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
         PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install --quiet -e ".[test]" 2>&1 | grep -v "is ignored" || true
-        "$VENV/bin/python" -c "import conv_core, tasks, flows, convsweep" \
+        "$VENV/bin/python" -c "import convsweep.conv_core, convsweep.tasks, convsweep.flows, convsweep.cli" \
             || { echo "dev.sh: installing the project failed" >&2; exit 1; }
         touch "$STAMP"
     fi
@@ -69,7 +69,7 @@ case "$cmd" in
             exit 1
         fi
         rm -rf "$docs_site"
-        # Types: strict for conv_core and tasks.model, standard elsewhere (pyproject.toml [tool.mypy]).
+        # Types: strict for conv_core and convsweep.tasks.model, standard elsewhere (pyproject.toml [tool.mypy]).
         "$VENV/bin/mypy" || { echo "dev.sh: mypy found type errors (run: .venv/bin/mypy)" >&2; exit 1; }
         exec "$VENV/bin/python" -m pytest "$@"
         ;;

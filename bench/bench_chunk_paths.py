@@ -1,4 +1,4 @@
-"""The two chunk paths of ``tasks.compute.chunk_record``: whole chunks vs each image in bands of rows.
+"""The two chunk paths of ``convsweep.tasks.compute.chunk_record``: whole chunks vs each image in bands of rows.
 
 Both give the same record (tests/tasks/test_compute.py proves it); this measures what a single
 path would cost.  The banded path with a band as tall as the whole map ("the whole image is
@@ -18,9 +18,9 @@ import statistics
 import time
 from pathlib import Path
 
-from tasks.chunk_maps import chunk_record
-from tasks.datasets import open_dataset
-from tasks.model import parse_parameters
+from convsweep.tasks.chunk.maps import chunk_record
+from convsweep.tasks.datasets import open_dataset
+from convsweep.tasks.model import parse_parameters
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist-t10k"
 

@@ -41,7 +41,7 @@ import scipy.ndimage as ndi
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from any virtualenv without installing the project
 
-import conv_core  # noqa: E402
+from convsweep import conv_core  # noqa: E402
 from tests.conv_core.reference import notebook_sobel_loop  # noqa: E402  (the tests' literal oracle)
 
 SOBEL_H = conv_core.kernels.get("sobel_h")

@@ -1,4 +1,4 @@
-"""Benchmark: load + fingerprint of 70,000 28x28 images (tasks.datasets).
+"""Benchmark: load + fingerprint of 70,000 28x28 images (convsweep.tasks.datasets).
 
 The real MNIST test set (10,000 images, ../shared/datasets/mnist-t10k) is repeated to
 Fashion-MNIST's size — 60,000 train + 10,000 test — and written as gzipped IDX files into a
@@ -57,7 +57,7 @@ def child(case: str, keras_home: str, raw_folder: str, mode: str) -> dict:
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import tracemalloc
 
-    import tasks.datasets as datasets
+    import convsweep.tasks.datasets as datasets
 
     cache_folder = str(Path(keras_home) / "datasets" / "fashion-mnist")
     keras = None
@@ -113,7 +113,7 @@ def prepare(source: Path, workdir: Path) -> tuple[Path, Path]:
     """Write the 70,000-image Keras cache (gz) and a raw idx: copy; returns (keras_home, raw folder)."""
     import numpy as np
 
-    from tasks.datasets.idx_format import read_idx_images, read_idx_labels, write_idx
+    from convsweep.tasks.datasets.idx_format import read_idx_images, read_idx_labels, write_idx
 
     images = read_idx_images(source / "t10k-images-idx3-ubyte.gz")
     labels = read_idx_labels(source / "t10k-labels-idx1-ubyte.gz")

@@ -2,7 +2,7 @@
 
     python bench/bench_learned.py [--repeats 5] [--images 4000] [--data DIR] [--model PATH.keras]
 
-Times ``tasks.compute.chunk_record`` (what every ``process-chunk`` task runs: conv, pooling and
+Times ``convsweep.tasks.compute.chunk_record`` (what every ``process-chunk`` task runs: conv, pooling and
 statistics of every map) over the same images with 8 designed 3x3 kernels (no h/v pair, so no
 magnitude map) and with 8 learned 3x3 kernels (the first Conv2D of ``--model``, e.g. the
 ``model.keras`` a sweep with ``--learned-filters 8`` wrote; seeded random kernels without one).
@@ -25,9 +25,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from conv_core import kernels as kernel_library  # noqa: E402
-from tasks.chunk_maps import chunk_record  # noqa: E402
-from tasks.model import ConvSetting, PoolSetting  # noqa: E402
+from convsweep.conv_core import kernels as kernel_library  # noqa: E402
+from convsweep.tasks.chunk.maps import chunk_record  # noqa: E402
+from convsweep.tasks.model import ConvSetting, PoolSetting  # noqa: E402
 
 DESIGNED = ("sobel_h", "scharr_v", "prewitt_h", "laplacian", "identity", "box3", "gaussian3", "prewitt_v")
 
@@ -48,7 +48,7 @@ def learned_kernels(model: str | None) -> tuple[dict[str, list[list[float]]], st
         return {
             f"learned_{i}": rng.normal(0, 0.3, (3, 3)).astype(np.float32).astype(float).tolist() for i in range(8)
         }, ("seeded random float32 kernels")
-    from tasks.learned import load_model_kernels
+    from convsweep.tasks.analysis.learned import load_model_kernels
 
     loaded = load_model_kernels(model, channels=1).kernels
     return {name.replace("model_", "learned_"): matrix for name, matrix in list(loaded.items())[:8]}, model

@@ -2,11 +2,11 @@
 
     python bench/bench_measures.py [--repeats 3] [--shift-images 1000] [--data DIR] [--workers 2]
 
-* shift: for each default conv setting, ``tasks.measures.shift_sensitivity`` on
-  ``--shift-images`` images against ``tasks.compute.chunk_record`` (what process-chunk computes)
+* shift: for each default conv setting, ``convsweep.tasks.measures.shift_sensitivity`` on
+  ``--shift-images`` images against ``convsweep.tasks.compute.chunk_record`` (what process-chunk computes)
   on the same images; the ratio is the number of passes (1 for P(x), 1 per shift, 1 per
   distinct jump: 4 in the default sweep).  And what it adds to a sweep of 10,000 / 70,000 images.
-* probe: ``tasks.probe`` over the default 12 configurations (3 conv strides × 2 paddings ×
+* probe: ``convsweep.tasks.probe`` over the default 12 configurations (3 conv strides × 2 paddings ×
   max/avg 2×2), ``--workers`` configurations at a time on threads as the sweep's runner does
   it, trained on 2,500, 5,000 and 10,000 images (MNIST t10k: the timing only; scored on
   2,000 of them), with the wall time of the 12 and the per-configuration seconds.
@@ -30,10 +30,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tasks.chunk_maps import chunk_record  # noqa: E402
-from tasks.model import parse_parameters  # noqa: E402
-from tasks.probe_fit import fit_probe, probe_features  # noqa: E402
-from tasks.shift import shift_sensitivity  # noqa: E402
+from convsweep.tasks.analysis.probe import fit_probe, probe_features  # noqa: E402
+from convsweep.tasks.analysis.shift import shift_sensitivity  # noqa: E402
+from convsweep.tasks.chunk.maps import chunk_record  # noqa: E402
+from convsweep.tasks.model import parse_parameters  # noqa: E402
 
 # The shared copy next to the main checkout (/work/shared), whichever worktree this runs from.
 DEFAULT_DATA = (
@@ -45,7 +45,7 @@ DEFAULT_DATA = (
 
 def load(folder: Path) -> tuple[np.ndarray, np.ndarray, str]:
     if (folder / "t10k-images-idx3-ubyte.gz").is_file():
-        from tasks.datasets import read_images
+        from convsweep.tasks.datasets import read_images
 
         data = read_images(f"idx:{folder}", split="test")
         assert data.labels is not None

@@ -13,7 +13,7 @@ exits) and their sum, and the largest difference between ``sizes.csv`` and a ref
 
 * 1024x1024 x 300: a direct numpy computation, image by image (conv2d / sobel_magnitude /
   pool2d of whole images, statistics merged image by image), rounded like the CSV;
-* 10000x10000: the untiled computation (``tasks.compute.chunk_record`` with ``band=None``,
+* 10000x10000: the untiled computation (``convsweep.tasks.compute.chunk_record`` with ``band=None``,
   the whole image at once, ~3.5 GB in this bench process) -- the sweep computed it in bands.
 
     .venv/bin/python bench/bench_memory.py            # both cases (~10 min here)
@@ -122,11 +122,11 @@ def run_sweep_process(env: dict[str, str], parameters: dict) -> dict:
 
 def reference_rows(folder: Path, untiled: bool) -> dict[tuple, dict[str, float]]:
     """(conv label, map, pool label) -> statistics, without the sweep (see the module docstring)."""
-    from conv_core.stats import merge_summaries, summarize
-    from tasks.chunk_maps import chunk_record, compute_maps
-    from tasks.compute import apply_pool
-    from tasks.datasets import open_dataset
-    from tasks.model import padding_label, pair_label, parse_parameters, pool_label
+    from convsweep.conv_core.stats import merge_summaries, summarize
+    from convsweep.tasks.chunk.maps import chunk_record, compute_maps
+    from convsweep.tasks.compute import apply_pool
+    from convsweep.tasks.datasets import open_dataset
+    from convsweep.tasks.model import padding_label, pair_label, parse_parameters, pool_label
 
     settings = parse_parameters(dataset=f"images:{folder}")
     view = open_dataset(settings.dataset, split="all")
@@ -188,7 +188,7 @@ def main() -> None:
     cases = [("1024x1024", 60 if args.quick else 300, 1024), ("one huge", 1, 4000 if args.quick else 10_000)]
     if args.only:
         cases = [cases[0] if args.only == "many" else cases[1]]
-    from tasks.model import parse_parameters
+    from convsweep.tasks.model import parse_parameters
 
     budget = parse_parameters().memory_budget
     rows = []

@@ -76,12 +76,12 @@ import json, os, resource, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
-import conv_core
-from conv_core.stats import summarize
-from tasks.chunk_maps import chunk_record
-from tasks.datasets import iter_chunks
-from tasks.datasets.idx_format import read_idx_images
-from tasks.model import magnitude_pairs, parse_parameters
+from convsweep import conv_core
+from convsweep.conv_core.stats import summarize
+from convsweep.tasks.chunk.maps import chunk_record
+from convsweep.tasks.datasets import iter_chunks
+from convsweep.tasks.datasets.idx_format import read_idx_images
+from convsweep.tasks.model import magnitude_pairs, parse_parameters
 
 folder = Path(sys.argv[1])
 settings = parse_parameters(dataset="fashion_mnist", split="all")
@@ -95,12 +95,12 @@ plain_pools = [pool.to_plain() for pool in settings.pool_settings]
 def whole_chunk(conv, start, stop):
     # conv_core over the whole chunk at once: the plainest loop.
     batch = images[start:stop]
-    resized = batch if conv.resize is None else conv_core.resize(batch, conv.resize)
-    maps = {name: conv_core.conv2d(resized, matrix, stride=conv.stride, padding=conv.padding,
+    resized = batch if conv.resize is None else convsweep.conv_core.resize(batch, conv.resize)
+    maps = {name: convsweep.conv_core.conv2d(resized, matrix, stride=conv.stride, padding=conv.padding,
                                    pad_mode=conv.pad_mode, dilation=conv.dilation)
             for name, matrix in kernels.items()}
     for name, (horizontal, vertical) in pairs.items():
-        maps[name] = conv_core.sobel_magnitude(maps[horizontal], maps[vertical])
+        maps[name] = convsweep.conv_core.sobel_magnitude(maps[horizontal], maps[vertical])
     return [summarize(pool.apply(feature_map)) for feature_map in maps.values() for pool in settings.pool_settings]
 
 def sub_batched(conv, start, stop):

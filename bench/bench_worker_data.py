@@ -4,7 +4,7 @@ A fresh Python process (as a Dask or process-pool worker is) runs ``process_chun
 function on chunk 0-10,000 of 70,000 Fashion-MNIST-shaped images in a temporary Keras cache
 (the data of bench/bench_sweep.py), for the default sweep's first conv setting, two ways:
 
-* ``cache files`` (now): ``tasks.compute.open_selection`` reads the cached IDX files
+* ``cache files`` (now): ``convsweep.tasks.compute.open_selection`` reads the cached IDX files
   directly (``open_dataset(..., cache_only=True)``): no Keras, no JAX;
 * ``keras.datasets`` (before): the same task with ``open_selection`` reopening the selection
   through ``keras.datasets.fashion_mnist.load_data()``, as workers did before.
@@ -45,15 +45,15 @@ def peak_rss_mb():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 
-import tasks.compute as compute
-from tasks.datasets import open_dataset
-from tasks.model import ConvSetting, PoolSetting
+import convsweep.tasks.compute as compute
+from convsweep.tasks.datasets import open_dataset
+from convsweep.tasks.model import ConvSetting, PoolSetting
 
 way, dataset, fingerprint = json.loads(sys.argv[1])
 if way == "keras.datasets":  # the worker's read before: through Keras' loader
     compute.open_selection = lambda record: open_dataset(record.spec, **record.selection.arguments())
-from tasks.model.jobs import ChunkJob
-from tasks.model.records import DatasetRecord
+from convsweep.tasks.model.jobs import ChunkJob
+from convsweep.tasks.model.records import DatasetRecord
 
 compute.open_selection(DatasetRecord.parse(dataset)).read(0, 1)  # the data read (memoised for the task)
 read_rss = peak_rss_mb()
@@ -87,8 +87,8 @@ def main() -> None:
         env = {**os.environ, "KERAS_HOME": str(work / "keras"), "PYTHONPATH": str(ROOT)}
         env.pop("KERAS_BACKEND", None)
         os.environ["KERAS_HOME"] = env["KERAS_HOME"]
-        from tasks.datasets import open_dataset
-        from tasks.datasets.identity_index import describe, part_fingerprint
+        from convsweep.tasks.datasets import open_dataset
+        from convsweep.tasks.datasets.identity_index import describe, part_fingerprint
 
         record = describe("fashion_mnist", {"split": "all"}, None)  # where the flow runs: Keras' loader
         view = open_dataset("fashion_mnist", split="all")

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import conv_core  # noqa: E402
+from convsweep import conv_core  # noqa: E402
 
 STRIDES = [1, 2, 3]
 PADDINGS = ["valid", "same"]

@@ -2,16 +2,16 @@
 
 >>> import numpy as np, conv_core
 >>> images = np.zeros((2, 28, 28), np.uint8)
->>> gx = conv_core.conv2d(images, conv_core.kernels.get("sobel_h"))
->>> gy = conv_core.conv2d(images, conv_core.kernels.get("sobel_v"))
->>> conv_core.pool2d(conv_core.sobel_magnitude(gx, gy), 2).shape
+>>> gx = convsweep.conv_core.conv2d(images, convsweep.conv_core.kernels.get("sobel_h"))
+>>> gy = convsweep.conv_core.conv2d(images, convsweep.conv_core.kernels.get("sobel_v"))
+>>> convsweep.conv_core.pool2d(convsweep.conv_core.sobel_magnitude(gx, gy), 2).shape
 (2, 13, 13)
->>> conv_core.output_size(27, 3)
+>>> convsweep.conv_core.output_size(27, 3)
 25
 """
 
-from conv_core import kernels
-from conv_core.arithmetic import (
+from convsweep.conv_core import kernels
+from convsweep.conv_core.arithmetic import (
     conv_formula,
     effective_kernel_size,
     output_size,
@@ -19,9 +19,9 @@ from conv_core.arithmetic import (
     resolve_padding,
     resolve_pool_padding,
 )
-from conv_core.conv import CHANNEL_MODES, PAD_MODES, conv2d, sobel_magnitude
-from conv_core.pooling import POOL_MODES, pool2d
-from conv_core.resize import INTERPOLATIONS, resize
+from convsweep.conv_core.conv import CHANNEL_MODES, PAD_MODES, conv2d, sobel_magnitude
+from convsweep.conv_core.pooling import POOL_MODES, pool2d
+from convsweep.conv_core.resize import INTERPOLATIONS, resize
 
 __all__ = [
     "CHANNEL_MODES",

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from conv_core._checks import Padding, Pair, non_negative_int, positive_int, positive_pair
+from convsweep.conv_core._checks import Padding, Pair, non_negative_int, positive_int, positive_pair
 
 
 def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:

@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from conv_core import kernels as _kernels
-from conv_core._checks import Padding, Pair, channel_batch, choice, image_batch, positive_pair
-from conv_core.arithmetic import output_size, resolve_padding
+from convsweep.conv_core import kernels as _kernels
+from convsweep.conv_core._checks import Padding, Pair, channel_batch, choice, image_batch, positive_pair
+from convsweep.conv_core.arithmetic import output_size, resolve_padding
 
 PAD_MODES = ("zeros", "reflect", "replicate")
 # "gray": no channel axis; "each": every channel on its own (Keras DepthwiseConv2D); "sum": the
@@ -229,10 +229,10 @@ def conv2d(
     images : array_like, shape (H, W) or (N, H, W); with channels (H, W, C) or (N, H, W, C)
         Any real dtype; float images must be finite.
     kernel : array_like, shape (kh, kw); with channels also (kh, kw, C)
-        Odd sides, finite (see :func:`conv_core.kernels.validate`).
+        Odd sides, finite (see :func:`convsweep.conv_core.kernels.validate`).
     stride, dilation : int or (y, x)
     padding : {"valid", "same", "full"} or int or (ph, pw) or (top, bottom, left, right)
-        Resolved by :func:`conv_core.resolve_padding` (``"same"`` as Keras/TensorFlow).
+        Resolved by :func:`convsweep.conv_core.resolve_padding` (``"same"`` as Keras/TensorFlow).
     pad_mode : {"zeros", "reflect", "replicate"}
         ``"reflect"`` mirrors without repeating the edge (numpy/PyTorch ``reflect``, OpenCV
         ``BORDER_REFLECT_101``) and needs padding < the image side.

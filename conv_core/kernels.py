@@ -4,7 +4,7 @@ All kernels are correlation kernels (conv2d does not flip them).  ``sobel_h`` an
 exactly the notebook's: ``sobel_h`` responds to horizontal edges (top minus bottom), ``sobel_v``
 to vertical edges (left minus right); the Scharr and Prewitt pairs follow the same orientation.
 
->>> from conv_core import kernels
+>>> from convsweep.conv_core import kernels
 >>> kernels.get("sobel_h")
 array([[ 1.,  2.,  1.],
        [ 0.,  0.,  0.],

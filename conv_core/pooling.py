@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from conv_core._checks import Padding, Pair, channel_batch, choice, image_batch, positive_pair
-from conv_core.arithmetic import output_size, resolve_pool_padding
+from convsweep.conv_core._checks import Padding, Pair, channel_batch, choice, image_batch, positive_pair
+from convsweep.conv_core.arithmetic import output_size, resolve_pool_padding
 
 POOL_MODES = ("max", "avg")
 # Where the batch sits on the padded canvas: (top, left, (rows, cols)); None when no canvas is needed.
@@ -109,7 +109,7 @@ def pool2d(
         Padded cells are ignored by both modes.
     ceil_mode : bool
         PyTorch's rounding: keep a last, overhanging window unless it would start in the right
-        padding (see :func:`conv_core.output_size`).
+        padding (see :func:`convsweep.conv_core.output_size`).
     channels_last : bool
         ``x`` has a last channel axis (as Keras' ``MaxPooling2D``); every channel is pooled alone.
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from conv_core._checks import Pair, channel_batch, choice, image_batch, positive_pair
+from convsweep.conv_core._checks import Pair, channel_batch, choice, image_batch, positive_pair
 
 INTERPOLATIONS = {
     "nearest": cv2.INTER_NEAREST,

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from conv_core._checks import image_batch
+from convsweep.conv_core._checks import image_batch
 
 
 def _count(name: str, value: Any) -> int:

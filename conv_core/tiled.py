@@ -3,10 +3,10 @@
 A large image is processed in bands of output rows.  :func:`conv2d_rows` builds, for each band
 of ``tile_rows`` output rows, only the padded input rows it reaches (the halo of the effective
 kernel ``(kh - 1) * dilation + 1``, at the band's stride-aligned start) -- padding is applied at
-the true image borders only, with the same rule as :func:`conv_core.conv2d` -- and runs
-:func:`conv_core.conv2d` on that band with no padding.  :class:`RowPooler` takes conv rows in
+the true image borders only, with the same rule as :func:`convsweep.conv_core.conv2d` -- and runs
+:func:`convsweep.conv_core.conv2d` on that band with no padding.  :class:`RowPooler` takes conv rows in
 order and returns every pooled row whose window rows have all arrived, by calling
-:func:`conv_core.pool2d` on exactly the conv rows (and the padding rows) of those windows.
+:func:`convsweep.conv_core.pool2d` on exactly the conv rows (and the padding rows) of those windows.
 
 Why it is identical, not just close: every output value of conv2d and pool2d is computed from
 its own window in a fixed order (kernel taps, then window offsets), whatever else is in the
@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from conv_core import kernels as _kernels
-from conv_core._checks import Padding, Pair, choice, positive_int, positive_pair
-from conv_core.arithmetic import output_size, resolve_padding, resolve_pool_padding
-from conv_core.conv import CHANNEL_MODES, PAD_MODES, conv2d
-from conv_core.pooling import POOL_MODES, pool2d
+from convsweep.conv_core import kernels as _kernels
+from convsweep.conv_core._checks import Padding, Pair, choice, positive_int, positive_pair
+from convsweep.conv_core.arithmetic import output_size, resolve_padding, resolve_pool_padding
+from convsweep.conv_core.conv import CHANNEL_MODES, PAD_MODES, conv2d
+from convsweep.conv_core.pooling import POOL_MODES, pool2d
 
 
 def _source_index(
@@ -77,14 +77,14 @@ def conv2d_rows(
     channels: str = "gray",
     tile_rows: int,
 ) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
-    """:func:`conv_core.conv2d` of one image, yielded as bands of at most ``tile_rows`` output rows.
+    """:func:`convsweep.conv_core.conv2d` of one image, yielded as bands of at most ``tile_rows`` output rows.
 
     Parameters
     ----------
     image : array_like, shape (H, W); with channels (H, W, C)
         One image (any real dtype conv2d takes).
     kernel, stride, padding, pad_mode, dilation, channels
-        As for :func:`conv_core.conv2d` (padding is resolved on the whole image).
+        As for :func:`convsweep.conv_core.conv2d` (padding is resolved on the whole image).
     tile_rows : int
         Output rows per band (>= 1).
 
@@ -153,7 +153,7 @@ def _rows_geometry(
 
 
 class RowPooler:
-    """:func:`conv_core.pool2d` of one map whose rows arrive in order, band by band.
+    """:func:`convsweep.conv_core.pool2d` of one map whose rows arrive in order, band by band.
 
     ``push(rows)`` appends the next conv rows and returns the pooled rows that became complete
     (possibly none); after the last conv row every pooled row has been returned.  Only the conv
@@ -163,7 +163,7 @@ class RowPooler:
     ----------
     map_shape : (H, W) of the whole map
     size, stride, mode, padding
-        As for :func:`conv_core.pool2d` (padding resolved on the whole map; no ceil mode).
+        As for :func:`convsweep.conv_core.pool2d` (padding resolved on the whole map; no ceil mode).
     channels : int, optional
         The map's rows are (r, W, channels), channels last, each pooled on its own.
     """

@@ -115,7 +115,7 @@ def sweep(
     convsweep.flow_runs.RunFailed
         The flow run failed; its text is the run's own error.
     """
-    from tasks.model import load_config_file, parse_parameters
+    from convsweep.tasks.model import load_config_file, parse_parameters
 
     given = {**(load_config_file(str(config)) if config is not None else {}), **parameters}
     settings = parse_parameters(**given)

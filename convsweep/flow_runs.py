@@ -21,7 +21,7 @@ from convsweep.run_guard import guarded
 if TYPE_CHECKING:
     from prefect.states import State
 
-    from tasks.model import SweepParameters
+    from convsweep.tasks.model import SweepParameters
 
 
 class RunFailed(Exception):
@@ -41,10 +41,10 @@ def _result(state: Any) -> Any:
 
 def check_before_run(settings: SweepParameters) -> None:
     """What can be refused before a flow run exists: a model's kernels, then the preflight (ValueError, one line)."""
-    from tasks.preflight import preflight
+    from convsweep.tasks.plan.preflight import preflight
 
     if settings.model:  # first, so a model's kernels too large for the images are named by its file
-        from tasks.learned import check_model_before_run
+        from convsweep.tasks.analysis.learned import check_model_before_run
 
         check_model_before_run(settings)
     preflight(settings)
@@ -52,8 +52,8 @@ def check_before_run(settings: SweepParameters) -> None:
 
 def check_notebook_options(*, dataset: str, split: str, index: int, out: str, name: str) -> None:
     """The notebook's options, refused (ValueError, one line) before a flow run exists."""
-    from tasks.model import SPLITS, check_safe_name
-    from tasks.preflight import check_dataset_reachable, check_writable_folder
+    from convsweep.tasks.model import SPLITS, check_safe_name
+    from convsweep.tasks.plan.preflight import check_dataset_reachable, check_writable_folder
 
     check_safe_name(name, argument="name")
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
@@ -79,9 +79,9 @@ def run_sweep_flow(
     """
     import prefect
 
-    from flows.sweep import sweep
-    from tasks.artifacts import sweep_tags
-    from tasks.progress import reporting_to
+    from convsweep.flows.sweep import sweep
+    from convsweep.tasks.prefect_glue.artifacts import sweep_tags
+    from convsweep.tasks.prefect_glue.progress import reporting_to
 
     flow_to_run = sweep if task_runner is None else sweep.with_options(task_runner=task_runner)
     with contextlib.ExitStack() as stack:
@@ -98,7 +98,7 @@ def run_sweep_flow(
 def _mark_crashed(settings: SweepParameters) -> Callable[[str], None]:
     """Mark this sweep's flow run Crashed (for the run guard, when the process must exit before Prefect does).
 
-    Only one live run writes a sweep folder (``tasks.folder_claim``), so the running flow run
+    Only one live run writes a sweep folder (``convsweep.tasks.io.folder_claim``), so the running flow run
     tagged ``sweep:<name>`` whose ``out`` is this sweep's is this process's.
     """
 
@@ -127,7 +127,7 @@ def _mark_crashed(settings: SweepParameters) -> Callable[[str], None]:
 
 def _name_the_full_folder(text: str, error: BaseException | None, out: Any) -> str:
     """A full disk or quota as Prefect's own writes report it (``[Errno 28] No space left on device``,
-    no file named) gets the folder the sweep writes under; ``tasks.files`` names its own."""
+    no file named) gets the folder the sweep writes under; ``convsweep.tasks.io.files`` names its own."""
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT) and "into the folder" not in text:
         return f"{text}, writing under --out {out} (the sweep's folder and its cache); free space there or give another --out"
     return text
@@ -206,7 +206,7 @@ def _samples_drawn(console: Console, samples: list[int], n_images: int) -> bool:
     The default samples (0-3) are taken where they exist, silently: a 2-image dataset is no
     mistake of the user's.  Indices given (other than the default) are warned about.
     """
-    from tasks.model import SweepParameters
+    from convsweep.tasks.model import SweepParameters
 
     past = [index for index in samples if index >= n_images]
     if past and samples != SweepParameters.model_fields["samples"].default:
@@ -306,8 +306,8 @@ def run_notebook_flow(
     """Run the notebook flow in this process; its result (the image, the stage shapes, the folder)."""
     import prefect
 
-    from flows.notebook import notebook
-    from tasks.artifacts import dataset_kind
+    from convsweep.flows.notebook import notebook
+    from convsweep.tasks.prefect_glue.artifacts import dataset_kind
 
     with prefect.tags("convsweep", "notebook", f"dataset:{dataset_kind(dataset)}", f"started-by:{started_by}"):
         state = cast(

@@ -1,4 +1,4 @@
-"""Command-line options derived from the sweep model (``tasks.model.SweepParameters``).
+"""Command-line options derived from the sweep model (``convsweep.tasks.model.SweepParameters``).
 
 Every model field becomes a kebab-case option (``pool_sizes`` -> ``--pool-sizes``)
 with the field's description as help; lists are comma-separated text that the
@@ -18,7 +18,13 @@ from typing import Any, Optional
 import click
 import typer
 
-from tasks.model import PARAMETER_NAMES, SweepParameters, load_config_file, parameter_display, parse_parameters
+from convsweep.tasks.model import (
+    PARAMETER_NAMES,
+    SweepParameters,
+    load_config_file,
+    parameter_display,
+    parse_parameters,
+)
 
 # Short flags kept from the first CLI (the rest have none).
 SHORT_FLAGS = {"dataset": "-d", "limit": "-n", "kernels": "-k", "strides": "-s", "paddings": "-p", "out": "-o"}

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tasks.model import CONV_COLUMN_WORDS, POOL_COLUMNS, PoolSetting
+from convsweep.tasks.model import CONV_COLUMN_WORDS, POOL_COLUMNS, PoolSetting
 
 MAX_TABLE_ROWS = 60
 # Conv settings (group headings) and pool settings (the pool column), as sizes.csv names them.

@@ -9,12 +9,12 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
-from flows.task_runs import TaskRuns
-from tasks import artifacts
-from tasks import notebook as steps
-from tasks.datasets.errors import DataMismatchError
-from tasks.model import check_safe_name
-from tasks.notebook_page import image_title
+from convsweep.flows.task_runs import TaskRuns
+from convsweep.tasks import notebook as steps
+from convsweep.tasks.datasets.errors import DataMismatchError
+from convsweep.tasks.model import check_safe_name
+from convsweep.tasks.prefect_glue import artifacts
+from convsweep.tasks.reporting.notebook import image_title
 
 
 def notebook_run_name() -> str:

@@ -1,17 +1,17 @@
 """The sweep flow: every stride/padding/kernel/pooling setting over a dataset selection.
 
-Its parameters are the fields of ``tasks.model.SweepParameters`` (one definition for the
+Its parameters are the fields of ``convsweep.tasks.model.SweepParameters`` (one definition for the
 flow, the CLI, config files and the UI's form).  It only composes, as its DAG reads:
 
-    load-dataset -> plan (tasks.plan) [-> train-model -> plan with the learned kernels]
+    load-dataset -> plan (convsweep.tasks.plan.plan) [-> train-model -> plan with the learned kernels]
                                       -> process-chunk x (conv setting, chunk)
                                       -> write-samples x conv setting
                                       -> measure-shift x conv setting (with shift_images)
                                       -> describe-probe-data, probe-configuration x configuration (with probe)
                  [-> write-learned] -> rows -> write-sizes, write-report -> publish-artifacts -> write-manifest
 
-Every task run goes through ``flows.task_runs.TaskRuns``: cached by explicit keys
-(``tasks.caching``) and counted.  ``write-manifest`` (``tasks.manifest``) comes last: it
+Every task run goes through ``convsweep.flows.task_runs.TaskRuns``: cached by explicit keys
+(``convsweep.tasks.prefect_glue.caching``) and counted.  ``write-manifest`` (``convsweep.tasks.manifest``) comes last: it
 removes the files of an earlier sweep with other settings and lists every file of this one.
 """
 
@@ -30,20 +30,20 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.model_signature import takes_model
-from flows.task_runs import TaskRuns
-from tasks import artifacts, files
-from tasks.cache_paths import cache_dir_for
-from tasks.compute import process_chunk
-from tasks.datasets.errors import DataMismatchError
-from tasks.learned_figures import learned_files, learned_kernels
-from tasks.learned_report import write_learned
-from tasks.load import describe_selection
-from tasks.manifest import write_manifest
-from tasks.manifest_files import FolderCheck, begin_folder, sweep_outputs
-from tasks.measures import measure_shift
-from tasks.model import PARAMETER_NAMES, SweepParameters, map_names, parse_parameters
-from tasks.model.records import (
+from convsweep.flows.model_signature import takes_model
+from convsweep.flows.task_runs import TaskRuns
+from convsweep.tasks.analysis.probe import ProbeData, ProbeRecord
+from convsweep.tasks.analysis.shift import ShiftRecord
+from convsweep.tasks.compute import process_chunk
+from convsweep.tasks.datasets.errors import DataMismatchError
+from convsweep.tasks.io import files
+from convsweep.tasks.io.manifest import FolderCheck, begin_folder, sweep_outputs
+from convsweep.tasks.learned_report import write_learned
+from convsweep.tasks.load import describe_selection
+from convsweep.tasks.manifest import write_manifest
+from convsweep.tasks.measures import measure_shift
+from convsweep.tasks.model import PARAMETER_NAMES, SweepParameters, map_names, parse_parameters
+from convsweep.tasks.model.records import (
     ArtifactsRecord,
     ChunkRecord,
     DatasetRecord,
@@ -55,16 +55,17 @@ from tasks.model.records import (
     SweepSummary,
     TrainingRecord,
 )
-from tasks.plan import SweepPlan, plan_sweep
-from tasks.probe import describe_probe_data, probe_configuration
-from tasks.probe_fit import ProbeData, ProbeRecord
-from tasks.progress import Progress, announce
-from tasks.report import publish_artifacts, write_report, write_sizes
-from tasks.rows import add_measures, build_rows, with_channel
-from tasks.samples import write_samples
-from tasks.shift import ShiftRecord
-from tasks.training import train_model
-from tasks.worker_checks import check_workers_before_sweep
+from convsweep.tasks.plan.cache_paths import cache_dir_for
+from convsweep.tasks.plan.plan import SweepPlan, plan_sweep
+from convsweep.tasks.prefect_glue import artifacts
+from convsweep.tasks.prefect_glue.progress import Progress, announce
+from convsweep.tasks.prefect_glue.worker_checks import check_workers_before_sweep
+from convsweep.tasks.probe import describe_probe_data, probe_configuration
+from convsweep.tasks.report import publish_artifacts, write_report, write_sizes
+from convsweep.tasks.reporting.learned import learned_files, learned_kernels
+from convsweep.tasks.reporting.rows import add_measures, build_rows, with_channel
+from convsweep.tasks.samples import write_samples
+from convsweep.tasks.training import train_model
 
 _Record = TypeVar("_Record", bound=Record)
 
@@ -86,7 +87,7 @@ def _record_path(state: State) -> str:
     """Where a finished task run's cache record is (``<cache>/records/<key>``), or '' if it has none.
 
     The state's result metadata names the result file ``<cache>/results/<key>``;
-    its record (``tasks.cache_records``) sits beside it under ``records/``.
+    its record (``convsweep.tasks.prefect_glue.cache_records``) sits beside it under ``records/``.
     """
     metadata = getattr(getattr(state, "data", None), "metadata", None)
     storage_key = getattr(metadata, "storage_key", None)
@@ -111,7 +112,7 @@ def sweep(settings: SweepParameters) -> State:
     report.html (and maps/ with ``keep_maps``), then manifest.json, after removing the files
     of an earlier sweep with other settings from the folder.  Returns a Completed state whose
     message says what ran and where the outputs are, and whose data is a
-    :class:`~tasks.model.records.SweepSummary` as JSON (what ``sweep(...)`` returns in Python).
+    :class:`~convsweep.tasks.model.records.SweepSummary` as JSON (what ``sweep(...)`` returns in Python).
 
     The flow run carries the run's tags; its task runs carry none, because Prefect asks the
     API for a concurrency slot of every tag before each tagged task run (~45 ms a task run,
@@ -295,7 +296,7 @@ def _plan(
     colour_load: State | None = None,
     learned_kernels: dict[str, tuple[tuple[float, ...], ...]] | None = None,
 ) -> SweepPlan:
-    """The plan (``tasks.plan``) of the described data, logged.
+    """The plan (``convsweep.tasks.plan.plan``) of the described data, logged.
 
     What the parameters ask of data that does not have it (a split it lacks, kernels larger
     than its images, ...) fails the run with one line: found once the run has started, it is a
@@ -344,7 +345,7 @@ def _plan(
 
 
 def _prepare_folder(plan: SweepPlan) -> FolderCheck:
-    """Sweep the temp files of killed runs; say whether the folder's files are this sweep's (``tasks.manifest``)."""
+    """Sweep the temp files of killed runs; say whether the folder's files are this sweep's (``convsweep.tasks.manifest``)."""
     logger = get_run_logger()
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     # A run killed during a write (kill -9) leaves a .tmp-* file that no later write replaces.
@@ -360,7 +361,7 @@ def _prepare_folder(plan: SweepPlan) -> FolderCheck:
 
 
 def _check_workers(plan: SweepPlan) -> None:
-    """On Dask: every worker sees the folders and reaches the API, or the sweep stops here (``tasks.worker_checks``)."""
+    """On Dask: every worker sees the folders and reaches the API, or the sweep stops here (``convsweep.tasks.prefect_glue.worker_checks``)."""
     checked = check_workers_before_sweep(cache_dir=plan.cache_dir, out_dir=plan.out_dir, dataset_spec=plan.dataset.spec)
     if checked:
         get_run_logger().info("%d Dask worker(s) see the cache, outputs and data and reach the API", checked)

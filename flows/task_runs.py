@@ -3,7 +3,7 @@
 A flow calls its tasks through :class:`TaskRuns` (``runs.submit(task, **inputs)`` for a
 future, ``runs.call(task, **inputs)`` for a state), which
 
-* configures a cached task with ``tasks.caching.with_cache`` under the sweep's cache folder,
+* configures a cached task with ``convsweep.tasks.prefect_glue.caching.with_cache`` under the sweep's cache folder,
   refreshing it when asked (``--refresh``) or when the folder holds another sweep's files
   (then the tasks that write files must write them again);
 * remembers the id of every task run, so what the CLI waits for in the API
@@ -20,7 +20,7 @@ from prefect import Task
 from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
 
-from tasks.caching import with_cache
+from convsweep.tasks.prefect_glue.caching import with_cache
 
 
 class TaskRuns:

@@ -5,9 +5,9 @@ pair into its magnitude, pools every map with every pool setting and returns
 the shapes and mergeable statistics — a small JSON record, never the arrays.
 Full feature maps are written to ``.npy`` only when asked (``maps_dir``).
 
-Memory: ``tasks.chunking`` sizes the chunks from ``memory_budget``; an image too
+Memory: ``convsweep.tasks.plan.chunking`` sizes the chunks from ``memory_budget``; an image too
 large for the budget (a chunk of its own) is computed in bands of conv output
-rows (:func:`stream_maps`, on ``conv_core.tiled``) with the same maps, pooled
+rows (:func:`stream_maps`, on ``convsweep.conv_core.tiled``) with the same maps, pooled
 maps and statistics as the whole-image computation.  Statistics are always
 summarised in blocks of :data:`STATS_BLOCK` values of the chunk's pooled maps
 in C order (image by image, row by row), so they do not depend on how the rows
@@ -22,18 +22,18 @@ from typing import Any
 
 from prefect import task
 
-from tasks import heap
-from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
-from tasks.chunk_maps import chunk_record, colour_input, map_path, open_selection
-from tasks.chunking import band_rows
-from tasks.model import map_names
-from tasks.model.jobs import ChunkJob
-from tasks.model.records import ChunkRecord
-from tasks.worker_checks import check_chunk_worker
+from convsweep.tasks.chunk.maps import chunk_record, colour_input, map_path, open_selection
+from convsweep.tasks.io import heap
+from convsweep.tasks.model import map_names
+from convsweep.tasks.model.jobs import ChunkJob
+from convsweep.tasks.model.records import ChunkRecord
+from convsweep.tasks.plan.chunking import band_rows
+from convsweep.tasks.prefect_glue.caching import RECORD_SERIALIZER, SweepCachePolicy
+from convsweep.tasks.prefect_glue.worker_checks import check_chunk_worker
 
 
 def _chunk_key(inputs: dict[str, Any]) -> dict[str, Any]:
-    # The chunk's own content (tasks.datasets.identity_index.part_fingerprint), so that a chunk
+    # The chunk's own content (convsweep.tasks.datasets.identity_index.part_fingerprint), so that a chunk
     # keeps its key when images are appended after it; the whole selection's without it.
     job: ChunkJob = inputs["job"]
     return {
@@ -71,7 +71,7 @@ def process_chunk(job: ChunkJob) -> ChunkRecord:
     of ``channels="each"``, as DepthwiseConv2D), ``"sum"`` — ``channels="sum"`` (as Conv2D).
 
     ``job.chunk_fingerprint`` (the content fingerprint of those images, from the flow's plan) keys
-    the cache, and the images read here are checked against it (``tasks.worker_checks``: a
+    the cache, and the images read here are checked against it (``convsweep.tasks.prefect_glue.worker_checks``: a
     worker with another copy of the data, or other code, is refused before computing).
     ``job.memory_budget`` (MB) decides only *how* (whole chunk, or one image at a time in bands of
     rows), never the result, so it is not part of the cache key.
@@ -102,7 +102,7 @@ def process_chunk(job: ChunkJob) -> ChunkRecord:
             keep_maps=maps_dir is not None,
             channels=3 if channels == "sum" else 1,  # a channel's task holds only its plane from here
         )
-        if band is not None:  # bands of a large image: freed bands back to the OS at once (tasks.heap)
+        if band is not None:  # bands of a large image: freed bands back to the OS at once (convsweep.tasks.io.heap)
             heap.return_large_frees()
     record = chunk_record(
         images,

@@ -2,7 +2,7 @@
 
 For every learned kernel (``learned_N`` trained by ``train-model``, ``model_N`` from a
 user's ``.keras`` file): its nearest designed kernel among the named ones
-(:func:`conv_core.kernels.nearest_named`: sign-invariant cosine similarity of the zero-mean
+(:func:`convsweep.conv_core.kernels.nearest_named`: sign-invariant cosine similarity of the zero-mean
 kernels), the score and the learned kernel's norm, one row each in learned.csv; and one row
 of the panel: the kernel enlarged (nearest-neighbour, signed gray: zero mid-gray), its maps on
 the sample images, the nearest designed kernel enlarged the same way and its maps, under the
@@ -17,10 +17,13 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from tasks import files, render
-from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
-from tasks.chunk_maps import open_selection
-from tasks.learned_figures import (
+from convsweep.tasks.chunk.maps import open_selection
+from convsweep.tasks.io import files
+from convsweep.tasks.model import ConvSetting
+from convsweep.tasks.model.records import DatasetRecord, LearnedRecord, TrainingRecord
+from convsweep.tasks.prefect_glue.caching import RECORD_SERIALIZER, SweepCachePolicy
+from convsweep.tasks.reporting import render
+from convsweep.tasks.reporting.learned import (
     CSV_FILE,
     PANEL_FILE,
     PANEL_SAMPLES,
@@ -30,8 +33,6 @@ from tasks.learned_figures import (
     learned_rows,
     panel_rows,
 )
-from tasks.model import ConvSetting
-from tasks.model.records import DatasetRecord, LearnedRecord, TrainingRecord
 
 
 def _learned_key(inputs: dict[str, Any]) -> dict[str, Any]:

@@ -3,11 +3,11 @@
 What goes to Prefect is the spec, the selection, the shape and the fingerprint that every
 later cache key is built on.  With ``index_dir`` (the sweep's cache folder) a selection whose
 files are unchanged since it was last described is described from the identity index
-(``tasks.datasets.identity_index``): no Keras import and no pixel read.  Otherwise the pixels
-are read and stay in the worker's memory (``tasks.datasets`` memoises them per process).
+(``convsweep.tasks.datasets.identity_index``): no Keras import and no pixel read.  Otherwise the pixels
+are read and stay in the worker's memory (``convsweep.tasks.datasets`` memoises them per process).
 
 No Prefect retries: the Keras loader already retries a failed download (the one
-retry layer, ``tasks.datasets.keras_source``), and every other ``DatasetError``
+retry layer, ``convsweep.tasks.datasets.keras_source``), and every other ``DatasetError``
 (a corrupt file, a bad IDX header, an unreadable image) cannot heal by waiting.
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from prefect import task
 
-from tasks.datasets.identity_index import describe, describe_colour
-from tasks.model.records import DatasetRecord, SelectionArguments
+from convsweep.tasks.datasets.identity_index import describe, describe_colour
+from convsweep.tasks.model.records import DatasetRecord, SelectionArguments
 
 
 @task(name="load-dataset", persist_result=False)

@@ -3,7 +3,7 @@
 ``<out>/<name>/manifest.json`` lists every file the sweep produced (path
 relative to the folder, size in bytes, sha256), the sweep's parameters, the
 dataset it read (spec, split, size, fingerprint), the code version
-(:func:`tasks.caching.code_version`) and the flow-run id.  It is written by the
+(:func:`convsweep.tasks.prefect_glue.caching.code_version`) and the flow-run id.  It is written by the
 ``write-manifest`` task at the very end of the flow, atomically, so a folder
 whose manifest is there holds a complete sweep.
 
@@ -21,7 +21,7 @@ cached task would leave them as they are.  :func:`folder_matches` tells the flow
 whether the files already in the folder are this sweep's (the previous manifest
 has the same parameters, data and code, and every file still has its recorded
 sha256); when not, the flow reruns the tasks that write files.  While a run
-writes the folder, a small marker (:data:`PENDING_NAME`, ``tasks.folder_claim``,
+writes the folder, a small marker (:data:`PENDING_NAME`, ``convsweep.tasks.io.folder_claim``,
 removed once the manifest is written) carries that verdict, for a concurrent run of
 the same sweep and for the rerun after an interruption, and names the runs writing:
 a run of another sweep is refused while one of them is alive (:func:`begin_folder`).
@@ -35,9 +35,9 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from tasks import files, folder_claim
-from tasks.code_version import code_version
-from tasks.manifest_files import (
+from convsweep.tasks.io import files, folder_claim
+from convsweep.tasks.io.code_version import code_version
+from convsweep.tasks.io.manifest import (
     MANIFEST_VERSION,
     PENDING_NAME,
     _digest_once,
@@ -45,10 +45,10 @@ from tasks.manifest_files import (
     _walk_files,
     stale_files,
 )
-from tasks.model.records import DatasetRecord, ManifestRecord
 
 # The manifest is read and its digests made by the same Prefect-free code that checks a finished folder.
-from tasks.sweep_folder import MANIFEST_NAME
+from convsweep.tasks.io.sweep_folder import MANIFEST_NAME
+from convsweep.tasks.model.records import DatasetRecord, ManifestRecord
 
 
 @task(name="write-manifest", task_run_name="write-manifest", persist_result=False)

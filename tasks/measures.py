@@ -5,7 +5,7 @@ For each map and pool setting of one conv setting, over a seeded subset of the s
 
     ‖P(x) − P(shift x)‖ / ‖P(x)‖
 
-for three shifts of the image the conv sees (after resize; ``conv_core.shift``: translation
+for three shifts of the image the conv sees (after resize; ``convsweep.conv_core.shift``: translation
 with zero fill, not a roll):
 
 * ``shift_right``: 1 px right;  ``shift_down``: 1 px down — the whole maps compared;
@@ -26,11 +26,11 @@ from typing import Any
 
 from prefect import task
 
-from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
-from tasks.chunk_maps import Kernels
-from tasks.model import ConvSetting, PoolSetting
-from tasks.model.records import DatasetRecord
-from tasks.shift import SHIFT_SEED, ShiftRecord, read_subset, shift_sensitivity
+from convsweep.tasks.analysis.shift import SHIFT_SEED, ShiftRecord, read_subset, shift_sensitivity
+from convsweep.tasks.chunk.maps import Kernels
+from convsweep.tasks.model import ConvSetting, PoolSetting
+from convsweep.tasks.model.records import DatasetRecord
+from convsweep.tasks.prefect_glue.caching import RECORD_SERIALIZER, SweepCachePolicy
 
 """Seed of the subset of images shift sensitivity is measured on."""
 

@@ -16,10 +16,18 @@ import numpy as np
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-import conv_core
-from tasks import artifacts, files, render
-from tasks.datasets import open_dataset
-from tasks.notebook_page import NOTEBOOK_CLIP, NOTEBOOK_SIZE, image_title, notebook_figure, notebook_markdown
+from convsweep import conv_core
+from convsweep.tasks.datasets import open_dataset
+from convsweep.tasks.io import files
+from convsweep.tasks.prefect_glue import artifacts
+from convsweep.tasks.reporting import render
+from convsweep.tasks.reporting.notebook import (
+    NOTEBOOK_CLIP,
+    NOTEBOOK_SIZE,
+    image_title,
+    notebook_figure,
+    notebook_markdown,
+)
 
 
 @task(

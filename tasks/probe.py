@@ -29,11 +29,7 @@ from typing import Any
 
 from prefect import task
 
-from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
-from tasks.chunk_maps import Kernels
-from tasks.model import ConvSetting, PoolSetting
-from tasks.model.records import DatasetRecord
-from tasks.probe_fit import (
+from convsweep.tasks.analysis.probe import (
     PROBE_MAX_ITER,
     PROBE_SEED,
     ProbeData,
@@ -42,6 +38,10 @@ from tasks.probe_fit import (
     probe_arrays,
     probe_features,
 )
+from convsweep.tasks.chunk.maps import Kernels
+from convsweep.tasks.model import ConvSetting, PoolSetting
+from convsweep.tasks.model.records import DatasetRecord
+from convsweep.tasks.prefect_glue.caching import RECORD_SERIALIZER, SweepCachePolicy
 
 
 @task(name="describe-probe-data", persist_result=False)

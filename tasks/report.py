@@ -2,9 +2,9 @@
 
 Each output is made in one place:
 
-* the rows and ``sizes.csv`` — :mod:`tasks.rows` (:func:`build_rows`, :func:`write_sizes`);
-* what the report says — :mod:`tasks.report_model` (one :class:`~tasks.report_model.Report`);
-* how it is laid out — :mod:`tasks.report_pages` and the templates in ``tasks/templates``
+* the rows and ``sizes.csv`` — :mod:`convsweep.tasks.reporting.rows` (:func:`build_rows`, :func:`write_sizes`);
+* what the report says — :mod:`convsweep.tasks.reporting.model` (one :class:`~convsweep.tasks.reporting.model.Report`);
+* how it is laid out — :mod:`convsweep.tasks.reporting.pages` and the templates in ``tasks/reporting/templates``
   (report.md, report.html, the UI's report artifact);
 * here, the tasks: :func:`write_report` (``summary.png``, ``report.md``, ``report.html``;
   cached like the compute tasks, so a rerun rewrites nothing) and :func:`publish_artifacts`
@@ -20,14 +20,15 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from tasks import files, render, render_measures
-from tasks.artifact_table import table_artifact
-from tasks.artifacts import artifact_key
-from tasks.caching import SweepCachePolicy
-from tasks.model.records import ArtifactsRecord, DatasetRecord, LearnedRecord, ReportFiles, SampleRecord
-from tasks.report_model import build_report
-from tasks.report_pages import render_html, render_markdown, render_ui_report
-from tasks.rows import outputs_key
+from convsweep.tasks.io import files
+from convsweep.tasks.model.records import ArtifactsRecord, DatasetRecord, LearnedRecord, ReportFiles, SampleRecord
+from convsweep.tasks.prefect_glue.artifact_table import table_artifact
+from convsweep.tasks.prefect_glue.artifacts import artifact_key
+from convsweep.tasks.prefect_glue.caching import SweepCachePolicy
+from convsweep.tasks.reporting import render, render_measures
+from convsweep.tasks.reporting.model import build_report
+from convsweep.tasks.reporting.pages import render_html, render_markdown, render_ui_report
+from convsweep.tasks.reporting.rows import outputs_key
 
 
 def _measured(rows: list[dict[str, Any]]) -> bool:
@@ -58,7 +59,7 @@ def write_report(
 ) -> ReportFiles:
     """Write summary.png, report.md and the self-contained report.html (records or their JSON).
 
-    With measure columns in the rows (``tasks.rows.add_measures``) also measures.png.
+    With measure columns in the rows (``convsweep.tasks.reporting.rows.add_measures``) also measures.png.
     """
     import pandas as pd
 

@@ -13,7 +13,7 @@ Pictures of large images are previews: when the (resized) input's longer side ex
 ``f = ceil(side / SAMPLE_MAX_SIDE)`` (means of f x f blocks, partial blocks at the edges), so
 maps keep their sizes relative to each other; the gray scaling (max|x| or max) is still that of
 the full-size map.  The maps are computed one sample at a time, in bands of rows when one image
-exceeds ``memory_budget`` (``tasks.chunking.band_rows``), so memory stays bounded.
+exceeds ``memory_budget`` (``convsweep.tasks.plan.chunking.band_rows``), so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from typing import Any
 
 from prefect import task
 
-from tasks import files, render
-from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
-from tasks.chunk_maps import open_selection
-from tasks.model import (
-    map_names,
-)
-from tasks.model.jobs import SampleJob
-from tasks.model.records import SampleRecord
-from tasks.sample_pictures import (
+from convsweep.tasks.chunk.maps import open_selection
+from convsweep.tasks.io import files
+from convsweep.tasks.model import map_names
+from convsweep.tasks.model.jobs import SampleJob
+from convsweep.tasks.model.records import SampleRecord
+from convsweep.tasks.prefect_glue.caching import RECORD_SERIALIZER, SweepCachePolicy
+from convsweep.tasks.prefect_glue.worker_checks import check_samples_worker
+from convsweep.tasks.reporting import render
+from convsweep.tasks.reporting.samples import (
     CHANNEL_ROW_WORDS,
     _colour_rows,
     _pool_words,
@@ -44,11 +44,10 @@ from tasks.sample_pictures import (
     sample_paths,
     sample_pictures,
 )
-from tasks.worker_checks import check_samples_worker
 
 
 def _sample_key(inputs: dict[str, Any]) -> dict[str, Any]:
-    # The sample images' own content and labels (tasks.datasets.identity_index) when given, so
+    # The sample images' own content and labels (convsweep.tasks.datasets.identity_index) when given, so
     # that images appended to the dataset leave the pictures cached; else the whole selection's.
     job: SampleJob = inputs["job"]
     key = {
@@ -61,7 +60,7 @@ def _sample_key(inputs: dict[str, Any]) -> dict[str, Any]:
         "out_dir": str(Path(job.out_dir).resolve()),
     }
     if job.channels is not None:  # only a colour sweep's key has them: grey keys as before channels
-        assert job.colour_dataset is not None  # tasks.plan gives both
+        assert job.colour_dataset is not None  # convsweep.tasks.plan.plan gives both
         key["channels"] = job.channels
         key["colour_content"] = job.colour_samples_fingerprint or {"selection": job.colour_dataset.fingerprint}
     return key
@@ -94,7 +93,7 @@ def write_samples(job: SampleJob) -> SampleRecord:
 
     ``job.samples_fingerprint`` (the content fingerprint of those images) keys the cache, and the
     images read here are checked against it before anything is written
-    (``tasks.worker_checks.check_samples_worker``).
+    (``convsweep.tasks.prefect_glue.worker_checks.check_samples_worker``).
     ``job.memory_budget`` (MB) only decides whether a sample is computed in bands; not in the cache key.
     A colour sweep gives ``job.channels`` (its channel modes) and ``job.colour_dataset`` (the
     selection read in RGB; ``job.colour_samples_fingerprint`` its samples' content): the input is

@@ -1,11 +1,11 @@
-"""The ``train-model`` task: the small CNN of ``tasks.learned`` trained on the sweep's dataset, cached.
+"""The ``train-model`` task: the small CNN of ``convsweep.tasks.analysis.learned`` trained on the sweep's dataset, cached.
 
 Which images: the dataset's ``train`` split trains and its ``test`` split tests (the whole
 splits, whatever the sweep's selection); a dataset with one split (an image folder without
-train/test subfolders, ``sample``) is split by :func:`tasks.learned.one_split` (a seeded
+train/test subfolders, ``sample``) is split by :func:`convsweep.tasks.analysis.learned.one_split` (a seeded
 permutation, 20 % test).  The cache key is the images' and labels' fingerprints, the
-architecture (:func:`tasks.learned.architecture`), the epochs, the seed, the output folder and
-the code version (``tasks.caching``): a warm sweep never trains again, and its record carries
+architecture (:func:`convsweep.tasks.analysis.learned.architecture`), the epochs, the seed, the output folder and
+the code version (``convsweep.tasks.prefect_glue.caching``): a warm sweep never trains again, and its record carries
 the kernels, so it does not even import Keras.
 
 Writes ``model.keras`` (atomically: a temp file in the folder, then a rename) and
@@ -21,10 +21,8 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from tasks import files, learned
-from tasks.caching import RECORD_SERIALIZER, SweepCachePolicy
-from tasks.model.records import TrainingRecord
-from tasks.training_data import (
+from convsweep.tasks.analysis import learned
+from convsweep.tasks.analysis.training import (
     CURVE_FILE,
     MODEL_FILE,
     _architecture,
@@ -33,6 +31,9 @@ from tasks.training_data import (
     training_fingerprints,
     training_views,
 )
+from convsweep.tasks.io import files
+from convsweep.tasks.model.records import TrainingRecord
+from convsweep.tasks.prefect_glue.caching import RECORD_SERIALIZER, SweepCachePolicy
 
 
 def _training_key(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -57,8 +58,8 @@ def _training_outputs(inputs: dict[str, Any]) -> list[Path]:
 def _publish_curve(name: str, record: TrainingRecord) -> None:
     from prefect.artifacts import create_markdown_artifact
 
-    from tasks.artifacts import artifact_key
-    from tasks.page_images import png_data_uri
+    from convsweep.tasks.prefect_glue.artifacts import artifact_key
+    from convsweep.tasks.reporting.images import png_data_uri
 
     uri, _, _ = png_data_uri(record.curve, max_width=900)
     rows = "\n".join(
@@ -118,7 +119,7 @@ def _train_and_write(
     try:
         curve_path = files.write_figure(folder / CURVE_FILE, figure, dpi=100)
     finally:
-        from tasks.render import close
+        from convsweep.tasks.reporting.render import close
 
         close(figure)
     return TrainingRecord(

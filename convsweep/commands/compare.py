@@ -2,10 +2,10 @@
 
 A and B are sweep folders (``OUT/NAME``) or their ``manifest.json``.  Each must hold a complete
 sweep — its manifest there, every file it lists with its recorded sha256
-(:func:`tasks.sweep_folder.check_sweep_folder`) — else the command refuses in one line, exit 2.
+(:func:`convsweep.tasks.io.sweep_folder.check_sweep_folder`) — else the command refuses in one line, exit 2.
 It then prints a summary that fits 80 columns (the parameters that differ, the rows matched by
 configuration and map and their largest changes, the rows of one sweep only, the sample pictures)
-and writes the whole comparison to a self-contained ``compare.html`` (:mod:`tasks.compare_page`):
+and writes the whole comparison to a self-contained ``compare.html`` (:mod:`convsweep.tasks.reporting.compare_page`):
 by default ``compare-<A>-vs-<B>.html`` next to B's folder (in B's output root, so neither sweep's
 folder gets a file its manifest does not list), or where ``--out`` says.  No Prefect, no flow run.
 """
@@ -22,9 +22,17 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from convsweep.tasks.io.sweep_folder import check_finished_sweep
+from convsweep.tasks.reporting.compare import (
+    Comparison,
+    MatchedRow,
+    OneSidedRow,
+    RowsComparison,
+    Side,
+    column_changes,
+    compare_sweeps,
+)
 from convsweep.terminal import wrap_words
-from tasks.compare import Comparison, MatchedRow, OneSidedRow, RowsComparison, Side, column_changes, compare_sweeps
-from tasks.sweep_folder import check_finished_sweep
 
 SUMMARY_WIDTH = 80
 MAX_CHANGED_COLUMNS = 12
@@ -214,7 +222,7 @@ def compare_command(
     sweep_b = check_finished_sweep(b, argument="B")
     comparison = compare_sweeps(sweep_a, sweep_b)
     target = html_path(out, sweep_a.folder, sweep_b.folder)
-    from tasks.compare_page import write_compare_html
+    from convsweep.tasks.reporting.compare_page import write_compare_html
 
     written = write_compare_html(comparison, target)
     if as_json:

@@ -2,8 +2,8 @@
 
 Both run nothing heavy.  ``kernels`` shows the named kernels (or checks a user kernel);
 ``sizes`` is the convolution-arithmetic calculator: every combination of the given lists, with
-conv and pool output sizes from ``conv_core.output_size`` and the arithmetic written out by
-``conv_core.conv_formula``.  A combination that cannot run is a row that says why.
+conv and pool output sizes from ``convsweep.conv_core.output_size`` and the arithmetic written out by
+``convsweep.conv_core.conv_formula``.  A combination that cannot run is a row that says why.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-import conv_core
-from conv_core import kernels as core_kernels
+from convsweep import conv_core
+from convsweep.conv_core import kernels as core_kernels
+from convsweep.tasks.io import files
+from convsweep.tasks.model import padding_label, values
 from convsweep.terminal import size_lines
-from tasks import files
-from tasks.model import padding_label, values
 
 # --- kernels ---------------------------------------------------------------------------------
 
@@ -240,7 +240,7 @@ def _pool_row(row: dict, pool: tuple, ceil_mode: bool) -> list[tuple[int, int]]:
 
 def check_csv_path(path: Path) -> None:
     """Refuse (ValueError) a ``--csv`` path that is a folder or whose folder does not exist (none is created)."""
-    from tasks.preflight import check_writable_folder
+    from convsweep.tasks.plan.preflight import check_writable_folder
 
     if path.is_dir():
         raise ValueError(f"--csv {path} is a folder: give a file name, e.g. {path / 'sizes.csv'}")

@@ -3,8 +3,8 @@
 Options are the sweep model's parameters in kebab-case (``convsweep.options``);
 lists are comma-separated and pairs are written ``HxW`` (``--strides 1,2x1``).
 Precedence: model defaults < ``--config FILE`` < options given on the command
-line.  Parameters are checked (``tasks.model.parse_parameters``), then the preflight
-(``tasks.preflight``: writable folders, a name in use, shapes the images cannot take) before
+line.  Parameters are checked (``convsweep.tasks.model.parse_parameters``), then the preflight
+(``convsweep.tasks.plan.preflight``: writable folders, a name in use, shapes the images cannot take) before
 Prefect starts, so bad input exits 2 with one line, nothing written and no flow run.
 """
 

@@ -20,7 +20,7 @@ import typer
 from convsweep.options import NEGATIVE_NOTE, RunnerOption, sweep_parameters, with_sweep_options
 from convsweep.server import use_server
 from convsweep.task_runners import check_runner_options
-from tasks.model import check_safe_name, load_config_file, parse_parameters
+from convsweep.tasks.model import check_safe_name, load_config_file, parse_parameters
 
 # Keys of a --from-config entry that choose the task runner (the others: schedule keys
 # cron/interval/timezone, config, description, tags; the rest are sweep parameters).
@@ -283,8 +283,8 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def _deployments(plans: list[ServedSweep]) -> list[Any]:
     """A deployment of the sweep flow per plan (RunnerDeployment; to_deployment is typed sync-or-async)."""
+    from convsweep.flows.sweep import sweep as sweep_flow
     from convsweep.task_runners import make_task_runner
-    from flows.sweep import sweep as sweep_flow
 
     deployments: list[Any] = []
     for plan in plans:

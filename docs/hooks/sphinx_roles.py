@@ -1,7 +1,7 @@
 """MkDocs hook: Sphinx roles in the numpy-style docstrings, shown as cross-references.
 
-conv_core's docstrings write ``:func:`conv_core.resolve_padding```; mkdocstrings renders the role
-name as text before the code (``:func:conv_core.resolve_padding``). This hook drops the role and
+conv_core's docstrings write ``:func:`convsweep.conv_core.resolve_padding```; mkdocstrings renders the role
+name as text before the code (``:func:convsweep.conv_core.resolve_padding``). This hook drops the role and
 hands the name to mkdocs-autorefs as an optional reference: a link where the object is documented
 on the site, plain code where it is not (no warning either way).
 """

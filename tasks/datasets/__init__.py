@@ -32,7 +32,7 @@ Errors: bad arguments raise ``ValueError`` (``TypeError`` for wrong types) namin
 argument and the value; data that cannot be read (offline and not cached, corrupt or
 truncated files, unreadable images) raises :class:`DatasetError` with one message that says
 what was tried and how to get out.  Only a failed download is retried (by the Keras loader,
-:data:`~tasks.datasets.keras_source.DOWNLOAD_RETRY_DELAYS`), and it then raises
+:data:`~convsweep.tasks.datasets.keras_source.DOWNLOAD_RETRY_DELAYS`), and it then raises
 :class:`DownloadError` (``transient``); nothing else is retried.
 
 Modules, each importing only those listed before it: ``errors``, ``spec``, ``idx_format``
@@ -45,14 +45,14 @@ from ``<cache folder>/datasets/index.json`` while its files are unchanged; conte
 fingerprints of chunks and samples).
 """
 
-from tasks.datasets.errors import DatasetError, DownloadError
-from tasks.datasets.fingerprints import fingerprint
-from tasks.datasets.keras_source import keras_cache_folder
-from tasks.datasets.memo import clear_caches
-from tasks.datasets.opening import open_dataset, read_images
-from tasks.datasets.selection import iter_chunks
-from tasks.datasets.spec import FASHION_MNIST_CLASSES, KINDS, MNIST_CLASSES, SPLITS, DatasetSpec, parse_spec
-from tasks.datasets.view import Dataset, DatasetView
+from convsweep.tasks.datasets.errors import DatasetError, DownloadError
+from convsweep.tasks.datasets.fingerprints import fingerprint
+from convsweep.tasks.datasets.keras_source import keras_cache_folder
+from convsweep.tasks.datasets.memo import clear_caches
+from convsweep.tasks.datasets.opening import open_dataset, read_images
+from convsweep.tasks.datasets.selection import iter_chunks
+from convsweep.tasks.datasets.spec import FASHION_MNIST_CLASSES, KINDS, MNIST_CLASSES, SPLITS, DatasetSpec, parse_spec
+from convsweep.tasks.datasets.view import Dataset, DatasetView
 
 __all__ = [
     "SPLITS",

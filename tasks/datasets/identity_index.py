@@ -3,7 +3,7 @@
 Describing a selection (its shape and fingerprint) means importing Keras and decoding every
 pixel; a scheduled sweep over data that did not change would pay that on every run.  The
 **identity index** (``<cache folder>/datasets/index.json``) maps the identity of a selection's
-files -- path, size, ``mtime_ns``, inode of each (:func:`~tasks.datasets.memo.file_identity`),
+files -- path, size, ``mtime_ns``, inode of each (:func:`~convsweep.tasks.datasets.memo.file_identity`),
 the spec and the selection -- to the record that describes it, and to the fingerprints of
 parts of it (chunks, sample images) already computed.  While the files keep their identity
 the record is read from the index: no Keras import, no decoding.
@@ -14,7 +14,7 @@ folder or IDX file that grew recomputes only the chunks that are new.
 
 The index is a cache: a missing, unreadable or foreign file is an empty index, entries
 beyond :data:`MAX_ENTRIES` are dropped oldest first, and writes are atomic
-(``tasks.files``), so two sweeps writing at once lose at most an entry, recomputed later.
+(``convsweep.tasks.io.files``), so two sweeps writing at once lose at most an entry, recomputed later.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from tasks import files
-from tasks.datasets.image_folder import scan_images
-from tasks.datasets.memo import files_key
-from tasks.datasets.opening import open_dataset
-from tasks.datasets.spec import DatasetSpec, parse_spec
-from tasks.model.records import SelectionArguments
+from convsweep.tasks.datasets.image_folder import scan_images
+from convsweep.tasks.datasets.memo import files_key
+from convsweep.tasks.datasets.opening import open_dataset
+from convsweep.tasks.datasets.spec import DatasetSpec, parse_spec
+from convsweep.tasks.io import files
+from convsweep.tasks.model.records import SelectionArguments
 
 INDEX_VERSION = 1
 MAX_ENTRIES = 64
@@ -63,8 +63,8 @@ def selection_identity(spec: str | DatasetSpec, selection: SelectionArguments) -
 
 def _source_files(spec: DatasetSpec, split: str) -> list[Path]:
     """Every file a selection's pixels and labels come from (without decoding any)."""
-    from tasks.datasets.idx_format import IDX_FILE_STEMS
-    from tasks.datasets.keras_source import _KERAS_DATASETS, _keras_home
+    from convsweep.tasks.datasets.idx_format import IDX_FILE_STEMS
+    from convsweep.tasks.datasets.keras_source import _KERAS_DATASETS, _keras_home
 
     if spec.kind in _KERAS_DATASETS:
         info = _KERAS_DATASETS[spec.kind]

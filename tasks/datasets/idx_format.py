@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks import files
+from convsweep.tasks.io import files
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tasks.datasets.errors import DatasetError
-from tasks.datasets.idx_format import IDX_FILE_STEMS, IdxFormatError, read_idx_images, read_idx_labels
-from tasks.datasets.memo import ARRAYS, LOAD_LOCK, FilesKey, files_key
-from tasks.datasets.spec import DatasetSpec, existing_folder
-from tasks.datasets.view import SplitData, frozen, memory_split
+from convsweep.tasks.datasets.errors import DatasetError
+from convsweep.tasks.datasets.idx_format import IDX_FILE_STEMS, IdxFormatError, read_idx_images, read_idx_labels
+from convsweep.tasks.datasets.memo import ARRAYS, LOAD_LOCK, FilesKey, files_key
+from convsweep.tasks.datasets.spec import DatasetSpec, existing_folder
+from convsweep.tasks.datasets.view import SplitData, frozen, memory_split
 
 
 def open_idx_folder(spec: DatasetSpec, split: str) -> SplitData:

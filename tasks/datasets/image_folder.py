@@ -13,7 +13,7 @@ Decoding, deliberately:
   decoded.  Pillow's own decompression-bomb check is set to the same limit (its warning is
   replaced by this error), so no ``DecompressionBombWarning`` is printed for images below it.
   Whether an accepted image fits the sweep's ``memory_budget`` is decided by the sweep
-  (``tasks.chunking``), which computes large images in bands of rows or refuses the budget.
+  (``convsweep.tasks.plan.chunking``), which computes large images in bands of rows or refuses the budget.
 * 16-bit images are scaled to 8 bits by keeping the high byte (``value >> 8``, i.e. floor of
   value / 256), the rule OpenCV applies; a one-line warning says so, once per process.
 * In colour (``colour=True``, a sweep with ``channels`` each or sum) every image is RGB,
@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tasks.datasets.errors import DatasetError, printable
-from tasks.datasets.image_bytes import imread_bytes, utf8_name
-from tasks.datasets.memo import IMAGE_SIZES, FileIdentity, file_identity
-from tasks.datasets.native_stderr import libpng_quiet
-from tasks.datasets.spec import DatasetSpec, existing_folder
-from tasks.datasets.view import Positions, SplitData, block_ranges, frozen
+from convsweep.tasks.datasets.errors import DatasetError, printable
+from convsweep.tasks.datasets.image_bytes import imread_bytes, utf8_name
+from convsweep.tasks.datasets.memo import IMAGE_SIZES, FileIdentity, file_identity
+from convsweep.tasks.datasets.native_stderr import libpng_quiet
+from convsweep.tasks.datasets.spec import DatasetSpec, existing_folder
+from convsweep.tasks.datasets.view import Positions, SplitData, block_ranges, frozen
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 # Largest image decoded, in pixels (2**28 = 16384 x 16384; one uint8 copy is 256 MB).

@@ -1,7 +1,7 @@
 """The Keras cache's files read directly, as a worker does: no Keras or JAX import, no download.
 
 ``keras.datasets.<name>.load_data()`` fills the cache (``$KERAS_HOME/datasets/...``) once,
-where the flow runs (the ``load-dataset`` task, ``tasks.datasets.keras_source``).  A worker
+where the flow runs (the ``load-dataset`` task, ``convsweep.tasks.datasets.keras_source``).  A worker
 process then only needs the pixels: importing Keras and JAX for that costs each process
 hundreds of MB and seconds, and a worker that found a file missing would download it into
 its own cache with no lock between processes.  So the workers read the files here, in the
@@ -10,7 +10,7 @@ and the path.
 
 Formats (as in ``keras/src/datasets/<name>.py``):
 
-* ``fashion_mnist``: four gzipped IDX files (``tasks.datasets.idx_format``, which also checks
+* ``fashion_mnist``: four gzipped IDX files (``convsweep.tasks.datasets.idx_format``, which also checks
   their headers, length and gzip checksum);
 * ``mnist``: ``mnist.npz`` with ``x_train``, ``y_train``, ``x_test``, ``y_test``;
 * ``cifar10`` / ``cifar100``: the downloaded tar.gz kept as ``<name>-target_archive``,
@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tasks.datasets.errors import DatasetError
-from tasks.datasets.idx_format import IDX_FILE_STEMS, IdxFormatError, read_idx_images, read_idx_labels
+from convsweep.tasks.datasets.errors import DatasetError
+from convsweep.tasks.datasets.idx_format import IDX_FILE_STEMS, IdxFormatError, read_idx_images, read_idx_labels
 
 # (images, labels) of the train and the test split, as load_data() returns them.
 LoadedSplits = tuple[

@@ -11,9 +11,9 @@ environment variable ``CONVSWEEP_DATASET_ORIGIN`` (a URL prefix ending in ``/`` 
 the same file names).  What Keras returns is checked against the files' own IDX headers
 (Keras does not check them) and memoised per process by the files' identity.
 
-Workers: with ``cache_only`` (what ``tasks.compute.open_selection`` asks for, in every task
+Workers: with ``cache_only`` (what ``convsweep.tasks.compute.open_selection`` asks for, in every task
 that reopens a selection ``load-dataset`` described) the cached files are read directly by
-``tasks.datasets.keras_files``: no Keras or JAX import in the process, no download, and a
+``convsweep.tasks.datasets.keras_files``: no Keras or JAX import in the process, no download, and a
 missing file fails with one line naming the host and the path.  Both ways give the same
 arrays and share the memo (keyed by the files' identity).
 
@@ -40,8 +40,8 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from tasks.datasets.errors import DatasetError, DownloadError
-from tasks.datasets.idx_format import (
+from convsweep.tasks.datasets.errors import DatasetError, DownloadError
+from convsweep.tasks.datasets.idx_format import (
     IDX_FILE_STEMS,
     IMAGES_MAGIC,
     LABELS_MAGIC,
@@ -50,16 +50,16 @@ from tasks.datasets.idx_format import (
     read_idx_images,
     read_idx_labels,
 )
-from tasks.datasets.keras_files import read_cache_files
-from tasks.datasets.memo import ARRAYS, LOAD_LOCK, FilesKey, files_key
-from tasks.datasets.spec import (
+from convsweep.tasks.datasets.keras_files import read_cache_files
+from convsweep.tasks.datasets.memo import ARRAYS, LOAD_LOCK, FilesKey, files_key
+from convsweep.tasks.datasets.spec import (
     CIFAR10_CLASSES,
     CIFAR100_CLASSES,
     FASHION_MNIST_CLASSES,
     MNIST_CLASSES,
     DatasetSpec,
 )
-from tasks.datasets.view import SplitData, frozen, memory_split
+from convsweep.tasks.datasets.view import SplitData, frozen, memory_split
 
 # Where keras.datasets downloads fashion_mnist and mnist from (keras/src/datasets/<name>.py).
 DEFAULT_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -150,7 +150,7 @@ def open_keras(spec: DatasetSpec, split: str, *, colour: bool = False, cache_onl
     """One split of a Keras dataset (both splits for ``all``), in memory.
 
     CIFAR is RGB with ``colour``, else converted to grey; the grey datasets are always grey
-    (``tasks.datasets.opening`` broadcasts them for a colour sweep).  ``cache_only``: read the
+    (``convsweep.tasks.datasets.opening`` broadcasts them for a colour sweep).  ``cache_only``: read the
     cached files without Keras and never download (see the module docstring, Workers).
     """
     info = _KERAS_DATASETS[spec.kind]

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tasks.datasets.idx_source import open_idx_folder
-from tasks.datasets.image_folder import open_image_folder
-from tasks.datasets.keras_source import open_keras
-from tasks.datasets.sample_source import open_sample
-from tasks.datasets.selection import check_int, select_positions
-from tasks.datasets.skimage_source import open_skimage
-from tasks.datasets.spec import SPLITS, DatasetSpec, parse_spec
-from tasks.datasets.view import BroadcastStore, Dataset, DatasetView, SplitData, frozen
+from convsweep.tasks.datasets.idx_source import open_idx_folder
+from convsweep.tasks.datasets.image_folder import open_image_folder
+from convsweep.tasks.datasets.keras_source import open_keras
+from convsweep.tasks.datasets.sample_source import open_sample
+from convsweep.tasks.datasets.selection import check_int, select_positions
+from convsweep.tasks.datasets.skimage_source import open_skimage
+from convsweep.tasks.datasets.spec import SPLITS, DatasetSpec, parse_spec
+from convsweep.tasks.datasets.view import BroadcastStore, Dataset, DatasetView, SplitData, frozen
 
 # Sources that hold colour: they decode RGB themselves when asked (the others are broadcast).
 _COLOUR_SOURCES = ("cifar10", "cifar100", "images", "skimage")

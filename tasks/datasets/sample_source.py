@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.datasets.errors import DatasetError
-from tasks.datasets.image_bytes import imread_or_none
-from tasks.datasets.image_folder import scan_images
-from tasks.datasets.memo import ARRAYS, LOAD_LOCK, files_key
-from tasks.datasets.spec import DatasetSpec
-from tasks.datasets.view import ArrayStore, SplitData, frozen
+from convsweep.tasks.datasets.errors import DatasetError
+from convsweep.tasks.datasets.image_bytes import imread_or_none
+from convsweep.tasks.datasets.image_folder import scan_images
+from convsweep.tasks.datasets.memo import ARRAYS, LOAD_LOCK, files_key
+from convsweep.tasks.datasets.spec import DatasetSpec
+from convsweep.tasks.datasets.view import ArrayStore, SplitData, frozen
 
 SAMPLE_REFERENCE = "grace_hopper.jpg"
 

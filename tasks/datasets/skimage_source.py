@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tasks.datasets.errors import DatasetError
-from tasks.datasets.image_bytes import imread_or_none
-from tasks.datasets.memo import ARRAYS, LOAD_LOCK, files_key
-from tasks.datasets.spec import SKIMAGE_PHOTOS, DatasetSpec
-from tasks.datasets.view import ArrayStore, SplitData, frozen
+from convsweep.tasks.datasets.errors import DatasetError
+from convsweep.tasks.datasets.image_bytes import imread_or_none
+from convsweep.tasks.datasets.memo import ARRAYS, LOAD_LOCK, files_key
+from convsweep.tasks.datasets.spec import SKIMAGE_PHOTOS, DatasetSpec
+from convsweep.tasks.datasets.view import ArrayStore, SplitData, frozen
 
 # The file each photograph is in, inside skimage/data/ (skimage.data's own registry names).
 SKIMAGE_FILES = {
@@ -82,7 +82,7 @@ def _read_photographs(
 ) -> tuple[npt.NDArray[np.uint8], list[str]]:
     import cv2
 
-    from tasks.datasets.sample_source import _center_crop_to_aspect, _resize
+    from convsweep.tasks.datasets.sample_source import _center_crop_to_aspect, _resize
 
     first = _read_rgb(paths[0])
     height, width = first.shape[:2]

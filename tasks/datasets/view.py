@@ -3,7 +3,7 @@
 :class:`DatasetView` is an opened selection (pixels read on demand, fingerprint streamed
 block by block); :class:`Dataset` is a selection read into memory.  A store holds one
 split: :class:`ArrayStore` in memory (Keras datasets, IDX folders, the sample), the image
-folder's store on disk (``tasks.datasets.image_folder``).  Every store has
+folder's store on disk (``convsweep.tasks.datasets.image_folder``).  Every store has
 ``describe(positions, what) -> (height, width, data key)``, ``read(positions, height,
 width) -> images`` and ``blocks(positions, height, width)`` (the selection's pixels in C
 order, a bounded block at a time).  Colour stores (``channels == 3``) give images of shape
@@ -21,9 +21,9 @@ from typing import Protocol, TypeAlias, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from tasks.datasets.fingerprints import fingerprint, start_fingerprint
-from tasks.datasets.memo import FINGERPRINTS
-from tasks.datasets.selection import check_int, iter_chunks
+from convsweep.tasks.datasets.fingerprints import fingerprint, start_fingerprint
+from convsweep.tasks.datasets.memo import FINGERPRINTS
+from convsweep.tasks.datasets.selection import check_int, iter_chunks
 
 # Pixels hashed or decoded per block when streaming a selection (bounded memory).
 STREAM_BLOCK_BYTES = 32 * 1024 * 1024

@@ -3,8 +3,8 @@
 Pure (no Prefect, no file writes): the tasks, the flows and the CLI all build on it.
 """
 
-from tasks.model.config_file import load_config_file
-from tasks.model.parameters import (
+from convsweep.tasks.model.config_file import load_config_file
+from convsweep.tasks.model.parameters import (
     PAD_MODES,
     PANELS,
     PARAMETER_NAMES,
@@ -15,8 +15,8 @@ from tasks.model.parameters import (
     parameter_display,
     parse_parameters,
 )
-from tasks.model.plain import canonical_json, to_plain
-from tasks.model.settings import (
+from convsweep.tasks.model.plain import canonical_json, to_plain
+from convsweep.tasks.model.settings import (
     CONV_COLUMN_WORDS,
     CONV_COLUMNS,
     MAGNITUDE_PAIRS,
@@ -29,7 +29,7 @@ from tasks.model.settings import (
     pair_label,
     pool_label,
 )
-from tasks.model.values import check_safe_name
+from convsweep.tasks.model.values import check_safe_name
 
 __all__ = [
     "CONV_COLUMNS",

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tasks.model.parameters import PARAMETER_NAMES, parse_parameters
+from convsweep.tasks.model.parameters import PARAMETER_NAMES, parse_parameters
 
 
 def _unique_keys(pairs: list[tuple[Any, Any]], *, where: str) -> dict[Any, Any]:

@@ -1,6 +1,6 @@
 """The inputs of the sweep's per-setting task runs: one small frozen job each, built by the plan.
 
-A task run's job is all it needs and all that keys its cache (``tasks.caching``), and names the
+A task run's job is all it needs and all that keys its cache (``convsweep.tasks.prefect_glue.caching``), and names the
 run in the Prefect UI (``task_run_name="{job.run_name}"``).  Settings and records, never arrays.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasks.model.records import DatasetRecord
-from tasks.model.settings import ConvSetting, PoolSetting
+from convsweep.tasks.model.records import DatasetRecord
+from convsweep.tasks.model.settings import ConvSetting, PoolSetting
 
 Kernels = dict[str, list[list[float]]]
 """kernel name -> its (kh, kw) matrix as nested lists."""

@@ -5,10 +5,10 @@ parser and JSON schema.  Everything else is derived from it:
 
 * the sweep flow's signature, so the flow's parameters, Prefect's parameter
   validation, the deployment's parameter schema and the UI's "Custom run" form
-  (``flows.sweep``);
+  (``convsweep.flows.sweep``);
 * the command-line options of ``convsweep sweep`` and ``convsweep serve``
   (``convsweep.options``);
-* config files (:func:`tasks.model.config_file.load_config_file`).
+* config files (:func:`convsweep.tasks.model.config_file.load_config_file`).
 
 A bad value fails the same way everywhere, before any work: a ``ValueError``
 naming the parameter and the value (:func:`parse_parameters`); in a run started
@@ -37,12 +37,12 @@ from pydantic import (
 from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
-import conv_core
-from conv_core import kernels as kernel_library
-from tasks.model import values
-from tasks.model.plain import to_plain
-from tasks.model.records import Selection, SelectionArguments
-from tasks.model.settings import ConvSetting, PoolSetting, map_names, padding_label, pair_label
+from convsweep import conv_core
+from convsweep.conv_core import kernels as kernel_library
+from convsweep.tasks.model import values
+from convsweep.tasks.model.plain import to_plain
+from convsweep.tasks.model.records import Selection, SelectionArguments
+from convsweep.tasks.model.settings import ConvSetting, PoolSetting, map_names, padding_label, pair_label
 
 SPLITS = ("train", "test", "all")
 PAD_MODES = conv_core.PAD_MODES
@@ -353,7 +353,7 @@ def _custom_kernels(value: Any) -> dict[str, Any]:
 
 def _dataset(value: Any) -> str:
     # Imported here: the dataset package reads files, the model only checks the spec.
-    from tasks.datasets import parse_spec
+    from convsweep.tasks.datasets import parse_spec
 
     text = str(value).strip() if value is not None else ""
     if not text:
@@ -620,17 +620,17 @@ class SweepParameters(BaseModel):
 
     @property
     def model_kernels(self) -> dict[str, list[list[float]]]:
-        """The first Conv2D kernels of ``model`` (``model_0`` ..), empty without one (``tasks.learned``)."""
+        """The first Conv2D kernels of ``model`` (``model_0`` ..), empty without one (``convsweep.tasks.analysis.learned``)."""
         if self.model is None:
             return {}
         # Imported here: loading a model imports Keras, which only a sweep with a model needs.
-        from tasks.learned import load_model_kernels_once
+        from convsweep.tasks.analysis.learned import load_model_kernels_once
 
         return load_model_kernels_once(str(self.model), channels=self.image_channels).kernels
 
     @property
     def learned_names(self) -> list[str]:
-        """``learned_0 .. learned_{F-1}``: the kernels the training adds (``tasks.training``)."""
+        """``learned_0 .. learned_{F-1}``: the kernels the training adds (``convsweep.tasks.training``)."""
         learned_filters: int = self.learned_filters
         return [f"learned_{index}" for index in range(learned_filters)]
 
@@ -669,7 +669,7 @@ class SweepParameters(BaseModel):
         return any(mode != "gray" for mode in self.channels)
 
     def selection(self) -> SelectionArguments:
-        """Keyword arguments for ``tasks.datasets.open_dataset``."""
+        """Keyword arguments for ``convsweep.tasks.datasets.open_dataset``."""
         classes = None if self.classes is None else tuple(item for item in self.classes if item is not None)
         return Selection(
             split=self.split, start=self.start, stop=self.stop, limit=self.limit, classes=classes

@@ -19,7 +19,7 @@ def to_plain(value: Any) -> Any:
 
     Integral floats become ints, tuples become lists, numpy scalars and arrays
     become Python numbers and lists, dict keys become strings, paths strings;
-    records (pydantic models: ``tasks.model.records``) and settings (frozen
+    records (pydantic models: ``convsweep.tasks.model.records``) and settings (frozen
     dataclasses) become their fields.
     """
     if hasattr(value, "model_dump"):

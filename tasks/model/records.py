@@ -5,7 +5,7 @@ record comes back from JSON (a cached task result, the dataset identity index), 
 goes through :meth:`Record.parse` and is typed from there on.  They carry shapes,
 paths, parameters and statistics, never arrays.
 
-Cached results stay plain JSON (``tasks.cache_records`` decodes nothing else), so a
+Cached results stay plain JSON (``convsweep.tasks.prefect_glue.cache_records`` decodes nothing else), so a
 task hands Prefect ``record.to_json()`` and its caller gets the record back with
 ``ChunkRecord.parse(future.result())``.
 """
@@ -45,7 +45,7 @@ class Record(BaseModel):
 
 
 class SelectionArguments(TypedDict):
-    """Keyword arguments of ``tasks.datasets.open_dataset``: a selection in plain JSON form."""
+    """Keyword arguments of ``convsweep.tasks.datasets.open_dataset``: a selection in plain JSON form."""
 
     split: str
     start: int | None
@@ -65,7 +65,7 @@ class Selection(Record):
     """Labels or class names, as given."""
 
     def arguments(self) -> SelectionArguments:
-        """Keyword arguments of ``tasks.datasets.open_dataset``."""
+        """Keyword arguments of ``convsweep.tasks.datasets.open_dataset``."""
         return {
             "split": self.split,
             "start": self.start,
@@ -183,7 +183,7 @@ class SweepSummary(Record):
     configurations: int
     chunks: int
     task_runs: int
-    """Task runs this flow run made (counted as they were made: ``flows.task_runs``)."""
+    """Task runs this flow run made (counted as they were made: ``convsweep.flows.task_runs``)."""
     cached_task_runs: int
     """Of those, the ones served from the cache."""
     csv: str

@@ -19,8 +19,8 @@ from typing import Any, TypedDict
 
 import numpy.typing as npt
 
-import conv_core
-from tasks.model.plain import to_plain
+from convsweep import conv_core
+from convsweep.tasks.model.plain import to_plain
 
 Padding = str | int | tuple[int, ...]
 # ((top, bottom, left, right), (height, width)): a setting's padding and output size.

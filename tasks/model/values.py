@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from conv_core import kernels as kernel_library
-from tasks.model.plain import to_plain
+from convsweep.conv_core import kernels as kernel_library
+from convsweep.tasks.model.plain import to_plain
 
 # Names that end up in file paths: letters, digits, '.', '_', '-'; no leading dot,
 # so a sweep or kernel name can never climb out of the output folder.

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import conv_core
-from conv_core import conv_formula, output_size, receptive_field, resolve_padding, resolve_pool_padding
+from convsweep import conv_core
+from convsweep.conv_core import conv_formula, output_size, receptive_field, resolve_padding, resolve_pool_padding
 from tests.conv_core.reference import window_starts
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, database=None)

@@ -7,9 +7,9 @@ import scipy.ndimage as ndi
 from hypothesis import given
 from hypothesis import strategies as st
 
-import conv_core
-import conv_core.conv
-from conv_core import conv2d, kernels, output_size, resolve_padding, sobel_magnitude
+import convsweep.conv_core.conv
+from convsweep import conv_core
+from convsweep.conv_core import conv2d, kernels, output_size, resolve_padding, sobel_magnitude
 from tests.conv_core.inputs import DTYPES, PROPERTY, random_images
 from tests.conv_core.reference import conv2d_loop, notebook_sobel_loop, window_starts
 
@@ -203,7 +203,7 @@ def test_conv2d_chunking_does_not_change_results(monkeypatch, chunk_bytes, pad_m
     batch = rng.integers(0, 256, (40, 9, 8)).astype(np.uint8)
     kernel = kernels.get("scharr_h")
     want = expected_batch(batch, kernel, (2, 1), (1, 1, 1, 1), pad_mode, (1, 1))
-    monkeypatch.setattr(conv_core.conv, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(convsweep.conv_core.conv, "_CHUNK_BYTES", chunk_bytes)
     np.testing.assert_array_equal(conv2d(batch, kernel, stride=(2, 1), padding=1, pad_mode=pad_mode), want)
 
 
@@ -212,7 +212,7 @@ def test_conv2d_many_images_in_many_chunks_match_image_by_image():
     batch = rng.integers(0, 256, (2000, 28, 28)).astype(np.uint8)
     kernel = kernels.get("sobel_h")
     got = conv2d(batch, kernel, stride=2, padding="same")  # padded to 29x29 float32
-    per_chunk = conv_core.conv._CHUNK_BYTES // (29 * 29 * 4)
+    per_chunk = convsweep.conv_core.conv._CHUNK_BYTES // (29 * 29 * 4)
     assert per_chunk < 1000  # several chunks, the last one partial
     for index in (0, 1, per_chunk - 1, per_chunk, 2 * per_chunk, 1999):
         np.testing.assert_array_equal(got[index], conv2d(batch[index], kernel, stride=2, padding="same"))

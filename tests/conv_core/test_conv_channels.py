@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import conv_core
-from conv_core import conv2d, kernels, pool2d, resolve_padding, sobel_magnitude
-from conv_core.tiled import RowPooler, conv2d_rows
+from convsweep import conv_core
+from convsweep.conv_core import conv2d, kernels, pool2d, resolve_padding, sobel_magnitude
+from convsweep.conv_core.tiled import RowPooler, conv2d_rows
 from tests.conv_core.inputs import DTYPES, PROPERTY, random_images
 from tests.conv_core.reference import conv2d_channels_loop, conv2d_loop, pool2d_loop, window_starts
 

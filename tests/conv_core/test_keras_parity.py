@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from conv_core import conv2d, kernels, pool2d
+from convsweep.conv_core import conv2d, kernels, pool2d
 
 CONV_CASES = [
     # (image shape, kernel shape, strides, dilation, padding)

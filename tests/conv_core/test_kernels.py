@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conv_core import kernels
+from convsweep.conv_core import kernels
 
 REQUIRED = [
     "sobel_h",

@@ -6,8 +6,8 @@ import scipy.ndimage as ndi
 from hypothesis import given
 from hypothesis import strategies as st
 
-import conv_core
-from conv_core import output_size, pool2d, resolve_pool_padding
+from convsweep import conv_core
+from convsweep.conv_core import output_size, pool2d, resolve_pool_padding
 from tests.conv_core.inputs import DTYPES, PROPERTY, random_images
 from tests.conv_core.reference import pool2d_loop, window_starts
 

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-import conv_core
-from conv_core import resize
+from convsweep import conv_core
+from convsweep.conv_core import resize
 
 DTYPES = [np.uint8, np.uint16, np.int16, np.float32, np.float64]
 

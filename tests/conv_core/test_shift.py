@@ -1,4 +1,4 @@
-"""conv_core.shift: zero-fill translation and the relative change, against literal loops."""
+"""convsweep.conv_core.shift: zero-fill translation and the relative change, against literal loops."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conv_core.shift import relative_change, shift_images
+from convsweep.conv_core.shift import relative_change, shift_images
 
 
 def _shift_loop(images: np.ndarray, down: int, right: int) -> np.ndarray:

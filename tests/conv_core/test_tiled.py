@@ -1,4 +1,4 @@
-"""Row-tiled conv2d and pool2d give exactly the whole-image results (conv_core.tiled)."""
+"""Row-tiled conv2d and pool2d give exactly the whole-image results (convsweep.conv_core.tiled)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import conv_core
-from conv_core.tiled import RowPooler, conv2d_rows
+from convsweep import conv_core
+from convsweep.conv_core.tiled import RowPooler, conv2d_rows
 
 
 def _assemble(blocks, width):

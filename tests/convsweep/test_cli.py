@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -79,3 +80,19 @@ def test_completion_install_completion_writes_the_script_under_home(tmp_path):
     script = tmp_path / ".bash_completions" / "convsweep.sh"
     assert "_CONVSWEEP_COMPLETE=complete_bash" in script.read_text()
     assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
+
+
+def test_cli_and_api_work_from_a_folder_with_its_own_tasks_py(tmp_path):
+    # Installed, everything lives under `convsweep`: a project's own tasks.py (invoke, Celery, Prefect
+    # projects) or flows.py in the working folder is never imported in their place.
+    for name in ("tasks", "flows", "conv_core"):
+        (tmp_path / f"{name}.py").write_text(f"raise SystemExit('the folder\\'s {name}.py was imported')\n")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    for command in (
+        [sys.executable, "-m", "convsweep.cli", "sweep", "--help"],
+        [sys.executable, "-m", "convsweep", "--version"],
+        [sys.executable, "-c", "import convsweep; from convsweep.api import sweep; import convsweep.flows.sweep"],
+    ):
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "was imported" not in done.stdout + done.stderr

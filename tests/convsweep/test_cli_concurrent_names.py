@@ -2,7 +2,7 @@
 
 Before, the second exited 0 with a manifest that described it while sizes.csv, report.md and the
 pictures were the first one's, and the first failed on files removed under it.  Now the folder is
-claimed by one sweep at a time (``tasks.folder_claim``): exactly one writes it, the other is refused
+claimed by one sweep at a time (``convsweep.tasks.io.folder_claim``): exactly one writes it, the other is refused
 in one line naming the run that holds it, either by the preflight (exit 2) or, when both got
 past it together, by the claim inside its run (exit 1).  Whatever the order, every file of the folder
 is listed in manifest.json with the sha256 it has.
@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from tasks.sweep_folder import file_digest
+from convsweep.tasks.io.sweep_folder import file_digest
 from tests.e2e.conftest import stop_process
 from tests.helpers.idx import make_split, write_idx_folder
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conv_core import kernels, output_size
 from convsweep.cli import main
+from convsweep.conv_core import kernels, output_size
 
 
 def run(argv, capsys):

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from convsweep.cli import app
 from convsweep.options import sweep_parameters, with_sweep_options
-from tasks.model import PANELS
+from convsweep.tasks.model import PANELS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks import learned
+from convsweep.tasks.analysis import learned
 from tests.convsweep.conftest import run_in_process
 from tests.helpers.idx import make_split, write_idx_folder
 

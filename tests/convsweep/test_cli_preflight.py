@@ -121,7 +121,7 @@ def test_sweep_images_spec_naming_a_file_says_it_is_a_file(tmp_path, capsys, mon
 
 
 def test_sweep_custom_kernels_are_added_to_the_default_pair(tmp_path):
-    from tasks.model import load_config_file
+    from convsweep.tasks.model import load_config_file
 
     given = sweep_parameters({"custom_kernels": {"ridge": "-1,2,-1;-1,2,-1;-1,2,-1"}, "config": None})
     assert list(given.kernel_matrices) == ["sobel_h", "sobel_v", "ridge"]
@@ -143,7 +143,7 @@ def test_sweep_empty_config_warns_that_the_defaults_run(tmp_path, capsys):
 
 
 def test_project_warnings_are_one_line_others_python_s_own(capsys):
-    import tasks.datasets.image_folder as image_folder
+    import convsweep.tasks.datasets.image_folder as image_folder
 
     cli._show_warning(UserWarning("a.png: 16-bit image\n scaled"), UserWarning, image_folder.__file__, 10)
     cli._show_warning(UserWarning("third party"), UserWarning, "/usr/lib/python3/site.py", 3)
@@ -154,7 +154,7 @@ def test_project_warnings_are_one_line_others_python_s_own(capsys):
 
 def test_sweep_16_bit_warning_is_printed_as_one_convsweep_line(tmp_path, capsys):
     # The warning as image_folder raises it, shown through the CLI's hook.
-    import tasks.datasets.image_folder as image_folder
+    import convsweep.tasks.datasets.image_folder as image_folder
 
     previous = warnings.showwarning
     warnings.showwarning = cli._show_warning

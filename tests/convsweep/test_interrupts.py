@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import files
+from convsweep.tasks.io import files
 from tests.convsweep.conftest import run_convsweep
 from tests.helpers import api
 from tests.helpers.idx import make_split, write_idx_folder

@@ -138,7 +138,7 @@ def with_ceil(row: dict[str, str]) -> dict[str, str]:
 
 
 def test_summary_lines_with_channels_name_each_rows_channel_after_its_map():
-    from tasks.rows import with_channel
+    from convsweep.tasks.reporting.rows import with_channel
 
     rows = synthetic_rows(**ONE)
     coloured = with_channel(rows, channels="each", channel="R") + with_channel(rows, channels="sum", channel="sum")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tasks.model import parse_parameters
+from convsweep.tasks.model import parse_parameters
 from tests.e2e.conftest import CHUNK_SIZE, PROJECT_ROOT, stop_process
 
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
@@ -27,8 +27,8 @@ def deployments() -> list[dict]:
 def test_prefect_yaml_deployments_have_valid_parameters_and_schedules():
     from prefect.client.schemas.schedules import CronSchedule
 
-    from flows.notebook import notebook
-    from flows.sweep import sweep
+    from convsweep.flows.notebook import notebook
+    from convsweep.flows.sweep import sweep
 
     entries = deployments()
     assert {entry["entrypoint"] for entry in entries} == {"flows/sweep.py:sweep", "flows/notebook.py:notebook"}

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks import files, render
-from tasks.model.records import DatasetRecord, SampleRecord
-from tasks.report import write_report
-from tasks.report_pages import HTML_IMAGE_MAX_WIDTH
+from convsweep.tasks.io import files
+from convsweep.tasks.model.records import DatasetRecord, SampleRecord
+from convsweep.tasks.report import write_report
+from convsweep.tasks.reporting import render
+from convsweep.tasks.reporting.pages import HTML_IMAGE_MAX_WIDTH
 from tests.helpers.sweep_rows import BIG, synthetic_rows
 
 pytestmark = pytest.mark.e2e
@@ -91,7 +92,7 @@ def test_report_html_is_self_contained_and_sortable(tmp_path, browser_page):
     assert body_rows.count() == len(rows)
     headers = page.eval_on_selector_all("table.sizes thead th", "els => els.map(e => e.textContent)")
     # Every column of sizes.csv, compute_seconds included: in the table, or (the same in every row) above it.
-    kept = ("kernel", "map", "channel")  # tasks.report_model.ROW_NAMES: they name a row
+    kept = ("kernel", "map", "channel")  # convsweep.tasks.reporting.model.ROW_NAMES: they name a row
     assert headers == [column for column in rows[0] if len({str(row[column]) for row in rows}) > 1 or column in kept]
     constant = page.locator("p.constant").text_content() or ""
     assert all(f"{column} " in constant for column in rows[0] if column not in headers)

@@ -12,8 +12,8 @@ import pytest
 from prefect import flow, task
 from prefect._internal.result_records import ResultRecord
 
-from tasks.cache_records import UnsafeRecord, checked_metadata
-from tasks.caching import SweepCachePolicy, with_cache
+from convsweep.tasks.prefect_glue.cache_records import UnsafeRecord, checked_metadata
+from convsweep.tasks.prefect_glue.caching import SweepCachePolicy, with_cache
 
 CALLS: list[int] = []
 

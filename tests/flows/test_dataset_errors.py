@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-import tasks.datasets.identity_index
-import tasks.load
-import tasks.notebook
-from flows.notebook import notebook
-from flows.sweep import sweep
-from tasks.datasets import DatasetError
+import convsweep.tasks.datasets.identity_index
+import convsweep.tasks.load
+import convsweep.tasks.notebook
+from convsweep.flows.notebook import notebook
+from convsweep.flows.sweep import sweep
+from convsweep.tasks.datasets import DatasetError
 
 
 @pytest.fixture
@@ -36,12 +36,15 @@ def counting(monkeypatch, module):
 
 
 def test_tasks_that_read_data_have_no_prefect_retries():
-    assert (tasks.load.describe_selection.name, tasks.load.describe_selection.retries) == ("load-dataset", 0)
-    assert (tasks.notebook.load_image.name, tasks.notebook.load_image.retries) == ("load-image", 0)
+    assert (convsweep.tasks.load.describe_selection.name, convsweep.tasks.load.describe_selection.retries) == (
+        "load-dataset",
+        0,
+    )
+    assert (convsweep.tasks.notebook.load_image.name, convsweep.tasks.notebook.load_image.retries) == ("load-image", 0)
 
 
 def test_sweep_on_a_corrupt_file_fails_on_the_first_try(tmp_path, corrupt_idx_folder, monkeypatch):
-    calls = counting(monkeypatch, tasks.datasets.identity_index)  # where load-dataset opens the data
+    calls = counting(monkeypatch, convsweep.tasks.datasets.identity_index)  # where load-dataset opens the data
     with pytest.raises(DatasetError, match="truncated gzip file") as error:
         sweep(
             dataset=f"idx:{corrupt_idx_folder}",
@@ -55,7 +58,7 @@ def test_sweep_on_a_corrupt_file_fails_on_the_first_try(tmp_path, corrupt_idx_fo
 
 
 def test_notebook_on_a_corrupt_file_fails_on_the_first_try(tmp_path, corrupt_idx_folder, monkeypatch):
-    calls = counting(monkeypatch, tasks.notebook)
+    calls = counting(monkeypatch, convsweep.tasks.notebook)
     with pytest.raises(DatasetError, match="truncated gzip file"):
         notebook(dataset=f"idx:{corrupt_idx_folder}", split="test", index=0, out=str(tmp_path), name="nb")
     assert len(calls) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tasks.rows import PROBE_COLUMNS, SHIFT_COLUMNS
+from convsweep.tasks.reporting.rows import PROBE_COLUMNS, SHIFT_COLUMNS
 from tests.flows.test_sweep import run
 
 MEASURED = dict(

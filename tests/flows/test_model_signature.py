@@ -7,8 +7,8 @@ import inspect
 import pytest
 from prefect.exceptions import ParameterTypeError
 
-from flows.sweep import sweep
-from tasks.model import PARAMETER_NAMES, SweepParameters
+from convsweep.flows.sweep import sweep
+from convsweep.tasks.model import PARAMETER_NAMES, SweepParameters
 
 
 def test_flow_parameters_are_the_model_fields_with_their_defaults():

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from flows.notebook import notebook
-from tasks.datasets.errors import DataMismatchError
+from convsweep.flows.notebook import notebook
+from convsweep.tasks.datasets.errors import DataMismatchError
 from tests.helpers import api
 
 SOBEL_H = [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]

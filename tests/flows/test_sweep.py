@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import conv_core
-from flows.sweep import sweep
-from tasks import caching
+from convsweep import conv_core
+from convsweep.flows.sweep import sweep
+from convsweep.tasks.prefect_glue import caching
 from tests.helpers import api
 
 SMALL = dict(
@@ -156,7 +156,7 @@ def test_sweep_rerun_is_all_cached_and_byte_identical(tmp_path, idx_folder):
 def test_sweep_warm_rerun_hashes_each_output_file_once(tmp_path, idx_folder, monkeypatch):
     from collections import Counter
 
-    from tasks import manifest_files as manifest
+    from convsweep.tasks.io import manifest
 
     folder, _ = idx_folder
     first, _ = run(tmp_path, folder)
@@ -214,7 +214,7 @@ def test_sweep_missing_output_file_recomputes_it(tmp_path, idx_folder):
 
 
 def test_sweep_emptied_picture_is_redrawn(tmp_path, idx_folder):
-    # Pictures are renamed into place without an fsync (tasks.files): a power loss can leave one
+    # Pictures are renamed into place without an fsync (convsweep.tasks.io.files): a power loss can leave one
     # empty under its name. The next run's folder check (sizes and sha256 against manifest.json)
     # must catch it and redraw it, though every task's record is still there.
     folder, _ = idx_folder
@@ -271,7 +271,7 @@ def test_sweep_bad_parameters_fail_before_work(tmp_path, idx_folder, overrides, 
     # exit 1 on the command line). All carry the model's message and come before any work.
     from prefect.exceptions import ParameterTypeError
 
-    from tasks.datasets.errors import DataMismatchError
+    from convsweep.tasks.datasets.errors import DataMismatchError
 
     folder, _ = idx_folder
     with pytest.raises(
@@ -287,8 +287,8 @@ def test_sweep_bad_parameters_fail_before_work(tmp_path, idx_folder, overrides, 
 def test_sweep_in_bands_under_a_small_memory_budget_writes_what_the_whole_images_give(tmp_path):
     import cv2
 
-    from tasks.chunking import band_rows
-    from tasks.model import parse_parameters
+    from convsweep.tasks.model import parse_parameters
+    from convsweep.tasks.plan.chunking import band_rows
 
     folder = tmp_path / "big"
     folder.mkdir()

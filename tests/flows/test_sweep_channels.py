@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import conv_core
-from conv_core.stats import summarize
-from tasks.datasets import read_images
+from convsweep import conv_core
+from convsweep.conv_core.stats import summarize
+from convsweep.tasks.datasets import read_images
 from tests.flows.test_sweep import run
 
 
@@ -121,7 +121,7 @@ def test_sweep_colour_keep_maps_pictures_and_manifest_per_channel(tmp_path):
 
 
 def test_sweep_colour_folder_grown_by_one_image_recomputes_only_the_new_colour_chunks(tmp_path):
-    from tasks import files
+    from convsweep.tasks.io import files
 
     rng = np.random.default_rng(5)
     images = rng.integers(0, 256, size=(7, 12, 10, 3), dtype=np.uint8)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import files
+from convsweep.tasks.io import files
 from tests.flows.conftest import analytic_images
 from tests.flows.test_sweep import run
 from tests.helpers.idx import write_idx_images, write_idx_labels

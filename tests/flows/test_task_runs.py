@@ -6,8 +6,8 @@ from pathlib import Path
 
 from prefect import task
 
-import flows.sweep
-from flows.sweep import sweep
+import convsweep.flows.sweep
+from convsweep.flows.sweep import sweep
 from tests.helpers import api
 
 
@@ -18,7 +18,7 @@ def extra_step(value: int) -> int:
 
 def test_sweep_with_a_task_added_is_waited_for_without_a_stall(tmp_path: Path, idx_folder, monkeypatch):
     folder, _ = idx_folder
-    original = flows.sweep._write_manifest
+    original = convsweep.flows.sweep._write_manifest
 
     def with_an_extra_task(plan, runs, **inputs):
         # A copy of the flow with one task more, made the way every step is made.
@@ -36,7 +36,7 @@ def test_sweep_with_a_task_added_is_waited_for_without_a_stall(tmp_path: Path, i
     )
     state = sweep(**parameters, return_state=True)
     before = state.result()["task_runs"]
-    monkeypatch.setattr(flows.sweep, "_write_manifest", with_an_extra_task)
+    monkeypatch.setattr(convsweep.flows.sweep, "_write_manifest", with_an_extra_task)
     state = sweep(**parameters, return_state=True)
     result = state.result()
     assert result["task_runs"] == before + 1

@@ -89,7 +89,7 @@ def full_cifar10_train(train: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 def without_archive_hash(monkeypatch, name: str) -> None:
     """Keras' real load_data(), with get_file's check against the real archive's SHA-256 removed."""
-    from tasks.datasets import keras_source
+    from convsweep.tasks.datasets import keras_source
 
     keras_source._import_keras_dataset(name)  # sets KERAS_BACKEND if unset, as the loader does
     module = importlib.import_module(f"keras.src.datasets.{name}")

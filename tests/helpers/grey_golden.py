@@ -84,22 +84,22 @@ def grey_sweep_digests() -> dict[str, str]:
 
 
 def _sweep_digests(root: Path) -> dict[str, str]:
-    import tasks.compute
-    from flows.sweep import sweep
+    import convsweep.tasks.compute
+    from convsweep.flows.sweep import sweep
 
     folder = write_idx_folder(root / "idx", test=golden_images())
-    frozen = tasks.compute.time.perf_counter
-    tasks.compute.time = _FrozenClock()  # type: ignore[assignment]
+    frozen = convsweep.tasks.compute.time.perf_counter
+    convsweep.tasks.compute.time = _FrozenClock()  # type: ignore[assignment]
     try:
         sweep(dataset=f"idx:{folder}", out=str(root / "out"), cache_dir=str(root / "cache"), **PARAMETERS)
     finally:
-        tasks.compute.time = time
+        convsweep.tasks.compute.time = time
     assert frozen is time.perf_counter
     return folder_digests(root / "out" / "golden")
 
 
 class _FrozenClock:
-    """``time`` for tasks.compute: ``perf_counter`` always 0.0, so every chunk's seconds are 0."""
+    """``time`` for convsweep.tasks.compute: ``perf_counter`` always 0.0, so every chunk's seconds are 0."""
 
     @staticmethod
     def perf_counter() -> float:

@@ -1,6 +1,6 @@
 """Test fixtures that write MNIST-style data: IDX files and a temporary Keras cache.
 
-Written independently of ``tasks.datasets.idx_format`` (with ``struct``, straight from the format's
+Written independently of ``convsweep.tasks.datasets.idx_format`` (with ``struct``, straight from the format's
 definition), so tests of the reader do not lean on the code under test.
 """
 

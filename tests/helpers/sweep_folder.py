@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks import files
-from tasks.model import ConvSetting, PoolSetting
+from convsweep.tasks.io import files
+from convsweep.tasks.model import ConvSetting, PoolSetting
 
 PARAMETERS = {"dataset": "idx:/data/mnist", "split": "test", "strides": [1], "pool_modes": ["max"], "name": "a"}
 DATASET = {"spec": "idx:/data/mnist", "split": "test", "n": 100, "height": 28, "width": 28, "fingerprint": "ab" * 32}

@@ -1,4 +1,4 @@
-"""Synthetic sizes.csv rows (same columns as ``tasks.report.build_rows``) for figure and report tests.
+"""Synthetic sizes.csv rows (same columns as ``convsweep.tasks.report.build_rows``) for figure and report tests.
 
 Shapes come from the settings' own output arithmetic; the statistics are seeded,
 made-up numbers (the figures only need plausible values).
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.model import ConvSetting, PoolSetting, padding_label, pair_label
+from convsweep.tasks.model import ConvSetting, PoolSetting, padding_label, pair_label
 
 # The README's largest example: 2 x 2 x 3 x 2 x 2 conv settings, 5 pool settings, 3 maps.
 BIG = dict(

@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks import artifacts, files, page_images
-from tasks.artifact_table import table_artifact
+from convsweep.tasks.io import files
+from convsweep.tasks.prefect_glue import artifacts
+from convsweep.tasks.prefect_glue.artifact_table import table_artifact
+from convsweep.tasks.reporting import images as page_images
 
 
 def decode(uri: str) -> np.ndarray:

@@ -12,13 +12,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import tasks.code_version
-from tasks import caching
-from tasks.caching import SweepCachePolicy, code_version, with_cache
-from tasks.compute import process_chunk
-from tasks.model import ConvSetting
-from tasks.model.jobs import ChunkJob
-from tasks.model.records import DatasetRecord
+import convsweep.tasks.io.code_version
+from convsweep.tasks.compute import process_chunk
+from convsweep.tasks.model import ConvSetting
+from convsweep.tasks.model.jobs import ChunkJob
+from convsweep.tasks.model.records import DatasetRecord
+from convsweep.tasks.prefect_glue import caching
+from convsweep.tasks.prefect_glue.caching import SweepCachePolicy, code_version, with_cache
 from tests.helpers.idx import make_split, write_idx_folder
 
 DATASET = DatasetRecord.parse(
@@ -86,7 +86,7 @@ def test_with_cache_refreshes_a_task_whose_record_outlived_its_outputs(tmp_path)
 
 def copy_project(target: Path) -> Path:
     for package in PACKAGES:
-        shutil.copytree(ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / package, target / package, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     return target
 
 
@@ -97,7 +97,10 @@ def test_code_version_covers_the_sweep_model(tmp_path):
     settings = copy / "tasks" / "model" / "settings.py"
     settings.write_text(settings.read_text().replace('return "nopool"', 'return "unpooled"'))
     assert code_version.__wrapped__(copy) != before
-    assert "tasks" in tasks.code_version.VERSIONED_PACKAGES and "conv_core" in tasks.code_version.VERSIONED_PACKAGES
+    assert (
+        "tasks" in convsweep.tasks.io.code_version.VERSIONED_PACKAGES
+        and "conv_core" in convsweep.tasks.io.code_version.VERSIONED_PACKAGES
+    )
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Chunk sizes from the memory budget (tasks.chunking): pure, deterministic, bounded."""
+"""Chunk sizes from the memory budget (convsweep.tasks.plan.chunking): pure, deterministic, bounded."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.chunking import MB, TASK_OVERHEAD_BYTES, band_rows, image_bytes, images_per_chunk, plan_chunks
-from tasks.model import ConvSetting, PoolSetting, parse_parameters
+from convsweep.tasks.model import ConvSetting, PoolSetting, parse_parameters
+from convsweep.tasks.plan.chunking import MB, TASK_OVERHEAD_BYTES, band_rows, image_bytes, images_per_chunk, plan_chunks
 
 SOBEL = {"sobel_h": [[1, 2, 1], [0, 0, 0], [-1, -2, -1]], "sobel_v": [[1, 0, -1], [2, 0, -2], [1, 0, -1]]}
 VALID = ConvSetting(resize=None, stride=(1, 1), padding="valid", pad_mode="zeros", dilation=(1, 1))

@@ -1,4 +1,4 @@
-"""tasks/compare.py: rows matched by configuration and map, deltas of every shared column, pictures paired."""
+"""tasks/reporting/compare.py: rows matched by configuration and map, deltas of every shared column, pictures paired."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.compare import (
+from convsweep.tasks.io.sweep_folder import check_sweep_folder
+from convsweep.tasks.reporting.compare import (
     column_changes,
     compare_parameters,
     compare_rows,
@@ -20,7 +21,6 @@ from tasks.compare import (
     read_rows,
     row_key,
 )
-from tasks.sweep_folder import check_sweep_folder
 from tests.helpers.sweep_folder import PARAMETERS, write_sweep_folder
 from tests.helpers.sweep_rows import ONE, synthetic_rows
 

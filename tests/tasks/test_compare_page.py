@@ -1,12 +1,12 @@
-"""tasks/compare_page.py: compare.html is one self-contained file, one table row per matched configuration."""
+"""tasks/reporting/compare_page.py: compare.html is one self-contained file, one table row per matched configuration."""
 
 from __future__ import annotations
 
 import re
 
-from tasks.compare import compare_sweeps
-from tasks.compare_page import matched_table, write_compare_html
-from tasks.sweep_folder import check_sweep_folder
+from convsweep.tasks.io.sweep_folder import check_sweep_folder
+from convsweep.tasks.reporting.compare import compare_sweeps
+from convsweep.tasks.reporting.compare_page import matched_table, write_compare_html
 from tests.helpers.sweep_folder import PARAMETERS, write_sweep_folder
 from tests.helpers.sweep_rows import ONE, synthetic_rows
 

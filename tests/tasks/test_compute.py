@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conv_core.stats import merge_summaries, summarize
+from convsweep.conv_core.stats import merge_summaries, summarize
 
 
 def whole(values: np.ndarray) -> dict[str, float]:
@@ -66,11 +66,11 @@ import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 from unittest import mock  # noqa: E402
 
-import conv_core.stats as stats  # noqa: E402
-import tasks.chunk_maps as compute  # noqa: E402
-from conv_core.stats import RunningSummary  # noqa: E402
-from tasks.chunk_maps import chunk_record  # noqa: E402
-from tasks.model import ConvSetting, PoolSetting  # noqa: E402
+import convsweep.conv_core.stats as stats  # noqa: E402
+import convsweep.tasks.chunk.maps as compute  # noqa: E402
+from convsweep.conv_core.stats import RunningSummary  # noqa: E402
+from convsweep.tasks.chunk.maps import chunk_record  # noqa: E402
+from convsweep.tasks.model import ConvSetting, PoolSetting  # noqa: E402
 
 
 @settings(max_examples=100, deadline=None)
@@ -196,7 +196,7 @@ def test_chunk_record_in_bands_of_one_row_on_an_analytic_image():
 
 import pytest  # noqa: E402
 
-import conv_core  # noqa: E402
+from convsweep import conv_core  # noqa: E402
 
 
 def _colour_case():

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-import tasks.datasets as datasets
-from tasks.chunk_maps import chunk_record
-from tasks.datasets import open_dataset
-from tasks.datasets.identity_index import part_fingerprint
-from tasks.load import describe_selection
-from tasks.model import ConvSetting, PoolSetting
+import convsweep.tasks.datasets as datasets
+from convsweep.tasks.chunk.maps import chunk_record
+from convsweep.tasks.datasets import open_dataset
+from convsweep.tasks.datasets.identity_index import part_fingerprint
+from convsweep.tasks.load import describe_selection
+from convsweep.tasks.model import ConvSetting, PoolSetting
 from tests.helpers.idx import make_keras_home, make_split
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,10 +28,10 @@ POOLS = [PoolSetting("none", None, None, None), PoolSetting("max", (2, 2), (2, 2
 # What a worker process runs for a chunk task: process_chunk's own function, nothing loaded before.
 WORKER = r"""
 import json, sys
-from tasks.compute import process_chunk
-from tasks.model import ConvSetting, PoolSetting
-from tasks.model.jobs import ChunkJob
-from tasks.model.records import DatasetRecord
+from convsweep.tasks.compute import process_chunk
+from convsweep.tasks.model import ConvSetting, PoolSetting
+from convsweep.tasks.model.jobs import ChunkJob
+from convsweep.tasks.model.records import DatasetRecord
 
 dataset, chunk, fingerprint, kernels = json.loads(sys.argv[1])
 record = process_chunk.fn(ChunkJob(
@@ -99,6 +99,6 @@ def test_chunk_in_a_fresh_worker_process_without_the_cache_file_fails_with_one_l
 
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("tasks.datasets.keras_files.CacheFileMissing: worker ")
+    assert last.startswith("convsweep.tasks.datasets.keras_files.CacheFileMissing: worker ")
     assert f"fashion_mnist: {missing} is missing from the Keras cache" in last
     assert not missing.exists()  # nothing downloaded

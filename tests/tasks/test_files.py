@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks import files
+from convsweep.tasks.io import files
 
 
 def test_atomic_open_interrupted_leaves_nothing(tmp_path):
@@ -67,15 +67,15 @@ def _usual_mode() -> int:
 
 
 def _write_with_every_writer(folder: Path) -> list[Path]:
-    """One file from each writer in the project (they all go through tasks.files)."""
+    """One file from each writer in the project (they all go through convsweep.tasks.io.files)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from tasks.cache_records import JsonRecordStorage
-    from tasks.datasets.idx_format import write_idx
+    from convsweep.tasks.datasets.idx_format import write_idx
+    from convsweep.tasks.prefect_glue.cache_records import JsonRecordStorage
 
     figure = plt.figure(figsize=(1, 1))
     try:
@@ -161,7 +161,7 @@ def test_atomic_writes_fsync_data_but_not_pictures(tmp_path, monkeypatch):
     assert len(synced) == 1
     files.write_png(tmp_path / "map.png", np.zeros((4, 5), np.uint8))
     files.write_bytes(tmp_path / "preview.png", files.encode_png(np.zeros((2, 2), np.uint8)), durable=False)
-    assert len(synced) == 1  # pictures are checked against the manifest instead (tasks.files docstring)
+    assert len(synced) == 1  # pictures are checked against the manifest instead (convsweep.tasks.io.files docstring)
     assert (tmp_path / "map.png").stat().st_size > 0
 
 
@@ -169,7 +169,7 @@ def test_write_bytes_disk_full_names_the_folder_and_leaves_no_temp_file(tmp_path
     # The OS reports a full disk at write() or fsync() with no file name: the error gets the folder.
     import errno
 
-    from tasks import files
+    from convsweep.tasks.io import files
 
     def full(descriptor):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -186,7 +186,7 @@ def test_write_bytes_disk_full_on_a_real_tiny_tmpfs(tmp_path):
     import errno
     import subprocess
 
-    from tasks import files
+    from convsweep.tasks.io import files
 
     folder = tmp_path / "tiny"
     folder.mkdir()

@@ -1,4 +1,4 @@
-"""tasks/folder_claim.py: who is writing a sweep's folder, and claims that two runs cannot both win."""
+"""tasks/io/folder_claim.py: who is writing a sweep's folder, and claims that two runs cannot both win."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import sys
 
 import pytest
 
-from tasks import folder_claim
-from tasks import manifest_files as manifest
+from convsweep.tasks.io import folder_claim, manifest
 
 PARAMETERS = {"name": "t", "kernels": ["sobel_h"], "refresh": False}
 OTHER = {**PARAMETERS, "kernels": ["laplacian"]}

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tasks import heap
+from convsweep.tasks.io import heap
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")

@@ -1,11 +1,11 @@
-"""tasks.learned: the small CNN, the one-split rule, a saved model's kernels and its refusals."""
+"""convsweep.tasks.analysis.learned: the small CNN, the one-split rule, a saved model's kernels and its refusals."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tasks import learned
+from convsweep.tasks.analysis import learned
 from tests.helpers.stripes import stripes
 
 
@@ -170,7 +170,7 @@ def test_load_model_kernels_backend_not_installed_names_model_and_backend(tmp_pa
         archive.writestr("config.json", "{}")
     root = Path(__file__).resolve().parents[2]
     script = (
-        "import sys\nfrom tasks.learned import load_model_kernels\n"
+        "import sys\nfrom convsweep.tasks.analysis.learned import load_model_kernels\n"
         "try:\n    load_model_kernels(sys.argv[1], channels=1)\n"
         "except ValueError as error:\n    print(error)\n"
     )

@@ -1,15 +1,15 @@
-"""tasks.learned_report: learned.csv's rows and the panel's pictures."""
+"""convsweep.tasks.learned_report: learned.csv's rows and the panel's pictures."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from conv_core import kernels as kernel_library
-from tasks import learned_figures as learned_report
-from tasks import render
-from tasks.model import ConvSetting
-from tasks.model.records import LearnedRow
+from convsweep.conv_core import kernels as kernel_library
+from convsweep.tasks.model import ConvSetting
+from convsweep.tasks.model.records import LearnedRow
+from convsweep.tasks.reporting import learned as learned_report
+from convsweep.tasks.reporting import render
 
 SOBEL_H = kernel_library.get("sobel_h")
 

@@ -6,9 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from tasks import manifest_files as manifest
-from tasks.code_version import code_version
-from tasks.model.records import ReportFiles, SampleRecord
+from convsweep.tasks.io import manifest
+from convsweep.tasks.io.code_version import code_version
+from convsweep.tasks.model.records import ReportFiles, SampleRecord
 
 PARAMETERS = {"name": "t", "kernels": ["sobel_h"], "refresh": False}
 FINGERPRINT = "f" * 64

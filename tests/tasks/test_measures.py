@@ -1,13 +1,13 @@
-"""tasks.measures: shift sensitivity on analytic images, where the answer is known."""
+"""convsweep.tasks.measures: shift sensitivity on analytic images, where the answer is known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from conv_core import kernels as kernel_library
-from tasks.model import ConvSetting, PoolSetting
-from tasks.shift import ShiftRecord, pool_jump, shift_sensitivity, shift_subset
+from convsweep.conv_core import kernels as kernel_library
+from convsweep.tasks.analysis.shift import ShiftRecord, pool_jump, shift_sensitivity, shift_subset
+from convsweep.tasks.model import ConvSetting, PoolSetting
 
 IDENTITY = {"identity": kernel_library.get("identity").tolist()}
 SOBEL = {name: kernel_library.get(name).tolist() for name in ("sobel_h", "sobel_v")}
@@ -98,8 +98,8 @@ def test_shift_subset_is_seeded_sorted_and_bounded():
 
 
 def test_add_measures_puts_each_records_values_in_its_rows():
-    from tasks.probe_fit import ProbeRecord
-    from tasks.rows import add_measures
+    from convsweep.tasks.analysis.probe import ProbeRecord
+    from convsweep.tasks.reporting.rows import add_measures
 
     conv = _conv(2, "valid")
     maps = shift_sensitivity(_impulses([(2, 2), (5, 7)]), conv=conv, kernels=IDENTITY, pools=[MAX2, AVG2])
@@ -122,8 +122,8 @@ def test_add_measures_puts_each_records_values_in_its_rows():
 
 
 def test_add_measures_probe_once_per_configuration_on_its_magnitude_row():
-    from tasks.probe_fit import ProbeRecord
-    from tasks.rows import add_measures
+    from convsweep.tasks.analysis.probe import ProbeRecord
+    from convsweep.tasks.reporting.rows import add_measures
 
     conv = _conv(1, "valid")
     probes = [

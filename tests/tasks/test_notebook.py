@@ -1,10 +1,11 @@
-"""tasks.notebook_page: the notebook's figure tells its whole story."""
+"""convsweep.tasks.reporting.notebook: the notebook's figure tells its whole story."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from tasks import notebook_page, render
+from convsweep.tasks.reporting import notebook as notebook_page
+from convsweep.tasks.reporting import render
 
 
 def test_notebook_figure_every_stage_titled_with_its_size():

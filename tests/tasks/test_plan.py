@@ -1,13 +1,13 @@
-"""tasks/plan.py: the sweep plan, made once from the parameters and the described data (no Prefect)."""
+"""tasks/plan/plan.py: the sweep plan, made once from the parameters and the described data (no Prefect)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks.datasets.identity_index import describe
-from tasks.model import parse_parameters
-from tasks.model.records import DatasetRecord
-from tasks.plan import plan_sweep
+from convsweep.tasks.datasets.identity_index import describe
+from convsweep.tasks.model import parse_parameters
+from convsweep.tasks.model.records import DatasetRecord
+from convsweep.tasks.plan.plan import plan_sweep
 from tests.helpers.idx import make_split, write_idx_folder
 
 

@@ -1,4 +1,4 @@
-"""One test per assumption tasks/prefect_compat.py makes about Prefect's private APIs.
+"""One test per assumption tasks/prefect_glue/compat.py makes about Prefect's private APIs.
 
 Each fails when the assumption breaks (a Prefect upgrade); the docstring of the function
 under test says what would break in convsweep.
@@ -17,8 +17,8 @@ from prefect.filesystems import LocalFileSystem, WritableFileSystem
 from prefect.results import ResultRecord, ResultStore
 from prefect.serializers import JSONSerializer
 
-from tasks import prefect_compat
-from tasks.cache_records import JsonRecordStorage
+from convsweep.tasks.prefect_glue import compat as prefect_compat
+from convsweep.tasks.prefect_glue.cache_records import JsonRecordStorage
 
 
 class _Dispatching:
@@ -66,7 +66,7 @@ def test_result_record_metadata_accepts_what_prefect_writes_and_rejects_garbage(
 
 
 def test_result_store_reads_metadata_from_key_storage_then_result_from_result_storage(tmp_path: Path) -> None:
-    # The split record layout tasks.cache_records relies on: with metadata_storage (the cache
+    # The split record layout convsweep.tasks.prefect_glue.cache_records relies on: with metadata_storage (the cache
     # policy's key_storage), Prefect writes <records>/<key> (metadata) and <results>/<key> (result).
     records, results = tmp_path / "records", tmp_path / "results"
     results.mkdir()

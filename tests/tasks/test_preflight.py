@@ -1,4 +1,4 @@
-"""tasks/preflight.py: what a sweep refuses before its flow run exists (folders, a name in use, shapes)."""
+"""tasks/plan/preflight.py: what a sweep refuses before its flow run exists (folders, a name in use, shapes)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from tasks import folder_claim, preflight
-from tasks import manifest_files as manifest
-from tasks.model import parse_parameters
+from convsweep.tasks.io import folder_claim, manifest
+from convsweep.tasks.model import parse_parameters
+from convsweep.tasks.plan import preflight
 from tests.helpers.idx import make_split, write_idx_folder
 
 

@@ -1,4 +1,4 @@
-"""tasks.probe: the linear probe's images, features and fit, against a direct scikit-learn fit."""
+"""convsweep.tasks.probe: the linear probe's images, features and fit, against a direct scikit-learn fit."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import conv_core
-from conv_core import kernels as kernel_library
-from tasks.model import ConvSetting, PoolSetting
-from tasks.probe_fit import PROBE_MAX_ITER, PROBE_SEED, fit_probe, probe_arrays, probe_features, probe_positions
+from convsweep import conv_core
+from convsweep.conv_core import kernels as kernel_library
+from convsweep.tasks.analysis.probe import (
+    PROBE_MAX_ITER,
+    PROBE_SEED,
+    fit_probe,
+    probe_arrays,
+    probe_features,
+    probe_positions,
+)
+from convsweep.tasks.model import ConvSetting, PoolSetting
 from tests.helpers.idx import write_idx_images, write_idx_labels
 
 IDENTITY = {"identity": kernel_library.get("identity").tolist()}
@@ -50,7 +57,7 @@ def test_identity_kernel_without_pool_equals_a_direct_fit_on_the_pixels(two_spli
     accuracy, _, converged = fit_probe(train, train_labels, test, test_labels)
 
     # The stated rule, written out: a seeded sample of 60 train images, every test image.
-    from tasks.datasets import read_images
+    from convsweep.tasks.datasets import read_images
 
     train_split = read_images(two_splits, split="train")
     test_split = read_images(two_splits, split="test")
@@ -122,7 +129,7 @@ def test_probe_positions_one_split_limit_caps_the_test_share():
 def test_check_probe_labels_one_class_folder_is_refused(tmp_path):
     import cv2
 
-    from tasks.probe_fit import check_probe_labels
+    from convsweep.tasks.analysis.probe import check_probe_labels
 
     (tmp_path / "cat").mkdir()
     for index in range(4):

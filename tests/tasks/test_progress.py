@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks import progress
+from convsweep.tasks.prefect_glue import progress
 
 
 @pytest.fixture

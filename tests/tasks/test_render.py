@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import files, render
-from tasks.model import ConvSetting, PoolSetting, padding_label, pair_label
-from tasks.render import magnitude_to_gray, signed_to_gray, to_gray
+from convsweep.tasks.io import files
+from convsweep.tasks.model import ConvSetting, PoolSetting, padding_label, pair_label
+from convsweep.tasks.reporting import render
+from convsweep.tasks.reporting.render import magnitude_to_gray, signed_to_gray, to_gray
 from tests.helpers.sweep_rows import BIG, ONE, synthetic_rows
 
 
@@ -147,9 +148,9 @@ CONVS = [
 @pytest.mark.parametrize("pool", POOLS, ids=lambda pool: pool.label)
 def test_every_pool_wording_is_the_settings_words(pool):
     """Each place that puts a pool setting into words says what PoolSetting.words / short_words says."""
+    from convsweep.tasks.reporting.model import setting_words, sweep_parameters
+    from convsweep.tasks.reporting.samples import _pool_words as sample_words
     from convsweep.terminal import _pool_words as terminal_words
-    from tasks.report_model import setting_words, sweep_parameters
-    from tasks.sample_pictures import _pool_words as sample_words
 
     row = build_rows_of(pool)
     assert PoolSetting.from_row(row) == pool  # the row gives the setting back, ceil mode included
@@ -166,8 +167,8 @@ def test_every_pool_wording_is_the_settings_words(pool):
 
 @pytest.mark.parametrize("conv", CONVS, ids=lambda conv: conv.label)
 def test_every_conv_wording_is_the_settings_words(conv):
-    from tasks.report_model import setting_words
-    from tasks.sample_pictures import _sheet_title
+    from convsweep.tasks.reporting.model import setting_words
+    from convsweep.tasks.reporting.samples import _sheet_title
 
     row = build_rows_of(POOLS[0], conv)
     assert ConvSetting.from_row(row) == conv
@@ -209,7 +210,7 @@ def build_rows_of(pool, conv=None):
 def test_contact_sheet_row_labels_name_the_class():
     from types import SimpleNamespace
 
-    from tasks.sample_pictures import _row_label
+    from convsweep.tasks.reporting.samples import _row_label
 
     view = SimpleNamespace(labels=np.array([9, 2]))
     assert _row_label(view, [f"c{i}" for i in range(10)], 0) == "#0\nc9"

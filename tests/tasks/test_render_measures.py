@@ -1,12 +1,12 @@
-"""tasks.render_measures: the accuracy-for-size front and the measures figure."""
+"""convsweep.tasks.reporting.render_measures: the accuracy-for-size front and the measures figure."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from tasks import render
-from tasks.render_measures import accuracy_front, configuration_words, measures_figure
+from convsweep.tasks.reporting import render
+from convsweep.tasks.reporting.render_measures import accuracy_front, configuration_words, measures_figure
 
 
 def test_accuracy_front_keeps_only_points_no_smaller_point_beats():

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import conv_core
-from tasks.compute import process_chunk
-from tasks.load import describe_selection
-from tasks.model import parse_parameters
-from tasks.model.jobs import ChunkJob, SampleJob
-from tasks.model.records import ChunkRecord, DatasetRecord, SampleRecord
-from tasks.report_model import build_report
-from tasks.report_pages import render_ui_report
-from tasks.rows import build_rows
+from convsweep import conv_core
+from convsweep.tasks.compute import process_chunk
+from convsweep.tasks.load import describe_selection
+from convsweep.tasks.model import parse_parameters
+from convsweep.tasks.model.jobs import ChunkJob, SampleJob
+from convsweep.tasks.model.records import ChunkRecord, DatasetRecord, SampleRecord
+from convsweep.tasks.reporting.model import build_report
+from convsweep.tasks.reporting.pages import render_ui_report
+from convsweep.tasks.reporting.rows import build_rows
 from tests.helpers.idx import write_idx_folder
 
 
@@ -124,7 +124,7 @@ def test_build_rows_pool_ceil_mode_keeps_the_overhanging_window(edge_dataset):
 
 def ui_report_inputs(edge_dataset, tmp_path, **options):
     """Rows and sample records of a 2-stride sweep over the edge images (samples 0 and 1), files under tmp_path."""
-    from tasks.samples import write_samples
+    from convsweep.tasks.samples import write_samples
 
     _, data = edge_dataset
     settings = parse_parameters(dataset=data.spec, strides=[1, 2], paddings=["valid"], pool_modes=["max"], **options)
@@ -183,7 +183,7 @@ def test_ui_report_titles_and_parameters_name_ceil_mode(edge_dataset, tmp_path):
 
 def test_report_pages_without_samples_have_no_sample_section(edge_dataset, tmp_path):
     # --samples past the selection draws no picture: the reports do not announce a section that is empty.
-    from tasks.report_pages import render_html, render_markdown
+    from convsweep.tasks.reporting.pages import render_html, render_markdown
 
     data, rows, records = ui_report_inputs(edge_dataset, tmp_path)
     (tmp_path / "out" / "summary.png").write_bytes(Path(records[0].contact).read_bytes())  # any PNG will do
@@ -198,7 +198,7 @@ def test_report_pages_without_samples_have_no_sample_section(edge_dataset, tmp_p
 def test_report_sizes_table_constant_columns_said_once_above_the_table(edge_dataset, tmp_path):
     import re
 
-    from tasks.report_pages import render_html, render_markdown
+    from convsweep.tasks.reporting.pages import render_html, render_markdown
 
     data, rows, records = ui_report_inputs(edge_dataset, tmp_path)
     (tmp_path / "out" / "summary.png").write_bytes(Path(records[0].contact).read_bytes())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks import files
-from tasks.artifact_table import table_artifact
-from tasks.model.records import DatasetRecord, SampleRecord
-from tasks.report_model import build_report, stage_title
-from tasks.report_pages import render_html, render_markdown, render_ui_report
-from tasks.rows import with_channel
+from convsweep.tasks.io import files
+from convsweep.tasks.model.records import DatasetRecord, SampleRecord
+from convsweep.tasks.prefect_glue.artifact_table import table_artifact
+from convsweep.tasks.reporting.model import build_report, stage_title
+from convsweep.tasks.reporting.pages import render_html, render_markdown, render_ui_report
+from convsweep.tasks.reporting.rows import with_channel
 from tests.helpers.sweep_rows import ONE, synthetic_rows
 
 DATASET = DatasetRecord.parse(

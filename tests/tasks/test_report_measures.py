@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tasks.measures import measure_shift
-from tasks.model import parse_parameters
-from tasks.model.records import ReportFiles
-from tasks.probe_fit import ProbeRecord
-from tasks.report import write_report
-from tasks.report_model import build_report
-from tasks.report_pages import render_ui_report
-from tasks.rows import add_measures
+from convsweep.tasks.analysis.probe import ProbeRecord
+from convsweep.tasks.measures import measure_shift
+from convsweep.tasks.model import parse_parameters
+from convsweep.tasks.model.records import ReportFiles
+from convsweep.tasks.report import write_report
+from convsweep.tasks.reporting.model import build_report
+from convsweep.tasks.reporting.pages import render_ui_report
+from convsweep.tasks.reporting.rows import add_measures
 from tests.tasks import test_report
 from tests.tasks.test_report import rows_for
 

@@ -1,4 +1,4 @@
-"""Sample pictures: exact at small sizes, block-mean previews of large ones, bounded memory (tasks.samples)."""
+"""Sample pictures: exact at small sizes, block-mean previews of large ones, bounded memory (convsweep.tasks.samples)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from unittest import mock
 
 import numpy as np
 
-import tasks.sample_pictures as samples
-from tasks import render
-from tasks.chunk_maps import compute_maps
-from tasks.model import ConvSetting, PoolSetting
-from tasks.sample_pictures import Preview, preview_factor, sample_pictures
+import convsweep.tasks.reporting.samples as samples
+from convsweep.tasks.chunk.maps import compute_maps
+from convsweep.tasks.model import ConvSetting, PoolSetting
+from convsweep.tasks.reporting import render
+from convsweep.tasks.reporting.samples import Preview, preview_factor, sample_pictures
 
 KERNELS = {
     "sobel_h": [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tasks.datasets as datasets
-from tasks import worker_checks
-from tasks.datasets.identity_index import part_fingerprints
-from tasks.load import describe_selection
-from tasks.model import ConvSetting, PoolSetting
-from tasks.model.jobs import SampleJob
-from tasks.samples import write_samples
-from tasks.worker_checks import ChunkContentMismatch
+import convsweep.tasks.datasets as datasets
+from convsweep.tasks.datasets.identity_index import part_fingerprints
+from convsweep.tasks.load import describe_selection
+from convsweep.tasks.model import ConvSetting, PoolSetting
+from convsweep.tasks.model.jobs import SampleJob
+from convsweep.tasks.prefect_glue import worker_checks
+from convsweep.tasks.prefect_glue.worker_checks import ChunkContentMismatch
+from convsweep.tasks.samples import write_samples
 from tests.helpers.idx import make_split, write_idx_folder
 
 KERNELS = {"sobel_h": [[1, 2, 1], [0, 0, 0], [-1, -2, -1]], "sobel_v": [[1, 0, -1], [2, 0, -2], [1, 0, -1]]}

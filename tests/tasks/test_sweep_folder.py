@@ -1,4 +1,4 @@
-"""tasks/sweep_folder.py: a folder holds a complete sweep only when every file its manifest lists still matches."""
+"""tasks/io/sweep_folder.py: a folder holds a complete sweep only when every file its manifest lists still matches."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tasks import manifest_files as manifest
-from tasks.sweep_folder import check_sweep_folder
+from convsweep.tasks.io import manifest
+from convsweep.tasks.io.sweep_folder import check_sweep_folder
 from tests.helpers.sweep_folder import write_sweep_folder
 from tests.helpers.sweep_rows import ONE, synthetic_rows
 
@@ -28,7 +28,7 @@ def test_check_sweep_folder_complete_sweep_by_folder_or_manifest(sweep):
 
 
 def test_check_sweep_folder_manifest_module_reads_the_same_manifest(sweep):
-    # tasks.manifest reads and hashes with these very functions (one reader for writing and checking).
+    # convsweep.tasks.manifest reads and hashes with these very functions (one reader for writing and checking).
     assert manifest.read_manifest(sweep) == json.loads((sweep / "manifest.json").read_text())
     assert manifest.file_digest(sweep / "sizes.csv")["size"] == (sweep / "sizes.csv").stat().st_size
 

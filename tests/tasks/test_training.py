@@ -1,4 +1,4 @@
-"""tasks.training: which images train and test, and the key's records."""
+"""convsweep.tasks.training: which images train and test, and the key's records."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks import training_data as training
+from convsweep.tasks.analysis import training
 from tests.helpers.idx import make_split, write_idx_folder
 
 
@@ -37,7 +37,7 @@ def test_training_views_one_split_folder_is_split_by_the_seeded_rule(tmp_path):
 def test_training_views_one_class_folder_is_refused(tmp_path):
     import cv2
 
-    from tasks.training_data import training_views
+    from convsweep.tasks.analysis.training import training_views
 
     (tmp_path / "cat").mkdir()
     for index in range(4):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks import worker_checks
-from tasks.datasets.identity_index import part_fingerprint
-from tasks.model.records import DatasetRecord
-from tasks.worker_checks import ChunkContentMismatch, check_chunk_content
+from convsweep.tasks.datasets.identity_index import part_fingerprint
+from convsweep.tasks.model.records import DatasetRecord
+from convsweep.tasks.prefect_glue import worker_checks
+from convsweep.tasks.prefect_glue.worker_checks import ChunkContentMismatch, check_chunk_content
 
 DATASET = DatasetRecord.parse(
     dict(
@@ -113,7 +113,7 @@ def test_a_same_named_folder_that_is_not_the_flows_is_refused(folders, monkeypat
 
 
 def test_data_folder_of_each_kind_of_spec(tmp_path):
-    from tasks.datasets.keras_source import keras_cache_folder
+    from convsweep.tasks.datasets.keras_source import keras_cache_folder
 
     assert worker_checks.data_folder(f"idx:{tmp_path}") == tmp_path
     assert worker_checks.data_folder("fashion_mnist") == keras_cache_folder("fashion_mnist")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.compute import process_chunk
-from tasks.datasets import read_images
-from tasks.datasets.identity_index import describe_colour, part_fingerprint, part_fingerprints
-from tasks.model import ConvSetting, PoolSetting
-from tasks.model.jobs import ChunkJob
-from tasks.model.records import DatasetRecord
-from tasks.worker_checks import ChunkContentMismatch
+from convsweep.tasks.compute import process_chunk
+from convsweep.tasks.datasets import read_images
+from convsweep.tasks.datasets.identity_index import describe_colour, part_fingerprint, part_fingerprints
+from convsweep.tasks.model import ConvSetting, PoolSetting
+from convsweep.tasks.model.jobs import ChunkJob
+from convsweep.tasks.model.records import DatasetRecord
+from convsweep.tasks.prefect_glue.worker_checks import ChunkContentMismatch
 
 CONV = ConvSetting(resize=(16, 16), stride=(2, 2), padding="same", pad_mode="zeros", dilation=(1, 1))
 POOLS = [PoolSetting("max", (2, 2), (2, 2), "valid")]

@@ -1,4 +1,4 @@
-"""Fixtures for the tasks.datasets tests: a fresh memo, IDX folders (gz and raw), a selection
+"""Fixtures for the convsweep.tasks.datasets tests: a fresh memo, IDX folders (gz and raw), a selection
 folder and a temporary Keras cache."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-import tasks.datasets as datasets
+import convsweep.tasks.datasets as datasets
 from tests.helpers.idx import make_keras_home, make_split, write_idx_folder
 
 
@@ -68,14 +68,14 @@ def empty_keras_home(tmp_path, monkeypatch):
 @pytest.fixture
 def no_retry_wait(monkeypatch):
     """Download retries without the waits between them."""
-    from tasks.datasets import keras_source
+    from convsweep.tasks.datasets import keras_source
 
     monkeypatch.setattr(keras_source, "DOWNLOAD_RETRY_DELAYS", (0.0, 0.0))
 
 
 def keras_private_module(name: str):
     """``keras.src.datasets.<name>``, where ``get_file`` is looked up by ``load_data``."""
-    from tasks.datasets import keras_source
+    from convsweep.tasks.datasets import keras_source
 
     keras_source._import_keras_dataset(name)  # sets KERAS_BACKEND if unset, as the loader does
     return importlib.import_module(f"keras.src.datasets.{name}")

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.datasets import DownloadError, fingerprint, keras_source, open_dataset, read_images
-from tasks.datasets.spec import CIFAR10_CLASSES, CIFAR100_CLASSES
+from convsweep.tasks.datasets import DownloadError, fingerprint, keras_source, open_dataset, read_images
+from convsweep.tasks.datasets.spec import CIFAR10_CLASSES, CIFAR100_CLASSES
 from tests.helpers.cifar import (
     full_cifar10_train,
     make_colour_split,

@@ -1,10 +1,10 @@
-"""Tests for tasks.datasets.errors: which failures may heal by waiting (only a download)."""
+"""Tests for convsweep.tasks.datasets.errors: which failures may heal by waiting (only a download)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks.datasets import DatasetError, DownloadError, open_dataset
+from convsweep.tasks.datasets import DatasetError, DownloadError, open_dataset
 from tests.helpers.idx import make_split, write_idx_folder
 
 

@@ -1,4 +1,4 @@
-"""Tests for tasks.datasets.fingerprints: the documented byte layout, a golden value, bad input."""
+"""Tests for convsweep.tasks.datasets.fingerprints: the documented byte layout, a golden value, bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.datasets import fingerprint
+from convsweep.tasks.datasets import fingerprint
 from tests.helpers.idx import make_images
 
 

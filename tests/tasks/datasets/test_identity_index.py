@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-import tasks.datasets as datasets
-from tasks.datasets import identity_index
-from tasks.datasets.identity_index import describe, index_path, part_fingerprint, part_fingerprints
+import convsweep.tasks.datasets as datasets
+from convsweep.tasks.datasets import identity_index
+from convsweep.tasks.datasets.identity_index import describe, index_path, part_fingerprint, part_fingerprints
 from tests.helpers.idx import make_split, write_idx_folder
 
 SELECTION = {"split": "test", "start": None, "stop": None, "limit": None, "classes": None}
@@ -90,7 +90,7 @@ def test_describe_from_the_index_does_not_import_keras(tmp_path, keras_home):
         os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns - 60 * 10**9))
     describe(kind, SELECTION, cache)  # fills the index (this one imports Keras)
     code = (
-        "import sys\nfrom tasks.datasets.identity_index import describe\n"
+        "import sys\nfrom convsweep.tasks.datasets.identity_index import describe\n"
         f"record = describe({kind!r}, {SELECTION!r}, {str(cache)!r})\n"
         "sys.exit(('keras' in sys.modules) * 3 + (record['n'] != 8))"
     )

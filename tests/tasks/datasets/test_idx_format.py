@@ -1,4 +1,4 @@
-"""Tests for tasks.datasets.idx_format: the writer and the header reader (the reader's
+"""Tests for convsweep.tasks.datasets.idx_format: the writer and the header reader (the reader's
 checks are tested through idx: folders in test_idx_source.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from tests.helpers.idx import idx_bytes, make_split
 
 
 def test_write_idx_matches_the_format_and_leaves_no_temporary_file(tmp_path):
-    from tasks.datasets.idx_format import read_idx_header, write_idx
+    from convsweep.tasks.datasets.idx_format import read_idx_header, write_idx
 
     images, labels = make_split(3)
     gz = write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)

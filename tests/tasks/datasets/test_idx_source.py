@@ -1,4 +1,4 @@
-"""Tests for tasks.datasets.idx_source: idx: folders, gz and raw, and every invalid file."""
+"""Tests for convsweep.tasks.datasets.idx_source: idx: folders, gz and raw, and every invalid file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.datasets import DatasetError, fingerprint, open_dataset, read_images
+from convsweep.tasks.datasets import DatasetError, fingerprint, open_dataset, read_images
 from tests.helpers.idx import idx_bytes, make_images, make_split, write_idx_folder
 
 REPO = Path(__file__).resolve().parents[3]

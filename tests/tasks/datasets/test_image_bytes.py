@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tasks.datasets.image_bytes import imread_bytes, imread_or_none, utf8_name
+from convsweep.tasks.datasets.image_bytes import imread_bytes, imread_or_none, utf8_name
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -48,7 +48,7 @@ def test_images_folder_non_utf8_name_read_in_a_real_process(tmp_path):
     script = textwrap.dedent(
         """
         import sys
-        from tasks.datasets import read_images
+        from convsweep.tasks.datasets import read_images
         for colour in (False, True):
             images = read_images("images:" + sys.argv[1], split="all", colour=colour).images
             print(images.reshape(len(images), -1)[:, 0].tolist())
@@ -69,7 +69,7 @@ def test_images_folder_non_utf8_name_read_in_a_real_process(tmp_path):
 def test_images_folder_corrupt_non_utf8_name_error_names_it_escaped(tmp_path):
     import pytest
 
-    from tasks.datasets import DatasetError, open_dataset
+    from convsweep.tasks.datasets import DatasetError, open_dataset
 
     with open(os.fsencode(tmp_path) + b"/bad\xff\xfe.png", "wb") as handle:
         handle.write(b"\x89PNG garbage")

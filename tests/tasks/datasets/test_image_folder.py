@@ -1,4 +1,4 @@
-"""Tests for tasks.datasets.image_folder: images: folders, labels from class folders,
+"""Tests for convsweep.tasks.datasets.image_folder: images: folders, labels from class folders,
 lazy decoding, streamed fingerprints and every failure message."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.datasets import DatasetError, fingerprint, image_folder, open_dataset, read_images
-from tasks.datasets import view as view_module
+from convsweep.tasks.datasets import DatasetError, fingerprint, image_folder, open_dataset, read_images
+from convsweep.tasks.datasets import view as view_module
 from tests.helpers.idx import make_images
 
 

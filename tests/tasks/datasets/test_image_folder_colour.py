@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.datasets import fingerprint, image_folder, open_dataset, read_images
+from convsweep.tasks.datasets import fingerprint, image_folder, open_dataset, read_images
 
 
 def write_rgb(path, rgb):

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.datasets import image_folder
+from convsweep.tasks.datasets import image_folder
 
 
 @pytest.mark.parametrize("kind", ["rgb", "grey", "rgba", "grey-16", "jpeg", "rgb-trns"])

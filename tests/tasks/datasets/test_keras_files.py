@@ -8,9 +8,9 @@ import gzip
 import numpy as np
 import pytest
 
-import tasks.datasets as datasets
-from tasks.datasets import DatasetError, fingerprint, keras_source, open_dataset
-from tasks.datasets.keras_files import CacheFileMissing
+import convsweep.tasks.datasets as datasets
+from convsweep.tasks.datasets import DatasetError, fingerprint, keras_source, open_dataset
+from convsweep.tasks.datasets.keras_files import CacheFileMissing
 from tests.helpers.cifar import make_colour_split, make_smooth_split, without_archive_hash, write_cifar_cache
 from tests.helpers.idx import make_keras_home
 from tests.tasks.datasets.conftest import keras_private_module
@@ -101,7 +101,7 @@ def test_a_missing_cache_file_fails_with_one_line_naming_host_and_path_and_downl
 ):
     missing = keras_home / "datasets" / "fashion-mnist" / "t10k-images-idx3-ubyte.gz"
     missing.unlink()
-    monkeypatch.setattr("tasks.datasets.keras_files.socket.gethostname", lambda: "host-b")
+    monkeypatch.setattr("convsweep.tasks.datasets.keras_files.socket.gethostname", lambda: "host-b")
     with pytest.raises(CacheFileMissing) as raised:
         open_dataset("fashion_mnist", split="test", cache_only=True)
     message = str(raised.value)

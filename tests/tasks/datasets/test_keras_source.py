@@ -1,4 +1,4 @@
-"""Tests for tasks.datasets.keras_source: Fashion-MNIST and MNIST through keras.datasets
+"""Tests for convsweep.tasks.datasets.keras_source: Fashion-MNIST and MNIST through keras.datasets
 (temporary KERAS_HOME), the Keras cache folder, and every failure message."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.datasets import (
+from convsweep.tasks.datasets import (
     FASHION_MNIST_CLASSES,
     DatasetError,
     DownloadError,

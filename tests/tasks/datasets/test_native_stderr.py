@@ -30,9 +30,9 @@ SCRIPT = """
 import os, sys
 from pathlib import Path
 import cv2
-from tasks.datasets.errors import DatasetError
-from tasks.datasets.image_folder import FileStore
-from tasks.datasets.native_stderr import libpng_quiet
+from convsweep.tasks.datasets.errors import DatasetError
+from convsweep.tasks.datasets.image_folder import FileStore
+from convsweep.tasks.datasets.native_stderr import libpng_quiet
 
 path = Path(sys.argv[1])
 cv2.imread(str(path))  # outside: libpng speaks

@@ -1,4 +1,4 @@
-"""Tests for tasks.datasets.sample_source: matplotlib's sample photographs."""
+"""Tests for convsweep.tasks.datasets.sample_source: matplotlib's sample photographs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tasks.datasets import fingerprint, open_dataset, sample_source
+from convsweep.tasks.datasets import fingerprint, open_dataset, sample_source
 
 
 def test_sample_is_grace_hopper_first_then_others_at_her_size():

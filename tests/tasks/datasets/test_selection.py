@@ -1,4 +1,4 @@
-"""Tests for tasks.datasets.selection: chunks, and slice / class filter / limit against a literal loop."""
+"""Tests for convsweep.tasks.datasets.selection: chunks, and slice / class filter / limit against a literal loop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.datasets import fingerprint, iter_chunks, open_dataset
+from convsweep.tasks.datasets import fingerprint, iter_chunks, open_dataset
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.datasets import open_dataset, parse_spec, read_images
-from tasks.datasets.skimage_source import SKIMAGE_FILES, skimage_data_folder
-from tasks.datasets.spec import SKIMAGE_PHOTOS
+from convsweep.tasks.datasets import open_dataset, parse_spec, read_images
+from convsweep.tasks.datasets.skimage_source import SKIMAGE_FILES, skimage_data_folder
+from convsweep.tasks.datasets.spec import SKIMAGE_PHOTOS
 
 skimage_data = pytest.importorskip("skimage.data")
 

@@ -1,4 +1,4 @@
-"""Tests for tasks.datasets.spec: parsing and normalising specs; a folder spec's folder must exist."""
+"""Tests for convsweep.tasks.datasets.spec: parsing and normalising specs; a folder spec's folder must exist."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.datasets import DatasetSpec, open_dataset, parse_spec
+from convsweep.tasks.datasets import DatasetSpec, open_dataset, parse_spec
 
 
 @pytest.mark.parametrize(

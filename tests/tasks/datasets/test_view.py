@@ -1,11 +1,11 @@
-"""Tests for tasks.datasets.view: reading a view in chunks agrees with read_images."""
+"""Tests for convsweep.tasks.datasets.view: reading a view in chunks agrees with read_images."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tasks.datasets import fingerprint, iter_chunks, open_dataset, read_images
+from convsweep.tasks.datasets import fingerprint, iter_chunks, open_dataset, read_images
 
 
 def test_view_read_chunks_and_load_agree(selection_folder):

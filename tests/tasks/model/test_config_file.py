@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tasks.model import load_config_file, parse_parameters
+from convsweep.tasks.model import load_config_file, parse_parameters
 
 
 def write(tmp_path, name: str, text: str):

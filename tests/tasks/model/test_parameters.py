@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.model import (
+from convsweep.tasks.model import (
     PANELS,
     PARAMETER_NAMES,
     SweepParameters,
@@ -116,7 +116,7 @@ def test_every_parameter_has_a_panel_and_a_value_kind_but_switches():
 
 
 def test_channels_default_gray_is_left_out_of_the_recorded_parameters():
-    from tasks.model import parse_parameters
+    from convsweep.tasks.model import parse_parameters
 
     grey = parse_parameters()
     assert grey.channels == ["gray"] and not grey.colour
@@ -134,7 +134,7 @@ def test_channels_default_gray_is_left_out_of_the_recorded_parameters():
     ],
 )
 def test_channels_bad_value_names_the_parameter(given, message):
-    from tasks.model import parse_parameters
+    from convsweep.tasks.model import parse_parameters
 
     with pytest.raises(ValueError, match=message):
         parse_parameters(**given)

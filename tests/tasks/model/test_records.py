@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tasks.model import parse_parameters
-from tasks.model.records import ChunkRecord, DatasetRecord, MapStats, Selection, json_default
+from convsweep.tasks.model import parse_parameters
+from convsweep.tasks.model.records import ChunkRecord, DatasetRecord, MapStats, Selection, json_default
 
 DATASET = dict(
     spec="fashion_mnist",

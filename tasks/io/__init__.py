@@ -1,0 +1,1 @@
+"""Files, folders and processes of this host: atomic writes, the manifest, folder claims, the code version (no Prefect)."""

@@ -1,0 +1,1 @@
+"""Prefect plumbing that is not a task: cache policy and records, artifacts, progress, run names, worker checks, private-API shims."""
