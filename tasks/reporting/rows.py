@@ -78,93 +78,153 @@ def build_rows(
     rows: list[dict[str, Any]] = []
     for conv in conv_settings:
         setting = _conv(conv)
-        label = setting.label
-        records = [ChunkRecord.parse(record) for record in chunk_records[label]]
-        input_h, input_w = records[0].input_shape
-        stride, dilation = setting.stride, setting.dilation
-        seconds = sum(record.seconds for record in records)
-        for map_name in list(kernels) + list(magnitudes):
-            source_kernel = magnitudes[map_name][0] if map_name in magnitudes else map_name
-            kernel_h, kernel_w = np.asarray(kernels[source_kernel]).shape
-            pads, (conv_h, conv_w) = setting.output((input_h, input_w), (kernel_h, kernel_w))
-            for pool_setting in pool_settings:
-                plabel = pool_setting.label
-                parts = [record.maps[map_name][plabel] for record in records]
-                produced_conv = {tuple(part.conv_shape) for part in parts}
-                produced_pool = {tuple(part.pool_shape) for part in parts}
-                if produced_conv != {(conv_h, conv_w)}:
-                    raise RuntimeError(
-                        f"{label} {map_name}: conv produced {sorted(produced_conv)} but output_size says {(conv_h, conv_w)}"
-                    )
-                stats = merge_summaries([part.model_dump() for part in parts])
-                row: dict[str, Any] = {
-                    "dataset": dataset.spec,
-                    "split": dataset.split,
-                    "n_images": dataset.n,
-                    "input_h": dataset.height,
-                    "input_w": dataset.width,
-                    "resize": "native" if setting.resize is None else pair_label(setting.resize),
-                    "conv_input_h": input_h,
-                    "conv_input_w": input_w,
-                    "map": map_name,
-                    "kernel": map_name,
-                    "map_kind": "magnitude" if map_name in magnitudes else "kernel",
-                    "kernel_h": kernel_h,
-                    "kernel_w": kernel_w,
-                    "stride": pair_label(stride),
-                    "stride_y": stride[0],
-                    "stride_x": stride[1],
-                    "padding": padding_label(setting.padding),
-                    "pad_top": pads[0],
-                    "pad_bottom": pads[1],
-                    "pad_left": pads[2],
-                    "pad_right": pads[3],
-                    "pad_mode": setting.pad_mode,
-                    "dilation": pair_label(dilation),
-                    "conv_h": conv_h,
-                    "conv_w": conv_w,
-                    "conv_formula": _formula((input_h, input_w), (kernel_h, kernel_w), stride, pads, dilation),
-                }
-                effective = ((kernel_h - 1) * dilation[0] + 1, (kernel_w - 1) * dilation[1] + 1)
-                layers_y = [(effective[0], stride[0])]
-                layers_x = [(effective[1], stride[1])]
-                ppads, (pool_h, pool_w) = pool_setting.output((conv_h, conv_w))
-                if pool_setting.mode == "none":
-                    row.update(pool_mode="none", pool_size="", pool_stride="", pool_padding="", pool_formula="")
-                else:
-                    size, pstride = pool_setting.size, pool_setting.stride
-                    assert size is not None and pstride is not None and pool_setting.padding is not None  # a pool
-                    row.update(
-                        pool_mode=pool_setting.mode,
-                        pool_size=pair_label(size),
-                        pool_stride=pair_label(pstride),
-                        pool_padding=padding_label(pool_setting.padding),
-                        pool_formula=_formula((conv_h, conv_w), size, pstride, ppads, ceil_mode=pool_setting.ceil_mode),
-                    )
-                    layers_y.append((size[0], pstride[0]))
-                    layers_x.append((size[1], pstride[1]))
-                if produced_pool != {(pool_h, pool_w)}:
-                    raise RuntimeError(
-                        f"{label} {map_name} {plabel}: pooling produced {sorted(produced_pool)} "
-                        f"but output_size says {(pool_h, pool_w)}"
-                    )
-                rf_y, jump_y = conv_core.receptive_field(layers_y)
-                rf_x, jump_x = conv_core.receptive_field(layers_x)
-                std = float(np.sqrt(stats["m2"] / stats["count"])) if stats["count"] else 0.0
-                row.update(
-                    pool_h=pool_h,
-                    pool_w=pool_w,
-                    receptive_field=pair_label((rf_y, rf_x)),
-                    jump=pair_label((jump_y, jump_x)),
-                    mean=round(stats["mean"], 6),
-                    std=round(std, 6),
-                    min=round(stats["min"], 6),
-                    max=round(stats["max"], 6),
-                    zero_fraction=round(stats["zeros"] / stats["count"], 6) if stats["count"] else 0.0,
-                    compute_seconds=round(seconds, 4),
-                )
-                rows.append(row)
+        records = [ChunkRecord.parse(record) for record in chunk_records[setting.label]]
+        rows.extend(_conv_rows(dataset, setting, records, kernels, magnitudes, pool_settings))
     return rows
+
+
+def _conv_rows(
+    dataset: DatasetRecord,
+    setting: ConvSetting,
+    records: list[ChunkRecord],
+    kernels: dict[str, list[list[float]]],
+    magnitudes: dict[str, Any],
+    pool_settings: list[PoolSetting],
+) -> list[dict[str, Any]]:
+    """The rows of one conv setting: one per (map, pool setting)."""
+    label = setting.label
+    input_h, input_w = records[0].input_shape
+    input_shape = (input_h, input_w)
+    seconds = sum(record.seconds for record in records)
+    rows: list[dict[str, Any]] = []
+    for map_name in list(kernels) + list(magnitudes):
+        source_kernel = magnitudes[map_name][0] if map_name in magnitudes else map_name
+        kernel_h, kernel_w = np.asarray(kernels[source_kernel]).shape
+        pads, (conv_h, conv_w) = setting.output(input_shape, (kernel_h, kernel_w))
+        conv_shape = (conv_h, conv_w)
+        for pool_setting in pool_settings:
+            plabel = pool_setting.label
+            parts = [record.maps[map_name][plabel] for record in records]
+            produced_conv = {tuple(part.conv_shape) for part in parts}
+            produced_pool = {tuple(part.pool_shape) for part in parts}
+            if produced_conv != {conv_shape}:
+                raise RuntimeError(
+                    f"{label} {map_name}: conv produced {sorted(produced_conv)} but output_size says {conv_shape}"
+                )
+            stats = merge_summaries([part.model_dump() for part in parts])
+            row = _conv_columns(
+                dataset, setting, map_name, input_shape, (kernel_h, kernel_w), pads, conv_shape, magnitudes
+            )
+            pool_columns, pool_shape, layers_y, layers_x = _pool_columns(
+                setting, pool_setting, (kernel_h, kernel_w), conv_shape
+            )
+            row.update(pool_columns)
+            if produced_pool != {pool_shape}:
+                raise RuntimeError(
+                    f"{label} {map_name} {plabel}: pooling produced {sorted(produced_pool)} "
+                    f"but output_size says {pool_shape}"
+                )
+            row.update(_stat_columns(pool_shape, layers_y, layers_x, stats, seconds))
+            rows.append(row)
+    return rows
+
+
+def _conv_columns(
+    dataset: DatasetRecord,
+    setting: ConvSetting,
+    map_name: str,
+    input_shape: tuple[int, int],
+    kernel_shape: tuple[int, int],
+    pads: Any,
+    conv_shape: tuple[int, int],
+    magnitudes: dict[str, Any],
+) -> dict[str, Any]:
+    """A row's columns up to the conv formula: the dataset, the map and the conv setting."""
+    input_h, input_w = input_shape
+    kernel_h, kernel_w = kernel_shape
+    conv_h, conv_w = conv_shape
+    stride, dilation = setting.stride, setting.dilation
+    return {
+        "dataset": dataset.spec,
+        "split": dataset.split,
+        "n_images": dataset.n,
+        "input_h": dataset.height,
+        "input_w": dataset.width,
+        "resize": "native" if setting.resize is None else pair_label(setting.resize),
+        "conv_input_h": input_h,
+        "conv_input_w": input_w,
+        "map": map_name,
+        "kernel": map_name,
+        "map_kind": "magnitude" if map_name in magnitudes else "kernel",
+        "kernel_h": kernel_h,
+        "kernel_w": kernel_w,
+        "stride": pair_label(stride),
+        "stride_y": stride[0],
+        "stride_x": stride[1],
+        "padding": padding_label(setting.padding),
+        "pad_top": pads[0],
+        "pad_bottom": pads[1],
+        "pad_left": pads[2],
+        "pad_right": pads[3],
+        "pad_mode": setting.pad_mode,
+        "dilation": pair_label(dilation),
+        "conv_h": conv_h,
+        "conv_w": conv_w,
+        "conv_formula": _formula((input_h, input_w), (kernel_h, kernel_w), stride, pads, dilation),
+    }
+
+
+def _pool_columns(
+    setting: ConvSetting, pool_setting: PoolSetting, kernel_shape: tuple[int, int], conv_shape: tuple[int, int]
+) -> tuple[dict[str, Any], tuple[int, int], list[tuple[int, int]], list[tuple[int, int]]]:
+    """A row's pool columns, the pooled shape and the (size, stride) layers of each axis (conv, then pool)."""
+    kernel_h, kernel_w = kernel_shape
+    stride, dilation = setting.stride, setting.dilation
+    effective = ((kernel_h - 1) * dilation[0] + 1, (kernel_w - 1) * dilation[1] + 1)
+    layers_y = [(effective[0], stride[0])]
+    layers_x = [(effective[1], stride[1])]
+    ppads, (pool_h, pool_w) = pool_setting.output(conv_shape)
+    if pool_setting.mode == "none":
+        columns: dict[str, Any] = dict(pool_mode="none", pool_size="", pool_stride="", pool_padding="", pool_formula="")
+    else:
+        size, pstride = pool_setting.size, pool_setting.stride
+        assert size is not None and pstride is not None and pool_setting.padding is not None  # a pool
+        columns = dict(
+            pool_mode=pool_setting.mode,
+            pool_size=pair_label(size),
+            pool_stride=pair_label(pstride),
+            pool_padding=padding_label(pool_setting.padding),
+            pool_formula=_formula(conv_shape, size, pstride, ppads, ceil_mode=pool_setting.ceil_mode),
+        )
+        layers_y.append((size[0], pstride[0]))
+        layers_x.append((size[1], pstride[1]))
+    return columns, (pool_h, pool_w), layers_y, layers_x
+
+
+def _stat_columns(
+    pool_shape: tuple[int, int],
+    layers_y: list[tuple[int, int]],
+    layers_x: list[tuple[int, int]],
+    stats: dict[str, Any],
+    seconds: float,
+) -> dict[str, Any]:
+    """A row's last columns: the pooled shape, the receptive field and the map's statistics."""
+    pool_h, pool_w = pool_shape
+    rf_y, jump_y = conv_core.receptive_field(layers_y)
+    rf_x, jump_x = conv_core.receptive_field(layers_x)
+    std = float(np.sqrt(stats["m2"] / stats["count"])) if stats["count"] else 0.0
+    return dict(
+        pool_h=pool_h,
+        pool_w=pool_w,
+        receptive_field=pair_label((rf_y, rf_x)),
+        jump=pair_label((jump_y, jump_x)),
+        mean=round(stats["mean"], 6),
+        std=round(std, 6),
+        min=round(stats["min"], 6),
+        max=round(stats["max"], 6),
+        zero_fraction=round(stats["zeros"] / stats["count"], 6) if stats["count"] else 0.0,
+        compute_seconds=round(seconds, 4),
+    )
 
 
 def with_channel(rows: list[dict[str, Any]], *, channels: str, channel: str) -> list[dict[str, Any]]:
