@@ -90,51 +90,90 @@ def stream_maps(
     pairs = magnitude_pairs(kernels)
     magnitude_of = {pair: name for name, pair in pairs.items()}
     for group in kernel_groups(kernels):
-        streams = [
-            conv2d_rows(
-                image,
-                np.asarray(kernels[name], dtype=np.float64),
-                stride=setting.stride,
-                padding=setting.padding,
-                pad_mode=setting.pad_mode,
-                dilation=setting.dilation,
-                channels=channels,
-                tile_rows=band,
-            )
-            for name in group
-        ]
-        pair = (group[0], group[-1])
-        names = list(group) + ([magnitude_of[pair]] if len(group) == 2 and pair in magnitude_of else [])
-        poolers: dict[str, list[tuple[str, RowPooler]]] = {}
-        for pieces in zip(*streams, strict=True):
-            bands = {name: rows for name, (_, rows) in zip(group, pieces, strict=True)}
-            if len(names) > len(group):
-                bands[names[-1]] = conv_core.sobel_magnitude(bands[group[0]], bands[group[1]])
-            for name in names:
-                rows = bands[name]
-                if name not in poolers:
-                    conv_shape = setting.output(image.shape[:2], np.asarray(kernels[group[0]]).shape[:2])[1]
-                    trailing = image.shape[2] if channels == "each" else None
-                    poolers[name] = [
-                        (
-                            pool.label,
-                            RowPooler(
-                                conv_shape,
-                                pool.size,
-                                stride=pool.stride,
-                                mode=pool.mode,
-                                padding=pool.padding,
-                                channels=trailing,
-                            ),
-                        )
-                        for pool in pools
-                        if pool.size is not None and pool.padding is not None  # every mode but 'none'
-                    ]
-                yield name, None, rows
-                for label, pooler in poolers[name]:
-                    pooled = pooler.push(rows)
-                    if len(pooled):
-                        yield name, label, pooled
+        yield from _stream_group(
+            image,
+            group,
+            magnitude_of,
+            setting=setting,
+            kernels=kernels,
+            pools=pools,
+            band=band,
+            channels=channels,
+        )
+
+
+def _stream_group(
+    image: np.ndarray,
+    group: list[str],
+    magnitude_of: dict[Any, str],
+    *,
+    setting: ConvSetting,
+    kernels: Kernels,
+    pools: list[PoolSetting],
+    band: int,
+    channels: str,
+) -> Any:
+    """:func:`stream_maps` of one kernel group: its maps, its magnitude (an h/v pair's) and their pooled maps."""
+    streams = [
+        conv2d_rows(
+            image,
+            np.asarray(kernels[name], dtype=np.float64),
+            stride=setting.stride,
+            padding=setting.padding,
+            pad_mode=setting.pad_mode,
+            dilation=setting.dilation,
+            channels=channels,
+            tile_rows=band,
+        )
+        for name in group
+    ]
+    pair = (group[0], group[-1])
+    names = list(group) + ([magnitude_of[pair]] if len(group) == 2 and pair in magnitude_of else [])
+    poolers: dict[str, list[tuple[str, RowPooler]]] = {}
+    for pieces in zip(*streams, strict=True):
+        bands = {name: rows for name, (_, rows) in zip(group, pieces, strict=True)}
+        if len(names) > len(group):
+            bands[names[-1]] = conv_core.sobel_magnitude(bands[group[0]], bands[group[1]])
+        for name in names:
+            rows = bands[name]
+            if name not in poolers:
+                poolers[name] = _row_poolers(
+                    image, group, setting=setting, kernels=kernels, pools=pools, channels=channels
+                )
+            yield name, None, rows
+            for label, pooler in poolers[name]:
+                pooled = pooler.push(rows)
+                if len(pooled):
+                    yield name, label, pooled
+
+
+def _row_poolers(
+    image: np.ndarray,
+    group: list[str],
+    *,
+    setting: ConvSetting,
+    kernels: Kernels,
+    pools: list[PoolSetting],
+    channels: str,
+) -> list[tuple[str, RowPooler]]:
+    """One map's ``(pool label, RowPooler)`` of every pool setting but mode 'none'."""
+    conv_shape = setting.output(image.shape[:2], np.asarray(kernels[group[0]]).shape[:2])[1]
+    trailing = image.shape[2] if channels == "each" else None
+    return [
+        (
+            pool.label,
+            RowPooler(
+                conv_shape,
+                pool.size,
+                stride=pool.stride,
+                mode=pool.mode,
+                padding=pool.padding,
+                channels=trailing,
+            ),
+        )
+        for pool in pools
+        if pool.size is not None and pool.padding is not None  # every mode but 'none'
+    ]
 
 
 def map_path(maps_dir: str | Path, name: str, start: int, stop: int) -> Path:
