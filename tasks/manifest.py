@@ -36,15 +36,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from convsweep.tasks.io import files, folder_claim
-from convsweep.tasks.io.code_version import code_version
-from convsweep.tasks.io.manifest import (
-    MANIFEST_VERSION,
-    PENDING_NAME,
-    _digest_once,
-    _remove_empty_folders,
-    _walk_files,
-    stale_files,
-)
+from convsweep.tasks.io.manifest import check_produced, foreign_files, manifest_document, remove_stale
 
 # The manifest is read and its digests made by the same Prefect-free code that checks a finished folder.
 from convsweep.tasks.io.sweep_folder import MANIFEST_NAME
@@ -89,42 +81,23 @@ def write_manifest(
     folder = Path(out_dir).resolve()
     cache_root = Path(cache_dir).resolve() if cache_dir else None
     wanted = set(produced)
-    missing = sorted(relative for relative in wanted if not (folder / relative).is_file())
-    if missing:
-        raise RuntimeError(
-            f"{len(missing)} file(s) this sweep wrote are missing from {folder} (first: {missing[0]}); "
-            "is another sweep writing into the same folder?"
-        )
-    removed = []
-    for path in stale_files(folder, wanted, cache_root):
-        path.unlink(missing_ok=True)
-        removed.append(path.relative_to(folder).as_posix())
-    _remove_empty_folders(folder)
-    foreign = sorted(
-        path.relative_to(folder).as_posix()
-        for path in _walk_files(folder, skip=cache_root)
-        if path.relative_to(folder).as_posix() not in {*wanted, MANIFEST_NAME, PENDING_NAME}
+    check_produced(folder, wanted)
+    removed = remove_stale(folder, wanted, cache_root)
+    foreign = foreign_files(folder, wanted, cache_root)
+    _log_cleanup(folder, removed, foreign)
+    flow_run_id = None if flow_run.id is None else str(flow_run.id)
+    manifest = manifest_document(
+        folder, wanted, parameters=parameters, dataset=dataset, flow_run_id=flow_run_id, known_digests=known_digests
     )
+    path = files.write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    # Only now: until the manifest is there, a run of another sweep must not start writing here.
+    folder_claim.release(folder, flow_run_id=flow_run_id)
+    return ManifestRecord(manifest=str(path), files=len(wanted), removed=tuple(removed), foreign=tuple(foreign))
+
+
+def _log_cleanup(folder: Path, removed: list[str], foreign: list[str]) -> None:
     logger = get_run_logger()
     if removed:
         logger.info("removed %d file(s) of an earlier sweep with other settings from %s", len(removed), folder)
     if foreign:
         logger.warning("%d file(s) in %s are not part of the sweep, left in place: %s", len(foreign), folder, foreign)
-    manifest = {
-        "manifest_version": MANIFEST_VERSION,
-        "sweep": parameters.get("name"),
-        "flow_run_id": None if flow_run.id is None else str(flow_run.id),
-        "code_version": code_version(),
-        "parameters": parameters,
-        "dataset": dataset.model_dump(
-            mode="json", include={"spec", "split", "selection", "n", "height", "width", "fingerprint"}
-        ),
-        "files": [
-            {"path": relative, **_digest_once(folder / relative, (known_digests or {}).get(relative))}
-            for relative in sorted(wanted)
-        ],
-    }
-    path = files.write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    # Only now: until the manifest is there, a run of another sweep must not start writing here.
-    folder_claim.release(folder, flow_run_id=None if flow_run.id is None else str(flow_run.id))
-    return ManifestRecord(manifest=str(path), files=len(wanted), removed=tuple(removed), foreign=tuple(foreign))

@@ -260,3 +260,58 @@ def _digest_once(path: Path, known: dict[str, Any] | None) -> dict[str, Any]:
     if known is not None and known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns:
         return {"size": known["size"], "sha256": known["sha256"]}
     return file_digest(path)
+
+
+def check_produced(folder: Path, produced: set[str]) -> None:
+    """Raise RuntimeError when a file this sweep produced (relative to ``folder``) is missing."""
+    missing = sorted(relative for relative in produced if not (folder / relative).is_file())
+    if missing:
+        raise RuntimeError(
+            f"{len(missing)} file(s) this sweep wrote are missing from {folder} (first: {missing[0]}); "
+            "is another sweep writing into the same folder?"
+        )
+
+
+def remove_stale(folder: Path, produced: set[str], cache_root: Path | None) -> list[str]:
+    """Remove the :func:`stale_files` and the sweep folders left empty; their relative paths, in order."""
+    removed = []
+    for path in stale_files(folder, produced, cache_root):
+        path.unlink(missing_ok=True)
+        removed.append(path.relative_to(folder).as_posix())
+    _remove_empty_folders(folder)
+    return removed
+
+
+def foreign_files(folder: Path, produced: set[str], cache_root: Path | None) -> list[str]:
+    """The files of ``folder`` (relative, sorted) that are neither produced, the manifest nor the marker."""
+    return sorted(
+        path.relative_to(folder).as_posix()
+        for path in _walk_files(folder, skip=cache_root)
+        if path.relative_to(folder).as_posix() not in {*produced, MANIFEST_NAME, PENDING_NAME}
+    )
+
+
+def manifest_document(
+    folder: Path,
+    produced: set[str],
+    *,
+    parameters: dict[str, Any],
+    dataset: Any,
+    flow_run_id: str | None,
+    known_digests: dict[str, dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The manifest of ``folder``: the sweep, its run, code version, parameters, dataset and every produced file."""
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "sweep": parameters.get("name"),
+        "flow_run_id": flow_run_id,
+        "code_version": code_version(),
+        "parameters": parameters,
+        "dataset": dataset.model_dump(
+            mode="json", include={"spec", "split", "selection", "n", "height", "width", "fingerprint"}
+        ),
+        "files": [
+            {"path": relative, **_digest_once(folder / relative, (known_digests or {}).get(relative))}
+            for relative in sorted(produced)
+        ],
+    }
