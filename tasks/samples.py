@@ -25,24 +25,20 @@ from prefect import task
 
 from convsweep.tasks.chunk.maps import open_selection
 from convsweep.tasks.io import files
-from convsweep.tasks.model import map_names
 from convsweep.tasks.model.jobs import SampleJob
 from convsweep.tasks.model.records import SampleRecord
 from convsweep.tasks.prefect_glue.caching import RECORD_SERIALIZER, SweepCachePolicy
 from convsweep.tasks.prefect_glue.worker_checks import check_samples_worker
 from convsweep.tasks.reporting import render
 from convsweep.tasks.reporting.samples import (
-    CHANNEL_ROW_WORDS,
-    _colour_rows,
-    _pool_words,
-    _reduced_sheet,
-    _row_label,
-    _sheet_title,
-    channel_rows_note,
-    class_text,
+    PictureRow,
+    SheetRow,
     sample_channels,
     sample_paths,
-    sample_pictures,
+    sample_record,
+    sample_rows,
+    sheet_columns,
+    sheet_title,
 )
 
 
@@ -100,88 +96,73 @@ def write_samples(job: SampleJob) -> SampleRecord:
     drawn in colour and each sample gets one sheet row per channel (:func:`sample_paths`).
     """
     dataset, conv, kernels, pools, samples = job.dataset, job.conv, job.kernels, list(job.pools), list(job.samples)
-    out_dir, memory_budget, channels, colour_dataset = job.out_dir, job.memory_budget, job.channels, job.colour_dataset
-    samples_fingerprint = job.samples_fingerprint
-    paths = sample_paths(out_dir, conv, kernels, pools, samples, channels)
+    paths = sample_paths(job.out_dir, conv, kernels, pools, samples, job.channels)
     view = open_selection(dataset)
-    row_channels = sample_channels(channels)
-    colour_view = None
-    if row_channels:
-        if colour_dataset is None:
-            raise ValueError(f"channels={channels!r} needs colour_dataset (the selection read in RGB)")
-        colour_view = open_selection(colour_dataset)
-    names = map_names(kernels)
-    column_titles = {
-        f"{name}-{pool.label}": f"{name}\n{_pool_words(pool)}".replace(" / ", "\n/ ")
-        for name in names
-        for pool in pools
-    }
-    stages = ["input", *names] + [f"{name}-{pool.label}" for name in names for pool in pools if pool.mode != "none"]
+    row_channels = sample_channels(job.channels)
+    colour_view = _open_colour(job, row_channels)
+    column_titles, stages = sheet_columns(kernels, pools)
     # Checked before any picture is written: a worker with other data writes nothing.
-    check_samples_worker(view, dataset=dataset, samples=samples, expected=samples_fingerprint)
+    check_samples_worker(view, dataset=dataset, samples=samples, expected=job.samples_fingerprint)
     scaling: dict[str, float] = {}
     sheet_rows = []
     factor = 1
     for index in samples:
-        label = _row_label(view, dataset.class_names, index)
-        if colour_view is None:
-            pictures, factor = sample_pictures(
-                view.read(index, index + 1)[0], conv=conv, kernels=kernels, pools=pools, memory_budget=memory_budget
-            )
-            rows = [(label, "", pictures)]
-        else:
-            rows, factor = _colour_rows(
-                index,
-                view=view,
-                colour_view=colour_view,
-                channels=row_channels,
-                conv=conv,
-                kernels=kernels,
-                pools=pools,
-                memory_budget=memory_budget,
-            )
-            label_of = {channel: f"{label}\n{CHANNEL_ROW_WORDS[channel]}" for channel in row_channels}
-            rows = [(label_of[channel], channel, pictures) for _, channel, pictures in rows]
-        for row_label, channel, pictures in rows:
-            cells = []
-            for stage in stages:
-                key = f"{index}-{stage}" if not channel else f"{index}-{channel}:{stage}"
-                picture, scale = pictures[stage]
-                if key in paths:  # a sum row's input is the RGB input, written once as <index>-input
-                    files.write_png(paths[key], picture)
-                    scaling[key] = scale
-                cells.append((column_titles.get(stage, stage), picture))
-            sheet_rows.append((row_label, cells))
+        rows, factor = sample_rows(
+            index,
+            view=view,
+            colour_view=colour_view,
+            class_names=dataset.class_names,
+            channels=row_channels,
+            conv=conv,
+            kernels=kernels,
+            pools=pools,
+            memory_budget=job.memory_budget,
+        )
+        sheet_rows += _write_sample(
+            index, rows, stages=stages, column_titles=column_titles, paths=paths, scaling=scaling
+        )
         if colour_view is not None:
             files.write_png(paths[f"{index}-input"], rows[0][2]["rgb"][0])
             scaling[f"{index}-input"] = 1.0
-    title = _sheet_title(conv)
-    reduced = 1
-    if row_channels:
-        title += "\n" + channel_rows_note(row_channels)
-        sheet_rows, reduced = _reduced_sheet(sheet_rows)
-    if factor > 1:
-        title += f"\npreviews: every picture reduced {factor}x (means of {factor}x{factor} blocks)"
-        title += "; sizes shown are the previews'" if reduced == 1 else " in samples/"
-    if reduced > 1:
-        title += (
-            f"\nthis sheet: every picture of samples/ drawn reduced {reduced}x (means of {reduced}x{reduced} blocks); "
-            "sizes shown are the sheet's"
-        )
+    title, sheet_rows = sheet_title(conv, row_channels, sheet_rows, factor)
     figure = render.contact_sheet(sheet_rows, title=title)
     try:
         files.write_figure(paths["contact"], figure, dpi=110)
     finally:
         render.close(figure)
-    labels = getattr(view, "labels", None)
-    return SampleRecord(
-        conv=conv.label,
-        # The report names the samples from here, so a warm run never opens the dataset for them.
-        classes={str(index): class_text(labels, dataset.class_names, index) for index in samples}
-        if labels is not None
-        else {},
-        contact=str(paths["contact"]),
-        images={stage: str(path) for stage, path in paths.items() if stage != "contact"},
-        scaling=scaling,
-        preview_factor=factor,
+    return sample_record(
+        view, class_names=dataset.class_names, conv=conv, samples=samples, paths=paths, scaling=scaling, factor=factor
     )
+
+
+def _open_colour(job: SampleJob, row_channels: tuple[str, ...]) -> Any:
+    """The selection read in RGB when the sheet has channel rows, else None."""
+    if not row_channels:
+        return None
+    if job.colour_dataset is None:
+        raise ValueError(f"channels={job.channels!r} needs colour_dataset (the selection read in RGB)")
+    return open_selection(job.colour_dataset)
+
+
+def _write_sample(
+    index: int,
+    rows: list[PictureRow],
+    *,
+    stages: list[str],
+    column_titles: dict[str, str],
+    paths: dict[str, Path],
+    scaling: dict[str, float],
+) -> list[SheetRow]:
+    """Write sample ``index``'s pictures (their gray scaling into ``scaling``); its contact sheet rows."""
+    sheet_rows = []
+    for row_label, channel, pictures in rows:
+        cells = []
+        for stage in stages:
+            key = f"{index}-{stage}" if not channel else f"{index}-{channel}:{stage}"
+            picture, scale = pictures[stage]
+            if key in paths:  # a sum row's input is the RGB input, written once as <index>-input
+                files.write_png(paths[key], picture)
+                scaling[key] = scale
+            cells.append((column_titles.get(stage, stage), picture))
+        sheet_rows.append((row_label, cells))
+    return sheet_rows

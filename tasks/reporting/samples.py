@@ -16,6 +16,7 @@ from convsweep.tasks.io import heap
 from convsweep.tasks.model import ConvSetting, PoolSetting, magnitude_pairs, map_names
 from convsweep.tasks.model.jobs import Kernels
 from convsweep.tasks.model.parameters import RGB, channel_names
+from convsweep.tasks.model.records import SampleRecord
 from convsweep.tasks.plan.chunking import band_rows
 from convsweep.tasks.reporting import render
 
@@ -304,3 +305,99 @@ def _colour_rows(
         rows.append(("", channel, pictures))
     rows[0][2]["rgb"] = rgb_picture
     return rows, factor
+
+
+SheetRow = tuple[str, list[tuple[str, np.ndarray]]]  # (row label, [(column title, picture)])
+PictureRow = tuple[str, str, dict[str, tuple[np.ndarray, float]]]  # (row label, channel, stage -> picture)
+
+
+def sheet_columns(kernels: Kernels, pools: list[PoolSetting]) -> tuple[dict[str, str], list[str]]:
+    """The contact sheet's column titles of the pooled stages, and every stage of a sample, in column order."""
+    names = map_names(kernels)
+    column_titles = {
+        f"{name}-{pool.label}": f"{name}\n{_pool_words(pool)}".replace(" / ", "\n/ ")
+        for name in names
+        for pool in pools
+    }
+    stages = ["input", *names] + [f"{name}-{pool.label}" for name in names for pool in pools if pool.mode != "none"]
+    return column_titles, stages
+
+
+def sample_rows(
+    index: int,
+    *,
+    view: Any,
+    colour_view: Any,
+    class_names: Sequence[str] | None,
+    channels: Sequence[str],
+    conv: ConvSetting,
+    kernels: Kernels,
+    pools: list[PoolSetting],
+    memory_budget: int | None,
+) -> tuple[list[PictureRow], int]:
+    """Sample ``index``'s sheet rows, [(label, channel, stage -> picture)] (channel "" in a grey sweep), and the factor.
+
+    A grey sweep (``colour_view`` None) has one row; a colour sweep one per channel of ``channels``
+    (:func:`_colour_rows`), labelled with the sample's label and the channel's words.
+    """
+    label = _row_label(view, class_names, index)
+    if colour_view is None:
+        pictures, factor = sample_pictures(
+            view.read(index, index + 1)[0], conv=conv, kernels=kernels, pools=pools, memory_budget=memory_budget
+        )
+        return [(label, "", pictures)], factor
+    rows, factor = _colour_rows(
+        index,
+        view=view,
+        colour_view=colour_view,
+        channels=channels,
+        conv=conv,
+        kernels=kernels,
+        pools=pools,
+        memory_budget=memory_budget,
+    )
+    label_of = {channel: f"{label}\n{CHANNEL_ROW_WORDS[channel]}" for channel in channels}
+    return [(label_of[channel], channel, pictures) for _, channel, pictures in rows], factor
+
+
+def sheet_title(
+    conv: ConvSetting, channels: Sequence[str], sheet_rows: list[SheetRow], factor: int
+) -> tuple[str, list[SheetRow]]:
+    """The contact sheet's title and rows: a colour sheet's rows reduced (:func:`_reduced_sheet`), and said so."""
+    title = _sheet_title(conv)
+    reduced = 1
+    if channels:
+        title += "\n" + channel_rows_note(channels)
+        sheet_rows, reduced = _reduced_sheet(sheet_rows)
+    if factor > 1:
+        title += f"\npreviews: every picture reduced {factor}x (means of {factor}x{factor} blocks)"
+        title += "; sizes shown are the previews'" if reduced == 1 else " in samples/"
+    if reduced > 1:
+        title += (
+            f"\nthis sheet: every picture of samples/ drawn reduced {reduced}x (means of {reduced}x{reduced} blocks); "
+            "sizes shown are the sheet's"
+        )
+    return title, sheet_rows
+
+
+def sample_record(
+    view: Any,
+    *,
+    class_names: Sequence[str] | None,
+    conv: ConvSetting,
+    samples: list[int],
+    paths: dict[str, Path],
+    scaling: dict[str, float],
+    factor: int,
+) -> SampleRecord:
+    """``write-samples``' record: the samples' class names, the pictures' paths and gray scaling, the preview factor."""
+    labels = getattr(view, "labels", None)
+    return SampleRecord(
+        conv=conv.label,
+        # The report names the samples from here, so a warm run never opens the dataset for them.
+        classes={str(index): class_text(labels, class_names, index) for index in samples} if labels is not None else {},
+        contact=str(paths["contact"]),
+        images={stage: str(path) for stage, path in paths.items() if stage != "contact"},
+        scaling=scaling,
+        preview_factor=factor,
+    )
