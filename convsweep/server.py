@@ -266,13 +266,19 @@ def _start(home: Path) -> None:
 
 
 def _wait_until_answering(server: LocalServer, deadline: float) -> None:
+    # uvicorn binds its port only once the app has started (migrations included): a starting server
+    # refuses connections until ``deadline``; one that accepts them and does not answer (stopped,
+    # hung) is given ANSWER_SECONDS from the first such check.
+    hung_since: float | None = None
     while True:
         problem = health_problem(server.url, timeout=5.0)
         if problem is None:
             return
         if running_server(server.home) is None:
             raise ServerError(f"Prefect's server for {server.home} exited while starting ({problem})")
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        hung_since = (hung_since or now) if problem.startswith("no answer") else None
+        if now > deadline or (hung_since is not None and now - hung_since > ANSWER_SECONDS):
             raise ServerError(
                 f"Prefect's server at {server.url} (pid {server.pid}) does not answer ({problem}); "
                 "stop it with `convsweep server stop` and rerun"
