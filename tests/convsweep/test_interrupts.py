@@ -214,14 +214,11 @@ def test_sweep_removes_stale_temp_files_at_start_and_keeps_a_live_writers(tmp_pa
     stale = [
         out / "run" / "maps" / "s1" / f".tmp-0000000-0000004.npy.{tag}-{dead_pid.pid}.k9nqvzpr",
         cache / "records" / f".tmp-abc123.{tag}-{dead_pid.pid}.4e6bgz06",
-        cache / "locks" / f".abc123.lock.{dead_pid.pid}.140001.{'0' * 32}.tmp",
     ]
     live = out / "run" / f".tmp-sizes.csv.{tag}-{os.getpid()}.abcdefgh"  # this test process writes it
     for path in [*stale, live]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"partial")
-    two_hours_ago = time.time() - 7200
-    os.utime(stale[2], (two_hours_ago, two_hours_ago))  # lock temps are judged by age
 
     done = run_convsweep(
         "sweep", "--dataset", f"idx:{idx_folder}", "--out", str(out), "--name", "run", env=env, cwd=tmp_path
