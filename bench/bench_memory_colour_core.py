@@ -44,13 +44,13 @@ generated_mb = int(generated["VmHWM"].split()[0]) / 1024
 
 
 def pipeline(picture, tile):
-    h, v = convsweep.conv_core.kernels.get("sobel_h"), convsweep.conv_core.kernels.get("sobel_v")
+    h, v = conv_core.kernels.get("sobel_h"), conv_core.kernels.get("sobel_v")
     pooled = []
     bands_h = conv2d_rows(picture, h, tile_rows=tile, channels=channels)
     bands_v = conv2d_rows(picture, v, tile_rows=tile, channels=channels)
     pooler = None
     for (first, gx), (_, gy) in zip(bands_h, bands_v):
-        magnitude = convsweep.conv_core.sobel_magnitude(gx, gy)
+        magnitude = conv_core.sobel_magnitude(gx, gy)
         if pooler is None:
             map_shape = (picture.shape[0] - 2, picture.shape[1] - 2)
             pooler = RowPooler(map_shape, 2, channels=3 if channels == "each" else None)
@@ -70,14 +70,14 @@ peak = int(status["VmHWM"].split()[0]) / 1024
 
 # Bit-equal check on a crop: banded vs whole image.
 crop = np.ascontiguousarray(image[:1000, :1000])
-gx = convsweep.conv_core.conv2d(crop, convsweep.conv_core.kernels.get("sobel_h"), channels=channels)
-gy = convsweep.conv_core.conv2d(crop, convsweep.conv_core.kernels.get("sobel_v"), channels=channels)
-whole = convsweep.conv_core.pool2d(convsweep.conv_core.sobel_magnitude(gx, gy), 2, channels_last=channels == "each")
+gx = conv_core.conv2d(crop, conv_core.kernels.get("sobel_h"), channels=channels)
+gy = conv_core.conv2d(crop, conv_core.kernels.get("sobel_v"), channels=channels)
+whole = conv_core.pool2d(conv_core.sobel_magnitude(gx, gy), 2, channels_last=channels == "each")
 banded = []
 pooler = RowPooler(gx.shape[:2], 2, channels=3 if channels == "each" else None)
-for (first, bx), (_, by) in zip(conv2d_rows(crop, convsweep.conv_core.kernels.get("sobel_h"), tile_rows=64, channels=channels),
-                                conv2d_rows(crop, convsweep.conv_core.kernels.get("sobel_v"), tile_rows=64, channels=channels)):
-    banded.append(pooler.push(convsweep.conv_core.sobel_magnitude(bx, by)))
+for (first, bx), (_, by) in zip(conv2d_rows(crop, conv_core.kernels.get("sobel_h"), tile_rows=64, channels=channels),
+                                conv2d_rows(crop, conv_core.kernels.get("sobel_v"), tile_rows=64, channels=channels)):
+    banded.append(pooler.push(conv_core.sobel_magnitude(bx, by)))
 print(json.dumps({"seconds": seconds, "peak_mb": peak, "generated_mb": generated_mb, "image_mb": image.nbytes / 2**20, "stats": stats,
                   "crop_bit_equal": bool(np.array_equal(np.concatenate(banded), whole))}))
 """

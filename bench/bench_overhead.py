@@ -95,12 +95,12 @@ plain_pools = [pool.to_plain() for pool in settings.pool_settings]
 def whole_chunk(conv, start, stop):
     # conv_core over the whole chunk at once: the plainest loop.
     batch = images[start:stop]
-    resized = batch if conv.resize is None else convsweep.conv_core.resize(batch, conv.resize)
-    maps = {name: convsweep.conv_core.conv2d(resized, matrix, stride=conv.stride, padding=conv.padding,
+    resized = batch if conv.resize is None else conv_core.resize(batch, conv.resize)
+    maps = {name: conv_core.conv2d(resized, matrix, stride=conv.stride, padding=conv.padding,
                                    pad_mode=conv.pad_mode, dilation=conv.dilation)
             for name, matrix in kernels.items()}
     for name, (horizontal, vertical) in pairs.items():
-        maps[name] = convsweep.conv_core.sobel_magnitude(maps[horizontal], maps[vertical])
+        maps[name] = conv_core.sobel_magnitude(maps[horizontal], maps[vertical])
     return [summarize(pool.apply(feature_map)) for feature_map in maps.values() for pool in settings.pool_settings]
 
 def sub_batched(conv, start, stop):

@@ -58,11 +58,11 @@ from convsweep import conv_core
 out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
 (train_x, _), _ = keras.datasets.fashion_mnist.load_data()
 image = cv2.resize(train_x[0], (27, 27), interpolation=cv2.INTER_LINEAR)
-horizontal = np.minimum(convsweep.conv_core.conv2d(image, convsweep.conv_core.kernels.get("sobel_h")), 255)
-vertical = np.minimum(convsweep.conv_core.conv2d(image, convsweep.conv_core.kernels.get("sobel_v")), 255)
-sobel = convsweep.conv_core.sobel_magnitude(horizontal, vertical)
+horizontal = np.minimum(conv_core.conv2d(image, conv_core.kernels.get("sobel_h")), 255)
+vertical = np.minimum(conv_core.conv2d(image, conv_core.kernels.get("sobel_v")), 255)
+sobel = conv_core.sobel_magnitude(horizontal, vertical)
 stages = {"resized": image, "horizontal": horizontal, "vertical": vertical, "sobel": sobel,
-          "max_pool": convsweep.conv_core.pool2d(sobel, 2, mode="max"), "avg_pool": convsweep.conv_core.pool2d(sobel, 2, mode="avg")}
+          "max_pool": conv_core.pool2d(sobel, 2, mode="max"), "avg_pool": conv_core.pool2d(sobel, 2, mode="avg")}
 for stage, values in stages.items():
     values = np.asarray(values, np.float64)
     scale = max(float(np.abs(values).max()), 1e-12)
