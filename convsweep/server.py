@@ -238,7 +238,8 @@ def running_server(home: Path | None = None) -> LocalServer | None:
     )
 
 
-def _port(home: Path) -> int:
+def _port() -> int:
+    """``PREFECT_SERVER_API_PORT`` (environment or profile; Prefect's default 4200)."""
     from prefect.settings import get_current_settings
 
     return int(get_current_settings().server.api.port)
@@ -251,7 +252,7 @@ def _start(home: Path) -> None:
         pid_file.unlink(missing_ok=True)  # left by a server that died: Prefect would refuse to start
     home.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "prefect", "server", "start", "--background"]
-    command += ["--host", HOST, "--port", str(_port(home)), "--analytics-off"]
+    command += ["--host", HOST, "--port", str(_port()), "--analytics-off"]
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
     # cwd: the server's `python -m uvicorn` must not import a user's uvicorn.py or prefect.py.
