@@ -3,7 +3,7 @@
 Two image folders are generated (gray PNGs, seeded): 300 images of 1024x1024 and one image
 of 10000x10000.  Each is swept with the default parameters (``images:`` dataset, default
 ``memory_budget``) in a fresh process through the CLI's code path (``run_sweep``), with the
-ephemeral API (Prefect starts a temporary API server as a child process of the sweep).
+Prefect's background server of a fresh PREFECT_HOME (started by the first sweep, stopped by PID at the end).
 
 Reported per case: wall seconds, chunks, the peak RSS of the sweep process (``VmHWM`` read
 by the process itself at the end: exact, and unlike ``ru_maxrss`` not inherited from the bench
@@ -216,6 +216,11 @@ def main() -> None:
                 print(f"{label}: reference computed in {time.perf_counter() - began:.0f} s", flush=True)
             rows.append((label, count, side, record, compared, worst))
         finally:
+            from convsweep.server import running_server
+
+            server = running_server(work / "prefect")  # the sweep started Prefect's background server
+            if server is not None:
+                os.kill(server.pid, 9)
             shutil.rmtree(work, ignore_errors=True)
 
     load = os.getloadavg()

@@ -5,16 +5,15 @@ images of the same shape when absent) is repeated and written as Fashion-MNIST
 IDX files into a temporary Keras cache, so the sweep reads it through the real
 ``keras.datasets.fashion_mnist`` path with ``--split all``.
 
-Each run is a fresh process, in one of three set-ups: ``--api default`` (the CLI itself,
+Each run is a fresh process, in one of two set-ups: ``--api default`` (the CLI itself,
 ``python -m convsweep.cli sweep``, as a user runs it: no PREFECT_API_URL, so the first run on
-the fresh PREFECT_HOME starts the local server of ``convsweep.local_api`` and later runs reuse
-it; stopped by its PID at the end), ``--api ephemeral`` (``run_sweep`` with a temporary API
-server for every run, the former default, ~4-5 s here) or ``--api server`` (``run_sweep``
+the fresh PREFECT_HOME starts Prefect's background server (``convsweep.server``) and later runs
+reuse it; stopped by its PID at the end) or ``--api server`` (the Python API, ``convsweep.sweep``,
 against a ``convsweep server`` started once, as for scheduled runs and the UI).  Reported per run: wall seconds, the
 seconds the chunk tasks spent computing in this run (cached ones count 0),
 the rest (loading, pictures, report, Prefect orchestration, process start-up), and the peak RSS of the sweep process.
 
-    .venv/bin/python bench/bench_sweep.py                # all three set-ups: 70k cold+warm, 140k cold
+    .venv/bin/python bench/bench_sweep.py                # both set-ups: 70k cold+warm, 140k cold
     .venv/bin/python bench/bench_sweep.py --api server   # one set-up
     .venv/bin/python bench/bench_sweep.py --quick        # 20k, to try it out
 """
@@ -168,27 +167,24 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 def stop_local_server(home: Path) -> None:
-    """Stop the local server the CLI started for ``home`` (``convsweep server stop``, then by its PID)."""
+    """Stop Prefect's background server the CLI started for ``home``, by its PID."""
     import signal
 
-    env = {**os.environ, "PREFECT_HOME": str(home)}
-    subprocess.run([sys.executable, "-m", "convsweep.cli", "server", "stop"], env=env, cwd=ROOT, capture_output=True)
-    state = home / "convsweep-local-api.json"
-    if state.exists():
-        try:
-            os.killpg(json.loads(state.read_text())["pid"], signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, KeyError, ValueError):
-            pass
+    from convsweep.server import running_server
+
+    server = running_server(home)
+    if server is not None:
+        os.kill(server.pid, signal.SIGKILL)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20,000 images, one warm run")
     parser.add_argument("--warm-runs", type=int, default=3)
-    parser.add_argument("--api", choices=["default", "ephemeral", "server", "all"], default="all")
+    parser.add_argument("--api", choices=["default", "server", "all"], default="all")
     args = parser.parse_args()
     sizes = [20_000] if args.quick else [70_000, 140_000]
-    setups = ["default", "ephemeral", "server"] if args.api == "all" else [args.api]
+    setups = ["default", "server"] if args.api == "all" else [args.api]
 
     rows = []
     for setup in setups:
@@ -205,7 +201,6 @@ def main() -> None:
                     "CONVSWEEP_CACHE_DIR": str(work / "cache"),
                 }
                 env.pop("PREFECT_API_URL", None)
-                env.pop("CONVSWEEP_API", None)
                 if setup == "server":
                     server, env["PREFECT_API_URL"] = start_server(env)
                 parameters = {"dataset": "fashion_mnist", "split": "all", "out": str(work / "out"), "name": "bench"}

@@ -6,9 +6,9 @@ future, ``runs.call(task, **inputs)`` for a state), which
 * configures a cached task with ``convsweep.tasks.prefect_glue.caching.with_cache`` under the sweep's cache folder,
   refreshing it when asked (``--refresh``) or when the folder holds another sweep's files
   (then the tasks that write files must write them again);
-* remembers the id of every task run, so what the CLI waits for in the API
-  (``convsweep.flow_runs.wait_until_recorded``) is the flow's own count, never a number
-  written by hand: add a task to a flow and it is counted.
+* remembers every task run (future or state), so the counts a run reports (task runs, and those
+  served from the cache) are the flow's own, never a number written by hand: add a task to a flow
+  and it is counted.
 """
 
 from __future__ import annotations
