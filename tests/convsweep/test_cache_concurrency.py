@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,21 +13,9 @@ import pytest
 
 from tests.convsweep.conftest import run_convsweep
 from tests.helpers.idx import make_split, write_idx_folder
+from tests.helpers.servers import start_convsweep
 
 DEADLINE = 300.0  # seconds; generous for a loaded machine, but every wait is bounded
-SCRIPT = "from convsweep.cli import main; main()"
-
-
-def start_sweep(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
 
 
 def chunk_recorded(cache: Path) -> bool:
@@ -68,7 +54,7 @@ def test_sweep_killed_mid_run_does_not_make_the_rerun_wait(tmp_path, env):
         "--name",
         "killed",
     ]
-    sweep = start_sweep(args, env, tmp_path)
+    sweep = start_convsweep(args, env=env, cwd=tmp_path)
     end = time.monotonic() + DEADLINE
     try:
         while not chunk_recorded(cache):  # mid-run: its first chunk is recorded, the others are computing
@@ -125,7 +111,7 @@ def test_three_overlapping_sweeps_on_one_cache_all_finish_and_equal_a_serial_run
     for round_ in range(2):
         cache = tmp_path / f"cache-{round_}"
         sweeps = [
-            start_sweep(
+            start_convsweep(
                 [
                     "sweep",
                     "--dataset",
@@ -136,12 +122,12 @@ def test_three_overlapping_sweeps_on_one_cache_all_finish_and_equal_a_serial_run
                     "--name",
                     "s",
                 ],
-                {
+                env={
                     **env,
                     "CONVSWEEP_CACHE_DIR": str(cache),
                     "PREFECT_HOME": str(tmp_path / f"home-{index}"),
-                },  # one API each
-                tmp_path,
+                },  # one PREFECT_HOME each, the session's server
+                cwd=tmp_path,
             )
             for index in range(3)
         ]

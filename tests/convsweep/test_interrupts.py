@@ -23,6 +23,7 @@ from convsweep.tasks.io import files
 from tests.convsweep.conftest import run_convsweep
 from tests.helpers import api
 from tests.helpers.idx import make_split, write_idx_folder
+from tests.helpers.servers import start_convsweep
 
 pytestmark = pytest.mark.slow
 
@@ -37,19 +38,6 @@ def big_idx_folder(tmp_path):
 
 def sweep_args(idx_folder: Path, out: Path, *extra: str) -> list[str]:
     return ["sweep", "--dataset", f"idx:{idx_folder}", "--out", str(out), "--name", "run", *MANY_CHUNKS, *extra]
-
-
-def start_sweep(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    """The CLI in a new session: its PID is also its process group id."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "convsweep.cli", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
 
 
 def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None):
@@ -129,7 +117,7 @@ def test_sweep_interrupted_exits_128_plus_signal_with_one_line_and_a_crashed_run
     home = Path(env["PREFECT_HOME"])
     cache = Path(env["CONVSWEEP_CACHE_DIR"])
     args = sweep_args(big_idx_folder, tmp_path / "out")
-    process = start_sweep(args, env, tmp_path)
+    process = start_convsweep(args, env=env, cwd=tmp_path)
     try:
         wait_for(lambda: computing(cache), timeout=240, what="the first chunk record", process=process)
         signalled = time.monotonic()
@@ -187,7 +175,9 @@ def test_sweep_whose_server_dies_exits_1_naming_the_url(tmp_path, env, big_idx_f
     process = None
     try:
         wait_for(lambda: answers(url), timeout=240, what="the Prefect server", process=server)
-        process = start_sweep(sweep_args(big_idx_folder, tmp_path / "out"), {**env, "PREFECT_API_URL": url}, tmp_path)
+        process = start_convsweep(
+            sweep_args(big_idx_folder, tmp_path / "out"), env={**env, "PREFECT_API_URL": url}, cwd=tmp_path
+        )
         wait_for(lambda: computing(Path(env["CONVSWEEP_CACHE_DIR"])), timeout=240, what="computing", process=process)
         os.killpg(server.pid, signal.SIGKILL)
         killed = time.monotonic()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from convsweep import server
-from tests.helpers.servers import free_port, stop_process
+from tests.helpers.servers import free_port, leaked_servers, start_convsweep, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -40,15 +40,7 @@ def home_env(env, tmp_path) -> Iterator[dict[str, str]]:
 def sweep_process(env: dict[str, str], cwd: Path, idx_folder: Path, index: int) -> subprocess.Popen:
     args = ["sweep", "--dataset", f"idx:{idx_folder}", "--strides", "1,2", "--chunk-size", "8", "--samples", "0"]
     args += ["--out", str(cwd / f"out-{index}"), "--name", f"at-once-{index}", "--cache-dir", str(cwd / f"c-{index}")]
-    return subprocess.Popen(
-        [sys.executable, "-m", "convsweep.cli", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return start_convsweep(args, env=env, cwd=cwd)
 
 
 def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -78,8 +70,7 @@ def test_server_three_sweeps_at_once_on_a_fresh_home_share_one_server(tmp_path, 
     home = Path(home_env["PREFECT_HOME"])
     running = server.running_server(home)
     assert running is not None
-    uvicorns = [pid for pid in os.listdir("/proc") if pid.isdigit() and server.SERVER_APP in _cmdline(pid)]
-    assert [int(pid) for pid in uvicorns if str(home) in _environ(pid)] == [running.pid]  # one server for the home
+    assert leaked_servers(home) == [running.pid]  # one server process for the home
 
     # In a process that already imported Prefect, its clients now talk to that server (no temporary one).
     script = (
@@ -124,18 +115,4 @@ def test_server_stopped_with_sigstop_is_named_within_the_bound(tmp_path, home_en
     assert status.returncode == 1 and "does not answer" in status.stdout
     stopped = cli("server", "stop", env=home_env, cwd=tmp_path)  # SIGCONT + SIGTERM: a stopped server stops too
     assert stopped.returncode == 0
-    assert not _cmdline(str(running.pid))
-
-
-def _cmdline(pid: str) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _environ(pid: str) -> str:
-    try:
-        return Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+    assert leaked_servers(home) == []

@@ -31,6 +31,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_convsweep(args: list[str], *, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """``convsweep ARGS`` in a new session (its PID is its process group's id), output piped as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "convsweep.cli", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def stop_process(process: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
     """Stop ``process`` and its children by its process group (started with ``start_new_session``).
 
