@@ -166,6 +166,9 @@ def _dask_task_runner(dask_address: str | None, count: int) -> Any:
             "host": "127.0.0.1",
             "dashboard_address": None,
             "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+            # Dask's own worker logs (a heartbeat racing the cluster's close printed a traceback):
+            # task failures reach the user through Prefect's states either way.
+            "silence_logs": 50,  # logging.CRITICAL
         },
     )
 
